@@ -1,0 +1,33 @@
+# Everything a fresh machine needs: `make run` and `make test` create .venv and install first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= examples/quickstart
+
+.PHONY: run test lint bench clean install
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python scripts/quickstart.py --config $(CONFIG)
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+
+bench: $(STAMP)
+	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/list_jobs.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,108 @@
+"""The store interface: every read and write of runtime data goes through these verbs.
+
+Dispatch, scheduler and API code only see this Protocol, so a PostgreSQL store can be added
+beside `sqlite.py` without touching them. The store applies decisions; it never makes them
+(the next status comes from `ductile.lifecycle`).
+
+Contracts every implementation keeps:
+- `enqueue` is durable when it returns: the job id it hands out is never lost.
+- `claim` moves exactly one eligible job to `running` and opens its attempt record, atomically.
+- `finish` records the attempt, applies the decided status, merges plugin state and stores
+  emitted events in ONE transaction; on `StateTooLarge` nothing is written.
+- `total` of `list_jobs` is exact for every filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any, Protocol
+
+from ductile.jobs import (
+    Attempt,
+    AttemptQuery,
+    AttemptRecord,
+    EnqueueResult,
+    Job,
+    JobPage,
+    JobQuery,
+    NewJob,
+    ScheduleState,
+    StateChange,
+    Transition,
+)
+from ductile.lifecycle import Decision
+
+STATE_LIMIT = 1024 * 1024
+
+
+class StoreError(Exception):
+    """A store failure that is not the caller's fault."""
+
+
+class SchemaTooNew(StoreError):
+    """The database was written by a newer ductile; refuse rather than corrupt it."""
+
+
+class StateTooLarge(StoreError):
+    """Merged plugin state would exceed STATE_LIMIT; nothing was written."""
+
+
+class Store(Protocol):
+    def close(self) -> None: ...
+
+    # -- job transitions --------------------------------------------------------------------
+    def enqueue(self, job: NewJob, *, now: datetime, dedupe_since: datetime | None) -> EnqueueResult:
+        """Insert a queued job unless its dedupe key matches an active job (or a success after
+        `dedupe_since`, when given); then return the existing job's id with created=False."""
+
+    def claim(self, *, now: datetime, excluded_plugins: Collection[str] = ()) -> Job | None: ...
+
+    def finish(
+        self,
+        job: Job,
+        record: AttemptRecord,
+        decision: Decision,
+        *,
+        now: datetime,
+        state_change: StateChange | None = None,
+        events: list[dict[str, Any]] | None = None,
+    ) -> Job: ...
+
+    def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None: ...
+
+    def running_jobs(self) -> list[Job]: ...
+
+    # -- reads ------------------------------------------------------------------------------
+    def get_job(self, job_id: str) -> Job | None: ...
+
+    def list_jobs(self, query: JobQuery) -> JobPage: ...
+
+    def attempts(self, job_id: str) -> list[Attempt]: ...
+
+    def list_attempts(self, query: AttemptQuery) -> list[Attempt]: ...
+
+    def transitions(self, job_id: str) -> list[Transition]: ...
+
+    def emitted_events(self, job_id: str) -> list[dict[str, Any]]: ...
+
+    def status_counts(self) -> dict[str, int]: ...
+
+    def count_active(self, plugin: str, command: str, dedupe_key: str) -> int: ...
+
+    def next_retry_due(self, now: datetime) -> datetime | None: ...
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits; lets the dispatcher notice CLI enqueues."""
+
+    # -- plugin and schedule state ----------------------------------------------------------
+    def get_state(self, instance: str) -> dict[str, Any]: ...
+
+    def all_states(self) -> dict[str, dict[str, Any]]: ...
+
+    def schedule_states(self) -> dict[tuple[str, str], ScheduleState]: ...
+
+    def put_schedule_state(self, state: ScheduleState) -> None: ...
+
+    # -- upkeep -----------------------------------------------------------------------------
+    def prune(self, cutoffs: dict[str, datetime]) -> int: ...

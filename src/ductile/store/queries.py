@@ -1,0 +1,34 @@
+"""Load a named-query file (`-- name: x` headers) into {name: sql}."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+
+
+@cache
+def load(dialect: str) -> dict[str, str]:
+    text = (files("ductile.store") / "sql" / f"{dialect}.sql").read_text(encoding="utf-8")
+    queries: dict[str, str] = {}
+    name: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("-- name:"):
+            if name:
+                queries[name] = "\n".join(lines).strip()
+            name, lines = line.split(":", 1)[1].strip(), []
+        elif name and not line.startswith("--"):
+            lines.append(line)
+    if name:
+        queries[name] = "\n".join(lines).strip()
+    return queries
+
+
+def migrations() -> list[tuple[int, str]]:
+    """Numbered migration scripts, in order: (version, sql)."""
+    folder = files("ductile.store") / "sql" / "migrations"
+    out = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            out.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(out)

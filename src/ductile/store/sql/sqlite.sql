@@ -1,0 +1,135 @@
+-- Named statements for the SQLite store. Each sits under `-- name: <name>`; the loader in
+-- store/queries.py turns this file into a dict. Filters for listing are composed in sqlite.py
+-- from the fragments at the bottom.
+
+-- name: insert_job
+INSERT INTO jobs (job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by,
+                  dedupe_key, created_at, parent_job_id, context)
+VALUES (:job_id, :plugin, :command, :payload, 'queued', 1, :max_attempts, :submitted_by,
+        :dedupe_key, :created_at, :parent_job_id, :context);
+
+-- name: insert_transition
+INSERT INTO transitions (job_id, from_status, to_status, reason, at)
+VALUES (:job_id, :from_status, :to_status, :reason, :at);
+
+-- name: find_duplicate_active
+-- A queued or running job with the same (dedupe_key, plugin, command).
+SELECT job_id, status FROM jobs
+WHERE dedupe_key = :dedupe_key AND plugin = :plugin AND command = :command
+  AND status IN ('queued', 'running')
+LIMIT 1;
+
+-- name: find_duplicate_succeeded
+-- A job with the same key that succeeded inside the dedupe window.
+SELECT job_id, status FROM jobs
+WHERE dedupe_key = :dedupe_key AND plugin = :plugin AND command = :command
+  AND status = 'succeeded' AND completed_at >= :since
+ORDER BY completed_at DESC
+LIMIT 1;
+
+-- name: count_active_for_key
+SELECT count(*) FROM jobs
+WHERE dedupe_key = :dedupe_key AND plugin = :plugin AND command = :command
+  AND status IN ('queued', 'running');
+
+-- name: claim_next
+-- Oldest eligible queued job (FIFO by created_at, then id), skipping instances that are at their
+-- parallelism limit and keys that already have a running job.
+UPDATE jobs SET status = 'running', started_at = :now, next_retry_at = NULL
+WHERE rowid = (
+    SELECT q.rowid FROM jobs AS q
+    WHERE q.status = 'queued'
+      AND (q.next_retry_at IS NULL OR q.next_retry_at <= :now)
+      AND q.plugin NOT IN (SELECT value FROM json_each(:excluded))
+      AND (q.dedupe_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM jobs AS r
+            WHERE r.dedupe_key = q.dedupe_key AND r.plugin = q.plugin
+              AND r.command = q.command AND r.status = 'running'))
+    ORDER BY q.created_at, q.job_id
+    LIMIT 1
+)
+RETURNING *;
+
+-- name: insert_attempt
+INSERT INTO attempts (job_id, attempt, plugin, command, submitted_by, started_at)
+VALUES (:job_id, :attempt, :plugin, :command, :submitted_by, :started_at);
+
+-- name: finish_attempt
+UPDATE attempts
+SET completed_at = :completed_at, outcome = :outcome, status = :status, response = :response,
+    error = :error, logs = :logs, stderr = :stderr, exit_code = :exit_code, duration_ms = :duration_ms
+WHERE job_id = :job_id AND attempt = :attempt;
+
+-- name: job_to_terminal
+UPDATE jobs SET status = :status, completed_at = :now, last_error = :last_error, next_retry_at = NULL
+WHERE job_id = :job_id AND status = :from_status;
+
+-- name: job_to_retry
+UPDATE jobs SET status = 'queued', attempt = attempt + 1, next_retry_at = :next_retry_at,
+                last_error = :last_error
+WHERE job_id = :job_id AND status = 'running';
+
+-- name: get_job
+SELECT * FROM jobs WHERE job_id = :job_id;
+
+-- name: running_jobs
+SELECT * FROM jobs WHERE status = 'running' ORDER BY started_at;
+
+-- name: attempts_for_job
+SELECT * FROM attempts WHERE job_id = :job_id ORDER BY attempt;
+
+-- name: transitions_for_job
+SELECT * FROM transitions WHERE job_id = :job_id ORDER BY id;
+
+-- name: get_state
+SELECT state FROM plugin_state WHERE instance = :instance;
+
+-- name: all_states
+SELECT instance, state, updated_at, updated_by_job FROM plugin_state ORDER BY instance;
+
+-- name: put_state
+INSERT INTO plugin_state (instance, state, updated_at, updated_by_job)
+VALUES (:instance, :state, :now, :job_id)
+ON CONFLICT (instance) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at,
+                                    updated_by_job = excluded.updated_by_job;
+
+-- name: insert_event
+INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at)
+VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now);
+
+-- name: events_for_job
+SELECT type, payload, dedupe_key, created_at FROM plugin_events WHERE job_id = :job_id ORDER BY id;
+
+-- name: insert_fact
+INSERT INTO facts (instance, fact_type, job_id, data, created_at)
+VALUES (:instance, :fact_type, :job_id, :data, :now);
+
+-- name: schedule_states
+SELECT * FROM schedule_state;
+
+-- name: put_schedule_state
+INSERT INTO schedule_state (instance, schedule_id, next_slot, next_fire, last_fired, last_job_id)
+VALUES (:instance, :schedule_id, :next_slot, :next_fire, :last_fired, :last_job_id)
+ON CONFLICT (instance, schedule_id) DO UPDATE SET
+    next_slot = excluded.next_slot, next_fire = excluded.next_fire,
+    last_fired = excluded.last_fired, last_job_id = excluded.last_job_id;
+
+-- name: status_counts
+SELECT status, sum(n) FROM job_counts GROUP BY status;
+
+-- name: next_retry_due
+SELECT min(next_retry_at) FROM jobs WHERE status = 'queued' AND next_retry_at > :now;
+
+-- name: prune_jobs
+-- Finished jobs of one status completed before the cutoff, with their attempts and transitions.
+DELETE FROM jobs WHERE status = :status AND completed_at < :cutoff
+RETURNING job_id;
+
+-- name: delete_attempts
+DELETE FROM attempts WHERE job_id IN (SELECT value FROM json_each(:ids));
+
+-- name: delete_transitions
+DELETE FROM transitions WHERE job_id IN (SELECT value FROM json_each(:ids));
+
+-- name: delete_events
+DELETE FROM plugin_events WHERE job_id IN (SELECT value FROM json_each(:ids));

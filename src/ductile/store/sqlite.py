@@ -1,0 +1,523 @@
+"""SQLite implementation of the store: one WAL-mode file, plain `sqlite3`, named queries.
+
+Calls are short and synchronous; the gateway makes them from its event loop thread, so a lock
+guards the single connection for the rare caller on another thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ductile.jobs import (
+    Attempt,
+    AttemptQuery,
+    AttemptRecord,
+    EnqueueResult,
+    Job,
+    JobPage,
+    JobQuery,
+    NewJob,
+    ScheduleState,
+    StateChange,
+    Transition,
+)
+from ductile.lifecycle import Decision, Status
+from ductile.store import queries
+from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
+from ductile.timeutil import from_text, to_text
+
+Q = queries.load("sqlite")
+_JOB_COLUMNS = (
+    "job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key, "
+    "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context"
+)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        job_id=row["job_id"],
+        plugin=row["plugin"],
+        command=row["command"],
+        payload=_loads(row["payload"]),
+        status=Status(row["status"]),
+        attempt=row["attempt"],
+        max_attempts=row["max_attempts"],
+        submitted_by=row["submitted_by"],
+        dedupe_key=row["dedupe_key"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        next_retry_at=row["next_retry_at"],
+        last_error=row["last_error"],
+        parent_job_id=row["parent_job_id"],
+        context=_loads(row["context"]),
+    )
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    return Attempt(
+        job_id=row["job_id"],
+        attempt=row["attempt"],
+        plugin=row["plugin"],
+        command=row["command"],
+        submitted_by=row["submitted_by"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        outcome=row["outcome"],
+        status=row["status"],
+        response=_loads(row["response"]),
+        error=row["error"],
+        logs=_loads(row["logs"]) or [],
+        stderr=row["stderr"] or "",
+        exit_code=row["exit_code"],
+        duration_ms=row["duration_ms"],
+    )
+
+
+class SqliteStore:
+    """See `ductile.store.base.Store` for the contract of each method."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.execute("PRAGMA temp_store=MEMORY")
+        self._db.execute("PRAGMA cache_size=-32000")
+        self._migrate()
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    def _read(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        steps = queries.migrations()
+        latest = steps[-1][0]
+        with self._tx() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > latest:
+                raise SchemaTooNew(
+                    f"{self.path}: database schema version {current} is newer than this ductile supports "
+                    f"({latest}); upgrade ductile or use another database file"
+                )
+            for version, sql in steps:
+                if version > current:
+                    for statement in _split_sql(sql):
+                        db.execute(statement)
+                    db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    def schema_version(self) -> int:
+        return self._read("SELECT max(version) FROM schema_version")[0][0]
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA optimize")
+            except sqlite3.Error:
+                pass
+            self._db.close()
+
+    def data_version(self) -> int:
+        return self._read("PRAGMA data_version")[0][0]
+
+    # -- job transitions --------------------------------------------------------------------
+    def enqueue(self, job: NewJob, *, now: datetime, dedupe_since: datetime | None) -> EnqueueResult:
+        with self._tx() as db:
+            if job.dedupe_key:
+                key = {"dedupe_key": job.dedupe_key, "plugin": job.plugin, "command": job.command}
+                row = db.execute(Q["find_duplicate_active"], key).fetchone()
+                if row is None and dedupe_since is not None:
+                    row = db.execute(Q["find_duplicate_succeeded"], {**key, "since": to_text(dedupe_since)}).fetchone()
+                if row is not None:
+                    return EnqueueResult(job_id=row["job_id"], created=False, status=Status(row["status"]))
+            job_id = str(uuid.uuid4())
+            stamp = to_text(now)
+            db.execute(
+                Q["insert_job"],
+                {
+                    "job_id": job_id,
+                    "plugin": job.plugin,
+                    "command": job.command,
+                    "payload": _dumps(job.payload),
+                    "max_attempts": job.max_attempts,
+                    "submitted_by": job.submitted_by,
+                    "dedupe_key": job.dedupe_key,
+                    "created_at": stamp,
+                    "parent_job_id": job.parent_job_id,
+                    "context": _dumps(job.context),
+                },
+            )
+            db.execute(
+                Q["insert_transition"],
+                {"job_id": job_id, "from_status": None, "to_status": "queued", "reason": f"enqueued by {job.submitted_by}", "at": stamp},
+            )
+        return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
+
+    def claim(self, *, now: datetime, excluded_plugins: Collection[str] = ()) -> Job | None:
+        stamp = to_text(now)
+        with self._tx() as db:
+            row = db.execute(Q["claim_next"], {"now": stamp, "excluded": json.dumps(list(excluded_plugins))}).fetchone()
+            if row is None:
+                return None
+            job = _job(row)
+            db.execute(
+                Q["insert_attempt"],
+                {
+                    "job_id": job.job_id,
+                    "attempt": job.attempt,
+                    "plugin": job.plugin,
+                    "command": job.command,
+                    "submitted_by": job.submitted_by,
+                    "started_at": stamp,
+                },
+            )
+            db.execute(
+                Q["insert_transition"],
+                {"job_id": job.job_id, "from_status": "queued", "to_status": "running", "reason": f"attempt {job.attempt} started", "at": stamp},
+            )
+        return job
+
+    def finish(
+        self,
+        job: Job,
+        record: AttemptRecord,
+        decision: Decision,
+        *,
+        now: datetime,
+        state_change: StateChange | None = None,
+        events: list[dict[str, Any]] | None = None,
+    ) -> Job:
+        stamp = to_text(now)
+        with self._tx() as db:
+            if state_change is not None:
+                self._apply_state(db, job, state_change, stamp)
+            db.execute(
+                Q["finish_attempt"],
+                {
+                    "job_id": job.job_id,
+                    "attempt": job.attempt,
+                    "completed_at": record.completed_at,
+                    "outcome": record.outcome,
+                    "status": decision.status.value,
+                    "response": _dumps(record.response),
+                    "error": record.error,
+                    "logs": _dumps(record.logs),
+                    "stderr": record.stderr,
+                    "exit_code": record.exit_code,
+                    "duration_ms": record.duration_ms,
+                },
+            )
+            if decision.retrying:
+                cursor = db.execute(
+                    Q["job_to_retry"],
+                    {
+                        "job_id": job.job_id,
+                        "next_retry_at": to_text(decision.next_retry_at) if decision.next_retry_at else None,
+                        "last_error": decision.last_error,
+                    },
+                )
+                reason = f"attempt {job.attempt} {record.outcome}; retry as attempt {job.attempt + 1}"
+            else:
+                cursor = db.execute(
+                    Q["job_to_terminal"],
+                    {
+                        "job_id": job.job_id,
+                        "status": decision.status.value,
+                        "now": stamp,
+                        "last_error": decision.last_error,
+                        "from_status": job.status.value,
+                    },
+                )
+                reason = f"attempt {job.attempt} {record.outcome}"
+            if cursor.rowcount != 1:
+                raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
+            if decision.last_error and not decision.retrying and decision.status is not Status.SUCCEEDED:
+                reason += f": {decision.last_error[:200]}"
+            db.execute(
+                Q["insert_transition"],
+                {"job_id": job.job_id, "from_status": job.status.value, "to_status": decision.status.value, "reason": reason, "at": stamp},
+            )
+            for event in events or []:
+                db.execute(
+                    Q["insert_event"],
+                    {
+                        "job_id": job.job_id,
+                        "instance": job.plugin,
+                        "type": event["type"],
+                        "payload": _dumps(event.get("payload")),
+                        "dedupe_key": event.get("dedupe_key"),
+                        "now": stamp,
+                    },
+                )
+            row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
+        return _job(row)
+
+    def _apply_state(self, db: sqlite3.Connection, job: Job, change: StateChange, stamp: str) -> None:
+        if change.replace:
+            merged = dict(change.data)
+        else:
+            row = db.execute(Q["get_state"], {"instance": job.plugin}).fetchone()
+            merged = _loads(row["state"]) if row else {}
+            merged.update(change.data)
+        text = _dumps(merged) or "{}"
+        if len(text.encode()) > STATE_LIMIT:
+            raise StateTooLarge(
+                f"state of {job.plugin} would be {len(text.encode())} bytes after this job's state_updates "
+                f"(limit {STATE_LIMIT} bytes); state left unchanged"
+            )
+        db.execute(Q["put_state"], {"instance": job.plugin, "state": text, "now": stamp, "job_id": job.job_id})
+        if change.fact_type:
+            db.execute(
+                Q["insert_fact"],
+                {"instance": job.plugin, "fact_type": change.fact_type, "job_id": job.job_id, "data": _dumps(change.data), "now": stamp},
+            )
+
+    def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None:
+        stamp = to_text(now)
+        with self._tx() as db:
+            row = db.execute(Q["get_job"], {"job_id": job_id}).fetchone()
+            if row is None:
+                return None
+            job = _job(row)
+            if job.status not in (Status.QUEUED, Status.RUNNING):
+                return job
+            db.execute(
+                Q["job_to_terminal"],
+                {"job_id": job_id, "status": "dead", "now": stamp, "last_error": reason, "from_status": job.status.value},
+            )
+            if job.status is Status.RUNNING:
+                db.execute(
+                    Q["finish_attempt"],
+                    {
+                        "job_id": job_id, "attempt": job.attempt, "completed_at": stamp, "outcome": "cancelled",
+                        "status": "dead", "response": None, "error": reason, "logs": None, "stderr": None,
+                        "exit_code": None, "duration_ms": None,
+                    },
+                )
+            db.execute(
+                Q["insert_transition"],
+                {"job_id": job_id, "from_status": job.status.value, "to_status": "dead", "reason": reason, "at": stamp},
+            )
+            row = db.execute(Q["get_job"], {"job_id": job_id}).fetchone()
+        return _job(row)
+
+    def running_jobs(self) -> list[Job]:
+        return [_job(r) for r in self._read(Q["running_jobs"])]
+
+    # -- reads ------------------------------------------------------------------------------
+    def get_job(self, job_id: str) -> Job | None:
+        rows = self._read(Q["get_job"], {"job_id": job_id})
+        return _job(rows[0]) if rows else None
+
+    def list_jobs(self, query: JobQuery) -> JobPage:
+        where, params = _job_filters(query)
+        statuses = [s.value for s in query.statuses] or [None]
+        # One ordered, limited index range per status, merged: avoids sorting every match when
+        # several statuses are asked for at once.
+        parts = []
+        all_params: list[Any] = []
+        for status in statuses:
+            clauses = list(where)
+            part_params = list(params)
+            if status is not None:
+                clauses.append("status = ?")
+                part_params.append(status)
+            if query.after is not None:
+                clauses.append("(created_at, job_id) < (?, ?)")
+                part_params.extend(query.after)
+            sql_where = " AND ".join(clauses) or "1"
+            parts.append(
+                f"SELECT * FROM (SELECT {_JOB_COLUMNS} FROM jobs WHERE {sql_where} "
+                f"ORDER BY created_at DESC, job_id DESC LIMIT ?)"
+            )
+            part_params.append(query.limit + 1)
+            all_params.extend(part_params)
+        sql = " UNION ALL ".join(parts)
+        if len(parts) > 1:
+            sql = f"SELECT * FROM ({sql}) ORDER BY created_at DESC, job_id DESC LIMIT ?"
+            all_params.append(query.limit + 1)
+        rows = self._read(sql, all_params)
+        jobs = [_job(r) for r in rows[: query.limit]]
+        next_position = (jobs[-1].created_at, jobs[-1].job_id) if len(rows) > query.limit and jobs else None
+        return JobPage(jobs=jobs, total=self._count(query), next_position=next_position)
+
+    def _count(self, query: JobQuery) -> int:
+        if query.created_after is None and query.created_before is None:
+            clauses, params = [], []
+            for column in ("plugin", "command", "submitted_by"):
+                value = getattr(query, column)
+                if value is not None:
+                    clauses.append(f"{column} = ?")
+                    params.append(value)
+            if query.statuses:
+                clauses.append(f"status IN ({','.join('?' * len(query.statuses))})")
+                params.extend(s.value for s in query.statuses)
+            sql = "SELECT coalesce(sum(n), 0) FROM job_counts WHERE " + (" AND ".join(clauses) or "1")
+            return self._read(sql, params)[0][0]
+        where, params = _job_filters(query)
+        if query.statuses:
+            where.append(f"status IN ({','.join('?' * len(query.statuses))})")
+            params.extend(s.value for s in query.statuses)
+        return self._read("SELECT count(*) FROM jobs WHERE " + " AND ".join(where), params)[0][0]
+
+    def attempts(self, job_id: str) -> list[Attempt]:
+        return [_attempt(r) for r in self._read(Q["attempts_for_job"], {"job_id": job_id})]
+
+    def list_attempts(self, query: AttemptQuery) -> list[Attempt]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column in ("job_id", "plugin", "command", "status", "submitted_by"):
+            value = getattr(query, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if query.since:
+            clauses.append("started_at >= ?")
+            params.append(query.since)
+        if query.until:
+            clauses.append("started_at < ?")
+            params.append(query.until)
+        if query.text:
+            pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append(
+                "(error LIKE ? ESCAPE '\\' OR logs LIKE ? ESCAPE '\\' OR stderr LIKE ? ESCAPE '\\' "
+                "OR response LIKE ? ESCAPE '\\')"
+            )
+            params.extend([pattern] * 4)
+        sql = "SELECT * FROM attempts WHERE " + (" AND ".join(clauses) or "1")
+        sql += " ORDER BY started_at DESC, job_id DESC, attempt DESC LIMIT ?"
+        params.append(query.limit)
+        return [_attempt(r) for r in self._read(sql, params)]
+
+    def transitions(self, job_id: str) -> list[Transition]:
+        return [
+            Transition(job_id=r["job_id"], from_status=r["from_status"], to_status=r["to_status"], reason=r["reason"], at=r["at"])
+            for r in self._read(Q["transitions_for_job"], {"job_id": job_id})
+        ]
+
+    def emitted_events(self, job_id: str) -> list[dict[str, Any]]:
+        return [
+            {"type": r["type"], "payload": _loads(r["payload"]), "dedupe_key": r["dedupe_key"], "created_at": r["created_at"]}
+            for r in self._read(Q["events_for_job"], {"job_id": job_id})
+        ]
+
+    def status_counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for status, n in self._read(Q["status_counts"]):
+            counts[status] = n
+        return counts
+
+    def count_active(self, plugin: str, command: str, dedupe_key: str) -> int:
+        return self._read(Q["count_active_for_key"], {"plugin": plugin, "command": command, "dedupe_key": dedupe_key})[0][0]
+
+    def next_retry_due(self, now: datetime) -> datetime | None:
+        value = self._read(Q["next_retry_due"], {"now": to_text(now)})[0][0]
+        return from_text(value) if value else None
+
+    # -- plugin and schedule state ----------------------------------------------------------
+    def get_state(self, instance: str) -> dict[str, Any]:
+        rows = self._read(Q["get_state"], {"instance": instance})
+        return _loads(rows[0]["state"]) if rows else {}
+
+    def all_states(self) -> dict[str, dict[str, Any]]:
+        return {r["instance"]: _loads(r["state"]) for r in self._read(Q["all_states"])}
+
+    def schedule_states(self) -> dict[tuple[str, str], ScheduleState]:
+        return {
+            (r["instance"], r["schedule_id"]): ScheduleState(
+                instance=r["instance"],
+                schedule_id=r["schedule_id"],
+                next_slot=r["next_slot"],
+                next_fire=r["next_fire"],
+                last_fired=r["last_fired"],
+                last_job_id=r["last_job_id"],
+            )
+            for r in self._read(Q["schedule_states"])
+        }
+
+    def put_schedule_state(self, state: ScheduleState) -> None:
+        with self._tx() as db:
+            db.execute(Q["put_schedule_state"], state.__dict__)
+
+    # -- upkeep -----------------------------------------------------------------------------
+    def prune(self, cutoffs: dict[str, datetime]) -> int:
+        removed = 0
+        for status, cutoff in cutoffs.items():
+            with self._tx() as db:
+                ids = [r[0] for r in db.execute(Q["prune_jobs"], {"status": status, "cutoff": to_text(cutoff)})]
+                if ids:
+                    blob = json.dumps(ids)
+                    db.execute(Q["delete_attempts"], {"ids": blob})
+                    db.execute(Q["delete_transitions"], {"ids": blob})
+                    db.execute(Q["delete_events"], {"ids": blob})
+                removed += len(ids)
+        return removed
+
+
+def _job_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column in ("plugin", "command", "submitted_by"):
+        value = getattr(query, column)
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if query.created_after is not None:
+        clauses.append("created_at >= ?")
+        params.append(query.created_after)
+    if query.created_before is not None:
+        clauses.append("created_at < ?")
+        params.append(query.created_before)
+    return clauses, params
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies (BEGIN … END;) whole."""
+    statements: list[str] = []
+    buffer: list[str] = []
+    for line in script.splitlines():
+        if line.strip().startswith("--") and not buffer:
+            continue
+        buffer.append(line)
+        candidate = "\n".join(buffer).strip()
+        if candidate.endswith(";") and sqlite3.complete_statement(candidate):
+            statements.append(candidate)
+            buffer = []
+    if "\n".join(buffer).strip():
+        statements.append("\n".join(buffer).strip())
+    return statements

@@ -1,0 +1,33 @@
+"""One time format for the whole runtime: RFC 3339 UTC with microseconds and a `Z`.
+
+Fixed width, so stored timestamps sort as text in the same order as in time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(FORMAT)
+
+
+def from_text(text: str) -> datetime:
+    """Read our own format and any RFC 3339 variant a caller may send (`+00:00`, no fraction)."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no timezone (accepted: RFC 3339, e.g. 2026-11-29T10:00:00Z)")
+    return moment.astimezone(UTC)
+
+
+def add_seconds(moment: datetime, seconds: float) -> datetime:
+    return moment + timedelta(seconds=seconds)
