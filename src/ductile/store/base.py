@@ -52,9 +52,18 @@ class Store(Protocol):
     def close(self) -> None: ...
 
     # -- job transitions --------------------------------------------------------------------
-    def enqueue(self, job: NewJob, *, now: datetime, dedupe_since: datetime | None) -> EnqueueResult:
+    def enqueue(
+        self,
+        job: NewJob,
+        *,
+        now: datetime,
+        dedupe_since: datetime | None,
+        enforce_dedupe: bool = True,
+        schedule_state: ScheduleState | None = None,
+    ) -> EnqueueResult:
         """Insert a queued job unless its dedupe key matches an active job (or a success after
-        `dedupe_since`, when given); then return the existing job's id with created=False."""
+        `dedupe_since`, when given); then return the existing job's id with created=False.
+        `schedule_state`, when given, is written in the same transaction (scheduler fires)."""
 
     def claim(self, *, now: datetime, excluded_plugins: Collection[str] = ()) -> Job | None: ...
 

@@ -156,9 +156,17 @@ class SqliteStore:
         return self._read("PRAGMA data_version")[0][0]
 
     # -- job transitions --------------------------------------------------------------------
-    def enqueue(self, job: NewJob, *, now: datetime, dedupe_since: datetime | None) -> EnqueueResult:
+    def enqueue(
+        self,
+        job: NewJob,
+        *,
+        now: datetime,
+        dedupe_since: datetime | None,
+        enforce_dedupe: bool = True,
+        schedule_state: ScheduleState | None = None,
+    ) -> EnqueueResult:
         with self._tx() as db:
-            if job.dedupe_key:
+            if job.dedupe_key and enforce_dedupe:
                 key = {"dedupe_key": job.dedupe_key, "plugin": job.plugin, "command": job.command}
                 row = db.execute(Q["find_duplicate_active"], key).fetchone()
                 if row is None and dedupe_since is not None:
@@ -186,6 +194,8 @@ class SqliteStore:
                 Q["insert_transition"],
                 {"job_id": job_id, "from_status": None, "to_status": "queued", "reason": f"enqueued by {job.submitted_by}", "at": stamp},
             )
+            if schedule_state is not None:
+                db.execute(Q["put_schedule_state"], {**schedule_state.__dict__, "last_job_id": job_id})
         return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
 
     def claim(self, *, now: datetime, excluded_plugins: Collection[str] = ()) -> Job | None:

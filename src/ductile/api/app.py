@@ -1,0 +1,96 @@
+"""The FastAPI application: `create_app(gateway)` wires routers to a running gateway.
+
+Handlers stay thin: they parse and authorize, call the store or gateway, and shape JSON.
+Every error leaves as `{"error": "..."}` with a 4xx that names what was wrong.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ductile import __version__
+from ductile.api.auth import AuthError, TokenBook
+
+if TYPE_CHECKING:
+    from ductile.gateway import Gateway
+
+
+class ApiError(Exception):
+    """Raise from a handler to answer `{"error": message}` with `status`."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    app = FastAPI(
+        title="ductile",
+        version=__version__,
+        description=(
+            "Automation runtime API. Authenticate with `Authorization: Bearer <token>`; each endpoint "
+            "names the scope it needs. Errors are `{\"error\": \"...\"}`."
+        ),
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.gateway = gateway
+    app.state.tokens = TokenBook(gateway.config.api.auth.tokens)
+
+    @app.exception_handler(AuthError)
+    async def _auth_error(request: Request, exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Bearer realm="ductile"'} if exc.status == 401 else None
+        if exc.status == 401 and exc.message == "invalid token":
+            headers = {"WWW-Authenticate": 'Bearer realm="ductile", error="invalid_token"'}
+        return error_response(exc.status, exc.message, headers)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for item in exc.errors():
+            loc = ".".join(str(p) for p in item.get("loc", ()) if p not in ("query", "path", "body", "header"))
+            parts.append(f"{loc or 'request'}: {item.get('msg')}")
+        return error_response(400, "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message: Any = exc.detail
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path} (see GET / for the list)"
+        elif exc.status_code == 405:
+            message = f"method {request.method} not allowed on {request.url.path}"
+        return error_response(exc.status_code, str(message), getattr(exc, "headers", None))
+
+    from ductile.api.routers import health
+
+    app.include_router(health.router)
+    _include_optional(app)
+    return app
+
+
+def _include_optional(app: FastAPI) -> None:
+    """Routers added by later issues register here when their modules exist."""
+    import importlib
+
+    for name in ("jobs", "plugins", "schedules", "events"):
+        try:
+            module = importlib.import_module(f"ductile.api.routers.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"ductile.api.routers.{name}":
+                raise
+            continue
+        app.include_router(module.router)

@@ -1,0 +1,49 @@
+"""`ductile config check|show`."""
+
+from __future__ import annotations
+
+import typer
+import yaml
+
+from ductile.cli.common import ConfigOption, JsonOption, fail, print_json
+from ductile.config import ConfigError, load_config, redact
+from ductile.gateway import prepare
+
+app = typer.Typer(help="Validate and inspect configuration.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(config: ConfigOption = None, json_out: JsonOption = False) -> None:
+    """Validate everything; print each problem as `file: key.path: what is wrong (what is accepted)`."""
+    try:
+        setup = prepare(config)
+    except ConfigError as exc:
+        if json_out:
+            print_json({"ok": False, "problems": exc.problems})
+        else:
+            for problem in exc.problems:
+                typer.echo(problem, err=True)
+            typer.echo(f"{len(exc.problems)} problem(s) found", err=True)
+        raise typer.Exit(1)
+    warnings = setup.discovery.warnings
+    if json_out:
+        print_json({"ok": True, "config": str(setup.loaded.path), "instances": sorted(setup.registry.instances),
+                    "warnings": warnings})
+        return
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"{setup.loaded.path}: OK ({len(setup.registry.instances)} plugin instance(s))")
+
+
+@app.command("show")
+def show(config: ConfigOption = None, json_out: JsonOption = False) -> None:
+    """Print the effective (merged, defaulted) config with secrets redacted."""
+    try:
+        loaded = load_config(config)
+    except ConfigError as exc:
+        fail("\n".join(exc.problems))
+    effective = redact(loaded.config.model_dump(mode="json"))
+    if json_out:
+        print_json(effective)
+    else:
+        typer.echo(yaml.safe_dump(effective, sort_keys=False).rstrip())

@@ -1,0 +1,108 @@
+"""`ductile plugin list|run`."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated
+
+import typer
+
+from ductile.cli.common import ConfigOption, JsonOption, fail, print_json
+from ductile.config import ConfigError
+from ductile.gateway import UnknownTarget, prepare, submit
+from ductile.lifecycle import TERMINAL
+from ductile.store import open_store
+
+app = typer.Typer(help="List plugins and run them.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_plugins(config: ConfigOption = None, json_out: JsonOption = False) -> None:
+    """Configured instances with their plugin, commands and schedules."""
+    try:
+        setup = prepare(config)
+    except ConfigError as exc:
+        fail("\n".join(exc.problems))
+    rows = []
+    for name, inst in sorted(setup.registry.instances.items()):
+        rows.append(
+            {
+                "instance": name,
+                "plugin": inst.base,
+                "version": inst.plugin.manifest.version,
+                "commands": [f"{c.name}({c.type})" for c in inst.plugin.manifest.commands],
+                "schedules": [
+                    f"{s.id}:{s.command} " + (f"every {s.every:g}s" if s.every else f"cron '{s.cron}'")
+                    for s in inst.spec.schedules
+                ],
+                "parallelism": inst.parallelism,
+                "directory": str(inst.plugin.directory),
+            }
+        )
+    if json_out:
+        print_json({"plugins": rows})
+        return
+    if not rows:
+        typer.echo("no plugin instances configured")
+    for row in rows:
+        typer.echo(f"{row['instance']}  ({row['plugin']} {row['version'] or '?'})  {row['directory']}")
+        typer.echo(f"    commands:  {', '.join(row['commands'])}")
+        if row["schedules"]:
+            typer.echo(f"    schedules: {'; '.join(row['schedules'])}")
+
+
+@app.command("run")
+def run(
+    instance: Annotated[str, typer.Argument(help="Plugin instance name.")],
+    command: Annotated[str, typer.Argument(help="Command to run.")] = "poll",
+    payload: Annotated[str | None, typer.Option("--payload", help="JSON payload.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the job to finish and print its result.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait with --wait.")] = 300.0,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Enqueue a job into the gateway's database (a running gateway picks it up)."""
+    try:
+        setup = prepare(config)
+    except ConfigError as exc:
+        fail("\n".join(exc.problems))
+    data = None
+    if payload is not None:
+        try:
+            data = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            fail(f"--payload is not valid JSON ({exc.msg} at char {exc.pos})")
+    store = open_store(setup.loaded.db_path)
+    try:
+        try:
+            result = submit(store, setup.registry, instance=instance, command=command, payload=data, submitted_by="cli")
+        except UnknownTarget as exc:
+            fail(str(exc))
+        if not wait:
+            out = {"job_id": result.job_id, "status": result.status.value, "plugin": instance, "command": command}
+            print_json(out) if json_out else typer.echo(result.job_id)
+            return
+        deadline = time.monotonic() + timeout
+        job = store.get_job(result.job_id)
+        while job is not None and job.status not in TERMINAL:
+            if time.monotonic() > deadline:
+                fail(f"job {result.job_id} still {job.status.value} after {timeout:g}s (is a gateway running?)", 2)
+            time.sleep(0.1)
+            job = store.get_job(result.job_id)
+        assert job is not None
+        attempts = store.attempts(job.job_id)
+        last = attempts[-1] if attempts else None
+        out = {**job.summary(), "last_error": job.last_error, "result": last.response if last else None}
+        if json_out:
+            print_json(out)
+        else:
+            typer.echo(f"{job.job_id} {job.status.value} (attempt {job.attempt})")
+            if last and last.response is not None:
+                typer.echo(json.dumps(last.response.get("result", last.response), indent=2))
+            if job.last_error:
+                typer.echo(f"error: {job.last_error}", err=True)
+        if job.status.value != "succeeded":
+            raise typer.Exit(1)
+    finally:
+        store.close()

@@ -1,0 +1,88 @@
+"""In-process event hub: job transitions, scheduler fires/skips, gateway start/stop.
+
+Every event gets a monotonic id and lands in a bounded replay buffer so an SSE client that
+reconnects with Last-Event-ID resumes without gaps. Subscribers have bounded queues: publishing
+never blocks or slows the dispatcher; a subscriber that falls behind is cut off and told so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+REPLAY_SIZE = 2048
+QUEUE_SIZE = 512
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    type: str
+    data: dict[str, Any]
+    at: float = field(default_factory=time.time)
+
+
+LAGGED = Event(id=-1, type="stream.lagged", data={})
+
+
+class Subscription:
+    def __init__(self, hub: EventHub, size: int):
+        self._hub = hub
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=size)
+        self.lagged = False
+
+    def offer(self, event: Event) -> None:
+        if self.lagged:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.lagged = True
+            # Make room for the marker so the reader learns it was cut off.
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.queue.put_nowait(LAGGED)
+
+    async def get(self) -> Event:
+        return await self.queue.get()
+
+    def close(self) -> None:
+        self._hub._subscribers.discard(self)
+
+
+class EventHub:
+    def __init__(self, replay_size: int = REPLAY_SIZE, queue_size: int = QUEUE_SIZE):
+        self._ids = itertools.count(1)
+        self._replay: deque[Event] = deque(maxlen=replay_size)
+        self._subscribers: set[Subscription] = set()
+        self._queue_size = queue_size
+        self.last_id = 0
+
+    def publish(self, type_: str, data: dict[str, Any]) -> Event:
+        event = Event(id=next(self._ids), type=type_, data=data)
+        self.last_id = event.id
+        self._replay.append(event)
+        for sub in list(self._subscribers):
+            sub.offer(event)
+        return event
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(self, self._queue_size)
+        self._subscribers.add(sub)
+        return sub
+
+    def replay_since(self, last_id: int) -> tuple[list[Event], bool]:
+        """Events after `last_id`, and whether some were already dropped from the buffer."""
+        events = [e for e in self._replay if e.id > last_id]
+        oldest = self._replay[0].id if self._replay else self.last_id + 1
+        gap = last_id + 1 < oldest and last_id < self.last_id
+        return events, gap
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)

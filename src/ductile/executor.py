@@ -1,0 +1,175 @@
+"""Run one plugin process: spawn in its own session, feed the request, collect capped output,
+enforce the timeout by killing the whole process group.
+
+Returns what happened (`RunResult`); judging it against the protocol is `protocol.py`'s job and
+deciding the job's next status is `lifecycle.py`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ductile.protocol import STDERR_LIMIT, STDOUT_LIMIT
+
+ENV_ALLOWLIST = ("PATH", "HOME", "TZ", "LANG", "LANGUAGE", "TMPDIR")
+_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class RunResult:
+    stdout: bytes
+    stdout_overflow: bool  # more than STDOUT_LIMIT arrived; stdout holds the prefix
+    stderr: str  # tail, at most STDERR_LIMIT bytes
+    stderr_truncated: bool
+    exit_code: int | None  # None when killed by us
+    timed_out: bool
+    duration_ms: float
+    spawn_error: str | None = None
+
+
+def plugin_env(passthrough: list[str], source: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a plugin sees: an allowlist plus the configured passthrough names, nothing else."""
+    source = os.environ if source is None else source
+    names = set(ENV_ALLOWLIST) | set(passthrough)
+    return {k: v for k, v in source.items() if k in names or k.startswith("LC_")}
+
+
+def install_child_watcher() -> None:
+    """Python 3.11's default watcher costs ~1 ms per child; pidfd avoids it (3.12+ does this itself)."""
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_running_loop()
+            watcher = asyncio.PidfdChildWatcher()
+            watcher.attach_loop(loop)
+            asyncio.set_child_watcher(watcher)
+        except (OSError, RuntimeError, NotImplementedError):
+            pass
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+async def _read_capped(stream: asyncio.StreamReader, limit: int, keep_tail: bool, kept: bytearray) -> bool:
+    """Read to EOF into `kept`, holding at most `limit` bytes (head or tail); True if more arrived.
+
+    The buffer belongs to the caller so that what arrived survives a cancelled read (timeouts).
+    """
+    overflow = False
+    while True:
+        chunk = await stream.read(_CHUNK)
+        if not chunk:
+            break
+        kept += chunk
+        if len(kept) > limit:
+            overflow = True
+            if keep_tail:
+                del kept[: len(kept) - limit]
+            else:
+                del kept[limit:]
+    return overflow
+
+
+async def run_plugin(
+    entrypoint: Path,
+    request: bytes,
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float,
+    kill_grace: float = 5.0,
+    on_spawn: object = None,
+) -> RunResult:
+    started = time.perf_counter()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            str(entrypoint),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=str(cwd),
+            env=env,
+            start_new_session=True,
+            limit=_CHUNK,
+        )
+    except OSError as exc:
+        return RunResult(b"", False, "", False, None, False, (time.perf_counter() - started) * 1000,
+                         spawn_error=f"could not start {entrypoint}: {exc.strerror or exc}")
+    pgid = proc.pid  # start_new_session makes the child a session and group leader
+    if callable(on_spawn):
+        on_spawn(pgid)
+    assert proc.stdin and proc.stdout and proc.stderr
+
+    async def feed() -> None:
+        try:
+            proc.stdin.write(request)
+            await proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the plugin did not read its input; its output still decides
+        finally:
+            with contextlib.suppress(Exception):
+                proc.stdin.close()
+
+    out_buf, err_buf = bytearray(), bytearray()
+    out_task = asyncio.ensure_future(_read_capped(proc.stdout, STDOUT_LIMIT, False, out_buf))
+    err_task = asyncio.ensure_future(_read_capped(proc.stderr, STDERR_LIMIT, True, err_buf))
+    feed_task = asyncio.ensure_future(feed())
+    everything = asyncio.gather(out_task, err_task, proc.wait(), feed_task)
+    timed_out = False
+    try:
+        await asyncio.wait_for(asyncio.shield(everything), timeout)
+    except TimeoutError:
+        timed_out = True
+        _signal_group(pgid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(everything), kill_grace)
+        except TimeoutError:
+            _signal_group(pgid, signal.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(everything), kill_grace + 1)
+    except asyncio.CancelledError:
+        _signal_group(pgid, signal.SIGKILL)
+        raise
+    finally:
+        # Whatever the plugin left in its group (backgrounded children) does not outlive the job.
+        if _group_alive(pgid):
+            _signal_group(pgid, signal.SIGKILL)
+    if not everything.done():
+        for task in (out_task, err_task, feed_task):
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await everything
+    overflow = bool(out_task.result()) if out_task.done() and not out_task.cancelled() else len(out_buf) >= STDOUT_LIMIT
+    err_trunc = bool(err_task.result()) if err_task.done() and not err_task.cancelled() else False
+    stdout, stderr_bytes = bytes(out_buf), bytes(err_buf)
+    exit_code = proc.returncode
+    return RunResult(
+        stdout=stdout,
+        stdout_overflow=overflow,
+        stderr=stderr_bytes.decode("utf-8", errors="replace"),
+        stderr_truncated=err_trunc,
+        exit_code=None if timed_out and (exit_code is None or exit_code < 0) else exit_code,
+        timed_out=timed_out,
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )

@@ -1,0 +1,250 @@
+"""The composition root: config → plugins → store → dispatcher, scheduler, upkeep, API.
+
+Owns start-up order (lock, migrate, recover), signals, and the graceful drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+from ductile import __version__
+from ductile.config import ConfigError, LoadedConfig, check_against_plugins, load_config
+from ductile.dispatch import Dispatcher, recover
+from ductile.events import EventHub
+from ductile.executor import install_child_watcher
+from ductile.jobs import EnqueueResult, NewJob
+from ductile.lock import DatabaseLock
+from ductile.manifest import Discovery, discover
+from ductile.registry import Registry, build_registry
+from ductile.scheduler.loop import Scheduler
+from ductile.store import Store, open_store
+from ductile.timeutil import add_seconds, to_text, utcnow
+from ductile.upkeep import pruner
+
+log = logging.getLogger(__name__)
+
+
+class UnknownTarget(LookupError):
+    """An enqueue named an instance or command that this gateway does not have."""
+
+
+@dataclass
+class Setup:
+    loaded: LoadedConfig
+    discovery: Discovery
+    registry: Registry
+
+
+def prepare(config_arg: str | None = None) -> Setup:
+    """Load and fully check the config against discovered plugins; raise ConfigError on any problem."""
+    loaded = load_config(config_arg)
+    discovery = discover(loaded.plugin_roots, allow_symlinks=loaded.config.service.allow_symlinks)
+    problems = [*discovery.problems, *check_against_plugins(loaded, discovery)]
+    if problems:
+        raise ConfigError(problems)
+    return Setup(loaded=loaded, discovery=discovery, registry=build_registry(loaded, discovery))
+
+
+def submit(
+    store: Store,
+    registry: Registry,
+    *,
+    instance: str,
+    command: str,
+    payload: Any = None,
+    submitted_by: str,
+    dedupe_key: str | None = None,
+    dedupe_ttl: float | None = None,
+    context: dict[str, Any] | None = None,
+    parent_job_id: str | None = None,
+) -> EnqueueResult:
+    """Enqueue one job after checking the target exists; `handle` payloads become an event envelope."""
+    inst = registry.get(instance)
+    if inst is None:
+        known = ", ".join(sorted(registry.instances)) or "none"
+        raise UnknownTarget(f"unknown plugin {instance!r} (known: {known})")
+    if inst.command(command) is None:
+        raise UnknownTarget(
+            f"plugin {instance!r} has no command {command!r} (known: {', '.join(inst.plugin.manifest.command_names)})"
+        )
+    now = utcnow()
+    if command == "handle" and not (isinstance(payload, dict) and "type" in payload and "event_id" in payload):
+        import uuid
+
+        payload = {
+            "type": "api.trigger" if submitted_by == "api" else f"{submitted_by}.trigger",
+            "payload": payload if payload is not None else {},
+            "source": submitted_by,
+            "timestamp": to_text(now),
+            "event_id": str(uuid.uuid4()),
+        }
+    return store.enqueue(
+        NewJob(
+            plugin=instance,
+            command=command,
+            payload=payload,
+            submitted_by=submitted_by,
+            max_attempts=inst.spec.retry.max_attempts,
+            dedupe_key=dedupe_key,
+            context=context,
+            parent_job_id=parent_job_id,
+        ),
+        now=now,
+        dedupe_since=add_seconds(now, -dedupe_ttl) if dedupe_ttl else None,
+    )
+
+
+class Gateway:
+    def __init__(self, setup: Setup, *, api: bool | None = None):
+        self.setup = setup
+        self.config = setup.loaded.config
+        self.registry = setup.registry
+        self.hub = EventHub()
+        self.lock = DatabaseLock(setup.loaded.db_path)
+        self.store: Store | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.scheduler: Scheduler | None = None
+        self.api_enabled = self.config.api.enabled if api is None else api
+        self.started_monotonic = time.monotonic()
+        self.started_at = to_text(utcnow())
+        self.stop_event: asyncio.Event | None = None
+        self.api_server: Any = None
+        self.version = __version__
+
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_monotonic
+
+    def enqueue(self, instance: str, command: str, payload: Any = None, *, submitted_by: str,
+                dedupe_key: str | None = None) -> EnqueueResult:
+        """Enqueue from inside the gateway (API): wakes the dispatcher and tells event listeners."""
+        assert self.store is not None and self.dispatcher is not None
+        result = submit(
+            self.store, self.registry, instance=instance, command=command, payload=payload,
+            submitted_by=submitted_by, dedupe_key=dedupe_key, dedupe_ttl=self.config.service.dedupe_ttl,
+        )
+        if result.created:
+            self.hub.publish(
+                "job.queued",
+                {"job_id": result.job_id, "plugin": instance, "command": command, "status": "queued",
+                 "attempt": 1, "submitted_by": submitted_by},
+            )
+            self.dispatcher.wake()
+        return result
+
+    def open(self) -> None:
+        """Lock, open and migrate the database, and recover jobs a dead gateway left running."""
+        self.lock.acquire()
+        try:
+            self.store = open_store(self.setup.loaded.db_path)
+            recovered = recover(self.store, self.registry, now=utcnow())
+        except BaseException:
+            self.lock.release()
+            raise
+        if recovered:
+            log.warning("crash recovery re-queued or closed jobs", extra={"count": len(recovered)})
+        service = self.config.service
+        self.dispatcher = Dispatcher(
+            self.store, self.registry, max_workers=service.max_workers, hub=self.hub,
+            kill_grace=service.kill_grace, env_passthrough=service.plugin_env_passthrough,
+        )
+        self.scheduler = Scheduler(self.store, self.registry, hub=self.hub, on_enqueue=self.dispatcher.wake)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self.lock.release()
+
+    async def run(self, *, ready: asyncio.Event | None = None) -> None:
+        """Run until SIGINT/SIGTERM (or `stop_event`), then drain and close."""
+        install_child_watcher()
+        self.stop_event = stop = asyncio.Event()
+        if self.store is None:
+            self.open()
+        assert self.dispatcher is not None and self.scheduler is not None and self.store is not None
+        with self._signals(stop):
+            self.scheduler.load()
+            tasks = [
+                asyncio.create_task(self.dispatcher.run(stop), name="dispatcher"),
+                asyncio.create_task(self.scheduler.run(stop), name="scheduler"),
+                asyncio.create_task(pruner.run(self.store, self.config.service.job_retention, stop), name="pruner"),
+            ]
+            if self.api_enabled:
+                tasks.append(asyncio.create_task(self._serve_api(), name="api"))
+            log.info(
+                "gateway started",
+                extra={"version": self.version, "plugins": len(self.registry.instances),
+                       "max_workers": self.config.service.max_workers, "database": str(self.setup.loaded.db_path),
+                       "api": self.config.api.listen if self.api_enabled else None},
+            )
+            self.hub.publish("gateway.started", {"version": self.version, "started_at": self.started_at})
+            if ready is not None:
+                ready.set()
+            stopper = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopper and task.exception() is not None:
+                    log.error("gateway component failed; stopping", exc_info=task.exception())
+            stop.set()
+            self.hub.publish("gateway.stopping", {"reason": "signal or stop request"})
+            left = await self.dispatcher.drain(self.config.service.drain_grace)
+            if left:
+                log.warning("jobs still running at shutdown left for recovery", extra={"count": left})
+            if self.api_server is not None:
+                self.api_server.should_exit = True
+            await asyncio.gather(*tasks, return_exceptions=True)
+            log.info("gateway stopped")
+        self.close()
+
+    @contextlib.contextmanager
+    def _signals(self, stop: asyncio.Event) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal, sig, stop)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            yield
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: int, stop: asyncio.Event) -> None:
+        if stop.is_set():
+            log.warning("second signal: stopping without waiting for running jobs")
+            if self.dispatcher is not None:
+                self.dispatcher.abort()
+            return
+        log.info("signal received; draining", extra={"signal": signal.Signals(sig).name})
+        stop.set()
+
+    async def _serve_api(self) -> None:
+        import uvicorn
+
+        from ductile.api.app import create_app
+
+        class _Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Generator[None, None, None]:  # the gateway owns signals
+                yield
+
+        app = create_app(self)
+        cfg = uvicorn.Config(
+            app, host=self.config.api.host, port=self.config.api.port, log_level="warning",
+            access_log=False, lifespan="off", loop="asyncio", timeout_graceful_shutdown=2,
+        )
+        self.api_server = _Server(cfg)
+        await self.api_server.serve()
+        if not self.api_server.started and self.stop_event is not None and not self.stop_event.is_set():
+            raise RuntimeError(f"API could not listen on {self.config.api.listen}")

@@ -1,0 +1,84 @@
+"""When is a schedule due? Pure functions of the schedule spec and the time passed in.
+
+A *slot* is the nominal time (on the `every` phase or the cron grid); the *fire* time is the slot
+plus this slot's jitter. Both are persisted so a restart neither skips nor repeats a slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from ductile.config import ScheduleConfig
+
+MAX_GRACE = 60.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do at startup for one schedule: fire `fire_at` as slot `slot`."""
+
+    slot: datetime
+    fire_at: datetime
+    catch_up: bool = False  # this fire is a run_once catch-up of a missed slot
+
+
+def cron_next(expr: str, timezone: str | None, after: datetime) -> datetime:
+    """The first cron time strictly after `after`, evaluated on the wall clock of `timezone`."""
+    tz = ZoneInfo(timezone or "UTC")
+    local = after.astimezone(tz)
+    nxt = croniter(expr, local).get_next(datetime)
+    if nxt.tzinfo is None:
+        nxt = nxt.replace(tzinfo=tz)
+    return nxt.astimezone(UTC)
+
+
+def next_slot(spec: ScheduleConfig, previous: datetime, now: datetime) -> datetime:
+    """The first slot after `previous` that is also after `now` (slots missed meanwhile are skipped)."""
+    if spec.every is not None:
+        step = timedelta(seconds=spec.every)
+        slot = previous + step
+        if slot <= now:
+            missed = int((now - slot) / step) + 1
+            slot += step * missed
+        return slot
+    assert spec.cron is not None
+    return cron_next(spec.cron, spec.timezone, max(previous, now))
+
+
+def first_slot(spec: ScheduleConfig, now: datetime) -> datetime:
+    """A schedule never seen before: `every` fires right away, `cron` at its next grid time."""
+    if spec.every is not None:
+        return now
+    assert spec.cron is not None
+    return cron_next(spec.cron, spec.timezone, now)
+
+
+def fire_time(spec: ScheduleConfig, slot: datetime, draw: float) -> datetime:
+    return slot + timedelta(seconds=spec.jitter * draw)
+
+
+def grace(spec: ScheduleConfig) -> float:
+    """How late a fire may be at startup and still count as on time rather than missed."""
+    if spec.every is not None:
+        return min(spec.every, MAX_GRACE)
+    return MAX_GRACE
+
+
+def plan_at_startup(
+    spec: ScheduleConfig, *, slot: datetime | None, fire_at: datetime | None, now: datetime, draw: float
+) -> Plan:
+    """Resume from persisted state: keep a future or barely-late fire; a missed one is skipped
+    (`catch_up: skip`) or run once now (`catch_up: run_once`) before resuming the grid."""
+    if slot is None or fire_at is None:
+        first = first_slot(spec, now)
+        return Plan(first, fire_time(spec, first, draw))
+    if fire_at > now or (now - fire_at).total_seconds() <= grace(spec):
+        return Plan(slot, fire_at)
+    if spec.catch_up == "run_once":
+        return Plan(slot, now, catch_up=True)
+    upcoming = next_slot(spec, slot, now)
+    return Plan(upcoming, fire_time(spec, upcoming, draw))

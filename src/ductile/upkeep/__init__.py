@@ -1,0 +1,1 @@
+"""Maintenance loops that run beside the dispatcher, one module each."""
