@@ -1,2 +1,3 @@
 """ductile: an automation runtime."""
+
 __version__ = "0.1.0"

@@ -374,7 +374,9 @@ def _include_targets(data: dict[str, Any], path: Path, problems: list[str]) -> l
         elif target.is_file():
             out.append(target)
         else:
-            problems.append(f"{path}: include: {item!r} does not exist (accepted: a YAML file or a directory of *.yaml)")
+            problems.append(
+                f"{path}: include: {item!r} does not exist (accepted: a YAML file or a directory of *.yaml)"
+            )
     return out
 
 

@@ -64,7 +64,9 @@ def judge(run: RunResult, timeout: float) -> Verdict:
         detail = (response.error if response and response.error else None) or _tail(run.stderr) or "no message"
         return Verdict(Outcome.FATAL, response, f"plugin exited 78 (EX_CONFIG, never retried): {detail}")
     if run.timed_out and response is None:
-        return Verdict(Outcome.TIMEOUT, None, f"plugin still running after its {timeout:g}s timeout; process group killed")
+        return Verdict(
+            Outcome.TIMEOUT, None, f"plugin still running after its {timeout:g}s timeout; process group killed"
+        )
     if response is None:
         suffix = f" (exit code {run.exit_code})" if run.exit_code not in (0, None) else ""
         tail = _tail(run.stderr)
@@ -143,7 +145,9 @@ class Dispatcher:
             if remaining <= 0:
                 break
             aborter = asyncio.ensure_future(self._abort.wait())
-            await asyncio.wait([*self.running.values(), aborter], timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                [*self.running.values(), aborter], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
             aborter.cancel()
         left = [t for t in self.running.values() if not t.done()]
         for task in left:
@@ -276,7 +280,8 @@ class Dispatcher:
             record = AttemptRecord(**{**record.__dict__, "outcome": "fatal", "error": str(exc)})
             done = self.store.finish(job, record, decision, now=self.clock())
         log.info(
-            "job %s", done.status.value,
+            "job %s",
+            done.status.value,
             extra={
                 "job_id": job.job_id,
                 "plugin": job.plugin,
@@ -348,6 +353,7 @@ def recover(store: Store, registry: Registry, *, now: datetime, draw: Callable[[
         record = AttemptRecord("abandoned", job.started_at or stamp, stamp, 0.0, error=error)
         recovered.append(store.finish(job, record, decision, now=now))
         log.warning(
-            "recovered job", extra={"job_id": job.job_id, "plugin": job.plugin, "attempt": job.attempt, "status": decision.status.value}
+            "recovered job",
+            extra={"job_id": job.job_id, "plugin": job.plugin, "attempt": job.attempt, "status": decision.status.value},
         )
     return recovered

@@ -114,8 +114,16 @@ async def run_plugin(
             limit=_CHUNK,
         )
     except OSError as exc:
-        return RunResult(b"", False, "", False, None, False, (time.perf_counter() - started) * 1000,
-                         spawn_error=f"could not start {entrypoint}: {exc.strerror or exc}")
+        return RunResult(
+            b"",
+            False,
+            "",
+            False,
+            None,
+            False,
+            (time.perf_counter() - started) * 1000,
+            spawn_error=f"could not start {entrypoint}: {exc.strerror or exc}",
+        )
     pgid = proc.pid  # start_new_session makes the child a session and group leader
     if callable(on_spawn):
         on_spawn(pgid)

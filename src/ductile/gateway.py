@@ -122,19 +122,32 @@ class Gateway:
     def uptime(self) -> float:
         return time.monotonic() - self.started_monotonic
 
-    def enqueue(self, instance: str, command: str, payload: Any = None, *, submitted_by: str,
-                dedupe_key: str | None = None) -> EnqueueResult:
+    def enqueue(
+        self, instance: str, command: str, payload: Any = None, *, submitted_by: str, dedupe_key: str | None = None
+    ) -> EnqueueResult:
         """Enqueue from inside the gateway (API): wakes the dispatcher and tells event listeners."""
         assert self.store is not None and self.dispatcher is not None
         result = submit(
-            self.store, self.registry, instance=instance, command=command, payload=payload,
-            submitted_by=submitted_by, dedupe_key=dedupe_key, dedupe_ttl=self.config.service.dedupe_ttl,
+            self.store,
+            self.registry,
+            instance=instance,
+            command=command,
+            payload=payload,
+            submitted_by=submitted_by,
+            dedupe_key=dedupe_key,
+            dedupe_ttl=self.config.service.dedupe_ttl,
         )
         if result.created:
             self.hub.publish(
                 "job.queued",
-                {"job_id": result.job_id, "plugin": instance, "command": command, "status": "queued",
-                 "attempt": 1, "submitted_by": submitted_by},
+                {
+                    "job_id": result.job_id,
+                    "plugin": instance,
+                    "command": command,
+                    "status": "queued",
+                    "attempt": 1,
+                    "submitted_by": submitted_by,
+                },
             )
             self.dispatcher.wake()
         return result
@@ -152,8 +165,12 @@ class Gateway:
             log.warning("crash recovery re-queued or closed jobs", extra={"count": len(recovered)})
         service = self.config.service
         self.dispatcher = Dispatcher(
-            self.store, self.registry, max_workers=service.max_workers, hub=self.hub,
-            kill_grace=service.kill_grace, env_passthrough=service.plugin_env_passthrough,
+            self.store,
+            self.registry,
+            max_workers=service.max_workers,
+            hub=self.hub,
+            kill_grace=service.kill_grace,
+            env_passthrough=service.plugin_env_passthrough,
         )
         self.scheduler = Scheduler(self.store, self.registry, hub=self.hub, on_enqueue=self.dispatcher.wake)
 
@@ -181,9 +198,13 @@ class Gateway:
                 tasks.append(asyncio.create_task(self._serve_api(), name="api"))
             log.info(
                 "gateway started",
-                extra={"version": self.version, "plugins": len(self.registry.instances),
-                       "max_workers": self.config.service.max_workers, "database": str(self.setup.loaded.db_path),
-                       "api": self.config.api.listen if self.api_enabled else None},
+                extra={
+                    "version": self.version,
+                    "plugins": len(self.registry.instances),
+                    "max_workers": self.config.service.max_workers,
+                    "database": str(self.setup.loaded.db_path),
+                    "api": self.config.api.listen if self.api_enabled else None,
+                },
             )
             self.hub.publish("gateway.started", {"version": self.version, "started_at": self.started_at})
             if ready is not None:
@@ -241,8 +262,14 @@ class Gateway:
 
         app = create_app(self)
         cfg = uvicorn.Config(
-            app, host=self.config.api.host, port=self.config.api.port, log_level="warning",
-            access_log=False, lifespan="off", loop="asyncio", timeout_graceful_shutdown=2,
+            app,
+            host=self.config.api.host,
+            port=self.config.api.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            loop="asyncio",
+            timeout_graceful_shutdown=2,
         )
         self.api_server = _Server(cfg)
         await self.api_server.serve()

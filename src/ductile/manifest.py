@@ -122,9 +122,7 @@ def load_manifest(manifest_path: Path, *, allow_symlinks: bool = False) -> Plugi
     if not isinstance(raw, dict):
         raise ValueError(f"{manifest_path}: manifest must be a mapping of keys")
     if "protocol" in raw and raw["protocol"] != 2:
-        raise ValueError(
-            f"{manifest_path}: protocol is {raw.get('protocol')!r}; only protocol 2 is supported"
-        )
+        raise ValueError(f"{manifest_path}: protocol is {raw.get('protocol')!r}; only protocol 2 is supported")
     try:
         manifest = Manifest.model_validate(raw)
     except ValidationError as exc:

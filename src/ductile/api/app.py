@@ -39,7 +39,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         version=__version__,
         description=(
             "Automation runtime API. Authenticate with `Authorization: Bearer <token>`; each endpoint "
-            "names the scope it needs. Errors are `{\"error\": \"...\"}`."
+            'names the scope it needs. Errors are `{"error": "..."}`.'
         ),
         docs_url=None,
         redoc_url=None,

@@ -27,8 +27,14 @@ def check(config: ConfigOption = None, json_out: JsonOption = False) -> None:
         raise typer.Exit(1)
     warnings = setup.discovery.warnings
     if json_out:
-        print_json({"ok": True, "config": str(setup.loaded.path), "instances": sorted(setup.registry.instances),
-                    "warnings": warnings})
+        print_json(
+            {
+                "ok": True,
+                "config": str(setup.loaded.path),
+                "instances": sorted(setup.registry.instances),
+                "warnings": warnings,
+            }
+        )
         return
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)

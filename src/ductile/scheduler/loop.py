@@ -147,8 +147,14 @@ class Scheduler:
         self.hub.publish("scheduler.fired", {**data, "job_id": result.job_id})
         self.hub.publish(
             "job.queued",
-            {"job_id": result.job_id, "plugin": entry.instance, "command": spec.command, "status": "queued",
-             "attempt": 1, "submitted_by": "scheduler"},
+            {
+                "job_id": result.job_id,
+                "plugin": entry.instance,
+                "command": spec.command,
+                "status": "queued",
+                "attempt": 1,
+                "submitted_by": "scheduler",
+            },
         )
         self.on_enqueue()
         return result.job_id

@@ -192,7 +192,13 @@ class SqliteStore:
             )
             db.execute(
                 Q["insert_transition"],
-                {"job_id": job_id, "from_status": None, "to_status": "queued", "reason": f"enqueued by {job.submitted_by}", "at": stamp},
+                {
+                    "job_id": job_id,
+                    "from_status": None,
+                    "to_status": "queued",
+                    "reason": f"enqueued by {job.submitted_by}",
+                    "at": stamp,
+                },
             )
             if schedule_state is not None:
                 db.execute(Q["put_schedule_state"], {**schedule_state.__dict__, "last_job_id": job_id})
@@ -218,7 +224,13 @@ class SqliteStore:
             )
             db.execute(
                 Q["insert_transition"],
-                {"job_id": job.job_id, "from_status": "queued", "to_status": "running", "reason": f"attempt {job.attempt} started", "at": stamp},
+                {
+                    "job_id": job.job_id,
+                    "from_status": "queued",
+                    "to_status": "running",
+                    "reason": f"attempt {job.attempt} started",
+                    "at": stamp,
+                },
             )
         return job
 
@@ -280,7 +292,13 @@ class SqliteStore:
                 reason += f": {decision.last_error[:200]}"
             db.execute(
                 Q["insert_transition"],
-                {"job_id": job.job_id, "from_status": job.status.value, "to_status": decision.status.value, "reason": reason, "at": stamp},
+                {
+                    "job_id": job.job_id,
+                    "from_status": job.status.value,
+                    "to_status": decision.status.value,
+                    "reason": reason,
+                    "at": stamp,
+                },
             )
             for event in events or []:
                 db.execute(
@@ -314,7 +332,13 @@ class SqliteStore:
         if change.fact_type:
             db.execute(
                 Q["insert_fact"],
-                {"instance": job.plugin, "fact_type": change.fact_type, "job_id": job.job_id, "data": _dumps(change.data), "now": stamp},
+                {
+                    "instance": job.plugin,
+                    "fact_type": change.fact_type,
+                    "job_id": job.job_id,
+                    "data": _dumps(change.data),
+                    "now": stamp,
+                },
             )
 
     def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None:
@@ -328,15 +352,29 @@ class SqliteStore:
                 return job
             db.execute(
                 Q["job_to_terminal"],
-                {"job_id": job_id, "status": "dead", "now": stamp, "last_error": reason, "from_status": job.status.value},
+                {
+                    "job_id": job_id,
+                    "status": "dead",
+                    "now": stamp,
+                    "last_error": reason,
+                    "from_status": job.status.value,
+                },
             )
             if job.status is Status.RUNNING:
                 db.execute(
                     Q["finish_attempt"],
                     {
-                        "job_id": job_id, "attempt": job.attempt, "completed_at": stamp, "outcome": "cancelled",
-                        "status": "dead", "response": None, "error": reason, "logs": None, "stderr": None,
-                        "exit_code": None, "duration_ms": None,
+                        "job_id": job_id,
+                        "attempt": job.attempt,
+                        "completed_at": stamp,
+                        "outcome": "cancelled",
+                        "status": "dead",
+                        "response": None,
+                        "error": reason,
+                        "logs": None,
+                        "stderr": None,
+                        "exit_code": None,
+                        "duration_ms": None,
                     },
                 )
             db.execute(
@@ -436,13 +474,24 @@ class SqliteStore:
 
     def transitions(self, job_id: str) -> list[Transition]:
         return [
-            Transition(job_id=r["job_id"], from_status=r["from_status"], to_status=r["to_status"], reason=r["reason"], at=r["at"])
+            Transition(
+                job_id=r["job_id"],
+                from_status=r["from_status"],
+                to_status=r["to_status"],
+                reason=r["reason"],
+                at=r["at"],
+            )
             for r in self._read(Q["transitions_for_job"], {"job_id": job_id})
         ]
 
     def emitted_events(self, job_id: str) -> list[dict[str, Any]]:
         return [
-            {"type": r["type"], "payload": _loads(r["payload"]), "dedupe_key": r["dedupe_key"], "created_at": r["created_at"]}
+            {
+                "type": r["type"],
+                "payload": _loads(r["payload"]),
+                "dedupe_key": r["dedupe_key"],
+                "created_at": r["created_at"],
+            }
             for r in self._read(Q["events_for_job"], {"job_id": job_id})
         ]
 
@@ -453,7 +502,9 @@ class SqliteStore:
         return counts
 
     def count_active(self, plugin: str, command: str, dedupe_key: str) -> int:
-        return self._read(Q["count_active_for_key"], {"plugin": plugin, "command": command, "dedupe_key": dedupe_key})[0][0]
+        return self._read(Q["count_active_for_key"], {"plugin": plugin, "command": command, "dedupe_key": dedupe_key})[
+            0
+        ][0]
 
     def next_retry_due(self, now: datetime) -> datetime | None:
         value = self._read(Q["next_retry_due"], {"now": to_text(now)})[0][0]
