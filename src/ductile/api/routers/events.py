@@ -1,0 +1,173 @@
+"""`GET /events`: the hub's events as Server-Sent Events, resumable with `Last-Event-ID`.
+
+The stream reads from a bounded per-client subscription, so a slow or stalled client can only
+lose its own events (it is told with `stream.lagged` and the stream ends); the dispatcher never
+waits for it. Formatting lives here; ids, replay and queues live in `ductile.events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from ductile.api.app import ApiError
+from ductile.api.deps import gateway, require
+from ductile.events import Event, EventHub
+from ductile.timeutil import to_text
+
+router = APIRouter(tags=["events"])
+
+HEARTBEAT_ENV = "DUCTILE_SSE_HEARTBEAT"
+DEFAULT_HEARTBEAT = 15.0
+RETRY_MS = 2000
+# How often an idle stream checks whether the server is shutting down.
+_TICK = 0.5
+
+
+def heartbeat_interval() -> float:
+    """Seconds between `: keepalive` comments; `$DUCTILE_SSE_HEARTBEAT` overrides (tests use ~0.2)."""
+    try:
+        return max(0.05, float(os.environ.get(HEARTBEAT_ENV, DEFAULT_HEARTBEAT)))
+    except ValueError:
+        return DEFAULT_HEARTBEAT
+
+
+def frame(event_type: str, data: dict[str, Any], event_id: int | None = None) -> bytes:
+    """One SSE frame; `id:` only for hub events, so control frames never move the client's cursor."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event_type}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n".encode()
+
+
+def event_frame(event: Event) -> bytes:
+    at = to_text(datetime.fromtimestamp(event.at, tz=UTC))
+    return frame(event.type, {"id": event.id, "type": event.type, "at": at, "data": event.data}, event.id)
+
+
+def _parse_last_id(header: str | None, query: str | None) -> int | None:
+    raw = header if header not in (None, "") else query
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ApiError(400, f"invalid Last-Event-ID {raw!r} (accepted: a non-negative integer id from this stream)")
+    if value < 0:
+        raise ApiError(400, f"invalid Last-Event-ID {raw!r} (accepted: a non-negative integer id from this stream)")
+    return value
+
+
+def _matches(event_type: str, prefixes: tuple[str, ...]) -> bool:
+    return not prefixes or any(event_type == p or event_type.startswith(p.rstrip("*")) for p in prefixes)
+
+
+async def stream(
+    hub: EventHub,
+    last_id: int | None,
+    *,
+    boot: str,
+    prefixes: tuple[str, ...] = (),
+    heartbeat: float = DEFAULT_HEARTBEAT,
+    stopping: Any = lambda: False,
+) -> AsyncIterator[bytes]:
+    """Subscribe first, then replay, so no event falls between the replay and the live tail."""
+    sub = hub.subscribe()
+    try:
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        yield frame("stream.open", {"last_id": hub.last_id, "boot": boot, "resumed_from": last_id})
+        cursor = hub.last_id if last_id is None else last_id
+        if last_id is not None:
+            if last_id > hub.last_id:
+                # An id this gateway never issued: the client saw a previous run of the gateway.
+                yield frame(
+                    "stream.gap",
+                    {"reason": "unknown Last-Event-ID (the gateway restarted); refetch state", "last_id": last_id},
+                )
+                last_id = 0
+            replay, gap = hub.replay_since(last_id)
+            if gap:
+                oldest = replay[0].id if replay else hub.last_id + 1
+                yield frame(
+                    "stream.gap",
+                    {
+                        "reason": "fell too far behind: events were dropped from the replay buffer; refetch state",
+                        "last_id": last_id,
+                        "oldest_available": oldest,
+                    },
+                )
+            for event in replay:
+                if _matches(event.type, prefixes):
+                    yield event_frame(event)
+            cursor = max([last_id, *(e.id for e in replay)])
+        idle = 0.0
+        while True:
+            try:
+                event = await asyncio.wait_for(sub.get(), timeout=min(_TICK, heartbeat))
+            except TimeoutError:
+                if stopping():
+                    return
+                idle += min(_TICK, heartbeat)
+                if idle >= heartbeat:
+                    idle = 0.0
+                    yield b": keepalive\n\n"
+                continue
+            if event.id == -1:  # the hub cut this subscriber off
+                yield frame(
+                    "stream.lagged",
+                    {
+                        "reason": "client too slow: its queue overflowed and the stream ends; reconnect with Last-Event-ID",
+                        "last_id": cursor,
+                    },
+                )
+                return
+            if event.id <= cursor:
+                continue  # already sent from the replay buffer
+            cursor = event.id
+            if _matches(event.type, prefixes):
+                idle = 0.0
+                yield event_frame(event)
+    finally:
+        sub.close()
+
+
+@router.get(
+    "/events",
+    summary="Live event stream (Server-Sent Events)",
+    description=(
+        "Job transitions, scheduler fires/skips and gateway start/stop, each with an `id:`. Reconnect with "
+        "`Last-Event-ID` (or `?last_event_id=`) to resume from the replay buffer. Control events without an id: "
+        "`stream.open` (first; carries `last_id` and the gateway's `boot`), `stream.gap` (the replay buffer no "
+        "longer holds what you missed: refetch state), `stream.lagged` (you read too slowly; the stream ends). "
+        "`: keepalive` comments arrive every ~15 s. `types=job.,scheduler.` filters by type prefix."
+    ),
+    response_class=StreamingResponse,
+    dependencies=[Depends(require("events:ro"))],
+)
+async def events(
+    request: Request,
+    gw: Any = Depends(gateway),
+    last_event_id: str | None = Header(default=None, alias="Last-Event-ID"),
+    last_event_id_query: str | None = Query(default=None, alias="last_event_id"),
+    types: str | None = Query(default=None, description="comma-separated type prefixes, e.g. job.,scheduler."),
+) -> StreamingResponse:
+    last_id = _parse_last_id(last_event_id, last_event_id_query)
+    prefixes = tuple(p.strip() for p in (types or "").split(",") if p.strip())
+
+    def stopping() -> bool:
+        server = getattr(gw, "api_server", None)
+        return bool(server is not None and server.should_exit)
+
+    body = stream(
+        gw.hub, last_id, boot=gw.started_at, prefixes=prefixes, heartbeat=heartbeat_interval(), stopping=stopping
+    )
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"},
+    )
