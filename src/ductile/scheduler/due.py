@@ -27,13 +27,33 @@ class Plan:
 
 
 def cron_next(expr: str, timezone: str | None, after: datetime) -> datetime:
-    """The first cron time strictly after `after`, evaluated on the wall clock of `timezone`."""
+    """The first cron time strictly after `after`, evaluated on the wall clock of `timezone`.
+
+    DST, as cron does it: a wall time skipped by spring-forward runs once right after the jump;
+    a wall time repeated by fall-back runs once (the first time), unless the minute or hour field
+    is a wildcard (`*`, `*/n`), in which case it keeps firing on the repeated wall clock.
+    """
     tz = ZoneInfo(timezone or "UTC")
-    local = after.astimezone(tz)
-    nxt = croniter(expr, local).get_next(datetime)
-    if nxt.tzinfo is None:
-        nxt = nxt.replace(tzinfo=tz)
-    return nxt.astimezone(UTC)
+    fields = expr.split()
+    wildcard = fields[0].startswith("*") or fields[1].startswith("*")
+    itr = croniter(expr, after.astimezone(tz))
+    for _ in range(1000):
+        nxt = itr.get_next(datetime)
+        if nxt.tzinfo is None:
+            nxt = nxt.replace(tzinfo=tz)
+        moment = nxt.astimezone(UTC)
+        if moment <= after:
+            continue
+        if not wildcard and _repeated_wall_time(moment, tz):
+            continue  # the same wall time already came (and fired) before the clocks went back
+        return moment
+    raise ValueError(f"cron expression {expr!r} has no next time after {after.isoformat()}")
+
+
+def _repeated_wall_time(moment: datetime, tz: ZoneInfo) -> bool:
+    """True for the second occurrence of a wall-clock time during a fall-back transition."""
+    local = moment.astimezone(tz)
+    return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
 
 
 def next_slot(spec: ScheduleConfig, previous: datetime, now: datetime) -> datetime:
