@@ -20,6 +20,7 @@ from ductile.protocol import STDERR_LIMIT, STDOUT_LIMIT
 
 ENV_ALLOWLIST = ("PATH", "HOME", "TZ", "LANG", "LANGUAGE", "TMPDIR")
 _CHUNK = 65536
+LINGER = 0.5  # seconds the pipes may stay open after the plugin process exits
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,23 @@ async def _read_capped(stream: asyncio.StreamReader, limit: int, keep_tail: bool
     return overflow
 
 
+async def _exited(proc: asyncio.subprocess.Process, leader: asyncio.Future[int], timeout: float) -> bool:
+    """Wait up to `timeout` for the plugin process to exit.
+
+    asyncio's `wait()` only returns once the pipes close too, so a child holding stdout would
+    hide the exit; `returncode` is set as soon as the process is reaped, so check it as well.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return proc.returncode is not None
+        done, _ = await asyncio.wait([leader], timeout=min(remaining, 0.25))
+        if done or proc.returncode is not None:
+            return True
+
+
 async def run_plugin(
     entrypoint: Path,
     request: bytes,
@@ -143,31 +161,36 @@ async def run_plugin(
     out_task = asyncio.ensure_future(_read_capped(proc.stdout, STDOUT_LIMIT, False, out_buf))
     err_task = asyncio.ensure_future(_read_capped(proc.stderr, STDERR_LIMIT, True, err_buf))
     feed_task = asyncio.ensure_future(feed())
-    everything = asyncio.gather(out_task, err_task, proc.wait(), feed_task)
+    leader = asyncio.ensure_future(proc.wait())
+    readers = asyncio.gather(out_task, err_task, feed_task)
     timed_out = False
     try:
-        await asyncio.wait_for(asyncio.shield(everything), timeout)
-    except TimeoutError:
-        timed_out = True
-        _signal_group(pgid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(asyncio.shield(everything), kill_grace)
-        except TimeoutError:
-            _signal_group(pgid, signal.SIGKILL)
+        if not await _exited(proc, leader, timeout):
+            timed_out = True
+            _signal_group(pgid, signal.SIGTERM)
+            if not await _exited(proc, leader, kill_grace):
+                _signal_group(pgid, signal.SIGKILL)
+                await _exited(proc, leader, 5.0)
+        # The leader is gone. Output normally ends with it; a child that still holds the pipes
+        # gets a moment, then the whole group is killed so nothing of the job outlives it.
+        if not readers.done():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(everything), kill_grace + 1)
+                await asyncio.wait_for(asyncio.shield(readers), LINGER)
     except asyncio.CancelledError:
         _signal_group(pgid, signal.SIGKILL)
         raise
     finally:
-        # Whatever the plugin left in its group (backgrounded children) does not outlive the job.
         if _group_alive(pgid):
             _signal_group(pgid, signal.SIGKILL)
-    if not everything.done():
+    if not readers.done():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(readers), 1.0)
+    if not readers.done():  # a process outside the group (it called setsid) holds the pipes
         for task in (out_task, err_task, feed_task):
             task.cancel()
         with contextlib.suppress(BaseException):
-            await everything
+            await readers
+    leader.cancel()
     overflow = bool(out_task.result()) if out_task.done() and not out_task.cancelled() else len(out_buf) >= STDOUT_LIMIT
     err_trunc = bool(err_task.result()) if err_task.done() and not err_task.cancelled() else False
     stdout, stderr_bytes = bytes(out_buf), bytes(err_buf)
