@@ -85,7 +85,7 @@ def submit(
             "timestamp": to_text(now),
             "event_id": str(uuid.uuid4()),
         }
-    return store.enqueue(
+    result = store.enqueue(
         NewJob(
             plugin=instance,
             command=command,
@@ -99,6 +99,18 @@ def submit(
         now=now,
         dedupe_since=add_seconds(now, -dedupe_ttl) if dedupe_ttl else None,
     )
+    log.info(
+        "job queued" if result.created else "job deduplicated",
+        extra={
+            "job_id": result.job_id,
+            "plugin": instance,
+            "command": command,
+            "attempt": 1,
+            "status": result.status.value,
+            "submitted_by": submitted_by,
+        },
+    )
+    return result
 
 
 class Gateway:

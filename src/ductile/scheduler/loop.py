@@ -144,6 +144,18 @@ class Scheduler:
             schedule_state=self._state(entry),
         )
         entry.last_job_id = result.job_id
+        log.info(
+            "job queued",
+            extra={
+                "job_id": result.job_id,
+                "plugin": entry.instance,
+                "command": spec.command,
+                "attempt": 1,
+                "status": "queued",
+                "submitted_by": "scheduler",
+                "schedule_id": spec.id,
+            },
+        )
         self.hub.publish("scheduler.fired", {**data, "job_id": result.job_id})
         self.hub.publish(
             "job.queued",
