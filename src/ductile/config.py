@@ -458,8 +458,24 @@ def format_validation_errors(exc: ValidationError, loaded: LoadedConfig) -> list
             message = f"{item.get('input')!r} is not a boolean (accepted: true or false)"
         elif kind == "literal_error":
             message = f"{item.get('input')!r} is not allowed ({message.replace('Input should be', 'accepted:')})"
-        elif kind in ("greater_than_equal", "less_than_equal", "too_short", "string_pattern_mismatch"):
-            message = f"{item.get('input')!r}: {message}"
+        elif kind == "greater_than_equal":
+            message = f"{item.get('input')!r} is too small (accepted: {item.get('ctx', {}).get('ge')} or more)"
+        elif kind == "less_than_equal":
+            message = f"{item.get('input')!r} is too large (accepted: {item.get('ctx', {}).get('le')} or less)"
+        elif kind == "string_pattern_mismatch":
+            pattern = item.get("ctx", {}).get("pattern")
+            message = f"{item.get('input')!r} is not a valid name (accepted: letters, digits, _ and -, starting with a letter: {pattern})"
+        elif kind == "too_short":
+            message = f"{item.get('input')!r} must not be empty (accepted: at least one entry)"
+        elif kind in ("dict_type", "list_type", "string_type", "float_type", "model_type"):
+            expected = {
+                "dict_type": "a mapping",
+                "list_type": "a list",
+                "string_type": "a string",
+                "float_type": "a number",
+                "model_type": "a mapping",
+            }[kind]
+            message = f"{item.get('input')!r} has the wrong type (accepted: {expected})"
         out.append(loaded.problem(loc, message))
     return out
 
