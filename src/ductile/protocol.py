@@ -115,7 +115,9 @@ def validate_body(body: dict[str, Any]) -> Response:
             raise ProtocolViolation("response has status 'error' but no 'error' message")
         if not isinstance(error, str):
             error = json.dumps(error)
-    events = body.get("events") or []
+    events = body.get("events")
+    if events is None:
+        events = []
     if not isinstance(events, list):
         raise ProtocolViolation(f"response 'events' must be a list, got {type(events).__name__}")
     for index, event in enumerate(events):
@@ -129,7 +131,9 @@ def validate_body(body: dict[str, Any]) -> Response:
     state_updates = body.get("state_updates")
     if state_updates is not None and not isinstance(state_updates, dict):
         raise ProtocolViolation(f"response 'state_updates' must be an object, got {type(state_updates).__name__}")
-    logs_in = body.get("logs") or []
+    logs_in = body.get("logs")
+    if logs_in is None:
+        logs_in = []
     if not isinstance(logs_in, list):
         raise ProtocolViolation(f"response 'logs' must be a list, got {type(logs_in).__name__}")
     logs: list[dict[str, str]] = []
