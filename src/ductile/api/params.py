@@ -1,0 +1,143 @@
+"""Query-string parsing for the read endpoints.
+
+Parameters are parsed by hand rather than by FastAPI's validation so that every bad value is a
+400 whose message names the parameter and what it accepts (never a 422), and so the OpenAPI
+document can describe each parameter precisely (see `schemas.query_param`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from starlette.datastructures import QueryParams
+
+from ductile.api import cursor
+from ductile.jobs import AttemptQuery, JobQuery
+from ductile.lifecycle import Status, accepted_status_text, parse_status_filter
+from ductile.timeutil import from_text, to_text
+
+LIMIT_DEFAULT = 50
+LIMIT_MAX = 200
+MAX_TEXT = 200
+RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+_RFC3339 = re.compile(RFC3339)
+
+
+class BadParam(ValueError):
+    """A query parameter the client must fix; the message is the whole 400 body."""
+
+
+def _all(params: QueryParams | Mapping[str, str], name: str) -> list[str]:
+    if isinstance(params, QueryParams):
+        return params.getlist(name)
+    return [params[name]] if params.get(name) is not None else []
+
+
+def _one(params: QueryParams | Mapping[str, str], name: str) -> str | None:
+    values = _all(params, name)
+    if len(values) > 1:
+        raise BadParam(f"{name}: given {len(values)} times (accepted: once)")
+    return values[0] if values else None
+
+
+def text(params: QueryParams | Mapping[str, str], name: str) -> str | None:
+    value = _one(params, name)
+    if value is None:
+        return None
+    if value == "" or len(value) > MAX_TEXT or "\x00" in value:
+        raise BadParam(f"{name}: {value[:40]!r} is not accepted (accepted: 1..{MAX_TEXT} characters, exact match)")
+    return value
+
+
+def limit(params: QueryParams | Mapping[str, str], name: str = "limit") -> int:
+    value = _one(params, name)
+    if value is None:
+        return LIMIT_DEFAULT
+    stripped = value.strip()
+    if not re.fullmatch(r"[0-9]{1,6}", stripped) or not 1 <= int(stripped) <= LIMIT_MAX:
+        raise BadParam(
+            f"{name}: {value[:40]!r} is not accepted (accepted: an integer 1..{LIMIT_MAX}, default {LIMIT_DEFAULT})"
+        )
+    return int(stripped)
+
+
+def statuses(params: QueryParams | Mapping[str, str], name: str = "status") -> tuple[Status, ...]:
+    values = _all(params, name)
+    if not values:
+        return ()
+    try:
+        return tuple(parse_status_filter(",".join(values)))
+    except ValueError as exc:
+        raise BadParam(f"{name}: {exc}")
+
+
+def single_status(params: QueryParams | Mapping[str, str], name: str = "status") -> Status | None:
+    found = statuses(params, name)
+    if len(found) > 1:
+        raise BadParam(f"{name}: one status only here (accepted: {accepted_status_text().split(';')[0]})")
+    return found[0] if found else None
+
+
+def moment(params: QueryParams | Mapping[str, str], name: str) -> str | None:
+    """An RFC 3339 time, normalised to the store's fixed-width text so it compares correctly."""
+    value = _one(params, name)
+    if value is None:
+        return None
+    try:
+        if not _RFC3339.match(value.strip()):
+            raise ValueError
+        return to_text(from_text(value))
+    except (ValueError, OverflowError):
+        raise BadParam(
+            f"{name}: {value[:40]!r} is not accepted (accepted: an RFC 3339 time, e.g. 2026-11-29T10:00:00Z)"
+        )
+
+
+def flag(params: QueryParams | Mapping[str, str], name: str) -> bool:
+    value = _one(params, name)
+    if value is None:
+        return False
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no", ""):
+        return False
+    raise BadParam(f"{name}: {value[:40]!r} is not accepted (accepted: true or false)")
+
+
+def job_query(params: QueryParams | Mapping[str, str]) -> JobQuery:
+    after_text = _one(params, "cursor")
+    after = None
+    if after_text is not None:
+        try:
+            after = cursor.decode(after_text)
+        except cursor.CursorError:
+            raise BadParam("cursor: malformed (accepted: the next_cursor value of a previous GET /jobs response)")
+    created_after = moment(params, "created_after")
+    created_before = moment(params, "created_before")
+    return JobQuery(
+        plugin=text(params, "plugin"),
+        command=text(params, "command"),
+        statuses=statuses(params),
+        submitted_by=text(params, "submitted_by"),
+        created_after=created_after,
+        created_before=created_before,
+        after=after,
+        limit=limit(params),
+    )
+
+
+def attempt_query(params: QueryParams | Mapping[str, str]) -> AttemptQuery:
+    status = single_status(params)
+    return AttemptQuery(
+        job_id=text(params, "job_id"),
+        plugin=text(params, "plugin"),
+        command=text(params, "command"),
+        status=status.value if status else None,
+        submitted_by=text(params, "submitted_by"),
+        since=moment(params, "from"),
+        until=moment(params, "to"),
+        text=text(params, "query"),
+        limit=limit(params),
+    )

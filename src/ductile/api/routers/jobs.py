@@ -1,0 +1,173 @@
+"""`GET /jobs` (the seed card), `GET /job/{job_id}`, `GET /job-logs`, `POST /job/{job_id}/cancel`.
+
+Reads are `async def`: each is one or two indexed SQLite lookups well under a millisecond, so a
+threadpool hop would cost more than it saves (see docs/BENCHMARKS.md, "GET /jobs").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
+
+from ductile.api import cursor, params, schemas
+from ductile.api.app import ApiError
+from ductile.api.deps import require
+from ductile.api.schemas import LIMIT_SCHEMA, TEXT_SCHEMA, TIME_SCHEMA, errors, query_param, scoped
+from ductile.lifecycle import TERMINAL
+
+# Declares the bearer scheme in /openapi.json; the real check is `require(...)`.
+bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token> from api.auth.tokens")
+router = APIRouter(tags=["jobs"], dependencies=[Depends(bearer)])
+
+_STATUS_DOC = "Filter by status; a comma-separated list matches any of them (`failed,dead`). " + schemas.STATUS_TEXT
+_JOBS_PARAMS = [
+    query_param("plugin", TEXT_SCHEMA, "Exact plugin instance name, e.g. `withings`."),
+    query_param("command", TEXT_SCHEMA, "Exact command name, e.g. `poll`."),
+    query_param("status", {"type": "string", "pattern": schemas.STATUS_LIST_PATTERN}, _STATUS_DOC),
+    query_param("submitted_by", TEXT_SCHEMA, "Exact submitter: `scheduler`, `api`, `cli`, `route`, `webhook:<name>`."),
+    query_param("created_after", TIME_SCHEMA, "Only jobs created at or after this RFC 3339 time."),
+    query_param("created_before", TIME_SCHEMA, "Only jobs created strictly before this RFC 3339 time."),
+    query_param("limit", LIMIT_SCHEMA, "Page size, 1..200."),
+    query_param(
+        "cursor",
+        {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,512}$"},
+        "Opaque `next_cursor` from the previous page; continues after its last job.",
+    ),
+]
+_LOGS_PARAMS = [
+    query_param("job_id", TEXT_SCHEMA, "Only this job's attempts."),
+    query_param("plugin", TEXT_SCHEMA, "Exact plugin instance name."),
+    query_param("command", TEXT_SCHEMA, "Exact command name."),
+    query_param(
+        "status",
+        {"type": "string", "pattern": schemas.STATUS_ONE_PATTERN},
+        "The job status the attempt led to (one value). " + schemas.STATUS_TEXT,
+    ),
+    query_param("submitted_by", TEXT_SCHEMA, "Exact submitter."),
+    query_param("from", TIME_SCHEMA, "Attempts started at or after this RFC 3339 time."),
+    query_param("to", TIME_SCHEMA, "Attempts started strictly before this RFC 3339 time."),
+    query_param("query", TEXT_SCHEMA, "Substring searched in error, logs, stderr and result."),
+    query_param("limit", LIMIT_SCHEMA, "Maximum records, 1..200."),
+    query_param("include_result", {"type": "boolean", "default": False}, "Include each attempt's plugin response."),
+]
+
+
+def _bad(exc: params.BadParam) -> ApiError:
+    return ApiError(400, str(exc))
+
+
+@router.get(
+    "/jobs",
+    summary="List jobs, newest first, with filters, exact total and cursor paging",
+    response_model=None,
+    responses={200: {"model": schemas.JobList, "description": "One page of jobs."}, **errors(400, 401, 403)},
+    openapi_extra={
+        **scoped(
+            "jobs:ro",
+            "Jobs sorted by `created_at` descending, ties by `job_id` descending. `total` counts every "
+            "match regardless of `limit`. Unknown query parameters are ignored; every invalid value is a 400.",
+        ),
+        "parameters": _JOBS_PARAMS,
+    },
+    dependencies=[Depends(require("jobs:ro"))],
+)
+async def list_jobs(request: Request) -> JSONResponse:
+    try:
+        query = params.job_query(request.query_params)
+    except params.BadParam as exc:
+        raise _bad(exc)
+    page = request.app.state.gateway.store.list_jobs(query)
+    return JSONResponse(
+        {
+            "jobs": [job.summary() for job in page.jobs],
+            "total": page.total,
+            "next_cursor": cursor.encode(page.next_position) if page.next_position else None,
+        }
+    )
+
+
+def job_detail(gw: Any, job_id: str) -> dict[str, Any]:
+    """The `GET /job/{job_id}` body; shared with the CLI's local-database fallback."""
+    job = gw.store.get_job(job_id) if len(job_id) <= 64 else None
+    if job is None:
+        raise ApiError(404, f"no job with id {job_id[:80]!r}")
+    out: dict[str, Any] = {
+        "job_id": job.job_id,
+        "status": job.status.value,
+        "plugin": job.plugin,
+        "command": job.command,
+        "submitted_by": job.submitted_by,
+        "attempt": job.attempt,
+        "created_at": job.created_at,
+    }
+    for key in ("started_at", "completed_at", "last_error"):
+        value = getattr(job, key)
+        if value is not None:
+            out[key] = value
+    if job.status in TERMINAL:
+        for attempt in reversed(gw.store.attempts(job.job_id)):
+            if attempt.response is not None:
+                out["result"] = attempt.response
+                break
+    return out
+
+
+@router.get(
+    "/job/{job_id}",
+    summary="One job with its result",
+    response_model=None,
+    responses={200: {"model": schemas.JobDetail, "description": "The job."}, **errors(401, 403, 404)},
+    openapi_extra=scoped(
+        "jobs:ro", "Status, times, attempt, last error, and the plugin's `result` once the job is terminal."
+    ),
+    dependencies=[Depends(require("jobs:ro"))],
+)
+async def get_job(job_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(job_detail(request.app.state.gateway, job_id))
+
+
+@router.get(
+    "/job-logs",
+    summary="Attempt records (logs, errors, results), searchable",
+    response_model=None,
+    responses={200: {"model": schemas.AttemptList, "description": "Attempt records."}, **errors(400, 401, 403)},
+    openapi_extra={
+        **scoped("jobs:ro", "One record per attempt, newest first by `started_at`."),
+        "parameters": _LOGS_PARAMS,
+    },
+    dependencies=[Depends(require("jobs:ro"))],
+)
+async def job_logs(request: Request) -> JSONResponse:
+    try:
+        query = params.attempt_query(request.query_params)
+        include_result = params.flag(request.query_params, "include_result")
+    except params.BadParam as exc:
+        raise _bad(exc)
+    attempts = request.app.state.gateway.store.list_attempts(query)
+    return JSONResponse(
+        {"attempts": [a.as_dict(include_result=include_result) for a in attempts], "count": len(attempts)}
+    )
+
+
+@router.post(
+    "/job/{job_id}/cancel",
+    summary="Cancel a queued or running job (it becomes dead)",
+    response_model=None,
+    responses={200: {"model": schemas.JobDetail, "description": "The job, now dead."}, **errors(401, 403, 404, 409)},
+    openapi_extra=scoped("jobs:rw", "A running job's process group is killed. Cancelling a terminal job is a 409."),
+    dependencies=[Depends(require("jobs:rw"))],
+)
+async def cancel_job(job_id: str, request: Request) -> JSONResponse:
+    gw = request.app.state.gateway
+    before = gw.store.get_job(job_id) if len(job_id) <= 64 else None
+    if before is None:
+        raise ApiError(404, f"no job with id {job_id[:80]!r}")
+    if before.status in TERMINAL:
+        raise ApiError(
+            409, f"job {job_id} is already {before.status.value}; only queued or running jobs can be cancelled"
+        )
+    await gw.dispatcher.cancel(job_id, "cancelled via API")
+    return JSONResponse(job_detail(gw, job_id))
