@@ -1,0 +1,481 @@
+"""Dispatch benchmark: the real gateway against a bare spawn loop, side by side in one run.
+
+    .venv/bin/python bench/dispatch.py             # full run (about 5 minutes on 2 cores)
+    .venv/bin/python bench/dispatch.py --quick     # smaller counts, one repeat, short lateness run
+
+What it measures (numbers go to docs/BENCHMARKS.md, "Dispatch"):
+
+* Throughput. N jobs of a trivial plugin go through the real gateway (`Gateway(prepare(config))`,
+  the object `ductile system start` runs, with the CLI's JSON logging to a file): enqueued through
+  `Gateway.enqueue` while the gateway runs, until every job is `succeeded` in the database. Wall
+  time = last `completed_at` - first `created_at`, both read from the database. The baseline is a
+  bare asyncio loop that spawns the same entrypoint the same way (own session, same env, same
+  request bytes, pidfd child watcher) with the same parallelism and does nothing else. Each side
+  runs in a fresh child process; the pairs run back to back and are repeated, so machine noise
+  hits both sides alike. Ratio = gateway jobs/s ÷ bare jobs/s.
+* Interpreter resolution: where each plugin's `#!/usr/bin/env …` shebang lands with the
+  virtualenv's bin first on PATH (as `make run` does) and with the inherited PATH, and what a
+  start costs through each (a version-manager shim costs ~100 ms a start).
+* Peak RSS (VmHWM) of every gateway child, including one with the HTTP API enabled.
+* Scheduler firing lateness: a gateway with 20 instances on `every: 1s` for ~25 s. For every fire
+  the benchmark listens on the gateway's event hub for `scheduler.fired` (which carries `due_at`,
+  the slot's planned fire time) and takes lateness = the job's `created_at` in the database -
+  `due_at`, and also = the moment the event was published (after the enqueue committed) -
+  `due_at`, which additionally counts the enqueue itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve()
+VENV_BIN = Path(sys.executable).parent
+BENCH_PATH = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # what `make run` does
+
+BASH_PLUGIN = """\
+#!/usr/bin/env bash
+# Trivial protocol-v2 plugin: read the one-line request, answer ok.
+read -r _request
+printf '%s\\n' '{"status":"ok","result":"done"}'
+"""
+
+PYTHON_PLUGIN = """\
+#!/usr/bin/env python3
+# Trivial protocol-v2 plugin: parse the request, answer ok.
+import json
+import sys
+
+request = json.loads(sys.stdin.readline())
+print(json.dumps({"status": "ok", "result": "done " + request["command"]}))
+"""
+
+PLUGINS = {"benchsh": BASH_PLUGIN, "benchpy": PYTHON_PLUGIN}
+
+
+# -- setup --------------------------------------------------------------------------------------
+def write_plugins(root: Path) -> dict[str, Path]:
+    out = {}
+    for name, script in PLUGINS.items():
+        directory = root / name
+        directory.mkdir(parents=True)
+        manifest = {
+            "manifest_spec": "ductile.plugin",
+            "manifest_version": 1,
+            "name": name,
+            "version": "1.0.0",
+            "protocol": 2,
+            "entrypoint": "run",
+            "commands": [{"name": "poll", "type": "read"}],
+        }
+        (directory / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+        entry = directory / "run"
+        entry.write_text(script)
+        entry.chmod(0o755)
+        out[name] = entry
+    return out
+
+
+def write_config(directory: Path, plugin_root: Path, plugins: dict[str, Any], **service: Any) -> Path:
+    directory.mkdir(parents=True)
+    config: dict[str, Any] = {
+        "service": {"log_format": "json", "log_level": "info", **service},
+        "database": {"path": "./data/ductile.db"},
+        "plugin_roots": [str(plugin_root)],
+        "plugins": plugins,
+    }
+    (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return directory
+
+
+def resolve_shebang(entry: Path, path: str) -> dict[str, str]:
+    line = entry.read_text().splitlines()[0]
+    parts = line[2:].split()
+    program = parts[1] if Path(parts[0]).name == "env" and len(parts) > 1 else parts[0]
+    found = shutil.which(program, path=path) if "/" not in program else program
+    real = os.path.realpath(found) if found else "not found"
+    return {"shebang": line, "resolves_to": found or "not found", "realpath": real}
+
+
+def start_cost_ms(program: str, path: str, runs: int = 15) -> float:
+    """Median wall time of `program -c pass` (python) or `program -c :` (bash) through PATH."""
+    arg = "pass" if "python" in program else ":"
+    env = {"PATH": path, "HOME": os.environ.get("HOME", "/tmp")}
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run([program, "-c", arg], env=env, check=True)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+# -- children -----------------------------------------------------------------------------------
+def _vm_hwm_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def child_bare(spec: dict[str, Any]) -> dict[str, Any]:
+    """Spawn the entrypoint `jobs` times with `workers` at once; nothing else."""
+    from ductile.executor import install_child_watcher, plugin_env
+
+    entry = Path(spec["entry"])
+    env = plugin_env([])
+    request = (
+        json.dumps(
+            {
+                "protocol": 2,
+                "job_id": "00000000-0000-4000-8000-000000000000",
+                "command": "poll",
+                "config": {},
+                "state": {},
+                "context": {"ductile_plugin": entry.parent.name},
+                "instance": entry.parent.name,
+                "workspace_dir": str(Path(spec["workdir"]) / "workspace"),
+                "deadline_at": "2030-01-01T00:00:00.000000Z",
+            },
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+    )
+    failures = 0
+
+    async def main() -> float:
+        nonlocal failures
+        install_child_watcher()
+        remaining = spec["jobs"]
+
+        async def worker() -> None:
+            nonlocal remaining, failures
+            while remaining > 0:
+                remaining -= 1
+                proc = await asyncio.create_subprocess_exec(
+                    str(entry),
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                    cwd=str(entry.parent),
+                    env=env,
+                    start_new_session=True,
+                )
+                out, _ = await proc.communicate(request)
+                if proc.returncode != 0 or json.loads(out)["status"] != "ok":
+                    failures += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(spec["workers"])))
+        return time.perf_counter() - started
+
+    seconds = asyncio.run(main())
+    return {"seconds": seconds, "jobs": spec["jobs"], "failures": failures, "vm_hwm_kb": _vm_hwm_kb()}
+
+
+def child_gateway(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the real gateway in this process, enqueue `jobs` jobs through it, wait for them."""
+    from ductile import logs
+    from ductile.gateway import Gateway, prepare
+    from ductile.timeutil import from_text
+
+    setup = prepare(spec["config"])
+    service = setup.loaded.config.service
+    logs.setup(service.log_level, service.log_format)  # as `ductile system start` does
+    gateway = Gateway(setup)
+    gateway.open()
+    jobs, instance = spec["jobs"], spec["instance"]
+
+    async def main() -> dict[str, Any]:
+        ready = asyncio.Event()
+        running = asyncio.create_task(gateway.run(ready=ready))
+        await ready.wait()
+        assert gateway.store is not None
+        for i in range(jobs):
+            gateway.enqueue(instance, "poll", submitted_by="bench")
+            if i % 50 == 49:
+                await asyncio.sleep(0)  # let the dispatcher start while the rest is enqueued
+        while True:
+            counts = gateway.store.status_counts()
+            if counts["queued"] == 0 and counts["running"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        row = gateway.store._read(  # type: ignore[attr-defined]
+            "SELECT min(created_at), max(completed_at), sum(status = 'succeeded') FROM jobs"
+        )[0]
+        assert gateway.stop_event is not None
+        gateway.stop_event.set()
+        await running
+        first, last, succeeded = row[0], row[1], row[2]
+        return {
+            "seconds": (from_text(last) - from_text(first)).total_seconds(),
+            "jobs": jobs,
+            "failures": jobs - succeeded,
+        }
+
+    result = asyncio.run(main())
+    result["vm_hwm_kb"] = _vm_hwm_kb()
+    return result
+
+
+def child_lateness(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the real gateway (API on) with `every: 1s` schedules; record each fire's lateness."""
+    from ductile import logs
+    from ductile.gateway import Gateway, prepare
+    from ductile.timeutil import from_text
+
+    setup = prepare(spec["config"])
+    service = setup.loaded.config.service
+    logs.setup(service.log_level, service.log_format)
+    gateway = Gateway(setup)
+    gateway.open()
+    fired: list[tuple[str, str, float]] = []  # (job_id, due_at, published at as unix time)
+
+    async def main() -> None:
+        sub = gateway.hub.subscribe()
+
+        async def listen() -> None:
+            while True:
+                event = await sub.get()
+                if event.type == "scheduler.fired":
+                    fired.append((event.data["job_id"], event.data["due_at"], event.at))
+                elif event.type == "stream.lagged":
+                    raise RuntimeError("benchmark listener lagged behind the event hub")
+
+        listener = asyncio.create_task(listen())
+        ready = asyncio.Event()
+        running = asyncio.create_task(gateway.run(ready=ready))
+        await ready.wait()
+        await asyncio.sleep(spec["seconds"])
+        assert gateway.stop_event is not None and gateway.store is not None
+        created.update(
+            dict(gateway.store._read("SELECT job_id, created_at FROM jobs"))  # type: ignore[attr-defined]
+        )
+        gateway.stop_event.set()
+        await running
+        listener.cancel()
+
+    created: dict[str, str] = {}
+    asyncio.run(main())
+    by_db, by_event = [], []
+    for job_id, due_at, published in fired:
+        due = from_text(due_at)
+        if job_id in created:
+            by_db.append((from_text(created[job_id]) - due).total_seconds() * 1000)
+        by_event.append((published - due.timestamp()) * 1000)
+    return {"db_ms": by_db, "event_ms": by_event, "vm_hwm_kb": _vm_hwm_kb(), "api": gateway.api_enabled}
+
+
+CHILDREN = {"bare": child_bare, "gateway": child_gateway, "lateness": child_lateness}
+
+
+def run_child(kind: str, spec: dict[str, Any], *, stderr_path: Path, path: str = BENCH_PATH) -> dict[str, Any]:
+    env = dict(os.environ, PATH=path)
+    with open(stderr_path, "ab") as err:
+        proc = subprocess.run(
+            [sys.executable, str(HERE), "--child", kind, json.dumps(spec)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            check=False,
+        )
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} child failed ({proc.returncode}); see {stderr_path}")
+    return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+
+
+# -- the run ------------------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))  # nearest rank
+    return ordered[index]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("spec", nargs="?", help=argparse.SUPPRESS)
+    parser.add_argument("--bash-jobs", type=int, default=2000)
+    parser.add_argument("--python-jobs", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3, help="pairs per configuration (default 3)")
+    parser.add_argument("--lateness-seconds", type=float, default=25.0)
+    parser.add_argument("--schedules", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="400/100 jobs, 1 repeat, 10 s lateness run")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(CHILDREN[args.child](json.loads(args.spec))), flush=True)
+        return
+    if args.quick:
+        args.bash_jobs, args.python_jobs, args.repeat, args.lateness_seconds = 400, 100, 1, 10.0
+
+    from ductile.config import _default_workers
+
+    default_workers = _default_workers()
+    work = Path(tempfile.mkdtemp(prefix="ductile-bench-"))
+    plugin_root = work / "plugins"
+    entries = write_plugins(plugin_root)
+    log = work / "children.log"
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "kernel": platform.release(),
+        "default_max_workers": default_workers,
+    }
+    print(f"ductile dispatch benchmark — {report['date']}")
+    print(f"nproc={report['nproc']}  python={report['python']} ({sys.executable})  kernel={report['kernel']}")
+    print(f"default max_workers = max(1, cpus-1) = {default_workers}; work dir {work}\n")
+
+    # interpreters
+    inherited = os.environ.get("PATH", "")
+    interp: dict[str, Any] = {}
+    for name, entry in entries.items():
+        bench = resolve_shebang(entry, BENCH_PATH)
+        plain = resolve_shebang(entry, inherited)
+        interp[name] = {"bench_path": bench, "inherited_path": plain}
+    program = {"benchsh": "bash", "benchpy": "python3"}
+    costs = {}
+    for name, prog in program.items():
+        for label, path in (("bench_path", BENCH_PATH), ("inherited_path", inherited)):
+            found = shutil.which(prog, path=path)
+            if found:
+                costs[(name, label)] = start_cost_ms(found, path)
+                interp[name][label]["start_ms"] = round(costs[(name, label)], 1)
+    report["interpreters"] = interp
+    print("interpreters (shebang → PATH lookup → real file, median start cost of `-c pass`):")
+    for name, row in interp.items():
+        for label in ("bench_path", "inherited_path"):
+            r = row[label]
+            print(
+                f"  {name:8} {label:15} {r['shebang']:24} → {r['resolves_to']} → {r['realpath']}"
+                f"  ({r.get('start_ms', '?')} ms)"
+            )
+    print()
+
+    # throughput pairs
+    counts = {"benchsh": args.bash_jobs, "benchpy": args.python_jobs}
+    configs = []
+    for workers in sorted({default_workers, 2}):
+        for name in ("benchsh", "benchpy"):
+            configs.append((name, workers))
+    results: dict[str, list[dict[str, Any]]] = {}
+    for rep in range(args.repeat):
+        for name, workers in configs:
+            jobs = counts[name]
+            cfg_dir = write_config(work / f"gw-{name}-{workers}-{rep}", plugin_root, {name: {}}, max_workers=workers)
+            # alternate which side goes first so drift in machine load does not favour one side
+            order = ("bare", "gateway") if rep % 2 == 0 else ("gateway", "bare")
+            pair: dict[str, Any] = {}
+            for kind in order:
+                if kind == "bare":
+                    spec = {"entry": str(entries[name]), "jobs": jobs, "workers": workers, "workdir": str(cfg_dir)}
+                else:
+                    spec = {"config": str(cfg_dir), "jobs": jobs, "instance": name}
+                pair[kind] = run_child(kind, spec, stderr_path=log)
+            bare_rate = pair["bare"]["jobs"] / pair["bare"]["seconds"]
+            gw_rate = pair["gateway"]["jobs"] / pair["gateway"]["seconds"]
+            row = {
+                "plugin": name,
+                "workers": workers,
+                "jobs": jobs,
+                "bare_rate": bare_rate,
+                "gateway_rate": gw_rate,
+                "ratio": gw_rate / bare_rate,
+                "gateway_failures": pair["gateway"]["failures"],
+                "bare_failures": pair["bare"]["failures"],
+                "gateway_vm_hwm_kb": pair["gateway"]["vm_hwm_kb"],
+            }
+            results.setdefault(f"{name}/{workers}", []).append(row)
+            print(
+                f"  rep {rep + 1} {name} max_workers={workers}: bare {bare_rate:7.1f} jobs/s  "
+                f"gateway {gw_rate:7.1f} jobs/s  ratio {row['ratio']:.0%}  "
+                f"(failures {row['gateway_failures']}/{row['bare_failures']}, "
+                f"gateway VmHWM {row['gateway_vm_hwm_kb'] / 1024:.1f} MB)",
+                flush=True,
+            )
+    report["throughput"] = results
+
+    # shim note: bare spawn with the inherited PATH (whatever `python3` is there)
+    shim_jobs = min(50, args.python_jobs)
+    shim = run_child(
+        "bare",
+        {"entry": str(entries["benchpy"]), "jobs": shim_jobs, "workers": default_workers, "workdir": str(work)},
+        stderr_path=log,
+        path=inherited,
+    )
+    report["inherited_path_bare_python_rate"] = shim["jobs"] / shim["seconds"]
+
+    # lateness + RSS with the API on
+    instances = {f"tick{i:02d}": {"uses": "benchpy", "schedules": [{"every": "1s"}]} for i in range(args.schedules)}
+    late_dir = write_config(work / "lateness", plugin_root, instances)
+    config_path = late_dir / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["api"] = {
+        "enabled": True,
+        "listen": "127.0.0.1:0",
+        "auth": {"tokens": [{"name": "admin", "token": "bench-token-0123456789", "scopes": ["*"]}]},
+    }
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    late = run_child("lateness", {"config": str(late_dir), "seconds": args.lateness_seconds}, stderr_path=log)
+    report["lateness"] = {
+        "fires": len(late["event_ms"]),
+        "db": {q: percentile(late["db_ms"], q) for q in (50, 90, 99, 100)},
+        "event": {q: percentile(late["event_ms"], q) for q in (50, 90, 99, 100)},
+        "vm_hwm_kb": late["vm_hwm_kb"],
+        "api": late["api"],
+    }
+
+    # summary
+    print("\nsummary (median of repeats; [min-max] ratio):")
+    print(f"  {'plugin':8} {'max_workers':>11} {'jobs':>5} {'bare jobs/s':>12} {'gateway jobs/s':>15} {'ratio':>6}")
+    for rows in results.values():
+        ratios = [r["ratio"] for r in rows]
+        print(
+            f"  {rows[0]['plugin']:8} {rows[0]['workers']:>11} {rows[0]['jobs']:>5} "
+            f"{statistics.median(r['bare_rate'] for r in rows):12.1f} "
+            f"{statistics.median(r['gateway_rate'] for r in rows):15.1f} "
+            f"{statistics.median(ratios):6.0%}  [{min(ratios):.0%}-{max(ratios):.0%}]"
+        )
+    hwm = max(r["gateway_vm_hwm_kb"] for rows in results.values() for r in rows)
+    print(
+        f"\n  gateway peak RSS (VmHWM): throughput runs max {hwm / 1024:.1f} MB; "
+        f"with API on, {args.schedules} schedules: {late['vm_hwm_kb'] / 1024:.1f} MB"
+    )
+    lat = report["lateness"]
+    print(
+        f"  scheduler lateness over {lat['fires']} fires ({args.schedules} x every 1s, {args.lateness_seconds:g} s): "
+        f"created_at-due p50 {lat['db'][50]:.1f} ms, p90 {lat['db'][90]:.1f}, p99 {lat['db'][99]:.1f}, "
+        f"max {lat['db'][100]:.1f}; published-due p99 {lat['event'][99]:.1f} ms, max {lat['event'][100]:.1f}"
+    )
+    shim_cost = costs.get(("benchpy", "inherited_path"))
+    venv_cost = costs.get(("benchpy", "bench_path"))
+    print(
+        f"  python3 via inherited PATH ({interp['benchpy']['inherited_path']['resolves_to']}): "
+        f"{shim_cost or float('nan'):.1f} ms a start vs {venv_cost or float('nan'):.1f} ms via the venv; "
+        f"bare python plugin rate with inherited PATH {report['inherited_path_bare_python_rate']:.1f} jobs/s"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
