@@ -6,6 +6,7 @@ person fixes a config in one pass. Loading opens no database and starts nothing.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
@@ -37,9 +38,12 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 class ConfigError(Exception):
     """Raised with every problem found; `problems` holds one formatted line each."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], partial: LoadedConfig | None = None):
         super().__init__("\n".join(problems))
         self.problems = problems
+        # The config with its invalid parts left out, so checks against plugins can still run and
+        # a person sees every problem in one pass. None when nothing could be read.
+        self.partial = partial
 
 
 Duration = Annotated[float, BeforeValidator(lambda v: parse_duration(v))]
@@ -155,13 +159,14 @@ class PluginInstanceConfig(_Model):
     def _none_config(cls, value: Any) -> Any:
         return {} if value is None else value
 
-    @model_validator(mode="after")
-    def _unique_schedule_ids(self) -> PluginInstanceConfig:
-        ids = [s.id for s in self.schedules]
+    @field_validator("schedules")
+    @classmethod
+    def _unique_schedule_ids(cls, value: list[ScheduleConfig]) -> list[ScheduleConfig]:
+        ids = [s.id for s in value]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"schedule id {dupes[0]!r} is used twice (accepted: unique ids per instance)")
-        return self
+        return value
 
 
 class ApiToken(_Model):
@@ -412,8 +417,55 @@ def load_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] |
     try:
         loaded.config = Config.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(format_validation_errors(exc, loaded))
+        partial = _without_invalid_parts(merged, exc)
+        partial_loaded = None
+        if partial is not None:
+            partial_loaded = LoadedConfig(config=partial, path=path, raw=merged, origins=origins)
+        raise ConfigError(format_validation_errors(exc, loaded), partial=partial_loaded)
     return loaded
+
+
+def _without_invalid_parts(raw: dict[str, Any], exc: ValidationError, rounds: int = 20) -> Config | None:
+    """Drop every key an error points at (repeatedly) until what is left validates."""
+    data = copy.deepcopy(raw)
+    for _ in range(rounds):
+        for item in exc.errors():
+            _drop(data, tuple(item["loc"]))
+        data = _compact(data)
+        try:
+            return Config.model_validate(data)
+        except ValidationError as again:
+            exc = again
+    return None
+
+
+def _drop(data: Any, loc: tuple[Any, ...]) -> None:
+    if not loc:
+        return
+    for part in loc[:-1]:
+        if isinstance(data, dict):
+            data = data.get(part, data.get(str(part)))
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return
+    last = loc[-1]
+    if isinstance(data, dict):
+        data.pop(last, None)
+        data.pop(str(last), None)
+    elif isinstance(data, list) and isinstance(last, int) and 0 <= last < len(data):
+        data[last] = _DROPPED  # keep later indexes stable for the other errors of this round
+
+
+_DROPPED = object()
+
+
+def _compact(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _compact(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_compact(v) for v in data if v is not _DROPPED]
+    return data
 
 
 def _accepted_fields(model: type[BaseModel] | None) -> str:
@@ -504,6 +556,7 @@ def check_against_plugins(loaded: LoadedConfig, discovery: Discovery) -> list[st
         commands = plugin.manifest.command_names
         for index, schedule in enumerate(spec.schedules):
             if schedule.command not in commands:
+                index = _raw_schedule_index(loaded.raw, instance, schedule, index)
                 problems.append(
                     loaded.problem(
                         ("plugins", instance, "schedules", str(index), "command"),
@@ -519,6 +572,18 @@ def check_against_plugins(loaded: LoadedConfig, discovery: Discovery) -> list[st
                     )
                 )
     return problems
+
+
+def _raw_schedule_index(raw: dict[str, Any], instance: str, schedule: ScheduleConfig, index: int) -> int:
+    """Where this schedule sits in the file (a partially valid config may have dropped some)."""
+    try:
+        entries = raw["plugins"][instance]["schedules"]
+        for position, entry in enumerate(entries):
+            if isinstance(entry, dict) and entry.get("id", "default") == schedule.id:
+                return position
+    except (KeyError, TypeError):
+        pass
+    return index
 
 
 def redact(value: Any, key: str = "") -> Any:
