@@ -44,7 +44,16 @@ class Setup:
 
 def prepare(config_arg: str | None = None) -> Setup:
     """Load and fully check the config against discovered plugins; raise ConfigError on any problem."""
-    loaded = load_config(config_arg)
+    try:
+        loaded = load_config(config_arg)
+    except ConfigError as exc:
+        if exc.partial is None:
+            raise
+        # Report what the plugins would also refuse in the parts that did validate: one pass.
+        partial = exc.partial
+        discovery = discover(partial.plugin_roots, allow_symlinks=partial.config.service.allow_symlinks)
+        more = [*discovery.problems, *check_against_plugins(partial, discovery)]
+        raise ConfigError([*exc.problems, *(p for p in more if p not in exc.problems)])
     discovery = discover(loaded.plugin_roots, allow_symlinks=loaded.config.service.allow_symlinks)
     problems = [*discovery.problems, *check_against_plugins(loaded, discovery)]
     if problems:
