@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import ADMIN_TOKEN, GatewayProcess, base_config, free_port, make_plugin, write_config
 
 SCOPES = ["jobs:ro", "jobs:rw", "plugin:ro", "plugin:rw", "events:ro", "system:ro", "system:rw"]
