@@ -21,7 +21,7 @@ def api(live: Any) -> httpx.Client:  # noqa: F811
 
 @pytest.fixture(scope="module")
 def catalog(live: Any) -> dict[str, Any]:  # noqa: F811
-    """A fixed history on 2020-01-0x: plugins withings/github × poll/sync, every status."""
+    """A fixed history on 2020-01-0x: plugins withings/github by poll/sync, every status."""
     rows = []
     plan = [
         ("withings", "poll", "succeeded", "scheduler"),
