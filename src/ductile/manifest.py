@@ -166,6 +166,14 @@ def discover(roots: list[Path], *, allow_symlinks: bool = False) -> Discovery:
             continue
         for dirpath, dirnames, filenames in os.walk(root, followlinks=allow_symlinks):
             dirnames.sort()
+            if not allow_symlinks:
+                for name in dirnames:
+                    linked = Path(dirpath) / name
+                    if linked.is_symlink() and (linked / "manifest.yaml").is_file():
+                        found.problems.append(
+                            f"{linked / 'manifest.yaml'}: plugin directory is a symlink "
+                            f"(set service.allow_symlinks to allow)"
+                        )
             if "manifest.yaml" not in filenames:
                 continue
             manifest_path = Path(dirpath) / "manifest.yaml"
