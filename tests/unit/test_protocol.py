@@ -1,0 +1,250 @@
+"""protocol.build_request / parse_response and dispatch.judge: the outcome table, pure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ductile.dispatch import judge
+from ductile.executor import RunResult, plugin_env
+from ductile.lifecycle import Outcome
+from ductile.protocol import STDOUT_LIMIT, ProtocolViolation, build_request, parse_response
+
+
+def body(**kw) -> bytes:
+    return json.dumps(kw).encode()
+
+
+# -- request -------------------------------------------------------------------------------
+
+
+def test_request_is_one_json_line_with_every_field():
+    raw = build_request(
+        job_id="j1",
+        command="poll",
+        config={"a": 1},
+        state={"n": 2},
+        payload={"x": 1},
+        context={"ductile_plugin": "inst"},
+        instance="inst",
+        workspace_dir="/tmp/ws",
+        deadline_at="2026-11-29T10:01:00.000000Z",
+    )
+    assert raw.endswith(b"\n") and raw.count(b"\n") == 1
+    request = json.loads(raw)
+    assert request == {
+        "protocol": 2,
+        "job_id": "j1",
+        "command": "poll",
+        "config": {"a": 1},
+        "state": {"n": 2},
+        "payload": {"x": 1},
+        "context": {"ductile_plugin": "inst"},
+        "instance": "inst",
+        "workspace_dir": "/tmp/ws",
+        "deadline_at": "2026-11-29T10:01:00.000000Z",
+    }
+
+
+@pytest.mark.parametrize("payload", [None, {}, [], ""])
+def test_empty_payload_is_omitted_and_config_state_default_to_objects(payload):
+    request = json.loads(
+        build_request(
+            job_id="j",
+            command="poll",
+            config=None,
+            state=None,
+            payload=payload,
+            context={"ductile_plugin": "p"},
+            instance="p",
+            workspace_dir="/w",
+            deadline_at="t",
+        )
+    )
+    assert "payload" not in request and "event" not in request
+    assert request["config"] == {} and request["state"] == {}
+
+
+def test_handle_request_carries_the_event():
+    event = {"type": "t", "payload": {}, "source": "api", "timestamp": "ts", "event_id": "e"}
+    request = json.loads(
+        build_request(
+            job_id="j",
+            command="handle",
+            config={},
+            state={},
+            payload=event,
+            context={"ductile_plugin": "p"},
+            instance="p",
+            workspace_dir="/w",
+            deadline_at="t",
+            event=event,
+        )
+    )
+    assert request["event"] == event and request["payload"] == event
+
+
+# -- response ------------------------------------------------------------------------------
+
+
+def test_full_ok_response():
+    response = parse_response(
+        body(
+            status="ok",
+            result="fetched 12",
+            state_updates={"token": "a2"},
+            events=[{"type": "x.y", "payload": {"n": 1}, "dedupe_key": "k"}],
+            logs=[{"level": "WARNING", "message": "careful"}, {"level": "loud", "message": {"m": 1}}],
+            unknown_key="ignored",
+        )
+        + b"\n"
+    )
+    assert response.status == "ok" and response.result == "fetched 12"
+    assert response.retry is True
+    assert response.state_updates == {"token": "a2"}
+    assert response.events == [{"type": "x.y", "payload": {"n": 1}, "dedupe_key": "k"}]
+    assert response.logs == [{"level": "warn", "message": "careful"}, {"level": "info", "message": '{"m": 1}'}]
+
+
+def test_error_response_and_retry_flag():
+    response = parse_response(body(status="error", error="nope", retry=False))
+    assert (response.status, response.error, response.retry) == ("error", "nope", False)
+    assert parse_response(body(status="error", error={"code": 3})).error == '{"code": 3}'
+
+
+def test_result_may_be_any_non_blank_json_value():
+    assert parse_response(body(status="ok", result={"n": 1})).result == {"n": 1}
+    assert parse_response(body(status="ok", result=0)).result == 0
+    assert parse_response(body(status="ok", result=False)).result is False
+
+
+@pytest.mark.parametrize(
+    ("stdout", "message"),
+    [
+        (b"", "plugin wrote nothing to stdout (expected one JSON object)"),
+        (b"  \n\t\n", "plugin wrote nothing to stdout (expected one JSON object)"),
+        (b"hello world", "plugin stdout is not JSON (Expecting value at char 0): 'hello world'"),
+        (b'{"status": "ok", "result": ', "plugin stdout is not JSON (Expecting value at char 26): '{\"status\": \"ok\", \"result\":'"),
+        (
+            b'{"status":"ok","result":"a"}\n{"status":"ok","result":"b"}\n',
+            "plugin stdout holds more than one JSON value (expected exactly one object); "
+            "extra data starts with '{\"status\":\"ok\",\"result\":\"b\"}'",
+        ),
+        (b'[{"status":"ok"}]', "plugin stdout is a JSON list, expected an object: '[{\"status\":\"ok\"}]'"),
+        (b"\xff\xfe garbage", "plugin stdout is not UTF-8 text: '\ufffd\ufffd garbage'"),
+        (body(result="x"), "response 'status' is None (accepted: 'ok' or 'error')"),
+        (body(status="fine", result="x"), "response 'status' is 'fine' (accepted: 'ok' or 'error')"),
+        (body(status="ok"), "response has status 'ok' but no non-blank 'result'"),
+        (body(status="ok", result="   "), "response has status 'ok' but no non-blank 'result'"),
+        (body(status="error"), "response has status 'error' but no 'error' message"),
+        (body(status="ok", result="x", retry="no"), "response 'retry' is 'no' (accepted: true or false)"),
+        (body(status="ok", result="x", events={}), "response 'events' must be a list, got dict"),
+        (
+            body(status="ok", result="x", events=[{"type": ""}]),
+            "response events[0] has an empty 'type' (a non-empty string is required)",
+        ),
+        (
+            body(status="ok", result="x", events=[{"type": "a"}, {"payload": 1}]),
+            "response events[1] has an empty 'type' (a non-empty string is required)",
+        ),
+        (body(status="ok", result="x", state_updates=[1]), "response 'state_updates' must be an object, got list"),
+        (body(status="ok", result="x", logs="hi"), "response 'logs' must be a list, got str"),
+        (body(status="ok", result="x", logs={}), "response 'logs' must be a list, got dict"),
+    ],
+)
+def test_malformed_responses_say_what_was_wrong(stdout, message):
+    with pytest.raises(ProtocolViolation) as info:
+        parse_response(stdout)
+    assert str(info.value).startswith(message)
+
+
+def test_garbage_is_quoted_but_only_its_first_bytes():
+    with pytest.raises(ProtocolViolation) as info:
+        parse_response(b"x" * 5000)
+    text = str(info.value)
+    assert text.endswith("…") and len(text) < 300
+
+
+# -- judge: the outcome table -------------------------------------------------------------
+
+
+def run(stdout=b"", exit_code=0, stderr="", timed_out=False, overflow=False, spawn_error=None) -> RunResult:
+    return RunResult(stdout, overflow, stderr, False, exit_code, timed_out, 1.0, spawn_error)
+
+
+def test_judge_ok_and_error():
+    assert judge(run(body(status="ok", result="r")), 60).outcome is Outcome.SUCCESS
+    verdict = judge(run(body(status="error", error="bad")), 60)
+    assert (verdict.outcome, verdict.error) == (Outcome.ERROR, "bad")
+    verdict = judge(run(body(status="error", error="bad", retry=False)), 60)
+    assert (verdict.outcome, verdict.error) == (Outcome.FATAL, "bad")
+
+
+def test_judge_exit_78_is_fatal_whatever_the_body_says():
+    verdict = judge(run(body(status="ok", result="fine"), exit_code=78), 60)
+    assert verdict.outcome is Outcome.FATAL
+    assert verdict.error.startswith("plugin exited 78 (EX_CONFIG, never retried)")
+    verdict = judge(run(b"", exit_code=78, stderr="missing api_key\n"), 60)
+    assert verdict.error == "plugin exited 78 (EX_CONFIG, never retried): missing api_key"
+    verdict = judge(run(body(status="error", error="no token", retry=True), exit_code=78), 60)
+    assert (verdict.outcome, verdict.error) == (Outcome.FATAL, "plugin exited 78 (EX_CONFIG, never retried): no token")
+
+
+def test_judge_other_nonzero_exit_with_valid_body_lets_the_body_decide():
+    assert judge(run(body(status="ok", result="r"), exit_code=3), 60).outcome is Outcome.SUCCESS
+    assert judge(run(body(status="error", error="e"), exit_code=1), 60).outcome is Outcome.ERROR
+
+
+def test_judge_malformed_output_is_a_retryable_error_with_exit_code_and_stderr():
+    verdict = judge(run(b"Traceback", exit_code=1, stderr="ZeroDivisionError: division by zero\n"), 60)
+    assert verdict.outcome is Outcome.ERROR
+    assert verdict.error == (
+        "plugin stdout is not JSON (Expecting value at char 0): 'Traceback' (exit code 1); "
+        "stderr: ZeroDivisionError: division by zero"
+    )
+
+
+def test_judge_overflow_is_an_error_that_quotes_the_prefix():
+    verdict = judge(run(b'{"status":"ok","result":"' + b"a" * 200, overflow=True), 60)
+    assert verdict.outcome is Outcome.ERROR
+    assert verdict.error.startswith("plugin stdout exceeded the 10 MiB limit; first bytes: '{\"status\":\"ok\"")
+    assert STDOUT_LIMIT == 10 * 1024 * 1024
+
+
+def test_judge_timeout_unless_a_complete_result_arrived_first():
+    verdict = judge(run(b"", exit_code=None, timed_out=True), 2.5)
+    assert verdict.outcome is Outcome.TIMEOUT
+    assert verdict.error == "plugin still running after its 2.5s timeout; process group killed"
+    assert judge(run(body(status="ok", result="r"), exit_code=None, timed_out=True), 1).outcome is Outcome.SUCCESS
+
+
+def test_judge_spawn_error():
+    verdict = judge(run(spawn_error="could not start /x: Permission denied"), 60)
+    assert (verdict.outcome, verdict.error) == (Outcome.ERROR, "could not start /x: Permission denied")
+
+
+def test_plugin_env_is_an_allowlist_plus_passthrough():
+    source = {
+        "PATH": "/bin",
+        "HOME": "/h",
+        "TZ": "UTC",
+        "LANG": "C",
+        "LC_ALL": "C",
+        "LC_TIME": "C",
+        "TMPDIR": "/t",
+        "SECRET_TOKEN": "s",
+        "MY_VAR": "m",
+        "PYTHONPATH": "x",
+    }
+    assert plugin_env([], source) == {
+        "PATH": "/bin",
+        "HOME": "/h",
+        "TZ": "UTC",
+        "LANG": "C",
+        "LC_ALL": "C",
+        "LC_TIME": "C",
+        "TMPDIR": "/t",
+    }
+    assert plugin_env(["MY_VAR", "ABSENT"], source)["MY_VAR"] == "m"
+    assert "ABSENT" not in plugin_env(["ABSENT"], source)
