@@ -109,6 +109,10 @@ class MonitorClient:
     async def job(self, job_id: str) -> dict[str, Any]:
         return await self._get(f"/job/{job_id}")
 
+    async def job_detail(self, job_id: str) -> dict[str, Any]:
+        """Payload and transitions too (`GET /job/{id}/detail`, served by the system router)."""
+        return await self._get(f"/job/{job_id}/detail")
+
     async def attempts(self, job_id: str) -> list[dict[str, Any]]:
         body = await self._get("/job-logs", job_id=job_id, include_result="true", limit=100)
         items = body.get("attempts", body.get("logs", body.get("items", [])))

@@ -33,3 +33,38 @@ def plugin_state(
         return {"states": {plugin: redact(gw.store.get_state(plugin))}}
     states = gw.store.all_states()
     return {"states": {name: redact(states.get(name, {})) for name in sorted(gw.registry.instances)}}
+
+
+@router.get(
+    "/job/{job_id}/detail",
+    summary="One job with everything the monitor's detail view shows: payload, transitions, retry plan",
+    dependencies=[Depends(require("jobs:ro"))],
+)
+def job_full(job_id: str, gw: Any = Depends(gateway)) -> dict[str, Any]:
+    """`GET /job/{id}` plus payload, context, dedupe key, retry time and the transition history.
+
+    Kept separate so `GET /job/{id}` stays the small documented shape."""
+    job = gw.store.get_job(job_id)
+    if job is None:
+        raise ApiError(404, f"no job {job_id!r} (list jobs with GET /jobs)")
+    return {
+        "job_id": job.job_id,
+        "plugin": job.plugin,
+        "command": job.command,
+        "status": job.status.value,
+        "attempt": job.attempt,
+        "max_attempts": job.max_attempts,
+        "submitted_by": job.submitted_by,
+        "dedupe_key": job.dedupe_key,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+        "next_retry_at": job.next_retry_at,
+        "last_error": job.last_error,
+        "parent_job_id": job.parent_job_id,
+        "payload": redact(job.payload),
+        "transitions": [
+            {"from": t.from_status, "to": t.to_status, "reason": t.reason, "at": t.at}
+            for t in gw.store.transitions(job_id)
+        ],
+    }

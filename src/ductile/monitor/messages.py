@@ -1,0 +1,44 @@
+"""Typed messages from the monitor's network workers to its widgets.
+
+Workers never touch widgets directly: they post these, and the app routes them, so a flood of
+events turns into cheap model updates plus one throttled redraw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class ConnectionChanged(Message):
+    """`state` is one of: connecting, live, polling, disconnected."""
+
+    state: str
+    detail: str = ""
+
+
+@dataclass
+class HealthUpdated(Message):
+    health: dict[str, Any]
+
+
+@dataclass
+class JobsFetched(Message):
+    jobs: list[dict[str, Any]]
+
+
+@dataclass
+class SchedulesFetched(Message):
+    schedules: list[dict[str, Any]]
+
+
+@dataclass
+class JobEvent(Message):
+    """One hub event: `type` such as job.started, `data` its payload, `at` RFC 3339."""
+
+    type: str
+    data: dict[str, Any]
+    at: str

@@ -1,0 +1,104 @@
+"""One job in full: fields, payload, result, and every attempt with its logs, stderr and error."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from ductile.monitor.client import ApiRefused, ApiUnavailable
+from ductile.monitor.fmt import STATUS_STYLE, span
+
+
+def pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str) if value is not None else "—"
+
+
+def section(title: str, body: str, *, id: str | None = None, style: str = "") -> list[Static]:
+    return [
+        Static(Text(title, style="bold underline"), classes="section-title"),
+        Static(Text(body, style=style), id=id),
+    ]
+
+
+class JobDetailScreen(Screen[None]):
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "back"), Binding("r", "reload", "reload")]
+
+    def __init__(self, job_id: str):
+        super().__init__()
+        self.job_id = job_id
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"job {self.job_id}", style="bold"), id="detail-title")
+        yield VerticalScroll(Static("loading…"), id="detail-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_reload()
+
+    @work(exclusive=True, group="detail")
+    async def action_reload(self) -> None:
+        client = self.app.client  # type: ignore[attr-defined]
+        try:
+            try:
+                job = await client.job_detail(self.job_id)
+            except ApiRefused as exc:
+                if exc.status != 404 or "no such endpoint" not in exc.message:
+                    raise
+                job = await client.job(self.job_id)  # an older gateway without /job/{id}/detail
+            attempts = await client.attempts(self.job_id)
+        except (ApiRefused, ApiUnavailable) as exc:
+            await self._fill([Static(Text(f"could not load job: {exc}", style="red"), id="detail-error")])
+            return
+        await self._fill(self._widgets(job, attempts))
+
+    async def _fill(self, widgets: list[Static]) -> None:
+        body = self.query_one("#detail-body", VerticalScroll)
+        await body.remove_children()
+        await body.mount_all(widgets)
+
+    def _widgets(self, job: dict[str, Any], attempts: list[dict[str, Any]]) -> list[Static]:
+        status = job.get("status", "")
+        head = Text()
+        head.append(f"{job.get('plugin')} {job.get('command')}  ", style="bold")
+        head.append(status, style=STATUS_STYLE.get(status, ""))
+        head.append(f"  attempt {job.get('attempt')}/{job.get('max_attempts', '?')}")
+        head.append(f"  by {job.get('submitted_by')}\n")
+        for key in ("created_at", "started_at", "completed_at", "next_retry_at", "dedupe_key", "parent_job_id"):
+            if job.get(key):
+                head.append(f"{key}: {job[key]}\n", style="dim")
+        out = [Static(head, id="detail-head")]
+        if job.get("last_error"):
+            out += section("Last error", job["last_error"], id="detail-last-error", style="red")
+        out += section("Payload", pretty(job.get("payload")), id="detail-payload")
+        if "result" in job:
+            out += section("Result", pretty(job.get("result")), id="detail-result")
+        if job.get("transitions"):
+            lines = [
+                f"{t['at']}  {t.get('from') or '·'} → {t['to']}  {t.get('reason', '')}" for t in job["transitions"]
+            ]
+            out += section("Transitions", "\n".join(lines), id="detail-transitions")
+        if not attempts:
+            out.append(Static(Text("no attempts yet", style="dim"), id="detail-no-attempts"))
+        for a in attempts:
+            n = a.get("attempt")
+            took = span(a["duration_ms"] / 1000) if a.get("duration_ms") is not None else "?"
+            title = f"Attempt {n}: {a.get('outcome') or 'running'} → {a.get('status') or '…'} in {took}, exit {a.get('exit_code')}"
+            out.append(Static(Text(title, style="bold reverse"), classes="attempt-title"))
+            if a.get("error"):
+                out += section("error", a["error"], id=f"attempt-{n}-error", style="red")
+            if a.get("result") is not None:
+                out += section("result", pretty(a["result"]), id=f"attempt-{n}-result")
+            logs = "\n".join(
+                f"[{entry.get('level', 'info')}] {entry.get('message', '')}" for entry in a.get("logs") or []
+            )
+            out += section("logs", logs or "—", id=f"attempt-{n}-logs")
+            out += section("stderr", a.get("stderr") or "—", id=f"attempt-{n}-stderr", style="yellow")
+        return out

@@ -1,0 +1,57 @@
+"""`ductile system status`: the monitor's header and schedules, fetched once and printed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ductile.monitor.client import ApiRefused, ApiUnavailable, MonitorClient
+from ductile.monitor.fmt import age, countdown, span
+from ductile.monitor.widgets.schedule_table import spec_text
+from ductile.timeutil import utcnow
+
+
+async def gather(api_url: str, token: str | None) -> dict[str, Any]:
+    """`ok` is false when the gateway is unreachable or reports a status other than ok."""
+    client = MonitorClient(api_url, token)
+    report: dict[str, Any] = {"api_url": api_url, "ok": False, "health": None, "schedules": None, "error": None}
+    try:
+        report["health"] = health = await client.health()
+        report["ok"] = health.get("status") == "ok"
+        if not report["ok"]:
+            report["error"] = f"gateway reports status {health.get('status')!r}"
+        try:
+            report["schedules"] = (await client.schedules())["schedules"]
+        except ApiRefused as exc:
+            report["schedules_error"] = exc.message if token else "no token given: schedules need jobs:ro"
+    except (ApiUnavailable, ApiRefused) as exc:
+        report["error"] = f"gateway unreachable: {exc}"
+    finally:
+        await client.aclose()
+    return report
+
+
+def render_text(report: dict[str, Any]) -> str:
+    if report["health"] is None:
+        return f"✖ {report['api_url']}: {report['error']}"
+    h = report["health"]
+    lines = [
+        f"{'ok' if report['ok'] else 'UNHEALTHY'}  {report['api_url']}  ductile {h.get('version')}  "
+        f"up {span(float(h.get('uptime_seconds', 0)))}",
+        f"queue {h.get('queue_depth')}  running {h.get('running', '?')}  "
+        f"workers {h.get('workers_busy', '?')}/{h.get('max_workers', '?')}  plugins {h.get('plugins_loaded')}",
+    ]
+    if report.get("error") and report["ok"] is False:
+        lines.append(report["error"])
+    schedules = report.get("schedules")
+    if schedules is None:
+        lines.append(f"schedules: unavailable ({report.get('schedules_error', 'unknown error')})")
+        return "\n".join(lines)
+    lines.append(f"schedules: {len(schedules)}")
+    now = utcnow()
+    for s in schedules:
+        fired = f"{age(s['last_fired'], now)} ago" if s.get("last_fired") else "never"
+        lines.append(
+            f"  {s['instance']}/{s['schedule_id']} {s['command']}  {spec_text(s['spec'])}  {s['status']}  "
+            f"last {fired} → {s.get('last_outcome') or '—'}  next {countdown(s.get('next_due'), now)}"
+        )
+    return "\n".join(lines)
