@@ -1,13 +1,14 @@
-"""`ductile system start` (and, with the monitor issue, `status` and `monitor`)."""
+"""`ductile system start`, and `status` / `monitor`, which observe a gateway over its API."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 import typer
 
 from ductile import logs
-from ductile.cli.common import ConfigOption, fail
+from ductile.cli.common import ConfigOption, JsonOption, fail, print_json
 from ductile.config import ConfigError
 from ductile.gateway import Gateway, prepare
 from ductile.lock import LockHeld
@@ -35,3 +36,37 @@ def start(config: ConfigOption = None) -> None:
     except (LockHeld, StoreError) as exc:
         fail(str(exc))
     asyncio.run(gateway.run())
+
+
+ApiUrlOption = Annotated[
+    str,
+    typer.Option("--api-url", envvar="DUCTILE_API_URL", help="Gateway API base URL ($DUCTILE_API_URL)."),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option("--token", envvar="DUCTILE_TOKEN", help="Bearer token ($DUCTILE_TOKEN); needs jobs:ro, events:ro."),
+]
+DEFAULT_API_URL = "http://127.0.0.1:8080"
+
+
+@app.command("status")
+def status(api_url: ApiUrlOption = DEFAULT_API_URL, token: TokenOption = None, json_out: JsonOption = False) -> None:
+    """One-shot health + schedules summary over the API; exit 1 when unreachable or unhealthy."""
+    from ductile.monitor.status import gather, render_text
+
+    report = asyncio.run(gather(api_url, token))
+    if json_out:
+        print_json(report)
+    else:
+        typer.echo(render_text(report))
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("monitor")
+def monitor(api_url: ApiUrlOption = DEFAULT_API_URL, token: TokenOption = None) -> None:
+    """Live terminal monitor over the API: jobs, schedules, job detail, plugin state (`?` for keys)."""
+    from ductile.monitor.app import MonitorApp
+    from ductile.monitor.client import MonitorClient
+
+    MonitorApp(MonitorClient(api_url, token)).run()
