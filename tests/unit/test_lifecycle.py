@@ -58,7 +58,10 @@ def test_backoff_doubles_per_attempt_and_jitter_is_at_most_a_quarter_of_base():
 
 
 def test_retry_delays_grow_through_decide():
-    delays = [(run(Outcome.ERROR, attempt=a, max_attempts=5, base=2.0).next_retry_at - NOW).total_seconds() for a in (1, 2, 3, 4)]
+    delays = [
+        (run(Outcome.ERROR, attempt=a, max_attempts=5, base=2.0).next_retry_at - NOW).total_seconds()
+        for a in (1, 2, 3, 4)
+    ]
     assert delays == [2.0, 4.0, 8.0, 16.0]
 
 

@@ -105,7 +105,10 @@ def test_one_bad_plugin_does_not_stop_the_others(tmp_path):
         ({"commands": []}, "invalid manifest: commands: List should have at least 1 item after validation"),
         ({"commands": {"poll": {"type": "read"}}}, "invalid manifest: commands: Input should be a valid list"),
         ({"commands": [{"name": "poll"}]}, "invalid manifest: commands.0.type: Field required"),
-        ({"commands": [{"name": "poll", "type": "exec"}]}, "invalid manifest: commands.0.type: Input should be 'read' or 'write'"),
+        (
+            {"commands": [{"name": "poll", "type": "exec"}]},
+            "invalid manifest: commands.0.type: Input should be 'read' or 'write'",
+        ),
         (
             {"commands": [{"name": "poll", "type": "read"}, {"name": "poll", "type": "write"}]},
             "command names repeated: poll",
@@ -170,9 +173,7 @@ def test_symlink_pointing_outside_is_refused_even_when_symlinks_are_allowed(tmp_
     directory = plugin(tmp_path / "root", "p", script=None)
     os.symlink(outside, directory / "run")
     found = discover([tmp_path / "root"], allow_symlinks=True)
-    assert found.problems == [
-        f"{directory / 'manifest.yaml'}: entrypoint 'run' resolves outside the plugin directory"
-    ]
+    assert found.problems == [f"{directory / 'manifest.yaml'}: entrypoint 'run' resolves outside the plugin directory"]
 
 
 def test_symlinked_plugin_directory_refused_unless_allowed(tmp_path):

@@ -125,13 +125,16 @@ def test_result_may_be_any_non_blank_json_value():
         (b"", "plugin wrote nothing to stdout (expected one JSON object)"),
         (b"  \n\t\n", "plugin wrote nothing to stdout (expected one JSON object)"),
         (b"hello world", "plugin stdout is not JSON (Expecting value at char 0): 'hello world'"),
-        (b'{"status": "ok", "result": ', "plugin stdout is not JSON (Expecting value at char 26): '{\"status\": \"ok\", \"result\":'"),
+        (
+            b'{"status": "ok", "result": ',
+            'plugin stdout is not JSON (Expecting value at char 26): \'{"status": "ok", "result":\'',
+        ),
         (
             b'{"status":"ok","result":"a"}\n{"status":"ok","result":"b"}\n',
             "plugin stdout holds more than one JSON value (expected exactly one object); "
-            "extra data starts with '{\"status\":\"ok\",\"result\":\"b\"}'",
+            'extra data starts with \'{"status":"ok","result":"b"}\'',
         ),
-        (b'[{"status":"ok"}]', "plugin stdout is a JSON list, expected an object: '[{\"status\":\"ok\"}]'"),
+        (b'[{"status":"ok"}]', 'plugin stdout is a JSON list, expected an object: \'[{"status":"ok"}]\''),
         (b"\xff\xfe garbage", "plugin stdout is not UTF-8 text: '\ufffd\ufffd garbage'"),
         (body(result="x"), "response 'status' is None (accepted: 'ok' or 'error')"),
         (body(status="fine", result="x"), "response 'status' is 'fine' (accepted: 'ok' or 'error')"),
@@ -208,7 +211,7 @@ def test_judge_malformed_output_is_a_retryable_error_with_exit_code_and_stderr()
 def test_judge_overflow_is_an_error_that_quotes_the_prefix():
     verdict = judge(run(b'{"status":"ok","result":"' + b"a" * 200, overflow=True), 60)
     assert verdict.outcome is Outcome.ERROR
-    assert verdict.error.startswith("plugin stdout exceeded the 10 MiB limit; first bytes: '{\"status\":\"ok\"")
+    assert verdict.error.startswith('plugin stdout exceeded the 10 MiB limit; first bytes: \'{"status":"ok"')
     assert STDOUT_LIMIT == 10 * 1024 * 1024
 
 
