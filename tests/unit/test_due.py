@@ -128,7 +128,7 @@ def test_cron_across_spring_forward_keeps_local_time():
 def test_cron_in_the_skipped_hour_fires_once_that_day():
     # 02:30 does not exist on 2026-03-29 in Berlin; the job runs once, right after the jump, not never
     first = cron_next("30 2 * * *", "Europe/Berlin", utc(2026, 3, 28, 12, 0))
-    assert utc(2026, 3, 29, 1, 0) <= first < utc(2026, 3, 29, 2, 0)  # 03:00–03:59 CEST
+    assert utc(2026, 3, 29, 1, 0) <= first < utc(2026, 3, 29, 2, 0)  # 03:00-03:59 CEST
     assert cron_next("30 2 * * *", "Europe/Berlin", first) == utc(2026, 3, 30, 0, 30)  # 02:30 CEST
 
 

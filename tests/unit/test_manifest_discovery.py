@@ -1,4 +1,4 @@
-"""Plugin discovery: every refusal reason of plugin-protocol.md §1–2; one bad plugin never stops the rest."""
+"""Plugin discovery: every refusal reason of plugin-protocol.md §1-2; one bad plugin never stops the rest."""
 
 from __future__ import annotations
 
