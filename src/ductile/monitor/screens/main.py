@@ -18,7 +18,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield HealthBar(self.url, id="health")
-        yield Static("filters: none", id="filters")
+        yield Static("filters: none   (p c s cycle, x clear)", id="filters")
         yield JobTable(id="jobs")
         yield Static("schedules", id="schedules-title")
         yield ScheduleTable(id="schedules")
