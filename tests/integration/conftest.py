@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import write_config
+
 from ductile.dispatch import Dispatcher
 from ductile.gateway import prepare, submit
 from ductile.lifecycle import TERMINAL, Status

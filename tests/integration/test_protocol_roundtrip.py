@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from conftest import make_plugin
+
 from ductile.lifecycle import Status
 from ductile.timeutil import from_text
 
@@ -177,7 +178,7 @@ async def test_stderr_over_64k_is_truncated_keeping_the_tail(rig, tmp_path):
 
 async def test_entrypoint_that_cannot_start(rig, tmp_path):
     # a valid executable whose interpreter does not exist
-    job, attempts = await bad_output(rig, tmp_path, "#!/nonexistent/interpreter\n", max_attempts=1)
+    job, _ = await bad_output(rig, tmp_path, "#!/nonexistent/interpreter\n", max_attempts=1)
     assert job.status is Status.DEAD
     assert "could not start" in job.last_error and "bad/run" in job.last_error
 
