@@ -274,6 +274,8 @@ class SqliteStore:
                     },
                 )
                 reason = f"attempt {job.attempt} {record.outcome}; retry as attempt {job.attempt + 1}"
+                if decision.next_retry_at is not None:
+                    reason += f" at {to_text(decision.next_retry_at)}"
             else:
                 cursor = db.execute(
                     Q["job_to_terminal"],
