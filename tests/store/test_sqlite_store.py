@@ -277,7 +277,9 @@ def test_a_full_retry_history_through_decide(store):
     assert [a.attempt for a in store.attempts(job_id)] == [1, 2, 3]
     assert [a.status for a in store.attempts(job_id)] == ["queued", "queued", "dead"]
     reasons = [t.reason for t in store.transitions(job_id)]
-    assert "attempt 1 error; retry as attempt 2" in reasons
+    # the retry transition says when the next attempt is due: base 10s, then 20s
+    assert "attempt 1 error; retry as attempt 2 at 2026-11-29T10:01:51.000000Z" in reasons
+    assert "attempt 2 error; retry as attempt 3 at 2026-11-29T10:03:41.000000Z" in reasons
     assert reasons[-1] == "attempt 3 error: e3"
 
 
