@@ -124,7 +124,9 @@ class Dispatcher:
                 self._wake.clear()
                 self._fill()
                 delay = POLL_INTERVAL
-                due = self.store.next_retry_due(self.clock())
+                # With every worker busy a retry falling due could not start anyway, and the next
+                # job to finish claims again; skip the query (it scans the queued jobs).
+                due = self.store.next_retry_due(self.clock()) if len(self.running) < self.max_workers else None
                 if due is not None:
                     delay = min(delay, max(0.0, (due - self.clock()).total_seconds()))
                 waker = asyncio.ensure_future(self._wake.wait())
