@@ -15,8 +15,8 @@ from ductile.api.params import LIMIT_DEFAULT, LIMIT_MAX, MAX_TEXT, RFC3339
 from ductile.lifecycle import ALL_STATUSES, STATUS_ALIASES
 
 _STATUS_WORDS = "|".join([*ALL_STATUSES, *STATUS_ALIASES])
-STATUS_LIST_PATTERN = rf"^\s*({_STATUS_WORDS})\s*(,\s*({_STATUS_WORDS})\s*)*$"
-STATUS_ONE_PATTERN = rf"^\s*({_STATUS_WORDS})\s*$"
+STATUS_LIST_PATTERN = rf"^ *({_STATUS_WORDS}) *(, *({_STATUS_WORDS}) *)*$"
+STATUS_ONE_PATTERN = rf"^ *({_STATUS_WORDS}) *$"
 STATUS_TEXT = (
     f"Native: {', '.join(ALL_STATUSES)}. Aliases: "
     + ", ".join(f"{k}→{v.value}" for k, v in STATUS_ALIASES.items())
@@ -165,6 +165,6 @@ def query_param(name: str, schema: dict[str, Any], description: str) -> dict[str
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-TEXT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+TEXT_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": "^[^\\x00]*$"}
 TIME_SCHEMA = {"type": "string", "format": "date-time", "pattern": RFC3339}
 LIMIT_SCHEMA = {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX, "default": LIMIT_DEFAULT}

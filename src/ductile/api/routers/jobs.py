@@ -33,7 +33,7 @@ _JOBS_PARAMS = [
     query_param("limit", LIMIT_SCHEMA, "Page size, 1..200."),
     query_param(
         "cursor",
-        {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,512}$"},
+        {"type": "string", "format": "ductile-cursor", "minLength": 1, "maxLength": 512},
         "Opaque `next_cursor` from the previous page; continues after its last job.",
     ),
 ]
