@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -45,9 +46,23 @@ def frame(event_type: str, data: dict[str, Any], event_id: int | None = None) ->
     return f"{head}event: {event_type}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n".encode()
 
 
+# Frames are encoded once per event, not once per client: keyed by the event object's identity.
+_FRAMES: OrderedDict[int, tuple[Event, bytes]] = OrderedDict()
+_FRAMES_MAX = 4096
+# At most this many queued events go out in one write, so a burst costs one send, not hundreds.
+BATCH = 256
+
+
 def event_frame(event: Event) -> bytes:
+    cached = _FRAMES.get(id(event))
+    if cached is not None and cached[0] is event:
+        return cached[1]
     at = to_text(datetime.fromtimestamp(event.at, tz=UTC))
-    return frame(event.type, {"id": event.id, "type": event.type, "at": at, "data": event.data}, event.id)
+    encoded = frame(event.type, {"id": event.id, "type": event.type, "at": at, "data": event.data}, event.id)
+    _FRAMES[id(event)] = (event, encoded)
+    if len(_FRAMES) > _FRAMES_MAX:
+        _FRAMES.popitem(last=False)
+    return encoded
 
 
 def _parse_last_id(header: str | None, query: str | None) -> int | None:
@@ -117,7 +132,22 @@ async def stream(
                     idle = 0.0
                     yield b": keepalive\n\n"
                 continue
-            if event.id == -1:  # the hub cut this subscriber off
+            batch = [event]
+            while len(batch) < BATCH and not sub.queue.empty():
+                batch.append(sub.queue.get_nowait())
+            out: list[bytes] = []
+            for event in batch:
+                if event.id == -1:  # the hub cut this subscriber off
+                    break
+                if event.id <= cursor:
+                    continue  # already sent from the replay buffer
+                cursor = event.id
+                if _matches(event.type, prefixes):
+                    out.append(event_frame(event))
+            if out:
+                idle = 0.0
+                yield b"".join(out)
+            if any(e.id == -1 for e in batch):
                 yield frame(
                     "stream.lagged",
                     {
@@ -126,12 +156,6 @@ async def stream(
                     },
                 )
                 return
-            if event.id <= cursor:
-                continue  # already sent from the replay buffer
-            cursor = event.id
-            if _matches(event.type, prefixes):
-                idle = 0.0
-                yield event_frame(event)
     finally:
         sub.close()
 
