@@ -118,6 +118,7 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and run until `stop` is set; then return without claiming more (see drain)."""
+        self._claiming = True  # a dispatcher run again after a drain claims again
         stopper = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
