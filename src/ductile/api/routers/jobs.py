@@ -75,23 +75,26 @@ def _bad(exc: params.BadParam) -> ApiError:
     dependencies=[Depends(require("jobs:ro"))],
 )
 async def list_jobs(request: Request) -> JSONResponse:
+    return JSONResponse(jobs_body(request.app.state.gateway.store, request.query_params))
+
+
+def jobs_body(store: Any, query_params: Any) -> dict[str, Any]:
+    """The `GET /jobs` body; shared with the CLI's local-database fallback."""
     try:
-        query = params.job_query(request.query_params)
+        query = params.job_query(query_params)
     except params.BadParam as exc:
         raise _bad(exc)
-    page = request.app.state.gateway.store.list_jobs(query)
-    return JSONResponse(
-        {
-            "jobs": [job.summary() for job in page.jobs],
-            "total": page.total,
-            "next_cursor": cursor.encode(page.next_position) if page.next_position else None,
-        }
-    )
+    page = store.list_jobs(query)
+    return {
+        "jobs": [job.summary() for job in page.jobs],
+        "total": page.total,
+        "next_cursor": cursor.encode(page.next_position) if page.next_position else None,
+    }
 
 
-def job_detail(gw: Any, job_id: str) -> dict[str, Any]:
+def job_detail(store: Any, job_id: str) -> dict[str, Any]:
     """The `GET /job/{job_id}` body; shared with the CLI's local-database fallback."""
-    job = gw.store.get_job(job_id) if len(job_id) <= 64 else None
+    job = store.get_job(job_id) if len(job_id) <= 64 else None
     if job is None:
         raise ApiError(404, f"no job with id {job_id[:80]!r}")
     out: dict[str, Any] = {
@@ -108,7 +111,7 @@ def job_detail(gw: Any, job_id: str) -> dict[str, Any]:
         if value is not None:
             out[key] = value
     if job.status in TERMINAL:
-        for attempt in reversed(gw.store.attempts(job.job_id)):
+        for attempt in reversed(store.attempts(job.job_id)):
             if attempt.response is not None:
                 out["result"] = attempt.response
                 break
@@ -126,7 +129,7 @@ def job_detail(gw: Any, job_id: str) -> dict[str, Any]:
     dependencies=[Depends(require("jobs:ro"))],
 )
 async def get_job(job_id: str, request: Request) -> JSONResponse:
-    return JSONResponse(job_detail(request.app.state.gateway, job_id))
+    return JSONResponse(job_detail(request.app.state.gateway.store, job_id))
 
 
 @router.get(
@@ -141,15 +144,18 @@ async def get_job(job_id: str, request: Request) -> JSONResponse:
     dependencies=[Depends(require("jobs:ro"))],
 )
 async def job_logs(request: Request) -> JSONResponse:
+    return JSONResponse(logs_body(request.app.state.gateway.store, request.query_params))
+
+
+def logs_body(store: Any, query_params: Any) -> dict[str, Any]:
+    """The `GET /job-logs` body; shared with the CLI's local-database fallback."""
     try:
-        query = params.attempt_query(request.query_params)
-        include_result = params.flag(request.query_params, "include_result")
+        query = params.attempt_query(query_params)
+        include_result = params.flag(query_params, "include_result")
     except params.BadParam as exc:
         raise _bad(exc)
-    attempts = request.app.state.gateway.store.list_attempts(query)
-    return JSONResponse(
-        {"attempts": [a.as_dict(include_result=include_result) for a in attempts], "count": len(attempts)}
-    )
+    attempts = store.list_attempts(query)
+    return {"attempts": [a.as_dict(include_result=include_result) for a in attempts], "count": len(attempts)}
 
 
 @router.post(
@@ -170,4 +176,4 @@ async def cancel_job(job_id: str, request: Request) -> JSONResponse:
             409, f"job {job_id} is already {before.status.value}; only queued or running jobs can be cancelled"
         )
     await gw.dispatcher.cancel(job_id, "cancelled via API")
-    return JSONResponse(job_detail(gw, job_id))
+    return JSONResponse(job_detail(gw.store, job_id))
