@@ -119,7 +119,7 @@ class Scheduler:
         upcoming = next_slot(spec, entry.slot, now)
         fired_at = to_text(now)
         self.lateness.append((now - entry.fire_at).total_seconds())
-        due_at = entry.fire_at
+        due_at, slot = entry.fire_at, entry.slot
         entry.slot, entry.fire_at = upcoming, fire_time(spec, upcoming, self.draw())
         data = {"plugin": entry.instance, "schedule_id": spec.id, "command": spec.command, "due_at": to_text(due_at)}
         if active >= limit:
@@ -154,6 +154,8 @@ class Scheduler:
                 "status": "queued",
                 "submitted_by": "scheduler",
                 "schedule_id": spec.id,
+                "slot": to_text(slot),
+                "due_at": to_text(due_at),
             },
         )
         self.hub.publish("scheduler.fired", {**data, "job_id": result.job_id})
