@@ -4,6 +4,7 @@ the scheduler across a restart, and `plugin run --wait`."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import sqlite3
@@ -158,7 +159,7 @@ def test_scheduler_every_2s_skip_overlap_and_no_double_fire_across_restart(tmp_p
     wait_for(lambda: len([j for j in jobs(db, "slow") if j["status"] == "succeeded"]) >= 2, timeout=20)
     slow_jobs = [j for j in jobs(db, "slow") if j["completed_at"]]
     spans = sorted((j["started_at"], j["completed_at"]) for j in slow_jobs)
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end, spans
     assert any(r.get("msg") == "schedule skipped: previous run still active" for r in gw.log_records())
 
