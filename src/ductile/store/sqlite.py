@@ -7,12 +7,13 @@ guards the single connection for the rare caller on another thread.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import uuid
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,10 @@ from ductile.store import queries
 from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
 from ductile.timeutil import from_text, to_text
 
+log = logging.getLogger(__name__)
 Q = queries.load("sqlite")
+CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints (see start_checkpointer)
+WAL_BACKSTOP_PAGES = 20000  # with the checkpointer on, a commit checkpoints only past ~80 MB of WAL
 _JOB_COLUMNS = (
     "job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key, "
     "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context"
@@ -122,6 +126,7 @@ class SqliteStore:
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA temp_store=MEMORY")
         self._db.execute("PRAGMA cache_size=-32000")
+        self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
         self._migrate()
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -162,7 +167,43 @@ class SqliteStore:
     def schema_version(self) -> int:
         return self._read("SELECT max(version) FROM schema_version")[0][0]
 
+    def start_checkpointer(self, interval: float = CHECKPOINT_INTERVAL) -> None:
+        """Copy the WAL into the database from a background thread with its own connection.
+
+        Otherwise SQLite does it inside whichever commit takes the WAL past 1,000 pages: for a
+        long-running writer (the gateway) that commit then stalls the event loop for 2-15 ms of
+        copying and fsyncs, ~0.35 ms per job on average. A passive checkpoint never blocks the
+        writer; the writer's own autocheckpoint stays as a backstop for a very large WAL.
+        Idempotent; `close` stops it.
+        """
+        if self._checkpointer is not None:
+            return
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        stop = threading.Event()
+
+        def run() -> None:
+            try:
+                while not stop.wait(interval):
+                    try:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    except sqlite3.Error as exc:  # busy or I/O: the next round (or the backstop) retries
+                        log.warning("background WAL checkpoint failed", extra={"error": str(exc)})
+            finally:
+                conn.close()
+
+        with self._lock:
+            self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
+        thread = threading.Thread(target=run, name="ductile-wal-checkpoint", daemon=True)
+        self._checkpointer = (stop, thread)
+        thread.start()
+
     def close(self) -> None:
+        if self._checkpointer is not None:
+            stop, thread = self._checkpointer
+            stop.set()
+            thread.join(timeout=30.0)
+            self._checkpointer = None
         with self._lock:
             try:
                 self._db.execute("PRAGMA optimize")
@@ -448,23 +489,42 @@ class SqliteStore:
         return JobPage(jobs=jobs, total=self._count(query), next_position=next_position)
 
     def _count(self, query: JobQuery) -> int:
+        clauses, params = _count_filters(query)
         if query.created_after is None and query.created_before is None:
-            clauses, params = [], []
-            for column in ("plugin", "command", "submitted_by"):
-                value = getattr(query, column)
-                if value is not None:
-                    clauses.append(f"{column} = ?")
-                    params.append(value)
-            if query.statuses:
-                clauses.append(f"status IN ({','.join('?' * len(query.statuses))})")
-                params.extend(s.value for s in query.statuses)
             sql = "SELECT coalesce(sum(n), 0) FROM job_counts WHERE " + (" AND ".join(clauses) or "1")
             return self._read(sql, params)[0][0]
-        where, params = _job_filters(query)
-        if query.statuses:
-            where.append(f"status IN ({','.join('?' * len(query.statuses))})")
-            params.extend(s.value for s in query.statuses)
-        return self._read("SELECT count(*) FROM jobs WHERE " + " AND ".join(where), params)[0][0]
+        # A time range: whole hours come from job_counts_hourly; only the partial hours at the
+        # edges are counted row by row, so the cost is bounded by an hour of jobs, not the range.
+        lo, hi = query.created_after, query.created_before
+        first_full = _hour_ceil(lo) if lo is not None else None  # first whole hour inside the range
+        end_full = hi[:13] if hi is not None else None  # the hour holding `hi`, itself partial
+        if first_full is not None and end_full is not None and first_full >= end_full:
+            return self._count_rows(query, lo, hi)
+        bucket = list(clauses)
+        bucket_params = list(params)
+        if first_full is not None:
+            bucket.append("hour >= ?")
+            bucket_params.append(first_full)
+        if end_full is not None:
+            bucket.append("hour < ?")
+            bucket_params.append(end_full)
+        sql = "SELECT coalesce(sum(n), 0) FROM job_counts_hourly WHERE " + " AND ".join(bucket)
+        total = self._read(sql, bucket_params)[0][0]
+        if lo is not None and first_full is not None and lo < _hour_start(first_full):
+            total += self._count_rows(query, lo, _hour_start(first_full))
+        if hi is not None and end_full is not None and _hour_start(end_full) < hi:
+            total += self._count_rows(query, _hour_start(end_full), hi)
+        return total
+
+    def _count_rows(self, query: JobQuery, lo: str | None, hi: str | None) -> int:
+        clauses, params = _count_filters(query)
+        if lo is not None:
+            clauses.append("created_at >= ?")
+            params.append(lo)
+        if hi is not None:
+            clauses.append("created_at < ?")
+            params.append(hi)
+        return self._read("SELECT count(*) FROM jobs WHERE " + (" AND ".join(clauses) or "1"), params)[0][0]
 
     def attempts(self, job_id: str) -> list[Attempt]:
         return [_attempt(r) for r in self._read(Q["attempts_for_job"], {"job_id": job_id})]
@@ -588,6 +648,35 @@ def _job_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
         clauses.append("created_at < ?")
         params.append(query.created_before)
     return clauses, params
+
+
+def _count_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
+    """The non-time filters, valid on jobs, job_counts and job_counts_hourly alike."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column in ("plugin", "command", "submitted_by"):
+        value = getattr(query, column)
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if query.statuses:
+        clauses.append(f"status IN ({','.join('?' * len(query.statuses))})")
+        params.extend(s.value for s in query.statuses)
+    return clauses, params
+
+
+def _hour_start(hour: str) -> str:
+    return hour + ":00:00.000000Z"
+
+
+def _hour_ceil(stamp: str) -> str:
+    """The first hour bucket (`YYYY-MM-DDTHH`) starting at or after `stamp` (store format)."""
+    if stamp[13:] == ":00:00.000000Z":
+        return stamp[:13]
+    try:
+        return to_text(from_text(stamp[:13] + ":00:00Z") + timedelta(hours=1))[:13]
+    except OverflowError:  # the last hour of year 9999: a bucket after every real one
+        return stamp[:11] + "24"
 
 
 def _split_sql(script: str) -> list[str]:
