@@ -51,6 +51,10 @@ class StateTooLarge(StoreError):
 class Store(Protocol):
     def close(self) -> None: ...
 
+    def start_checkpointer(self) -> None:
+        """A long-running writer (the gateway) asks for housekeeping such as WAL checkpoints to
+        run in the background rather than inside its commits. May do nothing."""
+
     # -- job transitions --------------------------------------------------------------------
     def enqueue(
         self,
