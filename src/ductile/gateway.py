@@ -178,6 +178,7 @@ class Gateway:
         self.lock.acquire()
         try:
             self.store = open_store(self.setup.loaded.db_path)
+            self.store.start_checkpointer()
             recovered = recover(self.store, self.registry, now=utcnow())
         except BaseException:
             self.lock.release()
