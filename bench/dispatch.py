@@ -125,6 +125,11 @@ def start_cost_ms(program: str, path: str, runs: int = 15) -> float:
 
 
 # -- children -----------------------------------------------------------------------------------
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _vm_hwm_kb() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -183,8 +188,15 @@ def child_bare(spec: dict[str, Any]) -> dict[str, Any]:
         await asyncio.gather(*(worker() for _ in range(spec["workers"])))
         return time.perf_counter() - started
 
+    cpu = _cpu_seconds()
     seconds = asyncio.run(main())
-    return {"seconds": seconds, "jobs": spec["jobs"], "failures": failures, "vm_hwm_kb": _vm_hwm_kb()}
+    return {
+        "seconds": seconds,
+        "jobs": spec["jobs"],
+        "failures": failures,
+        "cpu_s": _cpu_seconds() - cpu,
+        "vm_hwm_kb": _vm_hwm_kb(),
+    }
 
 
 def child_gateway(spec: dict[str, Any]) -> dict[str, Any]:
@@ -205,6 +217,7 @@ def child_gateway(spec: dict[str, Any]) -> dict[str, Any]:
         running = asyncio.create_task(gateway.run(ready=ready))
         await ready.wait()
         assert gateway.store is not None
+        cpu = _cpu_seconds()
         for i in range(jobs):
             gateway.enqueue(instance, "poll", submitted_by="bench")
             if i % 50 == 49:
@@ -217,6 +230,7 @@ def child_gateway(spec: dict[str, Any]) -> dict[str, Any]:
         row = gateway.store._read(  # type: ignore[attr-defined]
             "SELECT min(created_at), max(completed_at), sum(status = 'succeeded') FROM jobs"
         )[0]
+        cpu = _cpu_seconds() - cpu
         assert gateway.stop_event is not None
         gateway.stop_event.set()
         await running
@@ -225,6 +239,7 @@ def child_gateway(spec: dict[str, Any]) -> dict[str, Any]:
             "seconds": (from_text(last) - from_text(first)).total_seconds(),
             "jobs": jobs,
             "failures": jobs - succeeded,
+            "cpu_s": cpu,
         }
 
     result = asyncio.run(main())
@@ -402,12 +417,15 @@ def main() -> None:
                 "gateway_failures": pair["gateway"]["failures"],
                 "bare_failures": pair["bare"]["failures"],
                 "gateway_vm_hwm_kb": pair["gateway"]["vm_hwm_kb"],
+                "gateway_cpu_ms_per_job": pair["gateway"]["cpu_s"] * 1000 / jobs,
+                "bare_cpu_ms_per_job": pair["bare"]["cpu_s"] * 1000 / jobs,
             }
             results.setdefault(f"{name}/{workers}", []).append(row)
             print(
                 f"  rep {rep + 1} {name} max_workers={workers}: bare {bare_rate:7.1f} jobs/s  "
                 f"gateway {gw_rate:7.1f} jobs/s  ratio {row['ratio']:.0%}  "
-                f"(failures {row['gateway_failures']}/{row['bare_failures']}, "
+                f"(own CPU/job {row['gateway_cpu_ms_per_job']:.2f} vs {row['bare_cpu_ms_per_job']:.2f} ms; "
+                f"failures {row['gateway_failures']}/{row['bare_failures']}; "
                 f"gateway VmHWM {row['gateway_vm_hwm_kb'] / 1024:.1f} MB)",
                 flush=True,
             )
@@ -452,7 +470,9 @@ def main() -> None:
             f"  {rows[0]['plugin']:8} {rows[0]['workers']:>11} {rows[0]['jobs']:>5} "
             f"{statistics.median(r['bare_rate'] for r in rows):12.1f} "
             f"{statistics.median(r['gateway_rate'] for r in rows):15.1f} "
-            f"{statistics.median(ratios):6.0%}  [{min(ratios):.0%}-{max(ratios):.0%}]"
+            f"{statistics.median(ratios):6.0%}  [{min(ratios):.0%}-{max(ratios):.0%}]  "
+            f"own CPU/job gateway {statistics.median(r['gateway_cpu_ms_per_job'] for r in rows):.2f} ms, "
+            f"bare {statistics.median(r['bare_cpu_ms_per_job'] for r in rows):.2f} ms"
         )
     hwm = max(r["gateway_vm_hwm_kb"] for rows in results.values() for r in rows)
     print(
