@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,7 +58,8 @@ class Scheduler:
         self.clock = clock
         self.draw = draw
         self.entries: list[Entry] = []
-        self.lateness: list[float] = []  # seconds between fire time and enqueue, for the benchmark
+        # seconds between fire time and enqueue of the latest fires (bounded: the gateway runs for months)
+        self.lateness: deque[float] = deque(maxlen=1000)
 
     def load(self) -> None:
         """Build entries from config and persisted state; persist the plan so it survives a crash."""
