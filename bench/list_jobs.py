@@ -189,9 +189,7 @@ class Conn:
         return cls(*await asyncio.open_connection("127.0.0.1", port))
 
     async def get(self, target: str) -> tuple[int, bytes]:
-        self.writer.write(
-            f"GET {target} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
-        )
+        self.writer.write(f"GET {target} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])

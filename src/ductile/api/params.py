@@ -15,7 +15,7 @@ from starlette.datastructures import QueryParams
 from ductile.api import cursor
 from ductile.jobs import AttemptQuery, JobQuery
 from ductile.lifecycle import Status, accepted_status_text, parse_status_filter
-from ductile.timeutil import from_text, to_text
+from ductile.timeutil import from_text
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 200
@@ -87,11 +87,14 @@ def moment(params: QueryParams | Mapping[str, str], name: str) -> str | None:
     try:
         if not _RFC3339.match(value.strip()):
             raise ValueError
-        return to_text(from_text(value))
+        when = from_text(value)
     except (ValueError, OverflowError):
         raise BadParam(
             f"{name}: {value[:40]!r} is not accepted (accepted: an RFC 3339 time, e.g. 2026-11-29T10:00:00Z)"
         )
+    # Zero-padded by hand: strftime("%Y") drops leading zeros for years < 1000, and stored times
+    # compare as fixed-width text.
+    return f"{when.year:04d}{when.strftime('-%m-%dT%H:%M:%S.%fZ')}"
 
 
 def flag(params: QueryParams | Mapping[str, str], name: str) -> bool:
