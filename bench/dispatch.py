@@ -259,6 +259,7 @@ def child_lateness(spec: dict[str, Any]) -> dict[str, Any]:
     gateway = Gateway(setup)
     gateway.open()
     fired: list[tuple[str, str, float]] = []  # (job_id, due_at, published at as unix time)
+    seen = {"skipped": 0, "lagged": 0, "flood_done": 0}
 
     async def main() -> None:
         sub = gateway.hub.subscribe()
@@ -268,14 +269,32 @@ def child_lateness(spec: dict[str, Any]) -> dict[str, Any]:
                 event = await sub.get()
                 if event.type == "scheduler.fired":
                     fired.append((event.data["job_id"], event.data["due_at"], event.at))
+                elif event.type == "scheduler.skipped":
+                    seen["skipped"] += 1
+                elif event.type == "job.succeeded" and event.data["plugin"] == spec.get("flood"):
+                    seen["flood_done"] += 1
                 elif event.type == "stream.lagged":
-                    raise RuntimeError("benchmark listener lagged behind the event hub")
+                    seen["lagged"] += 1
+
+        async def flood(instance: str) -> None:
+            """Keep the dispatcher saturated: top the queue up whenever it runs low."""
+            assert gateway.store is not None
+            while True:
+                if gateway.store.status_counts()["queued"] < 100:
+                    for i in range(200):
+                        gateway.enqueue(instance, "poll", submitted_by="bench")
+                        if i % 50 == 49:
+                            await asyncio.sleep(0)
+                await asyncio.sleep(0.1)
 
         listener = asyncio.create_task(listen())
         ready = asyncio.Event()
         running = asyncio.create_task(gateway.run(ready=ready))
         await ready.wait()
+        flooder = asyncio.create_task(flood(spec["flood"])) if spec.get("flood") else None
         await asyncio.sleep(spec["seconds"])
+        if flooder is not None:
+            flooder.cancel()
         assert gateway.stop_event is not None and gateway.store is not None
         created.update(
             dict(gateway.store._read("SELECT job_id, created_at FROM jobs"))  # type: ignore[attr-defined]
@@ -292,7 +311,7 @@ def child_lateness(spec: dict[str, Any]) -> dict[str, Any]:
         if job_id in created:
             by_db.append((from_text(created[job_id]) - due).total_seconds() * 1000)
         by_event.append((published - due.timestamp()) * 1000)
-    return {"db_ms": by_db, "event_ms": by_event, "vm_hwm_kb": _vm_hwm_kb(), "api": gateway.api_enabled}
+    return {"db_ms": by_db, "event_ms": by_event, "vm_hwm_kb": _vm_hwm_kb(), "api": gateway.api_enabled, **seen}
 
 
 CHILDREN = {"bare": child_bare, "gateway": child_gateway, "lateness": child_lateness}
@@ -442,24 +461,37 @@ def main() -> None:
     report["inherited_path_bare_python_rate"] = shim["jobs"] / shim["seconds"]
 
     # lateness + RSS with the API on
-    instances = {f"tick{i:02d}": {"uses": "benchpy", "schedules": [{"every": "1s"}]} for i in range(args.schedules)}
-    late_dir = write_config(work / "lateness", plugin_root, instances)
-    config_path = late_dir / "config.yaml"
-    config = yaml.safe_load(config_path.read_text())
-    config["api"] = {
-        "enabled": True,
-        "listen": "127.0.0.1:0",
-        "auth": {"tokens": [{"name": "admin", "token": "bench-token-0123456789", "scopes": ["*"]}]},
-    }
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    late = run_child("lateness", {"config": str(late_dir), "seconds": args.lateness_seconds}, stderr_path=log)
-    report["lateness"] = {
-        "fires": len(late["event_ms"]),
-        "db": {q: percentile(late["db_ms"], q) for q in (50, 90, 99, 100)},
-        "event": {q: percentile(late["event_ms"], q) for q in (50, 90, 99, 100)},
-        "vm_hwm_kb": late["vm_hwm_kb"],
-        "api": late["api"],
-    }
+    report["lateness"] = {}
+    for label, flood in (("idle", None), ("flood", "benchsh")):
+        instances: dict[str, Any] = {
+            f"tick{i:02d}": {"uses": "benchpy", "schedules": [{"every": "1s"}]} for i in range(args.schedules)
+        }
+        if flood:
+            instances[flood] = {}
+        late_dir = write_config(work / f"lateness-{label}", plugin_root, instances)
+        config_path = late_dir / "config.yaml"
+        config = yaml.safe_load(config_path.read_text())
+        config["api"] = {
+            "enabled": True,
+            "listen": "127.0.0.1:0",
+            "auth": {"tokens": [{"name": "admin", "token": "bench-token-0123456789", "scopes": ["*"]}]},
+        }
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        late = run_child(
+            "lateness",
+            {"config": str(late_dir), "seconds": args.lateness_seconds, "flood": flood},
+            stderr_path=log,
+        )
+        report["lateness"][label] = {
+            "fires": len(late["event_ms"]),
+            "skipped": late["skipped"],
+            "lagged": late["lagged"],
+            "flood_jobs_done": late["flood_done"],
+            "db": {q: percentile(late["db_ms"], q) for q in (50, 90, 99, 100)},
+            "event": {q: percentile(late["event_ms"], q) for q in (50, 90, 99, 100)},
+            "vm_hwm_kb": late["vm_hwm_kb"],
+            "api": late["api"],
+        }
 
     # summary
     print("\nsummary (median of repeats; [min-max] ratio):")
@@ -475,16 +507,18 @@ def main() -> None:
             f"bare {statistics.median(r['bare_cpu_ms_per_job'] for r in rows):.2f} ms"
         )
     hwm = max(r["gateway_vm_hwm_kb"] for rows in results.values() for r in rows)
-    print(
-        f"\n  gateway peak RSS (VmHWM): throughput runs max {hwm / 1024:.1f} MB; "
-        f"with API on, {args.schedules} schedules: {late['vm_hwm_kb'] / 1024:.1f} MB"
-    )
-    lat = report["lateness"]
-    print(
-        f"  scheduler lateness over {lat['fires']} fires ({args.schedules} x every 1s, {args.lateness_seconds:g} s): "
-        f"created_at-due p50 {lat['db'][50]:.1f} ms, p90 {lat['db'][90]:.1f}, p99 {lat['db'][99]:.1f}, "
-        f"max {lat['db'][100]:.1f}; published-due p99 {lat['event'][99]:.1f} ms, max {lat['event'][100]:.1f}"
-    )
+    print(f"\n  gateway peak RSS (VmHWM): throughput runs max {hwm / 1024:.1f} MB")
+    for label, lat in report["lateness"].items():
+        what = (
+            "idle dispatcher" if label == "idle" else f"dispatcher saturated ({lat['flood_jobs_done']} flood jobs ran)"
+        )
+        print(
+            f"  scheduler, {args.schedules} x every 1s for {args.lateness_seconds:g} s, API on, {what}: "
+            f"{lat['fires']} fires, {lat['skipped']} skipped; lateness created_at-due p50 {lat['db'][50]:.1f} ms, "
+            f"p90 {lat['db'][90]:.1f}, p99 {lat['db'][99]:.1f}, max {lat['db'][100]:.1f}; "
+            f"published-due p99 {lat['event'][99]:.1f}, max {lat['event'][100]:.1f}; "
+            f"VmHWM {lat['vm_hwm_kb'] / 1024:.1f} MB" + (f"; listener lagged {lat['lagged']}x" if lat["lagged"] else "")
+        )
     shim_cost = costs.get(("benchpy", "inherited_path"))
     venv_cost = costs.get(("benchpy", "bench_path"))
     print(
