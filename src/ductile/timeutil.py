@@ -15,7 +15,9 @@ def utcnow() -> datetime:
 
 
 def to_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(FORMAT)
+    # Not strftime: its %Y does not zero-pad years below 1000, which would break the fixed width.
+    m = moment.astimezone(UTC)
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
 
 
 def from_text(text: str) -> datetime:

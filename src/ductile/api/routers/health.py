@@ -12,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness and queue summary (no auth)")
-def healthz(gw: Any = Depends(gateway)) -> dict[str, Any]:
+async def healthz(gw: Any = Depends(gateway)) -> dict[str, Any]:
     counts = gw.store.status_counts()
     return {
         "status": "ok",
@@ -29,13 +29,17 @@ def healthz(gw: Any = Depends(gateway)) -> dict[str, Any]:
 
 
 ENDPOINTS = [
+    {"method": "GET", "path": "/", "scope": None, "what": "this discovery document"},
     {"method": "GET", "path": "/healthz", "scope": None, "what": "liveness, queue depth, version"},
     {"method": "GET", "path": "/openapi.json", "scope": None, "what": "OpenAPI document"},
     {"method": "GET", "path": "/plugins", "scope": "any token", "what": "plugin catalog"},
     {"method": "GET", "path": "/plugin/{name}", "scope": "plugin:ro", "what": "one plugin's manifest view"},
     {"method": "POST", "path": "/plugin/{plugin}/{command}", "scope": "plugin:ro|plugin:rw", "what": "enqueue a job"},
+    {"method": "GET", "path": "/plugin-state", "scope": "plugin:ro", "what": "instance state, secrets redacted"},
     {"method": "GET", "path": "/jobs", "scope": "jobs:ro", "what": "list jobs (filters, cursor paging)"},
     {"method": "GET", "path": "/job/{job_id}", "scope": "jobs:ro", "what": "one job with its result"},
+    {"method": "GET", "path": "/job/{job_id}/detail", "scope": "jobs:ro", "what": "payload, attempts, transitions"},
+    {"method": "POST", "path": "/job/{job_id}/cancel", "scope": "jobs:rw", "what": "cancel a queued/running job"},
     {"method": "GET", "path": "/job-logs", "scope": "jobs:ro", "what": "attempt records, searchable"},
     {"method": "GET", "path": "/schedules", "scope": "jobs:ro", "what": "every schedule and its next due time"},
     {"method": "GET", "path": "/events", "scope": "events:ro", "what": "live event stream (SSE)"},
@@ -43,7 +47,7 @@ ENDPOINTS = [
 
 
 @router.get("/", summary="Discovery: what this API offers (no auth)")
-def root(gw: Any = Depends(gateway)) -> dict[str, Any]:
+async def root(gw: Any = Depends(gateway)) -> dict[str, Any]:
     return {
         "name": gw.config.service.name,
         "version": gw.version,
