@@ -6,11 +6,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fastapi import Request
+from fastapi.security import HTTPBearer
 
 from ductile.api.auth import Principal
 
 if TYPE_CHECKING:
     from ductile.gateway import Gateway
+
+
+# Declares the bearer scheme in /openapi.json for the routers that use it; the real check is `require`.
+bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token> from api.auth.tokens")
 
 
 def gateway(request: Request) -> Gateway:

@@ -19,11 +19,12 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ductile.api.app import ApiError
-from ductile.api.deps import gateway, require
+from ductile.api.deps import bearer, gateway, require
+from ductile.api.schemas import errors
 from ductile.events import Event, EventHub
 from ductile.timeutil import to_text
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], dependencies=[Depends(bearer)])
 
 HEARTBEAT_ENV = "DUCTILE_SSE_HEARTBEAT"
 DEFAULT_HEARTBEAT = 15.0
@@ -176,6 +177,11 @@ async def stream(
         "`: keepalive` comments arrive every ~15 s. `types=job.,scheduler.` filters by type prefix."
     ),
     response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
+        **errors(400, 401, 403),
+    },
+    openapi_extra={"x-required-scope": "events:ro"},
     dependencies=[Depends(require("events:ro"))],
 )
 async def events(

@@ -10,16 +10,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBearer
 
 from ductile.api import cursor, params, schemas
 from ductile.api.app import ApiError
-from ductile.api.deps import require
+from ductile.api.deps import bearer, require
 from ductile.api.schemas import LIMIT_SCHEMA, TEXT_SCHEMA, TIME_SCHEMA, errors, query_param, scoped
 from ductile.lifecycle import TERMINAL
 
-# Declares the bearer scheme in /openapi.json; the real check is `require(...)`.
-bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token> from api.auth.tokens")
 router = APIRouter(tags=["jobs"], dependencies=[Depends(bearer)])
 
 _STATUS_DOC = "Filter by status; a comma-separated list matches any of them (`failed,dead`). " + schemas.STATUS_TEXT

@@ -15,15 +15,13 @@ from typing import Any
 import jsonschema
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBearer
 
 from ductile.api import schemas
 from ductile.api.app import ApiError
-from ductile.api.deps import require
+from ductile.api.deps import bearer, require
 from ductile.api.schemas import errors, scoped
 from ductile.gateway import UnknownTarget
 
-bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token> from api.auth.tokens")
 router = APIRouter(tags=["plugins"], dependencies=[Depends(bearer)])
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")

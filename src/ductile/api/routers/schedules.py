@@ -10,13 +10,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from ductile.api.deps import gateway, require
+from ductile.api.deps import bearer, gateway, require
+from ductile.api.schemas import errors, scoped
 from ductile.config import ScheduleConfig
 from ductile.durations import format_duration
 from ductile.lifecycle import Status
 from ductile.timeutil import to_text, utcnow
 
-router = APIRouter(tags=["schedules"])
+router = APIRouter(tags=["schedules"], dependencies=[Depends(bearer)])
 
 _ACTIVE = {Status.QUEUED.value, Status.RUNNING.value}
 
@@ -47,9 +48,11 @@ def entry_status(last_job_status: str | None, last_fired: str | None, last_skip:
 @router.get(
     "/schedules",
     summary="Every schedule: spec, status, last fired, last outcome, next due",
+    responses=errors(401, 403),
+    openapi_extra=scoped("jobs:ro", "Every schedule entry of every enabled instance, in config order."),
     dependencies=[Depends(require("jobs:ro"))],
 )
-def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
+async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
     out: list[dict[str, Any]] = []
     scheduler = gw.scheduler
     for entry in list(scheduler.entries if scheduler is not None else []):

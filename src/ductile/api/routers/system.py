@@ -11,18 +11,21 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from ductile.api.app import ApiError
-from ductile.api.deps import gateway, require
+from ductile.api.deps import bearer, gateway, require
+from ductile.api.schemas import errors, scoped
 from ductile.config import redact
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], dependencies=[Depends(bearer)])
 
 
 @router.get(
     "/plugin-state",
     summary="Each plugin instance's persisted state, secrets redacted",
+    responses=errors(401, 403, 404),
+    openapi_extra=scoped("plugin:ro", "`{states: {instance: state}}`; values under secret-looking keys are `***`."),
     dependencies=[Depends(require("plugin:ro"))],
 )
-def plugin_state(
+async def plugin_state(
     gw: Any = Depends(gateway),
     plugin: str | None = Query(default=None, description="one instance; default: all"),
 ) -> dict[str, Any]:
@@ -38,9 +41,11 @@ def plugin_state(
 @router.get(
     "/job/{job_id}/detail",
     summary="One job with everything the monitor's detail view shows: payload, transitions, retry plan",
+    responses=errors(401, 403, 404),
+    openapi_extra=scoped("jobs:ro", "`GET /job/{id}` plus payload, dedupe key, retry time and transitions."),
     dependencies=[Depends(require("jobs:ro"))],
 )
-def job_full(job_id: str, gw: Any = Depends(gateway)) -> dict[str, Any]:
+async def job_full(job_id: str, gw: Any = Depends(gateway)) -> dict[str, Any]:
     """`GET /job/{id}` plus payload, context, dedupe key, retry time and the transition history.
 
     Kept separate so `GET /job/{id}` stays the small documented shape."""
