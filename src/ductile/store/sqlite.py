@@ -125,7 +125,9 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.execute("PRAGMA temp_store=MEMORY")
-        self._db.execute("PRAGMA cache_size=-32000")
+        # 8 MB of page cache: the hot path touches a few recent pages, and a full scan (pruning,
+        # an unindexed filter) would otherwise grow the gateway's RSS by the whole cache for good.
+        self._db.execute("PRAGMA cache_size=-8000")
         self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
         self._migrate()
 
