@@ -16,7 +16,9 @@ What it measures (numbers go to docs/BENCHMARKS.md, "Dispatch"):
 * Interpreter resolution: where each plugin's `#!/usr/bin/env …` shebang lands with the
   virtualenv's bin first on PATH (as `make run` does) and with the inherited PATH, and what a
   start costs through each (a version-manager shim costs ~100 ms a start).
-* Peak RSS (VmHWM) of every gateway child, including one with the HTTP API enabled.
+* Peak RSS (VmHWM) of every gateway child, including those with the HTTP API enabled, and of a
+  real `ductile system start` over a database already holding 200,000 finished jobs, after a
+  round of GET /jobs queries (`--rss-history N`; 0 skips it).
 * Scheduler firing lateness: a gateway with 20 instances on `every: 1s` for ~25 s. For every fire
   the benchmark listens on the gateway's event hub for `scheduler.fired` (which carries `due_at`,
   the slot's planned fire time) and takes lateness = the job's `created_at` in the database -
@@ -317,6 +319,90 @@ def child_lateness(spec: dict[str, Any]) -> dict[str, Any]:
 CHILDREN = {"bare": child_bare, "gateway": child_gateway, "lateness": child_lateness}
 
 
+def rss_with_history(work: Path, plugin_root: Path, history: int, schedules: int) -> dict[str, Any]:
+    """Peak RSS of `ductile system start` (API on, schedules running) over a database that
+    already holds `history` finished jobs, after a round of GET /jobs queries."""
+    import socket
+    from datetime import timedelta
+
+    import httpx
+
+    from ductile.jobs import AttemptRecord, NewJob
+    from ductile.lifecycle import Decision, Status
+    from ductile.store import SqliteStore
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = "bench-token-0123456789"
+    instances = {f"tick{i:02d}": {"uses": "benchpy", "schedules": [{"every": "1s"}]} for i in range(schedules)}
+    cfg = write_config(work / "rss-history", plugin_root, instances)
+    config = yaml.safe_load((cfg / "config.yaml").read_text())
+    config["api"] = {
+        "enabled": True,
+        "listen": f"127.0.0.1:{port}",
+        "auth": {"tokens": [{"name": "admin", "token": token, "scopes": ["*"]}]},
+    }
+    (cfg / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    store = SqliteStore(cfg / "data" / "ductile.db")
+    start = datetime.now(UTC) - timedelta(days=5)
+    for i in range(min(history, 2000)):  # real rows through the store, then doubled in SQL
+        now = start + timedelta(seconds=10 * i)
+        store.enqueue(
+            NewJob(plugin=f"tick{i % schedules:02d}", command="poll", submitted_by="scheduler"),
+            now=now,
+            dedupe_since=None,
+        )
+        job = store.claim(now=now)
+        assert job is not None
+        record = AttemptRecord("success", "-", "-", 3.0, response={"status": "ok", "result": "done"})
+        store.finish(job, record, Decision(Status.SUCCEEDED), now=now)
+    columns = (
+        "plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key, created_at, "
+        "started_at, completed_at, next_retry_at, last_error, parent_job_id, context"
+    )
+    while (count := store._read("SELECT count(*) FROM jobs")[0][0]) < history:
+        with store._tx() as db:
+            db.execute(
+                f"INSERT INTO jobs (job_id, {columns}) SELECT lower(hex(randomblob(16))), {columns} FROM jobs LIMIT ?",
+                (history - count,),
+            )
+    store.close()
+    size_mb = (cfg / "data" / "ductile.db").stat().st_size / 1e6
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "ductile"), "system", "start", "--config", str(cfg)],
+        env=dict(os.environ, PATH=BENCH_PATH),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/healthz", timeout=1.0)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        time.sleep(3)
+        after = (start + timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for query in (
+            "limit=50",
+            "status=failed&limit=50",
+            "plugin=tick03&limit=200",
+            "command=poll&status=succeeded&limit=100",
+            f"created_after={after}&limit=50",
+        ):
+            for _ in range(3):
+                httpx.get(f"{base}/jobs?{query}", headers={"Authorization": f"Bearer {token}"}, timeout=60.0)
+        time.sleep(5)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return {"jobs": count, "db_mb": size_mb, "vm_hwm_kb": hwm}
+
+
 def run_child(kind: str, spec: dict[str, Any], *, stderr_path: Path, path: str = BENCH_PATH) -> dict[str, Any]:
     env = dict(os.environ, PATH=path)
     with open(stderr_path, "ab") as err:
@@ -350,7 +436,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="pairs per configuration (default 3)")
     parser.add_argument("--lateness-seconds", type=float, default=25.0)
     parser.add_argument("--schedules", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="400/100 jobs, 1 repeat, 10 s lateness run")
+    parser.add_argument(
+        "--quick", action="store_true", help="400/100 jobs, 1 repeat, 10 s lateness runs, 20k-job history"
+    )
+    parser.add_argument(
+        "--rss-history",
+        type=int,
+        default=200000,
+        metavar="N",
+        help="also measure `ductile system start` peak RSS over a database of N finished jobs (0: skip)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
     if args.child:
@@ -358,6 +453,7 @@ def main() -> None:
         return
     if args.quick:
         args.bash_jobs, args.python_jobs, args.repeat, args.lateness_seconds = 400, 100, 1, 10.0
+        args.rss_history = min(args.rss_history, 20000)
 
     from ductile.config import _default_workers
 
@@ -493,6 +589,9 @@ def main() -> None:
             "api": late["api"],
         }
 
+    if args.rss_history:
+        report["rss_history"] = rss_with_history(work, plugin_root, args.rss_history, args.schedules)
+
     # summary
     print("\nsummary (median of repeats; [min-max] ratio):")
     print(f"  {'plugin':8} {'max_workers':>11} {'jobs':>5} {'bare jobs/s':>12} {'gateway jobs/s':>15} {'ratio':>6}")
@@ -518,6 +617,12 @@ def main() -> None:
             f"p90 {lat['db'][90]:.1f}, p99 {lat['db'][99]:.1f}, max {lat['db'][100]:.1f}; "
             f"published-due p99 {lat['event'][99]:.1f}, max {lat['event'][100]:.1f}; "
             f"VmHWM {lat['vm_hwm_kb'] / 1024:.1f} MB" + (f"; listener lagged {lat['lagged']}x" if lat["lagged"] else "")
+        )
+    if args.rss_history:
+        big = report["rss_history"]
+        print(
+            f"  `ductile system start` (API on, {args.schedules} schedules) over {big['jobs']} jobs "
+            f"({big['db_mb']:.0f} MB database) after GET /jobs queries: VmHWM {big['vm_hwm_kb'] / 1024:.1f} MB"
         )
     shim_cost = costs.get(("benchpy", "inherited_path"))
     venv_cost = costs.get(("benchpy", "bench_path"))
