@@ -615,7 +615,7 @@ def main() -> None:
             f"  scheduler, {args.schedules} x every 1s for {args.lateness_seconds:g} s, API on, {what}: "
             f"{lat['fires']} fires, {lat['skipped']} skipped; lateness created_at-due p50 {lat['db'][50]:.1f} ms, "
             f"p90 {lat['db'][90]:.1f}, p99 {lat['db'][99]:.1f}, max {lat['db'][100]:.1f}; "
-            f"published-due p99 {lat['event'][99]:.1f}, max {lat['event'][100]:.1f}; "
+            f"published-due p50 {lat['event'][50]:.1f}, p99 {lat['event'][99]:.1f}, max {lat['event'][100]:.1f}; "
             f"VmHWM {lat['vm_hwm_kb'] / 1024:.1f} MB" + (f"; listener lagged {lat['lagged']}x" if lat["lagged"] else "")
         )
     if args.rss_history:
