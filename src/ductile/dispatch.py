@@ -19,7 +19,7 @@ from typing import Any
 
 from ductile import protocol
 from ductile.events import EventHub
-from ductile.executor import RunResult, plugin_env, run_plugin
+from ductile.executor import RunResult, kill_orphan, plugin_env, run_plugin
 from ductile.jobs import AttemptRecord, Job, StateChange
 from ductile.lifecycle import Decision, Outcome, Status, decide
 from ductile.registry import Instance, Registry
@@ -211,7 +211,7 @@ class Dispatcher:
             env=self.env,
             timeout=timeout,
             kill_grace=self.kill_grace,
-            on_spawn=lambda pid: self.pids.__setitem__(job.job_id, pid),
+            on_spawn=lambda pid: self._spawned(job, pid),
         )
         verdict = judge(run, timeout)
         response = verdict.response
@@ -230,6 +230,10 @@ class Dispatcher:
             exit_code=run.exit_code,
         )
         self._record(job, record, verdict, instance, response)
+
+    def _spawned(self, job: Job, pid: int) -> None:
+        self.pids[job.job_id] = pid
+        self.store.record_pid(job.job_id, job.attempt, pid)
 
     def _request(self, job: Job, instance: Instance, spawned: datetime, timeout: float) -> bytes:
         context: dict[str, Any] = {"ductile_plugin": instance.name}
@@ -340,8 +344,14 @@ def _state_change(instance: Instance | None, command: str, response: protocol.Re
 def recover(store: Store, registry: Registry, *, now: datetime, draw: Callable[[], float] = random.random) -> list[Job]:
     """Jobs left `running` by a gateway that died: re-queue as the next attempt, or dead when none left."""
     recovered = []
+    pids = store.running_pids()
     for job in store.running_jobs():
         instance = registry.get(job.plugin)
+        pid = pids.get(job.job_id)
+        if pid is not None and kill_orphan(pid):
+            log.warning(
+                "killed a plugin process left by the previous gateway", extra={"job_id": job.job_id, "pid": pid}
+            )
         error = f"gateway stopped while attempt {job.attempt} was running (recovered at startup)"
         decision = decide(
             Outcome.ABANDONED,

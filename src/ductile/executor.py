@@ -204,3 +204,24 @@ async def run_plugin(
         timed_out=timed_out,
         duration_ms=(time.perf_counter() - started) * 1000,
     )
+
+
+def kill_orphan(pid: int, wait: float = 3.0) -> bool:
+    """Kill the process group of a plugin a dead gateway left behind; True if one was found.
+
+    Only a process that still leads its own session and group (as every plugin we spawn does)
+    is touched, so a recycled pid belonging to some unrelated process is left alone.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    state, pgrp, session = fields[0], int(fields[2]), int(fields[3])
+    if state == "Z" or pgrp != pid or session != pid:
+        return False
+    _signal_group(pid, signal.SIGKILL)
+    deadline = time.monotonic() + wait
+    while _group_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return True

@@ -41,6 +41,15 @@ def jobs(db: Path, plugin: str) -> list[sqlite3.Row]:
     return rows(db, "SELECT * FROM jobs WHERE plugin = ? ORDER BY created_at", (plugin,))
 
 
+def process_alive(pid: int) -> bool:
+    """Exists and is not a zombie (a killed orphan may wait a moment for init to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def kill_pids(path: Path) -> None:
     if path.exists():
         for pid in path.read_text().split():
@@ -121,10 +130,17 @@ def test_kill_9_then_restart_reruns_the_job_and_loses_nothing_and_the_lock_refus
         assert sorted(r["job_id"] for r in rows(gw.db_path, "SELECT job_id FROM jobs")) == sorted([long_id, *quick_ids])
         records = gw.log_records()
         assert any(r.get("msg") == "recovered job" and r.get("job_id") == long_id for r in records)
+        # the first attempt's plugin outlived the kill -9'd gateway; recovery killed it before the rerun
+        first_pid = int(pids.read_text().split()[0])
+        assert any(
+            r.get("msg") == "killed a plugin process left by the previous gateway" and r.get("pid") == first_pid
+            for r in records
+        )
+        assert not process_alive(first_pid)
         done = [r for r in records if r.get("msg") == "job succeeded" and r.get("job_id") == long_id]
         assert done and {"plugin", "command", "attempt", "status", "duration_ms"} <= set(done[0])
     finally:
-        kill_pids(pids)  # the first attempt's plugin outlived the kill -9'd gateway
+        kill_pids(pids)  # in case the test failed before recovery killed them
 
 
 def test_scheduler_every_2s_skip_overlap_and_no_double_fire_across_restart(tmp_path, gateway_factory):

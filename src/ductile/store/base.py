@@ -86,6 +86,12 @@ class Store(Protocol):
 
     def running_jobs(self) -> list[Job]: ...
 
+    def record_pid(self, job_id: str, attempt: int, pid: int) -> None:
+        """Remember the plugin process of a running attempt (its pid is also its process group)."""
+
+    def running_pids(self) -> dict[str, int]:
+        """job_id → plugin pid for attempts still marked running; crash recovery kills leftovers."""
+
     # -- reads ------------------------------------------------------------------------------
     def get_job(self, job_id: str) -> Job | None: ...
 

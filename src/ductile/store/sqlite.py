@@ -450,6 +450,13 @@ class SqliteStore:
     def running_jobs(self) -> list[Job]:
         return [_job(r) for r in self._read(Q["running_jobs"])]
 
+    def record_pid(self, job_id: str, attempt: int, pid: int) -> None:
+        with self._lock:
+            self._db.execute(Q["set_attempt_pid"], {"job_id": job_id, "attempt": attempt, "pid": pid})
+
+    def running_pids(self) -> dict[str, int]:
+        return {r["job_id"]: r["pid"] for r in self._read(Q["running_attempt_pids"])}
+
     # -- reads ------------------------------------------------------------------------------
     def get_job(self, job_id: str) -> Job | None:
         rows = self._read(Q["get_job"], {"job_id": job_id})

@@ -69,6 +69,15 @@ UPDATE jobs SET status = 'queued', attempt = attempt + 1, next_retry_at = :next_
                 last_error = :last_error
 WHERE job_id = :job_id AND status = 'running';
 
+-- name: set_attempt_pid
+UPDATE attempts SET pid = :pid WHERE job_id = :job_id AND attempt = :attempt;
+
+-- name: running_attempt_pids
+-- Plugin processes of attempts still marked running (read by crash recovery).
+SELECT j.job_id, a.pid FROM jobs AS j
+JOIN attempts AS a ON a.job_id = j.job_id AND a.attempt = j.attempt
+WHERE j.status = 'running' AND a.pid IS NOT NULL;
+
 -- name: get_job
 SELECT * FROM jobs WHERE job_id = :job_id;
 
