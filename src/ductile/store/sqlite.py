@@ -643,13 +643,8 @@ class SqliteStore:
 
 
 def _job_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column in ("plugin", "command", "submitted_by"):
-        value = getattr(query, column)
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
+    """Equality filters plus the created_at range (statuses are added per query shape)."""
+    clauses, params = _equality_filters(query)
     if query.created_after is not None:
         clauses.append("created_at >= ?")
         params.append(query.created_after)
@@ -661,6 +656,14 @@ def _job_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
 
 def _count_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
     """The non-time filters, valid on jobs, job_counts and job_counts_hourly alike."""
+    clauses, params = _equality_filters(query)
+    if query.statuses:
+        clauses.append(f"status IN ({','.join('?' * len(query.statuses))})")
+        params.extend(s.value for s in query.statuses)
+    return clauses, params
+
+
+def _equality_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     for column in ("plugin", "command", "submitted_by"):
@@ -668,9 +671,6 @@ def _count_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
-    if query.statuses:
-        clauses.append(f"status IN ({','.join('?' * len(query.statuses))})")
-        params.extend(s.value for s in query.statuses)
     return clauses, params
 
 
