@@ -159,6 +159,15 @@ class JobPage:
 
 
 @dataclass(frozen=True)
+class SummaryPage:
+    """A `GET /jobs` page as the seed card's dicts (see `Job.summary`), built straight from rows."""
+
+    items: list[dict[str, Any]]
+    total: int
+    next_position: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
 class AttemptQuery:
     job_id: str | None = None
     plugin: str | None = None

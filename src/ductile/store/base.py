@@ -29,6 +29,7 @@ from ductile.jobs import (
     NewJob,
     ScheduleState,
     StateChange,
+    SummaryPage,
     Transition,
 )
 from ductile.lifecycle import Decision
@@ -96,6 +97,9 @@ class Store(Protocol):
     def get_job(self, job_id: str) -> Job | None: ...
 
     def list_jobs(self, query: JobQuery) -> JobPage: ...
+
+    def list_job_summaries(self, query: JobQuery) -> SummaryPage:
+        """`list_jobs` reduced to the card's fields (`Job.summary()` dicts): the hot API path."""
 
     def attempts(self, job_id: str) -> list[Attempt]: ...
 

@@ -28,6 +28,7 @@ from ductile.jobs import (
     NewJob,
     ScheduleState,
     StateChange,
+    SummaryPage,
     Transition,
 )
 from ductile.lifecycle import Decision, Status
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 Q = queries.load("sqlite")
 CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints (see start_checkpointer)
 WAL_BACKSTOP_PAGES = 20000  # with the checkpointer on, a commit checkpoints only past ~80 MB of WAL
+_SUMMARY_COLUMNS = "job_id, plugin, command, status, created_at, started_at, completed_at, attempt"
 _JOB_COLUMNS = (
     "job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key, "
     "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context"
@@ -463,6 +465,28 @@ class SqliteStore:
         return _job(rows[0]) if rows else None
 
     def list_jobs(self, query: JobQuery) -> JobPage:
+        rows = self._page_rows(query, _JOB_COLUMNS)
+        jobs = [_job_tuple(r) for r in rows[: query.limit]]
+        next_position = (jobs[-1].created_at, jobs[-1].job_id) if len(rows) > query.limit and jobs else None
+        return JobPage(jobs=jobs, total=self._count(query), next_position=next_position)
+
+    def list_job_summaries(self, query: JobQuery) -> SummaryPage:
+        rows = self._page_rows(query, _SUMMARY_COLUMNS)
+        items = []
+        for job_id, plugin, command, status, created_at, started_at, completed_at, attempt in rows[: query.limit]:
+            item = {"job_id": job_id, "plugin": plugin, "command": command, "status": status, "created_at": created_at}
+            if started_at:
+                item["started_at"] = started_at
+            if completed_at:
+                item["completed_at"] = completed_at
+            item["attempt"] = attempt
+            items.append(item)
+        last = items[-1] if items else None
+        next_position = (last["created_at"], last["job_id"]) if len(rows) > query.limit and last else None
+        return SummaryPage(items=items, total=self._count(query), next_position=next_position)
+
+    def _page_rows(self, query: JobQuery, columns: str) -> list[tuple[Any, ...]]:
+        """Up to limit+1 rows (the extra one says whether a next page exists), newest first."""
         where, params = _job_filters(query)
         statuses = [s.value for s in query.statuses] or [None]
         # One ordered, limited index range per status, merged: avoids sorting every match when
@@ -480,7 +504,7 @@ class SqliteStore:
                 part_params.extend(query.after)
             sql_where = " AND ".join(clauses) or "1"
             parts.append(
-                f"SELECT * FROM (SELECT {_JOB_COLUMNS} FROM jobs WHERE {sql_where} "
+                f"SELECT * FROM (SELECT {columns} FROM jobs WHERE {sql_where} "
                 f"ORDER BY created_at DESC, job_id DESC LIMIT ?)"
             )
             part_params.append(query.limit + 1)
@@ -492,10 +516,7 @@ class SqliteStore:
         with self._lock:
             cursor = self._db.cursor()
             cursor.row_factory = None
-            rows = cursor.execute(sql, all_params).fetchall()
-        jobs = [_job_tuple(r) for r in rows[: query.limit]]
-        next_position = (jobs[-1].created_at, jobs[-1].job_id) if len(rows) > query.limit and jobs else None
-        return JobPage(jobs=jobs, total=self._count(query), next_position=next_position)
+            return cursor.execute(sql, all_params).fetchall()
 
     def _count(self, query: JobQuery) -> int:
         clauses, params = _count_filters(query)
