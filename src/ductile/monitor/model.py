@@ -79,7 +79,7 @@ class JobBook:
             keep = sorted(self.jobs.values(), key=_order, reverse=True)[: self.limit]
             self.jobs = {j["job_id"]: j for j in keep}
 
-    def rows(self, filters: Filters, limit: int = 200) -> list[dict[str, Any]]:
+    def rows(self, filters: Filters, limit: int = 100) -> list[dict[str, Any]]:
         """Newest first (created_at, then id, like `GET /jobs`)."""
         matching = [j for j in self.jobs.values() if filters.allows(j)]
         return sorted(matching, key=_order, reverse=True)[:limit]

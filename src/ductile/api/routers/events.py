@@ -53,8 +53,9 @@ _FRAMES_MAX = 4096
 # At most this many queued events go out in one write, so a burst costs one send, not hundreds.
 BATCH = 256
 # After the first event of a burst, wait this long for more before writing: under load one write
-# carries tens of events (a syscall and an ASGI send each, per client, otherwise); idle latency +50 ms.
-FLUSH_DELAY = 0.05
+# carries tens of events (a syscall and an ASGI send each, per client, otherwise) and the clients wake
+# less often, which on a small box is CPU the dispatcher keeps; idle latency +200 ms.
+FLUSH_DELAY = 0.2
 
 
 def event_frame(event: Event) -> bytes:
