@@ -172,7 +172,7 @@ class AttemptQuery:
     job_id: str | None = None
     plugin: str | None = None
     command: str | None = None
-    status: str | None = None
+    statuses: tuple[str, ...] = ()  # the job status each attempt led to; any of these
     submitted_by: str | None = None
     since: str | None = None
     until: str | None = None

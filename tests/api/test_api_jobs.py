@@ -336,13 +336,16 @@ def test_job_logs_filters_and_result(api: httpx.Client) -> None:
     assert [a["job_id"] for a in found["attempts"]] == [job_id]
     assert api.get("/job-logs", params={"query": "haystack-42", "status": "error"}).json()["count"] == 0
     assert api.get("/job-logs", params={"plugin": "alpha", "status": "ok", "limit": 1}).json()["count"] == 1
+    either = api.get("/job-logs", params={"query": "haystack-42", "status": "dead,ok"}).json()
+    assert [a["job_id"] for a in either["attempts"]] == [job_id]
+    assert api.get("/job-logs", params={"query": "haystack-42", "status": "dead,failed"}).json()["count"] == 0
     later = api.get("/job-logs", params={"job_id": job_id, "from": "2999-01-01T00:00:00Z"}).json()
     assert later["count"] == 0
 
 
 @pytest.mark.parametrize(
     ("param", "value"),
-    [("limit", "0"), ("status", "nope"), ("status", "ok,error"), ("from", "soon"), ("include_result", "maybe")],
+    [("limit", "0"), ("status", "nope"), ("status", "ok,nope"), ("from", "soon"), ("include_result", "maybe")],
 )
 def test_job_logs_bad_parameters(api: httpx.Client, param: str, value: str) -> None:
     response = api.get("/job-logs", params={param: value})

@@ -14,8 +14,8 @@ from starlette.datastructures import QueryParams
 
 from ductile.api import cursor
 from ductile.jobs import AttemptQuery, JobQuery
-from ductile.lifecycle import Status, accepted_status_text, parse_status_filter
-from ductile.timeutil import from_text
+from ductile.lifecycle import Status, parse_status_filter
+from ductile.timeutil import from_text, to_text
 
 LIMIT_DEFAULT = 50
 LIMIT_MAX = 200
@@ -72,13 +72,6 @@ def statuses(params: QueryParams | Mapping[str, str], name: str = "status") -> t
         raise BadParam(f"{name}: {exc}")
 
 
-def single_status(params: QueryParams | Mapping[str, str], name: str = "status") -> Status | None:
-    found = statuses(params, name)
-    if len(found) > 1:
-        raise BadParam(f"{name}: one status only here (accepted: {accepted_status_text().split(';')[0]})")
-    return found[0] if found else None
-
-
 def moment(params: QueryParams | Mapping[str, str], name: str) -> str | None:
     """An RFC 3339 time, normalised to the store's fixed-width text so it compares correctly."""
     value = _one(params, name)
@@ -92,9 +85,7 @@ def moment(params: QueryParams | Mapping[str, str], name: str) -> str | None:
         raise BadParam(
             f"{name}: {value[:40]!r} is not accepted (accepted: an RFC 3339 time, e.g. 2026-11-29T10:00:00Z)"
         )
-    # Zero-padded by hand: strftime("%Y") drops leading zeros for years < 1000, and stored times
-    # compare as fixed-width text.
-    return f"{when.year:04d}{when.strftime('-%m-%dT%H:%M:%S.%fZ')}"
+    return to_text(when)  # the store's fixed-width form, so text comparison is time order
 
 
 def flag(params: QueryParams | Mapping[str, str], name: str) -> bool:
@@ -132,12 +123,11 @@ def job_query(params: QueryParams | Mapping[str, str]) -> JobQuery:
 
 
 def attempt_query(params: QueryParams | Mapping[str, str]) -> AttemptQuery:
-    status = single_status(params)
     return AttemptQuery(
         job_id=text(params, "job_id"),
         plugin=text(params, "plugin"),
         command=text(params, "command"),
-        status=status.value if status else None,
+        statuses=tuple(s.value for s in statuses(params)),
         submitted_by=text(params, "submitted_by"),
         since=moment(params, "from"),
         until=moment(params, "to"),

@@ -16,7 +16,6 @@ from ductile.lifecycle import ALL_STATUSES, STATUS_ALIASES
 
 _STATUS_WORDS = "|".join([*ALL_STATUSES, *STATUS_ALIASES])
 STATUS_LIST_PATTERN = rf"^ *({_STATUS_WORDS}) *(, *({_STATUS_WORDS}) *)*$"
-STATUS_ONE_PATTERN = rf"^ *({_STATUS_WORDS}) *$"
 STATUS_TEXT = (
     f"Native: {', '.join(ALL_STATUSES)}. Aliases: "
     + ", ".join(f"{k}→{v.value}" for k, v in STATUS_ALIASES.items())

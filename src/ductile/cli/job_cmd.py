@@ -186,7 +186,9 @@ def logs(
     job_id: Annotated[str | None, typer.Option("--job-id", help="Only this job.")] = None,
     plugin: Annotated[str | None, typer.Option("--plugin")] = None,
     command: Annotated[str | None, typer.Option("--command")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="Status the attempt led to (one).")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Status the attempt led to; comma list for several.")
+    ] = None,
     submitted_by: Annotated[str | None, typer.Option("--submitted-by")] = None,
     since: Annotated[str | None, typer.Option("--from", help="Started at or after (RFC 3339).")] = None,
     until: Annotated[str | None, typer.Option("--to", help="Started before (RFC 3339).")] = None,

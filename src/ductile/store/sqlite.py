@@ -562,11 +562,14 @@ class SqliteStore:
     def list_attempts(self, query: AttemptQuery) -> list[Attempt]:
         clauses: list[str] = []
         params: list[Any] = []
-        for column in ("job_id", "plugin", "command", "status", "submitted_by"):
+        for column in ("job_id", "plugin", "command", "submitted_by"):
             value = getattr(query, column)
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        if query.statuses:
+            clauses.append(f"status IN ({','.join('?' * len(query.statuses))})")
+            params.extend(query.statuses)
         if query.since:
             clauses.append("started_at >= ?")
             params.append(query.since)

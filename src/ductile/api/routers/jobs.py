@@ -40,8 +40,9 @@ _LOGS_PARAMS = [
     query_param("command", TEXT_SCHEMA, "Exact command name."),
     query_param(
         "status",
-        {"type": "string", "pattern": schemas.STATUS_ONE_PATTERN},
-        "The job status the attempt led to (one value). " + schemas.STATUS_TEXT,
+        {"type": "string", "pattern": schemas.STATUS_LIST_PATTERN},
+        "The job status the attempt led to (`queued`: it was retried); comma-separated for several. "
+        + schemas.STATUS_TEXT,
     ),
     query_param("submitted_by", TEXT_SCHEMA, "Exact submitter."),
     query_param("from", TIME_SCHEMA, "Attempts started at or after this RFC 3339 time."),
