@@ -15,8 +15,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-REPLAY_SIZE = 2048
-QUEUE_SIZE = 512
+REPLAY_SIZE = 8192
+QUEUE_SIZE = 8192  # per subscriber; only references to shared events, so ~64 KiB
 
 
 @dataclass(frozen=True)

@@ -161,3 +161,17 @@ async def test_stream_says_gap_when_replay_buffer_lost_events() -> None:
     await body.aclose()
     assert _frames(chunks) == ["stream.open", "stream.gap", "job.queued", "job.queued", "job.queued"]
     assert b"id: 8" in chunks[3]
+
+
+async def test_a_reading_client_keeps_up_with_a_burst_larger_than_one_flush() -> None:
+    """Thousands of events inside one flush interval (a POST burst) must not cut off a client that reads."""
+    hub = EventHub()
+    body = stream(hub, None, boot="b", heartbeat=10)
+    chunks = [await anext(body), await anext(body)]  # retry + stream.open; now subscribed
+    for n in range(3000):
+        hub.publish("job.queued", {"n": n})
+    while sum(c.count(b"event: job.queued") for c in chunks) < 3000:
+        chunks.append(await asyncio.wait_for(anext(body), timeout=5))
+    await body.aclose()
+    frames = _frames(chunks)
+    assert "stream.lagged" not in frames and frames.count("job.queued") == 3000

@@ -98,12 +98,15 @@ async def stream(
 ) -> AsyncIterator[bytes]:
     """Subscribe first, then replay, so no event falls between the replay and the live tail."""
     sub = hub.subscribe()
+    # Snapshot now: events published while the first frames are being sent are already in the
+    # subscription queue and must not be skipped as "seen".
+    start_id = hub.last_id
     try:
         yield f"retry: {RETRY_MS}\n\n".encode()
-        yield frame("stream.open", {"last_id": hub.last_id, "boot": boot, "resumed_from": last_id})
-        cursor = hub.last_id if last_id is None else last_id
+        yield frame("stream.open", {"last_id": start_id, "boot": boot, "resumed_from": last_id})
+        cursor = start_id if last_id is None else last_id
         if last_id is not None:
-            if last_id > hub.last_id:
+            if last_id > start_id:
                 # An id this gateway never issued: the client saw a previous run of the gateway.
                 yield frame(
                     "stream.gap",
