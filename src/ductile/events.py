@@ -8,7 +8,6 @@ never blocks or slows the dispatcher; a subscriber that falls behind is cut off 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 from collections import deque
@@ -31,25 +30,47 @@ LAGGED = Event(id=-1, type="stream.lagged", data={})
 
 
 class Subscription:
+    """One listener's bounded buffer. A deque plus a wake-up flag rather than asyncio.Queue:
+    `offer` runs for every event and every listener inside the dispatcher's turn, so it must be
+    a bare append."""
+
     def __init__(self, hub: EventHub, size: int):
         self._hub = hub
-        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=size)
+        self._size = size
+        self._buffer: deque[Event] = deque()
+        self._ready = asyncio.Event()
         self.lagged = False
 
     def offer(self, event: Event) -> None:
         if self.lagged:
             return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if len(self._buffer) >= self._size:
             self.lagged = True
-            # Make room for the marker so the reader learns it was cut off.
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.queue.get_nowait()
-            self.queue.put_nowait(LAGGED)
+            event = LAGGED  # the reader drains what it has, then learns it was cut off
+        self._buffer.append(event)
+        if not self._ready.is_set():
+            self._ready.set()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Until something is buffered (True) or `timeout` passes (False)."""
+        if not self._buffer:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    def drain(self, limit: int) -> list[Event]:
+        buffer = self._buffer
+        return [buffer.popleft() for _ in range(min(limit, len(buffer)))]
 
     async def get(self) -> Event:
-        return await self.queue.get()
+        await self.wait()
+        return self._buffer.popleft()
+
+    def __len__(self) -> int:
+        return len(self._buffer)
 
     def close(self) -> None:
         self._hub._subscribers.discard(self)

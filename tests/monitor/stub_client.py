@@ -135,6 +135,6 @@ class StubClient:
     async def plugin_state(self) -> dict[str, Any]:
         return {"states": {"echo": {"runs": 7, "api_key": "***"}}}
 
-    async def events(self, last_id: int | None = None, **_: Any) -> AsyncIterator[SseEvent]:
-        yield SseEvent("stream.open", {"last_id": 0, "boot": "b"})
+    async def event_batches(self, last_id: int | None = None, **_: Any) -> AsyncIterator[list[SseEvent]]:
+        yield [SseEvent("stream.open", {"last_id": 0, "boot": "b"})]
         await asyncio.Event().wait()  # a quiet, healthy stream

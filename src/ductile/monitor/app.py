@@ -112,16 +112,19 @@ class MonitorApp(App[None]):
 
     async def _stream(self, last_id: int | None) -> int | None:
         """Read one SSE connection to its end; return the last id seen for resuming."""
-        async for event in self.client.events(last_id, read_timeout=self.read_timeout):
-            if event.type == "stream.open":
-                await self.refetch()  # after subscribing, so nothing falls between snapshot and stream
-                self.post_message(msg.ConnectionChanged("live"))
-            elif event.type in ("stream.gap", "stream.lagged"):
-                self._stale = True
-            elif event.id is not None:
-                last_id = event.id
-                payload = event.data.get("data", {})
-                self.post_message(msg.JobEvent(event.type, payload, event.data.get("at", "")))
+        async for batch in self.client.event_batches(last_id, read_timeout=self.read_timeout):
+            updates: list[tuple[str, dict[str, Any], str]] = []
+            for event in batch:
+                if event.type == "stream.open":
+                    await self.refetch()  # after subscribing, so nothing falls between snapshot and stream
+                    self.post_message(msg.ConnectionChanged("live"))
+                elif event.type in ("stream.gap", "stream.lagged"):
+                    self._stale = True
+                elif event.id is not None:
+                    last_id = event.id
+                    updates.append((event.type, event.data.get("data", {}), event.data.get("at", "")))
+            if updates:
+                self.post_message(msg.JobEvents(updates))
         return last_id
 
     async def refetch(self) -> None:
@@ -210,11 +213,12 @@ class MonitorApp(App[None]):
         self.schedules = message.schedules
         self._dirty = True
 
-    def on_job_event(self, message: msg.JobEvent) -> None:
-        self.book.apply(message.type, message.data, message.at)
+    def on_job_events(self, message: msg.JobEvents) -> None:
+        for event_type, data, at in message.events:
+            self.book.apply(event_type, data, at)
+            if event_type.startswith("scheduler.") or data.get("submitted_by") == "scheduler":
+                self._schedules_stale = True
         self._dirty = True
-        if message.type.startswith("scheduler.") or message.data.get("submitted_by") == "scheduler":
-            self._schedules_stale = True
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if isinstance(event.data_table, JobTable):

@@ -36,9 +36,7 @@ class SchedulesFetched(Message):
 
 
 @dataclass
-class JobEvent(Message):
-    """One hub event: `type` such as job.started, `data` its payload, `at` RFC 3339."""
+class JobEvents(Message):
+    """The hub events of one network read, applied together: `(type, data, at)` each."""
 
-    type: str
-    data: dict[str, Any]
-    at: str
+    events: list[tuple[str, dict[str, Any], str]]

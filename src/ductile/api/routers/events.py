@@ -130,9 +130,7 @@ async def stream(
             cursor = max([last_id, *(e.id for e in replay)])
         idle = 0.0
         while True:
-            try:
-                event = await asyncio.wait_for(sub.get(), timeout=min(_TICK, heartbeat))
-            except TimeoutError:
+            if not await sub.wait(timeout=min(_TICK, heartbeat)):
                 if stopping():
                     return
                 idle += min(_TICK, heartbeat)
@@ -140,11 +138,9 @@ async def stream(
                     idle = 0.0
                     yield b": keepalive\n\n"
                 continue
-            if sub.queue.empty():
+            if len(sub) < BATCH:
                 await asyncio.sleep(FLUSH_DELAY)
-            batch = [event]
-            while len(batch) < BATCH and not sub.queue.empty():
-                batch.append(sub.queue.get_nowait())
+            batch = sub.drain(BATCH)
             out: list[bytes] = []
             for event in batch:
                 if event.id == -1:  # the hub cut this subscriber off
