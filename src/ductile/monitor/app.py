@@ -165,7 +165,9 @@ class MonitorApp(App[None]):
         if online and (self._schedules_stale or now - self._last_schedules >= self.poll_interval):
             self._schedules_stale = False
             self._background("schedules", self._fetch_schedules())
-        if self._dirty or now - self._last_render >= 1.0:
+        # At most one redraw a second (ages tick by the second anyway): under a flood of events the
+        # redraw, not the event handling, is what costs CPU. Key presses redraw at once.
+        if now - self._last_render >= 1.0:
             self.render_tables()
 
     async def _fetch_health(self) -> None:
