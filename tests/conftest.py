@@ -175,9 +175,7 @@ class GatewayProcess:
         self.proc.wait()
 
     def client(self, token: str | None = None) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {token or self.token}"}, timeout=10.0
-        )
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token or self.token}"}, timeout=10.0)
 
 
 @pytest.fixture
@@ -199,6 +197,18 @@ def gateway_factory(tmp_path: Path) -> Iterator[Any]:
     yield factory
     for gw in started:
         gw.stop(signal.SIGKILL)
+
+
+def enqueue(url: str, token: str, plugin: str, command: str, payload: Any = None) -> str:
+    """POST /plugin/{plugin}/{command} on a live gateway; the new job's id."""
+    response = httpx.post(
+        f"{url}/plugin/{plugin}/{command}",
+        json={"payload": payload or {}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["job_id"]
 
 
 def wait_for(predicate: Any, timeout: float = 15.0, interval: float = 0.05, message: str = "condition") -> Any:

@@ -41,17 +41,6 @@ async def collect(
     return seen
 
 
-def enqueue(url: str, token: str, plugin: str, command: str, payload: Any = None) -> str:
-    response = httpx.post(
-        f"{url}/plugin/{plugin}/{command}",
-        json={"payload": payload or {}},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    assert response.status_code == 202, response.text
-    return response.json()["job_id"]
-
-
 def wait_jobs_done(url: str, token: str, job_ids: list[str], timeout: float = 30.0) -> float:
     """Poll GET /job/{id} until every job is terminal; return seconds taken."""
     start = time.monotonic()

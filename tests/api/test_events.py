@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN
-from sse_helpers import EVENTS_TOKEN, JOBS_TOKEN, collect, enqueue, sse_config, wait_jobs_done
+from conftest import ADMIN_TOKEN, enqueue
+from sse_helpers import EVENTS_TOKEN, JOBS_TOKEN, collect, sse_config, wait_jobs_done
 
 from ductile.api.routers.events import stream
 from ductile.events import EventHub

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from api_calls import enqueue
+from conftest import enqueue
 from monitor_helpers import monitor_config, until
 
 from ductile.monitor.app import MonitorApp
