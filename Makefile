@@ -19,11 +19,11 @@ run: $(STAMP)
 	$(BIN)/python scripts/quickstart.py --config $(CONFIG)
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(BIN)/python bench/dispatch.py

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """echo: the smallest useful protocol v2 plugin (one JSON object in, one out)."""
+
 import json
 import sys
 

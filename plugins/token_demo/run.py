@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """token_demo: an OAuth-style poller whose token lives in plugin state and is refreshed on expiry."""
+
 import json
 import secrets
 import sys
@@ -43,13 +44,17 @@ def main() -> None:
     fetches = int(state.get("fetch_count", 0)) + 1
     updates["fetch_count"] = fetches
     count = secrets.randbelow(20) + 1
-    print(json.dumps({
-        "status": "ok",
-        "result": f"fetched {count} measurements for {account}",
-        "state_updates": updates,
-        "events": [{"type": "token_demo.measurements", "payload": {"count": count, "account": account}}],
-        "logs": logs + [{"level": "info", "message": f"fetch #{fetches}"}],
-    }))
+    print(
+        json.dumps(
+            {
+                "status": "ok",
+                "result": f"fetched {count} measurements for {account}",
+                "state_updates": updates,
+                "events": [{"type": "token_demo.measurements", "payload": {"count": count, "account": account}}],
+                "logs": [*logs, {"level": "info", "message": f"fetch #{fetches}"}],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
