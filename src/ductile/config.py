@@ -22,12 +22,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from ductile.durations import parse_duration
+from ductile.durations import format_duration, parse_duration
 from ductile.manifest import NAME_PATTERN, Discovery
 
 SCOPES = ("*", "jobs:ro", "jobs:rw", "plugin:ro", "plugin:rw", "events:ro", "system:ro", "system:rw")
@@ -46,9 +47,11 @@ class ConfigError(Exception):
         self.partial = partial
 
 
-Duration = Annotated[float, BeforeValidator(lambda v: parse_duration(v))]
-OptionalDuration = Annotated[float, BeforeValidator(lambda v: parse_duration(v, allow_zero=True))]
-Interval = Annotated[float, BeforeValidator(lambda v: parse_duration(v, allow_named=True))]
+# Seconds inside the program; the config's own notation (`30s`, `1h30m`) when dumped as JSON (`config show`).
+_AS_TEXT = PlainSerializer(format_duration, return_type=str, when_used="json")
+Duration = Annotated[float, BeforeValidator(lambda v: parse_duration(v)), _AS_TEXT]
+OptionalDuration = Annotated[float, BeforeValidator(lambda v: parse_duration(v, allow_zero=True)), _AS_TEXT]
+Interval = Annotated[float, BeforeValidator(lambda v: parse_duration(v, allow_named=True)), _AS_TEXT]
 
 
 def _default_workers() -> int:

@@ -46,7 +46,9 @@ def parse_duration(value: object, *, allow_named: bool = False, allow_zero: bool
 
 def format_duration(seconds: float) -> str:
     """Render seconds back in the config's own notation, for `config show` and messages."""
-    if seconds < 1:
+    if seconds == 0:
+        return "0s"
+    if seconds < 1 or seconds != int(seconds) and seconds < 60:
         return f"{round(seconds * 1000)}ms"
     out = []
     rest = int(round(seconds))
