@@ -48,7 +48,7 @@ def format_duration(seconds: float) -> str:
     """Render seconds back in the config's own notation, for `config show` and messages."""
     if seconds == 0:
         return "0s"
-    if seconds < 1 or seconds != int(seconds) and seconds < 60:
+    if seconds < 1 or (seconds != int(seconds) and seconds < 60):
         return f"{round(seconds * 1000)}ms"
     out = []
     rest = int(round(seconds))
