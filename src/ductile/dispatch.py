@@ -104,7 +104,6 @@ class Dispatcher:
         self.clock = clock
         self.running: dict[str, asyncio.Task[None]] = {}
         self.per_instance: Counter[str] = Counter()
-        self.pids: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._abort = asyncio.Event()
         self._claiming = True
@@ -188,7 +187,6 @@ class Dispatcher:
             log.exception("job execution failed inside the gateway", extra={"job_id": job.job_id})
         finally:
             self.running.pop(job.job_id, None)
-            self.pids.pop(job.job_id, None)
             self.per_instance[job.plugin] -= 1
             if finished and self._claiming:
                 self._fill()
@@ -232,7 +230,6 @@ class Dispatcher:
         self._record(job, record, verdict, instance, response)
 
     def _spawned(self, job: Job, pid: int) -> None:
-        self.pids[job.job_id] = pid
         self.store.record_pid(job.job_id, job.attempt, pid)
 
     def _request(self, job: Job, instance: Instance, spawned: datetime, timeout: float) -> bytes:

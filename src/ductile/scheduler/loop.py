@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,7 +58,6 @@ class Scheduler:
         self.draw = draw
         self.entries: list[Entry] = []
         # seconds between fire time and enqueue of the latest fires (bounded: the gateway runs for months)
-        self.lateness: deque[float] = deque(maxlen=1000)
 
     def load(self) -> None:
         """Build entries from config and persisted state; persist the plan so it survives a crash."""
@@ -120,7 +118,6 @@ class Scheduler:
         active = self.store.count_active(entry.instance, spec.command, entry.key)
         upcoming = next_slot(spec, entry.slot, now)
         fired_at = to_text(now)
-        self.lateness.append((now - entry.fire_at).total_seconds())
         due_at, slot = entry.fire_at, entry.slot
         entry.slot, entry.fire_at = upcoming, fire_time(spec, upcoming, self.draw())
         data = {"plugin": entry.instance, "schedule_id": spec.id, "command": spec.command, "due_at": to_text(due_at)}

@@ -115,9 +115,6 @@ class Store(Protocol):
 
     def next_retry_due(self, now: datetime) -> datetime | None: ...
 
-    def data_version(self) -> int:
-        """Changes whenever another connection commits; lets the dispatcher notice CLI enqueues."""
-
     # -- plugin and schedule state ----------------------------------------------------------
     def get_state(self, instance: str) -> dict[str, Any]: ...
 

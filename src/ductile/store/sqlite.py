@@ -215,9 +215,6 @@ class SqliteStore:
                 pass
             self._db.close()
 
-    def data_version(self) -> int:
-        return self._read("PRAGMA data_version")[0][0]
-
     # -- job transitions --------------------------------------------------------------------
     def enqueue(
         self,
