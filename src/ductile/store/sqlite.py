@@ -11,7 +11,7 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -55,33 +55,12 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def _job(row: sqlite3.Row) -> Job:
-    return Job(
-        job_id=row["job_id"],
-        plugin=row["plugin"],
-        command=row["command"],
-        payload=_loads(row["payload"]),
-        status=Status(row["status"]),
-        attempt=row["attempt"],
-        max_attempts=row["max_attempts"],
-        submitted_by=row["submitted_by"],
-        dedupe_key=row["dedupe_key"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-        next_retry_at=row["next_retry_at"],
-        last_error=row["last_error"],
-        parent_job_id=row["parent_job_id"],
-        context=_loads(row["context"]),
-    )
-
-
 _STATUS = {s.value: s for s in Status}
 
 
-def _job_tuple(r: tuple[Any, ...]) -> Job:
-    """`_job` for plain tuples in `_JOB_COLUMNS` order: list pages build up to 201 of these per
-    request, and name lookups plus the enum call were most of GET /jobs' store time."""
+def _job(r: Sequence[Any]) -> Job:
+    """A job from a row in `_JOB_COLUMNS` order (by position: list pages build up to 201 of these
+    per request, and name lookups plus the enum call were most of GET /jobs' store time)."""
     payload, context = r[3], r[15]
     return Job(
         r[0],
@@ -463,7 +442,7 @@ class SqliteStore:
 
     def list_jobs(self, query: JobQuery) -> JobPage:
         rows = self._page_rows(query, _JOB_COLUMNS)
-        jobs = [_job_tuple(r) for r in rows[: query.limit]]
+        jobs = [_job(r) for r in rows[: query.limit]]
         next_position = (jobs[-1].created_at, jobs[-1].job_id) if len(rows) > query.limit and jobs else None
         return JobPage(jobs=jobs, total=self._count(query), next_position=next_position)
 
@@ -545,12 +524,7 @@ class SqliteStore:
 
     def _count_rows(self, query: JobQuery, lo: str | None, hi: str | None) -> int:
         clauses, params = _count_filters(query)
-        if lo is not None:
-            clauses.append("created_at >= ?")
-            params.append(lo)
-        if hi is not None:
-            clauses.append("created_at < ?")
-            params.append(hi)
+        _add_created_range(clauses, params, lo, hi)
         return self._read("SELECT count(*) FROM jobs WHERE " + (" AND ".join(clauses) or "1"), params)[0][0]
 
     def attempts(self, job_id: str) -> list[Attempt]:
@@ -666,13 +640,18 @@ class SqliteStore:
 def _job_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
     """Equality filters plus the created_at range (statuses are added per query shape)."""
     clauses, params = _equality_filters(query)
-    if query.created_after is not None:
-        clauses.append("created_at >= ?")
-        params.append(query.created_after)
-    if query.created_before is not None:
-        clauses.append("created_at < ?")
-        params.append(query.created_before)
+    _add_created_range(clauses, params, query.created_after, query.created_before)
     return clauses, params
+
+
+def _add_created_range(clauses: list[str], params: list[Any], lo: str | None, hi: str | None) -> None:
+    """created_at in [lo, hi); either end may be open."""
+    if lo is not None:
+        clauses.append("created_at >= ?")
+        params.append(lo)
+    if hi is not None:
+        clauses.append("created_at < ?")
+        params.append(hi)
 
 
 def _count_filters(query: JobQuery) -> tuple[list[str], list[Any]]:

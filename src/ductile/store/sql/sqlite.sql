@@ -1,5 +1,6 @@
 -- Named statements for the SQLite store. Each sits under `-- name: <name>`; the loader in
--- store/queries.py turns this file into a dict. Filters for listing are composed in sqlite.py
+-- store/queries.py turns this file into a dict. Statements returning jobs list the columns in
+-- the order of _JOB_COLUMNS in sqlite.py, which reads them by position. Filters for listing are composed in sqlite.py
 -- from the fragments at the bottom.
 
 -- name: insert_job
@@ -48,7 +49,8 @@ WHERE rowid = (
     ORDER BY q.created_at, q.job_id
     LIMIT 1
 )
-RETURNING *;
+RETURNING job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
+          created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context;
 
 -- name: insert_attempt
 INSERT INTO attempts (job_id, attempt, plugin, command, submitted_by, started_at)
@@ -79,10 +81,14 @@ JOIN attempts AS a ON a.job_id = j.job_id AND a.attempt = j.attempt
 WHERE j.status = 'running' AND a.pid IS NOT NULL;
 
 -- name: get_job
-SELECT * FROM jobs WHERE job_id = :job_id;
+SELECT job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+FROM jobs WHERE job_id = :job_id;
 
 -- name: running_jobs
-SELECT * FROM jobs WHERE status = 'running' ORDER BY started_at;
+SELECT job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+FROM jobs WHERE status = 'running' ORDER BY started_at;
 
 -- name: attempts_for_job
 SELECT * FROM attempts WHERE job_id = :job_id ORDER BY attempt;
