@@ -1,4 +1,4 @@
-"""Helpers shared by the CLI modules: option types, error exit, JSON output."""
+"""Helpers shared by the CLI modules: option types, config loading, error exit, JSON output."""
 
 from __future__ import annotations
 
@@ -8,11 +8,18 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from ductile.config import ConfigError, LoadedConfig, load_config
+from ductile.gateway import Setup, prepare
+
 ConfigOption = Annotated[
     str | None,
     typer.Option("--config", "-c", help="Config directory or file (default: $DUCTILE_CONFIG, then ~/.config/ductile)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+TokenOption = Annotated[
+    str | None,
+    typer.Option("--token", envvar="DUCTILE_TOKEN", help="Bearer token.", show_default=False),
+]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -22,3 +29,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def config_or_exit(config: str | None, hint: str = "") -> LoadedConfig:
+    """The validated config, or every problem on stderr and exit 1."""
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        fail("\n".join(exc.problems) + (f"\n{hint}" if hint else ""))
+
+
+def setup_or_exit(config: str | None) -> Setup:
+    """Config checked against the discovered plugins, or every problem on stderr and exit 1."""
+    try:
+        return prepare(config)
+    except ConfigError as exc:
+        fail("\n".join(exc.problems))

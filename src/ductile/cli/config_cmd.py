@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 import yaml
 
-from ductile.cli.common import ConfigOption, JsonOption, fail, print_json
-from ductile.config import ConfigError, load_config, redact
+from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, print_json
+from ductile.config import ConfigError, redact
 from ductile.gateway import prepare
 
 app = typer.Typer(help="Validate and inspect configuration.", no_args_is_help=True)
@@ -44,10 +44,7 @@ def check(config: ConfigOption = None, json_out: JsonOption = False) -> None:
 @app.command("show")
 def show(config: ConfigOption = None, json_out: JsonOption = False) -> None:
     """Print the effective (merged, defaulted) config with secrets redacted."""
-    try:
-        loaded = load_config(config)
-    except ConfigError as exc:
-        fail("\n".join(exc.problems))
+    loaded = config_or_exit(config)
     effective = redact(loaded.config.model_dump(mode="json"))
     if json_out:
         print_json(effective)

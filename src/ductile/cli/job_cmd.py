@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from ductile.cli.api_client import ApiClient, ApiClientError
-from ductile.cli.common import ConfigOption, JsonOption, fail, print_json
+from ductile.cli.common import ConfigOption, JsonOption, TokenOption, config_or_exit, fail, print_json
 
 app = typer.Typer(help="List and inspect jobs (over the API, or the local database).", no_args_is_help=True)
 
@@ -23,10 +23,11 @@ ApiUrlOption = Annotated[
     str | None,
     typer.Option("--api-url", envvar="DUCTILE_API_URL", help="API base URL; without it the local database is read."),
 ]
-TokenOption = Annotated[
-    str | None,
-    typer.Option("--token", envvar="DUCTILE_TOKEN", help="Bearer token (needs jobs:ro).", show_default=False),
-]
+# Filters shared by `job list` and `job logs`.
+PluginFilter = Annotated[str | None, typer.Option("--plugin", help="Exact plugin instance.")]
+CommandFilter = Annotated[str | None, typer.Option("--command", help="Exact command.")]
+SubmittedByFilter = Annotated[str | None, typer.Option("--submitted-by", help="scheduler, api, cli, ...")]
+LimitOption = Annotated[int, typer.Option("--limit", help="1..200.")]
 
 
 class _Local:
@@ -64,13 +65,9 @@ def _source(api_url: str | None, token: str | None, config: str | None) -> Itera
             with ApiClient(api_url, token) as client:
                 yield client
             return
-        from ductile.config import ConfigError, load_config
         from ductile.store import open_store
 
-        try:
-            loaded = load_config(config)
-        except ConfigError as exc:
-            fail("\n".join(exc.problems) + "\n(or pass --api-url to ask a running gateway)")
+        loaded = config_or_exit(config, hint="(or pass --api-url to ask a running gateway)")
         if not loaded.db_path.exists():
             fail(f"no database at {loaded.db_path} (has the gateway run yet? or pass --api-url)")
         store = open_store(loaded.db_path)
@@ -97,15 +94,15 @@ def _when(stamp: str | None) -> str:
 
 @app.command("list")
 def list_jobs(
-    plugin: Annotated[str | None, typer.Option("--plugin", help="Exact plugin instance.")] = None,
-    command: Annotated[str | None, typer.Option("--command", help="Exact command.")] = None,
+    plugin: PluginFilter = None,
+    command: CommandFilter = None,
     status: Annotated[
         str | None, typer.Option("--status", help="Status or alias (pending, ok, error); comma list for several.")
     ] = None,
-    submitted_by: Annotated[str | None, typer.Option("--submitted-by", help="scheduler, api, cli, ...")] = None,
+    submitted_by: SubmittedByFilter = None,
     since: Annotated[str | None, typer.Option("--since", help="Created at or after (RFC 3339).")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Created before (RFC 3339).")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="1..200.")] = 50,
+    limit: LimitOption = 50,
     cursor: Annotated[str | None, typer.Option("--cursor", help="next_cursor of a previous page.")] = None,
     api_url: ApiUrlOption = None,
     token: TokenOption = None,
@@ -184,16 +181,16 @@ def show(
 @app.command("logs")
 def logs(
     job_id: Annotated[str | None, typer.Option("--job-id", help="Only this job.")] = None,
-    plugin: Annotated[str | None, typer.Option("--plugin")] = None,
-    command: Annotated[str | None, typer.Option("--command")] = None,
+    plugin: PluginFilter = None,
+    command: CommandFilter = None,
     status: Annotated[
         str | None, typer.Option("--status", help="Status the attempt led to; comma list for several.")
     ] = None,
-    submitted_by: Annotated[str | None, typer.Option("--submitted-by")] = None,
+    submitted_by: SubmittedByFilter = None,
     since: Annotated[str | None, typer.Option("--from", help="Started at or after (RFC 3339).")] = None,
     until: Annotated[str | None, typer.Option("--to", help="Started before (RFC 3339).")] = None,
     query: Annotated[str | None, typer.Option("--query", "-q", help="Search error, logs, stderr, result.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="1..200.")] = 50,
+    limit: LimitOption = 50,
     include_result: Annotated[bool, typer.Option("--include-result", help="Include each plugin response.")] = False,
     api_url: ApiUrlOption = None,
     token: TokenOption = None,

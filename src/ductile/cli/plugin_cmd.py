@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ductile.cli.common import ConfigOption, JsonOption, fail, print_json
-from ductile.config import ConfigError
-from ductile.gateway import UnknownTarget, prepare, submit
+from ductile.cli.common import ConfigOption, JsonOption, fail, print_json, setup_or_exit
+from ductile.gateway import UnknownTarget, submit
 from ductile.lifecycle import TERMINAL
 from ductile.store import open_store
 
@@ -20,10 +19,7 @@ app = typer.Typer(help="List plugins and run them.", no_args_is_help=True)
 @app.command("list")
 def list_plugins(config: ConfigOption = None, json_out: JsonOption = False) -> None:
     """Configured instances with their plugin, commands and schedules."""
-    try:
-        setup = prepare(config)
-    except ConfigError as exc:
-        fail("\n".join(exc.problems))
+    setup = setup_or_exit(config)
     rows = []
     for name, inst in sorted(setup.registry.instances.items()):
         rows.append(
@@ -63,10 +59,7 @@ def run(
     json_out: JsonOption = False,
 ) -> None:
     """Enqueue a job into the gateway's database (a running gateway picks it up)."""
-    try:
-        setup = prepare(config)
-    except ConfigError as exc:
-        fail("\n".join(exc.problems))
+    setup = setup_or_exit(config)
     data = None
     if payload is not None:
         try:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ductile import logs
-from ductile.cli.common import ConfigOption, JsonOption, fail, print_json
+from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail, print_json
 from ductile.config import ConfigError
 from ductile.gateway import Gateway, prepare
 from ductile.lock import LockHeld
@@ -41,10 +41,6 @@ def start(config: ConfigOption = None) -> None:
 ApiUrlOption = Annotated[
     str,
     typer.Option("--api-url", envvar="DUCTILE_API_URL", help="Gateway API base URL ($DUCTILE_API_URL)."),
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option("--token", envvar="DUCTILE_TOKEN", help="Bearer token ($DUCTILE_TOKEN); needs jobs:ro, events:ro."),
 ]
 DEFAULT_API_URL = "http://127.0.0.1:8080"
 
