@@ -104,6 +104,11 @@ class EventHub:
         gap = last_id + 1 < oldest and last_id < self.last_id
         return events, gap
 
+    def job_queued(self, job_id: str, plugin: str, command: str, submitted_by: str) -> Event:
+        """The `job.queued` event, with the same fields the dispatcher's job events carry."""
+        data = {"job_id": job_id, "plugin": plugin, "command": command, "status": "queued", "attempt": 1}
+        return self.publish("job.queued", {**data, "submitted_by": submitted_by})
+
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,7 +118,7 @@ async def run_plugin(
     env: dict[str, str],
     timeout: float,
     kill_grace: float = 5.0,
-    on_spawn: object = None,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> RunResult:
     started = time.perf_counter()
     try:
@@ -143,7 +144,7 @@ async def run_plugin(
             spawn_error=f"could not start {entrypoint}: {exc.strerror or exc}",
         )
     pgid = proc.pid  # start_new_session makes the child a session and group leader
-    if callable(on_spawn):
+    if on_spawn is not None:
         on_spawn(pgid)
     assert proc.stdin and proc.stdout and proc.stderr
 

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import signal
 import time
+import uuid
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -85,8 +86,6 @@ def submit(
         )
     now = utcnow()
     if command == "handle" and not (isinstance(payload, dict) and "type" in payload and "event_id" in payload):
-        import uuid
-
         payload = {
             "type": "api.trigger" if submitted_by == "api" else f"{submitted_by}.trigger",
             "payload": payload if payload is not None else {},
@@ -159,17 +158,7 @@ class Gateway:
             dedupe_ttl=self.config.service.dedupe_ttl,
         )
         if result.created:
-            self.hub.publish(
-                "job.queued",
-                {
-                    "job_id": result.job_id,
-                    "plugin": instance,
-                    "command": command,
-                    "status": "queued",
-                    "attempt": 1,
-                    "submitted_by": submitted_by,
-                },
-            )
+            self.hub.job_queued(result.job_id, instance, command, submitted_by)
             self.dispatcher.wake()
         return result
 

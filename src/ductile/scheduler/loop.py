@@ -158,16 +158,6 @@ class Scheduler:
             },
         )
         self.hub.publish("scheduler.fired", {**data, "job_id": result.job_id})
-        self.hub.publish(
-            "job.queued",
-            {
-                "job_id": result.job_id,
-                "plugin": entry.instance,
-                "command": spec.command,
-                "status": "queued",
-                "attempt": 1,
-                "submitted_by": "scheduler",
-            },
-        )
+        self.hub.job_queued(result.job_id, entry.instance, spec.command, "scheduler")
         self.on_enqueue()
         return result.job_id
