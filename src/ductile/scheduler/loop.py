@@ -93,8 +93,8 @@ class Scheduler:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        if not self.entries:
-            self.load()
+        """Fire due entries until `stop`; call `load` first (the gateway does, so that
+        GET /schedules has the plan before the first fire)."""
         while not stop.is_set():
             now = self.clock()
             for entry in self.entries:
