@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections import Counter
@@ -281,7 +282,7 @@ class Dispatcher:
         except StateTooLarge as exc:
             verdict = Verdict(Outcome.FATAL, response, str(exc))
             decision = self._decide(job, verdict, instance)
-            record = AttemptRecord(**{**record.__dict__, "outcome": "fatal", "error": str(exc)})
+            record = dataclasses.replace(record, outcome="fatal", error=str(exc))
             done = self.store.finish(job, record, decision, now=self.clock())
         log.info(
             "job %s",

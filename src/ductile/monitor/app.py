@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -256,7 +257,7 @@ class MonitorApp(App[None]):
         self.set_filters(plugin=None, command=None, status=None)
 
     def set_filters(self, **changes: str | None) -> None:
-        self.filters = Filters(**{**self.filters.__dict__, **changes})
+        self.filters = dataclasses.replace(self.filters, **changes)
         self.main.query_one("#filters", Static).update(f"filters: {self.filters.describe()}   (p c s cycle, x clear)")
         self._dirty = True
         self._stale = True  # fetch older jobs matching the new filter
