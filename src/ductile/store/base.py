@@ -125,4 +125,7 @@ class Store(Protocol):
     def put_schedule_state(self, state: ScheduleState) -> None: ...
 
     # -- upkeep -----------------------------------------------------------------------------
-    def prune(self, cutoffs: dict[str, datetime]) -> int: ...
+    def prune(self, cutoffs: dict[str, datetime], batch: int = 1000) -> int:
+        """Delete finished jobs (with attempts, transitions, events) of each status completed
+        before its cutoff, at most `batch` per status per call, each batch its own transaction;
+        returns how many went. Call again until 0, so a large backlog never holds the writer long."""

@@ -623,11 +623,12 @@ class SqliteStore:
             db.execute(Q["put_schedule_state"], state.__dict__)
 
     # -- upkeep -----------------------------------------------------------------------------
-    def prune(self, cutoffs: dict[str, datetime]) -> int:
+    def prune(self, cutoffs: dict[str, datetime], batch: int = 1000) -> int:
         removed = 0
         for status, cutoff in cutoffs.items():
             with self._tx() as db:
-                ids = [r[0] for r in db.execute(Q["prune_jobs"], {"status": status, "cutoff": to_text(cutoff)})]
+                args = {"status": status, "cutoff": to_text(cutoff), "batch": batch}
+                ids = [r[0] for r in db.execute(Q["prune_jobs"], args)]
                 if ids:
                     blob = json.dumps(ids)
                     db.execute(Q["delete_attempts"], {"ids": blob})

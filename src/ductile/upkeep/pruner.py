@@ -26,7 +26,11 @@ def cutoffs(retention: dict[str, float], now: datetime) -> dict[str, datetime]:
 async def run(store: Store, retention: dict[str, float], stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
-            removed = store.prune(cutoffs(retention, utcnow()))
+            limits = cutoffs(retention, utcnow())
+            removed = 0
+            while batch_removed := store.prune(limits):
+                removed += batch_removed
+                await asyncio.sleep(0)  # let jobs and API requests in between batches
             if removed:
                 log.info("pruned finished jobs", extra={"removed": removed})
         except Exception:
