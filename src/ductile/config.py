@@ -32,7 +32,6 @@ from ductile.durations import format_duration, parse_duration
 from ductile.manifest import NAME_PATTERN, Discovery
 
 SCOPES = ("*", "jobs:ro", "jobs:rw", "plugin:ro", "plugin:rw", "events:ro", "system:ro", "system:rw")
-SECRET_MARKERS = ("token", "secret", "password", "key")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -588,13 +587,3 @@ def _raw_schedule_index(raw: dict[str, Any], instance: str, schedule: ScheduleCo
         pass
     return index
 
-
-def redact(value: Any, key: str = "") -> Any:
-    """Hide values whose key names a secret; used by `config show` and the monitor's state view."""
-    if isinstance(value, dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v, key) for v in value]
-    if key and any(marker in key.lower() for marker in SECRET_MARKERS) and value not in (None, "", {}, []):
-        return "***"
-    return value

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 import yaml
 
 from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, print_json
-from ductile.config import ConfigError, redact
+from ductile.config import ConfigError
 from ductile.gateway import prepare
+from ductile.redact import redact
 
 app = typer.Typer(help="Validate and inspect configuration.", no_args_is_help=True)
 
@@ -45,8 +48,23 @@ def check(config: ConfigOption = None, json_out: JsonOption = False) -> None:
 def show(config: ConfigOption = None, json_out: JsonOption = False) -> None:
     """Print the effective (merged, defaulted) config with secrets redacted."""
     loaded = config_or_exit(config)
-    effective = redact(loaded.config.model_dump(mode="json"))
+    effective = shown(loaded.config.model_dump(mode="json"))
     if json_out:
         print_json(effective)
     else:
         typer.echo(yaml.safe_dump(effective, sort_keys=False).rstrip())
+
+
+def shown(effective: dict[str, Any]) -> dict[str, Any]:
+    """The config through the redaction rule. `api.auth` and its `tokens` have secret-like names,
+    so the rule alone would print `auth: '***'`; their entries are the gateway's own schema, so the
+    rule is applied inside each token instead: names and scopes stay visible, `token` and
+    `token_sha256` are masked."""
+    out = redact(effective)
+    auth = effective.get("api", {}).get("auth")
+    if isinstance(auth, dict):
+        out["api"]["auth"] = {
+            k: [redact(t) for t in v] if k == "tokens" and isinstance(v, list) else redact(v, k)
+            for k, v in auth.items()
+        }
+    return out

@@ -11,6 +11,7 @@ import typer
 from ductile.cli.common import ConfigOption, JsonOption, fail, print_json, setup_or_exit
 from ductile.gateway import UnknownTarget, submit
 from ductile.lifecycle import TERMINAL
+from ductile.redact import redact, redact_text
 from ductile.store import open_store
 
 app = typer.Typer(help="List plugins and run them.", no_args_is_help=True)
@@ -86,15 +87,18 @@ def run(
         assert job is not None
         attempts = store.attempts(job.job_id)
         last = attempts[-1] if attempts else None
-        out = {**job.summary(), "last_error": job.last_error, "result": last.response if last else None}
+        # It reads the database directly, so it applies the read surfaces' redaction rule itself.
+        response = redact(last.response) if last and last.response is not None else None
+        last_error = redact_text(job.last_error) if job.last_error else None
+        out = {**job.summary(), "last_error": last_error, "result": response}
         if json_out:
             print_json(out)
         else:
             typer.echo(f"{job.job_id} {job.status.value} (attempt {job.attempt})")
-            if last and last.response is not None:
-                typer.echo(json.dumps(last.response.get("result", last.response), indent=2))
-            if job.last_error:
-                typer.echo(f"error: {job.last_error}", err=True)
+            if response is not None:
+                typer.echo(json.dumps(response.get("result", response), indent=2))
+            if last_error:
+                typer.echo(f"error: {last_error}", err=True)
         if job.status.value != "succeeded":
             raise typer.Exit(1)
     finally:

@@ -22,6 +22,7 @@ from ductile.api.app import ApiError
 from ductile.api.deps import bearer, gateway, require
 from ductile.api.schemas import errors
 from ductile.events import Event, EventHub
+from ductile.redact import redact
 from ductile.timeutil import to_text
 
 router = APIRouter(tags=["events"], dependencies=[Depends(bearer)])
@@ -63,7 +64,9 @@ def event_frame(event: Event) -> bytes:
     if cached is not None and cached[0] is event:
         return cached[1]
     at = to_text(datetime.fromtimestamp(event.at, tz=UTC))
-    encoded = frame(event.type, {"id": event.id, "type": event.type, "at": at, "data": event.data}, event.id)
+    # Event data is the gateway's own fields plus whatever a plugin put in an error or payload;
+    # none of the gateway's field names is secret-like, so the whole of it goes through the rule.
+    encoded = frame(event.type, {"id": event.id, "type": event.type, "at": at, "data": redact(event.data)}, event.id)
     _FRAMES[id(event)] = (event, encoded)
     if len(_FRAMES) > _FRAMES_MAX:
         _FRAMES.popitem(last=False)

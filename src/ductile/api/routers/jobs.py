@@ -6,6 +6,7 @@ threadpool hop would cost more than it saves (see docs/BENCHMARKS.md, "GET /jobs
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,6 +17,7 @@ from ductile.api.app import ApiError
 from ductile.api.deps import bearer, require
 from ductile.api.schemas import LIMIT_SCHEMA, TEXT_SCHEMA, TIME_SCHEMA, errors, query_param, scoped
 from ductile.lifecycle import TERMINAL
+from ductile.redact import redact, redact_text
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(bearer)])
 
@@ -105,14 +107,16 @@ def job_detail(store: Any, job_id: str) -> dict[str, Any]:
         "attempt": job.attempt,
         "created_at": job.created_at,
     }
-    for key in ("started_at", "completed_at", "last_error"):
+    for key in ("started_at", "completed_at"):
         value = getattr(job, key)
         if value is not None:
             out[key] = value
+    if job.last_error is not None:
+        out["last_error"] = redact_text(job.last_error)
     if job.status in TERMINAL:
         for attempt in reversed(store.attempts(job.job_id)):
             if attempt.response is not None:
-                out["result"] = attempt.response
+                out["result"] = redact(attempt.response)
                 break
     return out
 
@@ -153,8 +157,25 @@ def logs_body(store: Any, query_params: Any) -> dict[str, Any]:
         include_result = params.flag(query_params, "include_result")
     except params.BadParam as exc:
         raise _bad(exc)
-    attempts = store.list_attempts(query)
-    return {"attempts": [a.as_dict(include_result=include_result) for a in attempts], "count": len(attempts)}
+    records = [a.redacted(include_result=True) for a in store.list_attempts(query)]
+    if query.text:
+        # The store searched the real values; keep only records that still match once redacted,
+        # or `query` would be an oracle for the masked secrets (guess a prefix, watch the count).
+        needle = query.text.lower()
+        records = [r for r in records if needle in _searchable(r)]
+    if not include_result:
+        for record in records:
+            del record["result"]
+    return {"attempts": records, "count": len(records)}
+
+
+def _searchable(record: dict[str, Any]) -> str:
+    """The fields `query` searches, serialized as the store holds them (compact JSON), lower-cased."""
+    parts = [record.get("error") or "", record.get("stderr") or ""]
+    for key in ("logs", "result"):
+        if record.get(key) is not None:
+            parts.append(json.dumps(record[key], separators=(",", ":"), ensure_ascii=False))
+    return "\n".join(parts).lower()
 
 
 @router.post(

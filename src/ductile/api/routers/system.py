@@ -1,7 +1,7 @@
 """Read endpoints the monitor needs beyond the core API: `GET /plugin-state` (redacted).
 
 State is whatever plugins chose to keep, so it may hold credentials: values under secret-looking
-keys are replaced with `***` by the same `config.redact` that `config show` uses.
+keys are replaced with `***` by the one redaction rule (`ductile.redact`) every read surface uses.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from ductile.api.app import ApiError
 from ductile.api.deps import bearer, gateway, require
 from ductile.api.schemas import errors, scoped
-from ductile.config import redact
+from ductile.redact import redact, redact_text
 
 router = APIRouter(tags=["system"], dependencies=[Depends(bearer)])
 
@@ -65,11 +65,11 @@ async def job_full(job_id: str, gw: Any = Depends(gateway)) -> dict[str, Any]:
         "started_at": job.started_at,
         "completed_at": job.completed_at,
         "next_retry_at": job.next_retry_at,
-        "last_error": job.last_error,
+        "last_error": redact_text(job.last_error) if job.last_error else job.last_error,
         "parent_job_id": job.parent_job_id,
         "payload": redact(job.payload),
         "transitions": [
-            {"from": t.from_status, "to": t.to_status, "reason": t.reason, "at": t.at}
+            {"from": t.from_status, "to": t.to_status, "reason": redact_text(t.reason), "at": t.at}
             for t in gw.store.transitions(job_id)
         ],
     }

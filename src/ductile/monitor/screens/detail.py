@@ -1,4 +1,8 @@
-"""One job in full: fields, payload, result, and every attempt with its logs, stderr and error."""
+"""One job in full: fields, payload, result, and every attempt with its logs, stderr and error.
+
+Everything the plugin provided is shown through the redaction rule (`ductile.redact`): the gateway
+already applied it, and applying it again is a no-op, so an older gateway cannot make this screen
+display a credential."""
 
 from __future__ import annotations
 
@@ -15,6 +19,10 @@ from textual.widgets import Footer, Static
 
 from ductile.monitor.client import ApiRefused, ApiUnavailable
 from ductile.monitor.fmt import STATUS_STYLE, span
+from ductile.redact import redact_fields
+
+_JOB_PLUGIN_FIELDS = ("payload", "result", "last_error", "transitions")
+_ATTEMPT_PLUGIN_FIELDS = ("error", "logs", "stderr", "result")
 
 
 def pretty(value: Any) -> str:
@@ -65,6 +73,8 @@ class JobDetailScreen(Screen[None]):
         await body.mount_all(widgets)
 
     def _widgets(self, job: dict[str, Any], attempts: list[dict[str, Any]]) -> list[Static]:
+        job = redact_fields(job, _JOB_PLUGIN_FIELDS)
+        attempts = [redact_fields(a, _ATTEMPT_PLUGIN_FIELDS) for a in attempts]
         status = job.get("status", "")
         head = Text()
         head.append(f"{job.get('plugin')} {job.get('command')}  ", style="bold")
