@@ -6,6 +6,7 @@ is uvicorn on loopback.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -66,6 +67,16 @@ def make_plugin(
     entry.write_text(textwrap.dedent(script).lstrip())
     entry.chmod(0o755)
     return directory
+
+
+def quickstart_script() -> Any:
+    """scripts/quickstart.py (what `make run` runs) as a module, for its token generation."""
+    spec = importlib.util.spec_from_file_location("quickstart_script", REPO / "scripts" / "quickstart.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_config(directory: Path, data: dict[str, Any]) -> Path:
