@@ -54,11 +54,12 @@ _PARTS = re.compile(r"[^a-z0-9]+")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]+@")
 # `key=value`, `key: value`, `"key": "value"`, `key='value'`. The look-behind makes a key start at
-# a word boundary, so a long run of word characters is scanned once (linear, not quadratic).
+# a word boundary, so a long run of word characters is scanned once (linear, not quadratic). The
+# value is only looked at, not consumed, so in `failed: token=abc` the scan still reaches `token`.
 _KEY_VALUE = re.compile(
     r"""(?<![\w.-])(?P<key>[A-Za-z_][\w.-]{0,63})(?P<sep>["']?[ \t]{0,3}[:=][ \t]{0,3})"""
-    r"""(?:(?P<q>["'])(?:\\.|(?!(?P=q))[^\\\n])*(?P=q)"""
-    r"""|(?P<scheme>(?:bearer|basic|digest|token)[ \t]+)?[^\s"',;&)}\]]+)""",
+    r"""(?=(?P<value>(?P<q>["'])(?:\\.|(?!(?P=q))[^\\\n])*(?P=q)"""
+    r"""|(?P<scheme>(?:bearer|basic|digest|token)[ \t]+)?[^\s"',;&)}\]]+))""",
     re.IGNORECASE,
 )
 
@@ -88,15 +89,23 @@ def redact_text(text: str) -> str:
     if "://" in text and "@" in text:
         text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
     if ":" in text or "=" in text:
-        text = _KEY_VALUE.sub(_mask_pair, text)
+        text = _mask_pairs(text)
     return _BEARER.sub(lambda m: m.group(1) + MASK, text)
 
 
-def _mask_pair(match: re.Match[str]) -> str:
-    if not is_secret_key(match.group("key")):
-        return match.group(0)
-    quote = match.group("q") or ""
-    return f"{match.group('key')}{match.group('sep')}{quote}{match.group('scheme') or ''}{MASK}{quote}"
+def _mask_pairs(text: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for match in _KEY_VALUE.finditer(text):
+        if match.start() < pos or not is_secret_key(match.group("key")):
+            continue
+        quote = match.group("q") or ""
+        out += [text[pos : match.end()], quote, match.group("scheme") or "", MASK, quote]
+        pos = match.end("value")
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def redact(value: Any, key: str = "", _depth: int = 0) -> Any:
