@@ -586,4 +586,3 @@ def _raw_schedule_index(raw: dict[str, Any], instance: str, schedule: ScheduleCo
     except (KeyError, TypeError):
         pass
     return index
-

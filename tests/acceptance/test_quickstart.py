@@ -102,7 +102,9 @@ def test_make_run_generates_prints_and_keeps_every_token(tmp_path: Path) -> None
         admin = {"Authorization": f"Bearer {printed['admin'][0]}"}
         readonly = {"Authorization": f"Bearer {printed['readonly'][0]}"}
         assert httpx.get(f"{url}/jobs", headers=readonly).status_code == 200
-        assert httpx.post(f"{url}/plugin/echo/say", headers=readonly, json={"payload": {"text": "x"}}).status_code == 403
+        assert (
+            httpx.post(f"{url}/plugin/echo/say", headers=readonly, json={"payload": {"text": "x"}}).status_code == 403
+        )
         assert httpx.post(f"{url}/plugin/echo/say", headers=admin, json={"payload": {"text": "x"}}).status_code == 202
         for guess in ("readonly-demo-token", "quickstart-placeholder-not-a-secret"):
             assert httpx.get(f"{url}/jobs", headers={"Authorization": f"Bearer {guess}"}).status_code == 401
