@@ -262,6 +262,7 @@ def _screen_text(app: MonitorApp) -> str:
 async def test_monitor_detail_and_state_screens_mask_secrets(world: World) -> None:
     app = MonitorApp(MonitorClient(world.gw.url, READER), poll_interval=1.0, reconnect_max=0.5)
     async with app.run_test(size=(140, 60)) as pilot:
+        await until(pilot, lambda: app.connection == "live", what="the main screen connected")
         for job in (world.ok_job, world.failed_job):
             await app.push_screen(JobDetailScreen(job))
             await until(pilot, lambda: app.screen.query("#attempt-1-logs"), what="attempt rendered")
