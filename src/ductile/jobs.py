@@ -12,7 +12,7 @@ from ductile.lifecycle import Status
 from ductile.redact import redact_fields
 
 # The parts of an attempt record that come from the plugin (and so may hold its secrets).
-_ATTEMPT_PLUGIN_FIELDS = ("error", "logs", "stderr", "result")
+ATTEMPT_PLUGIN_FIELDS = ("error", "logs", "stderr", "result")
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class Attempt:
     def redacted(self, include_result: bool = True) -> dict[str, Any]:
         """`as_dict` as every read surface shows it: the plugin-provided fields (error, log lines,
         stderr, result) through the redaction rule (`ductile.redact`)."""
-        return redact_fields(self.as_dict(include_result), _ATTEMPT_PLUGIN_FIELDS)
+        return redact_fields(self.as_dict(include_result), ATTEMPT_PLUGIN_FIELDS)
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,8 @@ async def stream(
         "`Last-Event-ID` (or `?last_event_id=`) to resume from the replay buffer. Control events without an id: "
         "`stream.open` (first; carries `last_id` and the gateway's `boot`), `stream.gap` (the replay buffer no "
         "longer holds what you missed: refetch state), `stream.lagged` (you read too slowly; the stream ends). "
-        "`: keepalive` comments arrive every ~15 s. `types=job.,scheduler.` filters by type prefix."
+        "`: keepalive` comments arrive every ~15 s. `types=job.,scheduler.` filters by type prefix. "
+        "Secret-looking values in event data are `***` for every caller (docs/OPERATIONS.md, Secrets)."
     ),
     response_class=StreamingResponse,
     responses={

@@ -127,7 +127,9 @@ def job_detail(store: Any, job_id: str) -> dict[str, Any]:
     response_model=None,
     responses={200: {"model": schemas.JobDetail, "description": "The job."}, **errors(401, 403, 404)},
     openapi_extra=scoped(
-        "jobs:ro", "Status, times, attempt, last error, and the plugin's `result` once the job is terminal."
+        "jobs:ro",
+        "Status, times, attempt, last error, and the plugin's `result` once the job is terminal."
+        " Secret-looking values in plugin output are `***` for every caller (docs/OPERATIONS.md, Secrets).",
     ),
     dependencies=[Depends(require("jobs:ro"))],
 )
@@ -141,7 +143,11 @@ async def get_job(job_id: str, request: Request) -> JSONResponse:
     response_model=None,
     responses={200: {"model": schemas.AttemptList, "description": "Attempt records."}, **errors(400, 401, 403)},
     openapi_extra={
-        **scoped("jobs:ro", "One record per attempt, newest first by `started_at`."),
+        **scoped(
+            "jobs:ro",
+            "One record per attempt, newest first by `started_at`. `query` matches only what the record shows."
+            " Secret-looking values in plugin output are `***` for every caller (docs/OPERATIONS.md, Secrets).",
+        ),
         "parameters": _LOGS_PARAMS,
     },
     dependencies=[Depends(require("jobs:ro"))],

@@ -17,12 +17,12 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from ductile.jobs import ATTEMPT_PLUGIN_FIELDS
 from ductile.monitor.client import ApiRefused, ApiUnavailable
 from ductile.monitor.fmt import STATUS_STYLE, span
 from ductile.redact import redact_fields
 
 _JOB_PLUGIN_FIELDS = ("payload", "result", "last_error", "transitions")
-_ATTEMPT_PLUGIN_FIELDS = ("error", "logs", "stderr", "result")
 
 
 def pretty(value: Any) -> str:
@@ -74,7 +74,7 @@ class JobDetailScreen(Screen[None]):
 
     def _widgets(self, job: dict[str, Any], attempts: list[dict[str, Any]]) -> list[Static]:
         job = redact_fields(job, _JOB_PLUGIN_FIELDS)
-        attempts = [redact_fields(a, _ATTEMPT_PLUGIN_FIELDS) for a in attempts]
+        attempts = [redact_fields(a, ATTEMPT_PLUGIN_FIELDS) for a in attempts]
         status = job.get("status", "")
         head = Text()
         head.append(f"{job.get('plugin')} {job.get('command')}  ", style="bold")
