@@ -79,7 +79,9 @@ def is_secret_key(key: str) -> bool:
 
 
 def _reveals_nothing(value: Any) -> bool:
-    return value is None or isinstance(value, bool) or value in ("", {}, [])
+    if value is None or isinstance(value, bool):
+        return True
+    return isinstance(value, str | dict | list) and not value
 
 
 def redact_text(text: str) -> str:
@@ -90,7 +92,9 @@ def redact_text(text: str) -> str:
         text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
     if ":" in text or "=" in text:
         text = _mask_pairs(text)
-    return _BEARER.sub(lambda m: m.group(1) + MASK, text)
+    if "bearer" in text.lower():  # cheap test first: most strings are ids, names and times
+        text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
+    return text
 
 
 def _mask_pairs(text: str) -> str:
@@ -115,18 +119,34 @@ def redact(value: Any, key: str = "", _depth: int = 0) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        if _depth >= MAX_DEPTH:
-            return MASK
-        out = {k: redact(v, str(k), _depth + 1) for k, v in value.items()}
-        name = value.get("name", value.get("key"))
-        if "value" in value and isinstance(name, str) and is_secret_key(name) and not _reveals_nothing(value["value"]):
-            out["value"] = MASK
-        return out
-    if isinstance(value, list | tuple):
+        return _redact_dict(value, _depth)
+    if isinstance(value, list):
         if _depth >= MAX_DEPTH:
             return MASK
         return [redact(v, "", _depth + 1) for v in value]
     return value
+
+
+def _redact_dict(value: dict[Any, Any], depth: int) -> Any:
+    """One object. Scalars are handled inline: SSE frames redact every event's data on the
+    dispatcher's loop, and a call per field was most of that cost."""
+    if depth >= MAX_DEPTH:
+        return MASK
+    out: dict[Any, Any] = {}
+    for k, v in value.items():
+        kind = type(v)
+        if kind is str:
+            out[k] = MASK if v and is_secret_key(str(k)) else redact_text(v)
+        elif v is None or kind is bool:
+            out[k] = v
+        elif kind is int or kind is float:
+            out[k] = MASK if is_secret_key(str(k)) else v
+        else:
+            out[k] = redact(v, str(k), depth + 1)
+    name = value.get("name", value.get("key"))
+    if "value" in value and isinstance(name, str) and is_secret_key(name) and not _reveals_nothing(value["value"]):
+        out["value"] = MASK
+    return out
 
 
 def redact_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
