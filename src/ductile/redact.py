@@ -52,7 +52,7 @@ NOT_KEYS = frozenset({"monkey", "donkey", "turkey", "hockey", "jockey", "whiskey
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _PARTS = re.compile(r"[^a-z0-9]+")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]+@")
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s]+@")  # to the last @: passwords may hold one
 # `key=value`, `key: value`, `"key": "value"`, `key='value'`. The look-behind makes a key start at
 # a word boundary, so a long run of word characters is scanned once (linear, not quadratic). The
 # value is only looked at, not consumed, so in `failed: token=abc` the scan still reaches `token`.

@@ -79,6 +79,8 @@ def test_name_value_pairs_mask_the_value() -> None:
         ('{"access_token": "a b c", "n": 1}', '{"access_token": "***", "n": 1}'),
         ("password='x y' and api_key = zz==", "password='***' and api_key = ***"),
         ("postgres://bob:hunter2@db/app", "postgres://bob:***@db/app"),
+        ("postgres://bob:p@ss@db/app", "postgres://bob:***@db/app"),
+        ("see https://x.org:8080/a@b", "see https://x.org:8080/a@b"),
         ("Authorization: Basic Ym9iOnB3", "Authorization: Basic ***"),
         ("at 2026-11-29T10:00:07Z keyword: cat, count=3", "at 2026-11-29T10:00:07Z keyword: cat, count=3"),
         ("login failed for hunter2", "login failed for hunter2"),  # names no key: not recognisable

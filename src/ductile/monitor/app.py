@@ -203,10 +203,12 @@ class MonitorApp(App[None]):
 
     def on_connection_changed(self, message: msg.ConnectionChanged) -> None:
         self.connection = message.state
-        self.main.query_one(HealthBar).set_state(message.state, message.detail)
+        for bar in self.main.query(HealthBar):  # none while the app is shutting down
+            bar.set_state(message.state, message.detail)
 
     def on_health_updated(self, message: msg.HealthUpdated) -> None:
-        self.main.query_one(HealthBar).set_health(message.health)
+        for bar in self.main.query(HealthBar):  # none while the app is shutting down
+            bar.set_health(message.health)
 
     def on_jobs_fetched(self, message: msg.JobsFetched) -> None:
         self.book.merge(message.jobs)
