@@ -79,7 +79,8 @@ CASES = {
     ),
     "bad_cron": (
         HEAD + "  svc:\n    config: {api_key: k}\n    schedules:\n      - {cron: '61 * * * *'}\n",
-        "plugins.svc.schedules.0.cron: invalid cron expression '61 * * * *' (accepted: 5 fields, e.g. '*/15 * * * *')",
+        "plugins.svc.schedules.0.cron: invalid cron expression '61 * * * *': "
+        "minute value '61' is out of range (accepted: 0-59)",
     ),
     "bad_timezone": (
         HEAD + "  svc:\n    config: {api_key: k}\n    schedules:\n"
@@ -125,8 +126,8 @@ def test_every_problem_in_one_pass_and_system_start_refuses(tmp_path):
         [
             f"{config}: plugins.svc.retry.backoff_base: invalid duration 'soon' "
             "(accepted: a number with a unit ms/s/m/h/d/w, combinable: 500ms, 30s, 5m, 1h30m, 2d)",
-            f"{config}: plugins.svc.schedules.0.cron: invalid cron expression '61 * * * *' "
-            "(accepted: 5 fields, e.g. '*/15 * * * *')",
+            f"{config}: plugins.svc.schedules.0.cron: invalid cron expression '61 * * * *': "
+            "minute value '61' is out of range (accepted: 0-59)",
             f"{config}: plugins.weather: unknown plugin 'weather' (known: svc)",
             f"{config}: plugins.svc.config: missing required config key 'api_key' (plugin svc requires: api_key)",
             f"{config}: plugins.svc.schedules.1.command: plugin svc has no command 'sync' (accepted: poll, handle)",
