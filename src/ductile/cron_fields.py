@@ -85,7 +85,8 @@ def cron_problems(expression: str) -> list[str]:
     """Every problem in a cron expression, each naming the field, the bad value and the accepted range."""
     fields = expression.split()
     if len(fields) != len(FIELDS):
-        return [f"has {len(fields)} fields (accepted: 5 fields: {FIELD_NAMES}, e.g. '*/15 * * * *')"]
+        plural = "" if len(fields) == 1 else "s"
+        return [f"has {len(fields)} field{plural} (accepted: 5 fields: {FIELD_NAMES}, e.g. '*/15 * * * *')"]
     problems: list[str] = []
     for text, spec in zip(fields, FIELDS, strict=True):
         problems.extend(field_problems(text, spec))
