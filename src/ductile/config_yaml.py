@@ -65,7 +65,7 @@ def parse_yaml(text: str, source: Path) -> tuple[Any, list[str]]:
         loader.dispose()
     problems = [
         f'{source}:{line}: duplicate key "{key}" (first defined at line {earlier}; accepted: each key once per mapping)'
-        for line, key, earlier in loader.duplicates
+        for line, key, earlier in sorted(loader.duplicates, key=lambda d: d[0])  # inner maps finish first
     ]
     return data, problems
 
