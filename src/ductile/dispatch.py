@@ -414,6 +414,11 @@ class Dispatcher:
                     )
                 except StoreUnavailable as exc:
                     failures += 1
+                    if failures == 1:
+                        log.warning(
+                            "could not record the end of a job; retrying",
+                            extra={"job_id": job.job_id, "attempt": job.attempt, "error": str(exc)},
+                        )
                     if failures == UNHEALTHY_AFTER:
                         self.unrecorded[job.job_id] = (
                             f"could not record the end of job {job.job_id} (attempt {job.attempt}): "
@@ -435,8 +440,10 @@ class Dispatcher:
                 except StoreError as exc:
                     log.warning("attempt not recorded", extra={"job_id": job.job_id, "error": str(exc)})
                     return None
-                if failures >= UNHEALTHY_AFTER:
-                    log.warning("recorded the end of the job after retrying", extra={"job_id": job.job_id})
+                if failures:
+                    log.warning(
+                        "recorded the end of the job after retrying", extra={"job_id": job.job_id, "failures": failures}
+                    )
                 return done
         finally:
             self.unrecorded.pop(job.job_id, None)

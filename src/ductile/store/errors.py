@@ -10,6 +10,7 @@ Anything else from sqlite3 is a bug in our SQL and stays as it is.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -90,12 +91,26 @@ def classify(exc: BaseException, path: Path, operation: str) -> StoreError | Non
         return None
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else _code_from_text(str(exc))
+    name = getattr(exc, "sqlite_errorname", None)
+    said = f"{exc}, {name}" if name else str(exc)
     if primary in _DAMAGED:
-        return StoreDamaged(path, _DAMAGED[primary], str(exc))
+        return StoreDamaged(path, _DAMAGED[primary], said)
+    if primary == 10 and _filesystem_full(path):
+        # SQLite reports a failed allocation of its shared-memory file (-shm) or a short write
+        # as an I/O error; on a full filesystem the full disk is what the operator must fix.
+        primary = 13
     if primary in _TRANSIENT:
         kind, meaning, advice = _TRANSIENT[primary]
-        return StoreUnavailable(path, operation, kind, meaning, advice, str(exc))
+        return StoreUnavailable(path, operation, kind, meaning, advice, said)
     return None
+
+
+def _filesystem_full(path: Path) -> bool:
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return stats.f_bavail == 0
 
 
 def _code_from_text(text: str) -> int | None:

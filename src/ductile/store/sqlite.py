@@ -118,6 +118,7 @@ class SqliteStore:
             raise classify(exc, path, "write") or exc from exc
         try:
             self._db.row_factory = sqlite3.Row
+            self._refuse_foreign()  # before anything (WAL mode) changes the file
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=10000")
@@ -189,18 +190,20 @@ class SqliteStore:
         self.write_fault = None
         return True
 
+    def _refuse_foreign(self) -> None:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "schema_version" not in tables:
+            listed = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+            raise StoreDamaged(
+                self.path,
+                f"it is another program's SQLite database (tables: {listed}; no schema_version)",
+                advice=f"point database.path at another file; ductile leaves {self.path} untouched",
+            )
+
     def _migrate(self) -> None:
         steps = queries.migrations()
         latest = steps[-1][0]
         with self._tx() as db:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if tables and "schema_version" not in tables:
-                listed = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
-                raise StoreDamaged(
-                    self.path,
-                    f"it is another program's SQLite database (tables: {listed}; no schema_version)",
-                    advice=f"point database.path at another file; ductile leaves {self.path} untouched",
-                )
             db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = db.execute("SELECT max(version) FROM schema_version").fetchone()
             current = row[0] or 0
