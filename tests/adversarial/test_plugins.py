@@ -49,7 +49,7 @@ CASES: dict[str, tuple[str, str, str]] = {
         "plugin stdout holds more than one JSON value",
     ),
     "non_utf8": (
-        py("sys.stdout.buffer.write(b'{\"status\": \"ok\", \"result\": \"\\xff\\xfe\"}')\n"),
+        py('sys.stdout.buffer.write(b\'{"status": "ok", "result": "\\xff\\xfe"}\')\n'),
         "dead",
         "plugin stdout is not UTF-8 text",
     ),

@@ -181,7 +181,9 @@ def test_full_disk_answers_503_keeps_reads_reports_degraded_and_resumes_by_itsel
                 statuses = {api.get(f"/job/{j}").json()["status"] for j in acknowledged}
                 return statuses == {"succeeded"} and httpx.get(f"{gw.url}/healthz").json()["status"] == "ok"
 
-            wait_for(all_done, timeout=60, interval=0.2, message="every acknowledged job to succeed after freeing space")
+            wait_for(
+                all_done, timeout=60, interval=0.2, message="every acknowledged job to succeed after freeing space"
+            )
             after = api.post("/plugin/work/poll", json=big)
             assert after.status_code == 202, after.text
             job_id = after.json()["job_id"]
@@ -333,7 +335,8 @@ def test_a_zero_length_file_is_initialised_as_a_new_database(tmp_path: Path) -> 
     gw = GatewayProcess(config_dir, port=port).start()
     try:
         assert any(
-            r.get("msg") == "database file was empty (0 bytes): initialised a new database in it" for r in gw.log_records()
+            r.get("msg") == "database file was empty (0 bytes): initialised a new database in it"
+            for r in gw.log_records()
         )
         with client(gw) as api:
             job_id = api.post("/plugin/work/poll", json={}).json()["job_id"]

@@ -98,7 +98,7 @@ def _attempt(row: sqlite3.Row) -> Attempt:
 class SqliteStore:
     """See `ductile.store.base.Store` for the contract of each method."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, busy_timeout: float = 10.0):
         self.path = path
         # Set while writes fail with a storage fault (disk full, I/O error, read-only, locked);
         # cleared by the next write that commits a change. The dispatcher pauses on it.
@@ -113,7 +113,7 @@ class SqliteStore:
                 path, "write", "cantopen", f"its directory cannot be used ({exc.strerror})", _DIR_ADVICE, str(exc)
             ) from exc
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
         except sqlite3.Error as exc:
             raise classify(exc, path, "write") or exc from exc
         try:
@@ -121,7 +121,7 @@ class SqliteStore:
             self._refuse_foreign()  # before anything (WAL mode) changes the file
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
+            self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             self._db.execute("PRAGMA temp_store=MEMORY")
             # 8 MB of page cache: the hot path touches a few recent pages, and a full scan (pruning,
             # an unindexed filter) would otherwise grow the gateway's RSS by the whole cache for good.
