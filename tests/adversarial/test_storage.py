@@ -51,7 +51,7 @@ gate = request["config"]["gate"]
 open(gate + ".started", "w").close()
 while not os.path.exists(gate):
     time.sleep(0.02)
-print(json.dumps({"status": "ok", "result": "through the gate"}))
+print(json.dumps({"status": "ok", "result": "through the gate", "pad": "r" * request["config"].get("pad", 0)}))
 """
 
 
@@ -99,11 +99,11 @@ def _root_or_skip(what: str) -> None:
 
 @pytest.fixture
 def small_volume(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs: small enough to fill in a moment, big enough for the schema and a few jobs."""
+    """An 8 MiB tmpfs: small enough to fill in a moment, big enough for the schema and a few jobs."""
     _root_or_skip("the full-disk test")
     volume = tmp_path / "volume"
     volume.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(volume)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(volume)], capture_output=True)
     if mounted.returncode != 0:
         reason = f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}"
         if os.environ.get("CI") == "true":
@@ -133,15 +133,25 @@ def fill(volume: Path) -> Path:
 def test_full_disk_answers_503_keeps_reads_reports_degraded_and_resumes_by_itself(
     tmp_path: Path, small_volume: Path
 ) -> None:
-    config_dir, port = gateway_dir(tmp_path, small_volume / "ductile.db")
+    gate = tmp_path / "gate"
+    plugins = {"work": {}, "gated": {"config": {"gate": str(gate), "pad": 600_000}}}
+    config_dir, port = gateway_dir(tmp_path, small_volume / "ductile.db", plugins)
     gw = GatewayProcess(config_dir, port=port).start()
     try:
         with client(gw) as api:
             first = api.post("/plugin/work/poll", json={"payload": {"n": 0}}).json()["job_id"]
             wait_for(lambda: api.get(f"/job/{first}").json()["status"] == "succeeded", message="the first job")
+            # two jobs in flight when the disk fills: their 600 kB results cannot be recorded then
+            in_flight = [api.post("/plugin/gated/poll", json={}).json()["job_id"] for _ in range(2)]
+            wait_for(lambda: Path(f"{gate}.started").exists(), message="the gated jobs to start")
+            wait_for(
+                lambda: {api.get(f"/job/{j}").json()["status"] for j in in_flight} == {"running"},
+                message="both gated jobs to run",
+            )
 
             filler = fill(small_volume)
-            acknowledged = [first]
+            gate.touch()
+            acknowledged = [first, *in_flight]
             refusal: httpx.Response | None = None
             big = {"payload": {"pad": "p" * 200_000}}  # needs fresh pages: cannot fit in reused WAL space
             for _ in range(100):
@@ -168,6 +178,11 @@ def test_full_disk_answers_503_keeps_reads_reports_degraded_and_resumes_by_itsel
             health = wait_for(degraded, timeout=30, interval=0.2, message="/healthz to report degraded")
             assert "cannot be written: the filesystem holding it is full" in health["reason"]
             assert str(small_volume / "ductile.db") in health["reason"]
+            wait_for(
+                lambda: any(r.get("msg") == "could not record the end of a job; retrying" for r in gw.log_records()),
+                message="the in-flight jobs' results to be refused",
+            )
+            assert {api.get(f"/job/{j}").json()["status"] for j in in_flight} == {"running"}  # not lost, not failed
 
             # reads keep working
             assert api.get("/jobs").status_code == 200
@@ -189,7 +204,9 @@ def test_full_disk_answers_503_keeps_reads_reports_degraded_and_resumes_by_itsel
             job_id = after.json()["job_id"]
             wait_for(lambda: api.get(f"/job/{job_id}").json()["status"] == "succeeded", message="a job after recovery")
         assert "gateway component failed" not in gw.log()
+        assert any(r.get("msg") == "recorded the end of the job after retrying" for r in gw.log_records())
     finally:
+        gate.touch()
         assert gw.stop() == 0
 
 
