@@ -20,12 +20,15 @@ from typing import Any
 
 from ductile import protocol
 from ductile.events import EventHub
-from ductile.executor import RunResult, kill_orphan, plugin_env, run_plugin
+from ductile.executor import RunResult, plugin_env, run_plugin
 from ductile.jobs import AttemptRecord, Job, StateChange
 from ductile.lifecycle import Decision, Outcome, Status, decide
+from ductile.recovery import recover
 from ductile.registry import Instance, Registry
 from ductile.store import StateTooLarge, Store, StoreDamaged, StoreError, StoreUnavailable
 from ductile.timeutil import add_seconds, to_text, utcnow
+
+__all__ = ["Dispatcher", "Verdict", "judge", "recover"]
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.25
@@ -490,34 +493,3 @@ def _state_change(instance: Instance | None, command: str, response: protocol.Re
         if rule.when.get("command") in (None, command) and rule.from_ == "state_updates":
             return StateChange(data=updates, replace=True, fact_type=rule.fact_type)
     return StateChange(data=updates)
-
-
-def recover(store: Store, registry: Registry, *, now: datetime, draw: Callable[[], float] = random.random) -> list[Job]:
-    """Jobs left `running` by a gateway that died: re-queue as the next attempt, or dead when none left."""
-    recovered = []
-    pids = store.running_pids()
-    for job in store.running_jobs():
-        instance = registry.get(job.plugin)
-        pid = pids.get(job.job_id)
-        if pid is not None and kill_orphan(pid):
-            log.warning(
-                "killed a plugin process left by the previous gateway", extra={"job_id": job.job_id, "pid": pid}
-            )
-        error = f"gateway stopped while attempt {job.attempt} was running (recovered at startup)"
-        decision = decide(
-            Outcome.ABANDONED,
-            attempt=job.attempt,
-            max_attempts=job.max_attempts,
-            backoff_base=instance.spec.retry.backoff_base if instance else 30.0,
-            now=now,
-            draw=draw(),
-            error=error,
-        )
-        stamp = to_text(now)
-        record = AttemptRecord("abandoned", job.started_at or stamp, stamp, 0.0, error=error)
-        recovered.append(store.finish(job, record, decision, now=now))
-        log.warning(
-            "recovered job",
-            extra={"job_id": job.job_id, "plugin": job.plugin, "attempt": job.attempt, "status": decision.status.value},
-        )
-    return recovered
