@@ -1,19 +1,23 @@
 """The dispatcher under faults, in-process with a real SQLite file and real plugins: a gateway
 error while preparing an attempt still ends it; a store write refused by another process's lock
 is retried until it lands (and is reported while it does not); claims pause while the database
-cannot be written and resume by themselves."""
+cannot be written and resume by themselves; a schedule due meanwhile keeps its slot."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import make_plugin
 
 from ductile.dispatch import Dispatcher
+from ductile.jobs import JobQuery
 from ductile.lifecycle import TERMINAL, Status
+from ductile.scheduler.loop import Scheduler
 from ductile.store import SqliteStore
 
 QUICK = """\
@@ -130,3 +134,23 @@ async def test_claims_pause_while_writes_fail_and_resume_by_themselves(rig, tmp_
         stop.set()
         await task
         await r.dispatcher.drain(5.0)
+
+
+async def test_a_schedule_due_while_writes_fail_keeps_its_slot_and_fires_once_after(rig, tmp_path):
+    make_plugin(tmp_path / "plugins", "quick", QUICK)
+    r = rig({"quick": {"schedules": [{"every": "1m"}]}})
+    short_lock_timeout(r)
+    now = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+    sched = Scheduler(r.store, r.setup.registry, clock=lambda: now, draw=lambda: 0.0)
+    sched.load()
+    [entry] = sched.entries
+    due = now + timedelta(minutes=5)
+    slot, fire_at = entry.slot, entry.fire_at
+    with contextlib.closing(sqlite3.connect(r.setup.loaded.db_path, isolation_level=None)) as outsider:
+        outsider.execute("BEGIN IMMEDIATE")
+        assert sched._fire_or_keep(entry, due) is False
+        assert (entry.slot, entry.fire_at) == (slot, fire_at)  # still due: not skipped
+        outsider.execute("ROLLBACK")
+    assert sched._fire_or_keep(entry, due) is True
+    assert len(r.store.list_jobs(JobQuery(limit=10)).jobs) == 1
+    assert entry.slot > slot
