@@ -26,7 +26,8 @@ from ductile.lock import DatabaseLock
 from ductile.manifest import Discovery
 from ductile.registry import Registry, build_registry
 from ductile.scheduler.loop import Scheduler
-from ductile.store import Store, open_store
+from ductile.store import Store, StoreError, open_store
+from ductile.store.errors import EXIT_UNAVAILABLE
 from ductile.timeutil import add_seconds, to_text, utcnow
 from ductile.upkeep import pruner
 
@@ -132,6 +133,10 @@ class Gateway:
         self.stop_event: asyncio.Event | None = None
         self.api_server: Any = None
         self.version = __version__
+        # Set when a component failed and the gateway stopped because of it: one line for the
+        # operator, and the process exit status (`ductile system start` exits with it).
+        self.failure: str | None = None
+        self.exit_code = 0
 
     @property
     def uptime(self) -> float:
@@ -162,9 +167,17 @@ class Gateway:
         self.lock.acquire()
         try:
             self.store = open_store(self.setup.loaded.db_path)
+            # Refuse to start on a database that cannot be written (full disk, read-only): a
+            # restart later (systemd Restart=on-failure) is the way back, not a gateway that
+            # accepts nothing. Crash recovery below needs writes too.
+            if not self.store.probe_write() and self.store.write_fault is not None:
+                raise self.store.write_fault
             self.store.start_checkpointer()
             recovered = recover(self.store, self.registry, now=utcnow())
         except BaseException:
+            if self.store is not None:
+                self.store.close()
+                self.store = None
             self.lock.release()
             raise
         if recovered:
@@ -218,8 +231,8 @@ class Gateway:
             stopper = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                if task is not stopper and task.exception() is not None:
-                    log.error("gateway component failed; stopping", exc_info=task.exception())
+                if task is not stopper and not task.cancelled() and task.exception() is not None:
+                    self._failed(task.get_name(), task.exception())
             stop.set()
             self.hub.publish("gateway.stopping", {"reason": "signal or stop request"})
             left = await self.dispatcher.drain(self.config.service.drain_grace)
@@ -230,6 +243,17 @@ class Gateway:
             await asyncio.gather(*tasks, return_exceptions=True)
             log.info("gateway stopped")
         self.close()
+
+    def _failed(self, component: str, exc: BaseException | None) -> None:
+        """Remember the first failure: the gateway drains, then exits non-zero with it."""
+        if self.failure is not None or exc is None:
+            return
+        self.failure = f"the {component} failed: {exc}" if str(exc) else f"the {component} failed: {exc!r}"
+        self.exit_code = getattr(exc, "exit_code", EXIT_UNAVAILABLE)
+        if isinstance(exc, StoreError):
+            log.error("gateway component failed; stopping", extra={"component": component, "error": str(exc)})
+        else:
+            log.error("gateway component failed; stopping", exc_info=exc, extra={"component": component})
 
     @contextlib.contextmanager
     def _signals(self, stop: asyncio.Event) -> Generator[None, None, None]:

@@ -59,13 +59,13 @@ def _strings(params: dict[str, Any]) -> dict[str, str]:
 @contextmanager
 def _source(api_url: str | None, token: str | None, config: str | None) -> Iterator[Any]:
     from ductile.api.app import ApiError
+    from ductile.store import StoreError, open_store
 
     try:
         if api_url:
             with ApiClient(api_url, token) as client:
                 yield client
             return
-        from ductile.store import open_store
 
         loaded = config_or_exit(config, hint="(or pass --api-url to ask a running gateway)")
         if not loaded.db_path.exists():
@@ -79,6 +79,8 @@ def _source(api_url: str | None, token: str | None, config: str | None) -> Itera
         fail(str(exc))
     except ApiError as exc:
         fail(exc.message)
+    except StoreError as exc:  # one line naming the file and what to do, never a traceback
+        fail(str(exc), getattr(exc, "exit_code", 1))
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:

@@ -12,7 +12,7 @@ from ductile.cli.common import ConfigOption, JsonOption, fail, print_json, setup
 from ductile.gateway import UnknownTarget, submit
 from ductile.lifecycle import TERMINAL
 from ductile.redact import redact, redact_text
-from ductile.store import open_store
+from ductile.store import StoreError, open_store
 
 app = typer.Typer(help="List plugins and run them.", no_args_is_help=True)
 
@@ -67,12 +67,17 @@ def run(
             data = json.loads(payload)
         except json.JSONDecodeError as exc:
             fail(f"--payload is not valid JSON ({exc.msg} at char {exc.pos})")
-    store = open_store(setup.loaded.db_path)
+    try:
+        store = open_store(setup.loaded.db_path)
+    except StoreError as exc:
+        fail(str(exc), getattr(exc, "exit_code", 1))
     try:
         try:
             result = submit(store, setup.registry, instance=instance, command=command, payload=data, submitted_by="cli")
         except UnknownTarget as exc:
             fail(str(exc))
+        except StoreError as exc:
+            fail(f"nothing was queued: {exc}", getattr(exc, "exit_code", 1))
         if not wait:
             out = {"job_id": result.job_id, "status": result.status.value, "plugin": instance, "command": command}
             print_json(out) if json_out else typer.echo(result.job_id)

@@ -11,7 +11,7 @@ from ductile import logs
 from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail, print_json
 from ductile.config import ConfigError
 from ductile.gateway import Gateway, prepare
-from ductile.lock import LockHeld
+from ductile.lock import LockError
 from ductile.store import StoreError
 
 app = typer.Typer(help="Run and observe the gateway.", no_args_is_help=True)
@@ -33,9 +33,17 @@ def start(config: ConfigOption = None) -> None:
     gateway = Gateway(setup)
     try:
         gateway.open()
-    except (LockHeld, StoreError) as exc:
+    except LockError as exc:
         fail(str(exc))
-    asyncio.run(gateway.run())
+    except StoreError as exc:  # one line: the file, what SQLite said, what to do
+        fail(str(exc), getattr(exc, "exit_code", 1))
+    try:
+        asyncio.run(gateway.run())
+    except StoreError as exc:  # the database failed between opening it and running (schedules load)
+        fail(f"gateway stopped: {exc}", getattr(exc, "exit_code", 1))
+    if gateway.failure is not None:
+        # Non-zero so that a supervisor (systemd Restart=on-failure) restarts it.
+        fail(f"gateway stopped: {gateway.failure}", gateway.exit_code or 1)
 
 
 ApiUrlOption = Annotated[

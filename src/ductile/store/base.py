@@ -10,13 +10,15 @@ Contracts every implementation keeps:
 - `finish` records the attempt, applies the decided status, merges plugin state and stores
   emitted events in ONE transaction; on `StateTooLarge` nothing is written.
 - `total` of `list_jobs` is exact for every filter.
+- A storage fault surfaces as `StoreUnavailable` (retryable) or `StoreDamaged` (the file is
+  unusable), never as a driver exception (see `store/errors.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ductile.jobs import (
     Attempt,
@@ -34,6 +36,9 @@ from ductile.jobs import (
 )
 from ductile.lifecycle import Decision
 
+if TYPE_CHECKING:
+    from ductile.store.errors import StoreUnavailable
+
 STATE_LIMIT = 1024 * 1024
 
 
@@ -50,7 +55,14 @@ class StateTooLarge(StoreError):
 
 
 class Store(Protocol):
+    # Set while writes fail with a storage fault (`StoreUnavailable`: disk full, I/O error,
+    # read-only, locked); cleared by the next write that commits. Reads may still work.
+    write_fault: StoreUnavailable | None
+
     def close(self) -> None: ...
+
+    def probe_write(self) -> bool:
+        """Commit one small real change; True (and `write_fault` cleared) when writes work again."""
 
     def start_checkpointer(self) -> None:
         """A long-running writer (the gateway) asks for housekeeping such as WAL checkpoints to
