@@ -1,4 +1,9 @@
-"""Structured logging: one JSON (or key=value text) line per record, fields from `extra=`."""
+"""Structured logging: one JSON (or key=value text) line per record, fields from `extra=`.
+
+Everything the gateway process writes goes through the one root handler set up here: our own
+records, Python warnings (`warnings.warn` from any library) and uvicorn's loggers, whose 500
+tracebacks land in the `exc` field. So under `log_format: json` every stderr line parses.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import json
 import logging
 import sys
 import time
+import warnings
+from typing import TextIO
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -34,10 +41,33 @@ class TextFormatter(logging.Formatter):
         return line
 
 
+# Loggers that libraries configure with handlers of their own; they must reach ours instead.
+LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "asyncio", "py.warnings")
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """`warnings.showwarning` replacement: a warning is one record with its category and origin."""
+    logging.getLogger("py.warnings").warning(
+        str(message), extra={"category": category.__name__, "where": f"{filename}:{lineno}"}
+    )
+
+
 def setup(level: str = "info", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel({"warn": "WARNING"}.get(level, level.upper()))
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    warnings.showwarning = _show_warning

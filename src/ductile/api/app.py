@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ductile import __version__
+from ductile.api import jsonio
 from ductile.api.auth import AuthError, TokenBook
 
 if TYPE_CHECKING:
@@ -57,6 +58,16 @@ def create_app(gateway: Gateway) -> FastAPI:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.message)
+
+    @app.exception_handler(jsonio.BodyProblem)
+    async def _body_problem(request: Request, exc: jsonio.BodyProblem) -> JSONResponse:
+        return error_response(exc.status, exc.message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after this answer, so uvicorn's error logger records the traceback
+        # once (as one JSON line under log_format json); the client gets JSON, not text/plain.
+        return error_response(500, "internal error while handling the request (the gateway log has the details)")
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
