@@ -278,33 +278,10 @@ class Gateway:
             raise
 
     async def _serve_api(self, listener: socket.socket) -> None:
-        import uvicorn
-
         from ductile.api.app import create_app
-        from ductile.api.server import HttpLimits, limited_protocol
+        from ductile.api.server import make_server
 
-        class _Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self) -> Generator[None, None, None]:  # the gateway owns signals
-                yield
-
-        app = create_app(self)
-        limits = HttpLimits.of(self.config.api)
-        cfg = uvicorn.Config(
-            app,
-            host=self.config.api.host,
-            port=self.config.api.port,
-            log_level="warning",
-            log_config=None,  # uvicorn's records reach our root handler (one JSON object per line)
-            access_log=False,
-            lifespan="off",
-            loop="asyncio",
-            http=limited_protocol(limits),
-            ws="none",
-            timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]  # a float works
-            timeout_graceful_shutdown=2,
-        )
-        self.api_server = _Server(cfg)
+        self.api_server = make_server(create_app(self), self.config.api)
         try:
             await self.api_server.serve(sockets=[listener])
         finally:

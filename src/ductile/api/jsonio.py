@@ -93,7 +93,9 @@ def decode(raw: bytes, content_type: str | None = None, *, max_depth: int = MAX_
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BodyProblem(400, f"invalid Unicode: body is not valid UTF-8 at byte {exc.start} (accepted: UTF-8 JSON)")
+        raise BodyProblem(
+            400, f"body is not valid JSON: invalid Unicode, not UTF-8 at byte {exc.start} (accepted: UTF-8 JSON)"
+        )
     depth = nesting_depth(text)
     if depth > max_depth:
         raise BodyProblem(

@@ -15,12 +15,15 @@ is a timer or a counter on the bytes as they are parsed — before any applicati
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import Generator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 import httptools
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ductile.config import ApiConfig
@@ -47,6 +50,10 @@ class HttpLimits:
         )
 
 
+LINGER = 2.0
+"""Seconds a rejected connection keeps reading (and discarding) so the client sees the answer."""
+
+
 class _Rejected(Exception):
     """Raised from a parser callback to stop parsing a request already answered by `_reject`."""
 
@@ -58,11 +65,13 @@ class LimitedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._read_timer: asyncio.TimerHandle | None = None
         self._rejected = False
+        self._linger: asyncio.TimerHandle | None = None
         self._over_capacity = False
         self._header_count = 0
         self._header_bytes = 0
         self._url_bytes = 0
-        self._head_done = False
+        self._head_pending = True  # the next bytes are a request head (not a body)
+        self._heads = 0
         self._head_received = 0
 
     # -- connection -------------------------------------------------------------------------
@@ -76,22 +85,15 @@ class LimitedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_read_timer()
+        if self._linger is not None:
+            self._linger.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._rejected:
             return
         self._unset_keepalive_if_required()
-        if not self._head_done:
-            # httptools buffers a header until it is complete, so one endless header would never
-            # reach `on_header`: bound the raw bytes of the head as they arrive.
-            self._head_received += len(data)
-            budget = self.limits.max_url_bytes + self.limits.max_header_bytes + 8192
-            if self._head_received > budget:
-                self._reject(
-                    431, f"request head exceeds {budget} bytes (accepted: api.max_url_bytes + api.max_header_bytes)"
-                )
-                return
+        heads, pending = self._heads, self._head_pending
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -103,6 +105,16 @@ class LimitedProtocol(HttpToolsProtocol):
             if not self._rejected:
                 self.logger.warning("invalid HTTP request received", extra={"reason": str(exc)[:200]})
                 self._reject(400, f"invalid HTTP request: {str(exc)[:200]}")
+            return
+        if pending and self._head_pending and self._heads == heads and not self._rejected:
+            # httptools buffers a header until it is complete, so one endless header would never
+            # reach `on_header`: bound the raw bytes of a head still incomplete after this chunk.
+            self._head_received += len(data)
+            budget = self.limits.max_url_bytes + self.limits.max_header_bytes + 8192
+            if self._head_received > budget:
+                self._reject(
+                    431, f"request head exceeds {budget} bytes (accepted: api.max_url_bytes + api.max_header_bytes)"
+                )
 
     # -- parser callbacks -------------------------------------------------------------------
 
@@ -151,13 +163,14 @@ class LimitedProtocol(HttpToolsProtocol):
                 "(api.max_connections)",
             )
             raise _Rejected
-        self._head_done = True
+        self._head_pending = False
+        self._heads += 1
+        self._head_received = 0
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._cancel_read_timer()
-        self._head_done = False
-        self._head_received = 0
+        self._head_pending = True
         super().on_message_complete()
 
     # -- limits -----------------------------------------------------------------------------
@@ -179,6 +192,7 @@ class LimitedProtocol(HttpToolsProtocol):
     def _reject(self, status: int, message: str) -> None:
         """Answer `{"error": message}` with `status` (if no response is under way) and close."""
         self._rejected = True
+        self.connections.discard(self)  # a lingering connection no longer counts toward max_connections
         self._cancel_read_timer()
         self._unset_keepalive_if_required()
         cycle = self.cycle
@@ -195,9 +209,41 @@ class LimitedProtocol(HttpToolsProtocol):
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
         head.append(b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body))
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        # Lingering close: a client still sending (a 5 MB header, a body) would get a reset and lose
+        # this answer if we closed now. Send FIN, discard what still arrives, close after LINGER.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self._linger = self.loop.call_later(LINGER, self.transport.close)
+        else:
+            self.transport.close()
 
 
 def limited_protocol(limits: HttpLimits) -> type[LimitedProtocol]:
     """uvicorn's httptools protocol with `limits`; pass as `uvicorn.Config(http=...)`."""
     return type("LimitedProtocol", (LimitedProtocol,), {"limits": limits})
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:  # the gateway owns signals
+        yield
+
+
+def make_server(app: Any, api: ApiConfig) -> uvicorn.Server:
+    """The gateway's uvicorn server for `app`; serve it with `serve(sockets=[listen.bind(...)])`."""
+    limits = HttpLimits.of(api)
+    config = uvicorn.Config(
+        app,
+        host=api.host,
+        port=api.port,
+        log_level="warning",
+        log_config=None,  # uvicorn's records reach our root handler: one JSON object per line
+        access_log=False,
+        lifespan="off",
+        loop="asyncio",
+        http=limited_protocol(limits),
+        ws="none",
+        timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]  # uvicorn takes a float here
+        timeout_graceful_shutdown=2,
+    )
+    return _Server(config)
