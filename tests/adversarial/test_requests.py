@@ -11,6 +11,7 @@ gateway wrote meanwhile (`log_format: json`) must parse as one JSON object.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sqlite3
 import subprocess
@@ -76,7 +77,16 @@ def _assert_all_json(gw: GatewayProcess) -> None:
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    gateway = _start(tmp_path_factory.mktemp("hostile"))
+    # Every warning any library raises is shown, so each one must reach the log as JSON too.
+    saved = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = "always"
+    try:
+        gateway = _start(tmp_path_factory.mktemp("hostile"))
+    finally:
+        if saved is None:
+            del os.environ["PYTHONWARNINGS"]
+        else:
+            os.environ["PYTHONWARNINGS"] = saved
     yield gateway
     assert gateway.stop() == 0
     _assert_all_json(gateway)  # finding 9: the whole barrage left only JSON lines
