@@ -44,7 +44,7 @@ COMMANDS = [
 
 LIMITS = {
     "idle_timeout": "1s",
-    "read_timeout": "2s",
+    "read_timeout": "5s",  # short for the slow-client tests, long enough for a 20 MB upload under load
     "max_header_count": 50,
     "max_header_bytes": 8192,
     "max_url_bytes": 2048,
@@ -245,10 +245,18 @@ def test_twenty_megabyte_body_is_413(gw: GatewayProcess, chunked: bool) -> None:
     _error(response, 413, "1048576", "api.max_body_bytes")
 
 
-def test_twenty_megabyte_body_on_a_route_without_body_is_ignored(gw: GatewayProcess) -> None:
-    blob = b"x" * TWENTY_MB
-    response = httpx.post(f"{gw.url}/job/{UNKNOWN_JOB}/cancel", content=blob, headers=AUTH, timeout=60)
-    _error(response, 404, "no job")
+@pytest.mark.parametrize(
+    ("method", "template", "clean"),
+    [r for r in ROUTES if r[1] not in BODY_ROUTES and r[1] != "/events"],
+    ids=[f"{m} {p}" for m, p, _ in ROUTES if p not in BODY_ROUTES and p != "/events"],
+)
+def test_twenty_megabyte_body_on_routes_without_body_is_ignored(
+    gw: GatewayProcess, method: str, template: str, clean: int
+) -> None:
+    """Read and discarded. (`/events` is left out: its answer is an endless stream, so a client
+    still uploading a body there is cut off by api.read_timeout instead.)"""
+    response = _request(gw, method, template, content=b"x" * TWENTY_MB)
+    assert response.status_code == clean, f"{response.status_code} {response.text[:300]}"
 
 
 # ------------------------------------------------------------------- SQL metacharacters, traversal
@@ -443,13 +451,13 @@ def test_kept_alive_connection_is_closed_when_idle(gw: GatewayProcess) -> None:
 
 
 def test_trickled_headers_get_408(gw: GatewayProcess) -> None:
-    """Slowloris: a byte of header now and then never completes the head (api.read_timeout = 2s)."""
+    """Slowloris: a byte of header now and then never completes the head (api.read_timeout = 5s)."""
     assert gw.port is not None
     with socket.create_connection(("127.0.0.1", gw.port), timeout=20) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         sock.settimeout(0.3)
         response = b""
-        deadline = time.monotonic() + 30  # the server answers after 2 s
+        deadline = time.monotonic() + 30  # the server answers after 5 s
         while time.monotonic() < deadline and b"\r\n\r\n" not in response:
             try:
                 sock.sendall(b"a")

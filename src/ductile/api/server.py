@@ -190,7 +190,7 @@ class LimitedProtocol(HttpToolsProtocol):
         )
 
     def _reject(self, status: int, message: str) -> None:
-        """Answer `{"error": message}` with `status` (if no response is under way) and close."""
+        """Answer `{"error": message}` with `status` unless this request has an answer already, then close."""
         self._rejected = True
         self.connections.discard(self)  # a lingering connection no longer counts toward max_connections
         self._cancel_read_timer()
@@ -198,19 +198,26 @@ class LimitedProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             # The application is reading this request: it sees a disconnect and its answer is dropped.
-            started = cycle.response_started
             cycle.disconnected = True
             cycle.message_event.set()
-            if started:
+            if cycle.response_started:
                 self.transport.close()
                 return
+        elif cycle is not None and not self._head_pending:
+            # Answered already (e.g. 413 by Content-Length) while the body still arrives: no second answer.
+            self._linger_close()
+            return
         body = json.dumps({"error": message}).encode()
         head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n".encode()]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
         head.append(b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body))
         self.transport.write(b"".join(head) + body)
-        # Lingering close: a client still sending (a 5 MB header, a body) would get a reset and lose
-        # this answer if we closed now. Send FIN, discard what still arrives, close after LINGER.
+        self._linger_close()
+
+    def _linger_close(self) -> None:
+        """Close without losing what was written: a client still sending (a 5 MB header, a body)
+        would get a reset, and lose the answer, if we closed now. Send FIN, discard what still
+        arrives, close after LINGER (or when the client closes)."""
         if self.transport.can_write_eof():
             self.transport.write_eof()
             self._linger = self.loop.call_later(LINGER, self.transport.close)
