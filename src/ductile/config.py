@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from croniter import croniter
 from pydantic import (
     BaseModel,
@@ -28,12 +27,21 @@ from pydantic import (
     model_validator,
 )
 
+from ductile.config_yaml import Loc, read_config_files, substitute_env
+from ductile.cron_fields import cron_problems
 from ductile.durations import format_duration, parse_duration
-from ductile.manifest import NAME_PATTERN, Discovery
+from ductile.manifest import NAME_PATTERN
+
+__all__ = ["substitute_env"]  # re-exported: it used to live here
 
 SCOPES = ("*", "jobs:ro", "jobs:rw", "plugin:ro", "plugin:rw", "events:ro", "system:ro", "system:rw")
 SECRET_MARKERS = ("token", "secret", "password", "key")
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+ONE_SPEC = "exactly one of 'every' or 'cron' is required (accepted: every: 5m, or cron: '0 * * * *')"
+ONE_SECRET = "exactly one of 'token' or 'token_sha256' is required"
+
+
+def duplicate_schedule_id(schedule_id: Any) -> str:
+    return f"schedule id {schedule_id!r} is used twice (accepted: unique ids per instance)"
 
 
 class ConfigError(Exception):
@@ -42,8 +50,8 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str], partial: LoadedConfig | None = None):
         super().__init__("\n".join(problems))
         self.problems = problems
-        # The config with its invalid parts left out, so checks against plugins can still run and
-        # a person sees every problem in one pass. None when nothing could be read.
+        # The config with its invalid parts left out (what the other checks ran on). None when
+        # the root file does not exist.
         self.partial = partial
 
 
@@ -119,7 +127,12 @@ class ScheduleConfig(_Model):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and (len(value.split()) != 5 or not croniter.is_valid(value)):
+        if value is None:
+            return value
+        problems = cron_problems(value)
+        if problems:
+            raise ValueError(f"invalid cron expression {value!r}: {'; '.join(problems)}")
+        if not croniter.is_valid(value):  # a guard: the scheduler must be able to read what we accepted
             raise ValueError(f"invalid cron expression {value!r} (accepted: 5 fields, e.g. '*/15 * * * *')")
         return value
 
@@ -143,7 +156,7 @@ class ScheduleConfig(_Model):
     @model_validator(mode="after")
     def _one_spec(self) -> ScheduleConfig:
         if (self.every is None) == (self.cron is None):
-            raise ValueError("exactly one of 'every' or 'cron' is required (accepted: every: 5m, or cron: '0 * * * *')")
+            raise ValueError(ONE_SPEC)
         return self
 
 
@@ -165,10 +178,9 @@ class PluginInstanceConfig(_Model):
     @field_validator("schedules")
     @classmethod
     def _unique_schedule_ids(cls, value: list[ScheduleConfig]) -> list[ScheduleConfig]:
-        ids = [s.id for s in value]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"schedule id {dupes[0]!r} is used twice (accepted: unique ids per instance)")
+        dupes = _repeated([s.id for s in value])
+        if dupes:  # every repeated id is also reported by _shape_checks, whatever else is wrong
+            raise ValueError(duplicate_schedule_id(dupes[0]))
         return value
 
 
@@ -189,7 +201,7 @@ class ApiToken(_Model):
     @model_validator(mode="after")
     def _one_secret(self) -> ApiToken:
         if (self.token is None) == (self.token_sha256 is None):
-            raise ValueError("exactly one of 'token' or 'token_sha256' is required")
+            raise ValueError(ONE_SECRET)
         return self
 
     @property
@@ -261,6 +273,9 @@ class LoadedConfig:
     path: Path  # the root config.yaml
     raw: dict[str, Any]
     origins: dict[tuple[str, ...], Path] = field(default_factory=dict)
+    # Keys left out of `config` because they were invalid (already reported): checks that would
+    # only repeat the problem in other words skip them.
+    dropped: frozenset[Loc] = frozenset()
 
     @property
     def directory(self) -> Path:
@@ -301,152 +316,129 @@ def resolve_config_file(arg: str | os.PathLike[str] | None) -> Path:
     return path.resolve()
 
 
-def substitute_env(text: str, source: Path, env: dict[str, str]) -> tuple[str, list[str]]:
-    """Replace ${VAR} and ${VAR:-default}; comment lines are left alone."""
-    problems: list[str] = []
-    lines = []
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
-        if line.lstrip().startswith("#"):
-            lines.append(line)
-            continue
+@dataclass
+class ConfigRead:
+    """What reading and validating found: the config (its invalid parts left out) and every problem."""
 
-        def repl(match: re.Match[str], number: int = number) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            problems.append(
-                f"{source}: line {number}: environment variable {name} is not set "
-                f"(accepted: export it, or write ${{{name}:-default}})"
-            )
-            return ""
-
-        lines.append(_ENV_REF.sub(repl, line))
-    return "".join(lines), problems
+    loaded: LoadedConfig | None  # None only when the root file does not exist
+    problems: list[str]
 
 
-def _read_yaml(path: Path, env: dict[str, str], problems: list[str]) -> dict[str, Any] | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        problems.append(f"{path}: cannot read file ({exc.strerror})")
-        return None
-    text, env_problems = substitute_env(text, path, env)
-    problems.extend(env_problems)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        problems.append(f"{path}: {where}invalid YAML: {reason}")
-        return None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        problems.append(f"{path}: (top level): must be a mapping of keys (got a {type(data).__name__})")
-        return None
-    return data
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any], source: Path, origins: dict, prefix: tuple = ()) -> None:
-    """Maps merge (later wins), lists append, scalars replace; remember which file set each key."""
-    for key, value in extra.items():
-        loc = (*prefix, str(key))
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value, source, origins, loc)
-        elif isinstance(value, list) and isinstance(base.get(key), list):
-            base[key] = base[key] + value
-            origins[loc] = source
-        else:
-            base[key] = value
-            _mark(value, source, origins, loc)
-
-
-def _mark(value: Any, source: Path, origins: dict, loc: tuple) -> None:
-    origins[loc] = source
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            _mark(sub, source, origins, (*loc, str(key)))
-
-
-def _include_targets(data: dict[str, Any], path: Path, problems: list[str]) -> list[Path]:
-    spec = data.pop("include", None)
-    if spec is None:
-        return []
-    items = spec if isinstance(spec, list) else [spec]
-    out: list[Path] = []
-    for item in items:
-        if not isinstance(item, str):
-            problems.append(f"{path}: include: entries must be file or directory paths (got {item!r})")
-            continue
-        target = Path(os.path.expanduser(item))
-        if not target.is_absolute():
-            target = path.parent / target
-        if target.is_dir():
-            out.extend(sorted(p for p in target.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
-        elif target.is_file():
-            out.append(target)
-        else:
-            problems.append(
-                f"{path}: include: {item!r} does not exist (accepted: a YAML file or a directory of *.yaml)"
-            )
-    return out
-
-
-def load_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> LoadedConfig:
-    """Read, merge and validate; raise ConfigError listing every problem."""
+def read_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> ConfigRead:
+    """Read, merge and validate in one pass; never raises for a bad config, so later checks still run."""
     env = dict(os.environ) if env is None else env
     path = resolve_config_file(arg)
     if not path.is_file():
-        raise ConfigError([f"{path}: config file not found (accepted: --config DIR|FILE or $DUCTILE_CONFIG)"])
-    problems: list[str] = []
-    merged: dict[str, Any] = {}
-    origins: dict[tuple[str, ...], Path] = {}
-    seen: set[Path] = set()
-
-    def visit(file: Path) -> None:
-        file = file.resolve()
-        if file in seen:
-            problems.append(f"{file}: include: included more than once (include cycle?)")
-            return
-        seen.add(file)
-        data = _read_yaml(file, env, problems)
-        if data is None:
-            return
-        includes = _include_targets(data, file, problems)
-        _merge(merged, data, file, origins)
-        for target in includes:
-            visit(target)
-
-    visit(path)
-    loaded = LoadedConfig(config=Config(), path=path, raw=merged, origins=origins)
-    if problems:
-        raise ConfigError(problems)
+        return ConfigRead(None, [f"{path}: config file not found (accepted: --config DIR|FILE or $DUCTILE_CONFIG)"])
+    raw = read_config_files(path, env)
+    loaded = LoadedConfig(config=Config(), path=path, raw=raw.data, origins=raw.origins)
+    shape_problems, data = _shape_checks(raw.data)
+    problems = [*raw.problems, *(loaded.problem(loc, message) for loc, message in shape_problems)]
     try:
-        loaded.config = Config.model_validate(merged)
+        loaded.config = Config.model_validate(data)
     except ValidationError as exc:
-        partial = _without_invalid_parts(merged, exc)
-        partial_loaded = None
-        if partial is not None:
-            partial_loaded = LoadedConfig(config=partial, path=path, raw=merged, origins=origins)
-        raise ConfigError(format_validation_errors(exc, loaded), partial=partial_loaded)
-    return loaded
+        # An unset ${VAR} left "" behind; what the schema says about that "" is the same problem again.
+        errors = [e for e in exc.errors() if not _under(_loc(e), raw.unset)]
+        problems.extend(format_validation_errors(errors, loaded))
+        loaded.config, dropped = _without_invalid_parts(data, exc)
+        loaded.dropped = frozenset(dropped)
+    return ConfigRead(loaded, list(dict.fromkeys(problems)))
 
 
-def _without_invalid_parts(raw: dict[str, Any], exc: ValidationError, rounds: int = 20) -> Config | None:
-    """Drop every key an error points at (repeatedly) until what is left validates."""
+def load_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> LoadedConfig:
+    """The valid config, or ConfigError listing every problem (with the valid part as `partial`)."""
+    read = read_config(arg, env)
+    if read.problems or read.loaded is None:
+        raise ConfigError(read.problems, partial=read.loaded)
+    return read.loaded
+
+
+def _loc(error: Any) -> Loc:
+    return tuple(str(p) for p in error["loc"])
+
+
+def _under(loc: Loc, roots: set[Loc] | frozenset[Loc]) -> bool:
+    return any(loc[: len(root)] == root for root in roots)
+
+
+def _shape_checks(raw: dict[str, Any]) -> tuple[list[tuple[Loc, str]], dict[str, Any]]:
+    """Rules pydantic would only check once everything around them is valid, checked on the raw data.
+
+    Pydantic runs a list's or a model's own validator only after all its items validated, so a
+    duplicate schedule id behind a bad cron would surface only in a second run. Returns the
+    problems and a copy of the data without the instances whose names are invalid (so one bad
+    name does not hide every other instance's problems).
+    """
+    problems: list[tuple[Loc, str]] = []
     data = copy.deepcopy(raw)
+    plugins = data.get("plugins")
+    if isinstance(plugins, dict):
+        for name in list(plugins):
+            if not isinstance(name, str) or not re.match(NAME_PATTERN, name):
+                problems.append((("plugins",), f"invalid instance name {name!r} (accepted: {NAME_PATTERN})"))
+                del plugins[name]
+        for name, spec in plugins.items():
+            schedules = spec.get("schedules") if isinstance(spec, dict) else None
+            if isinstance(schedules, list):
+                problems.extend(_schedule_shape(("plugins", name, "schedules"), schedules))
+    tokens = _dig(data, "api", "auth", "tokens")
+    if isinstance(tokens, list):
+        for index, token in enumerate(tokens):
+            if isinstance(token, dict) and (token.get("token") is None) == (token.get("token_sha256") is None):
+                problems.append((("api", "auth", "tokens", str(index)), ONE_SECRET))
+    return problems, data
+
+
+def _schedule_shape(loc: Loc, schedules: list[Any]) -> list[tuple[Loc, str]]:
+    problems: list[tuple[Loc, str]] = []
+    ids: list[Any] = []
+    for index, entry in enumerate(schedules):
+        if not isinstance(entry, dict):
+            continue
+        ids.append(entry.get("id", "default"))
+        if (entry.get("every") is None) == (entry.get("cron") is None):
+            problems.append(((*loc, str(index)), ONE_SPEC))
+    for dupe in _repeated(ids):
+        problems.append((loc, duplicate_schedule_id(dupe)))
+    return problems
+
+
+def _repeated(values: list[Any]) -> list[Any]:
+    seen: list[Any] = []
+    out: list[Any] = []
+    for value in values:
+        if value in seen and value not in out:
+            out.append(value)
+        seen.append(value)
+    return out
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _without_invalid_parts(data: dict[str, Any], exc: ValidationError, rounds: int = 20) -> tuple[Config, set[Loc]]:
+    """Drop every key an error points at (repeatedly) until what is left validates.
+
+    The plugin checks then run on what is left, and `dropped` tells them which inputs are missing
+    because they were wrong (an instance whose `uses` was invalid must not become "unknown plugin").
+    """
+    data = copy.deepcopy(data)
+    dropped: set[Loc] = set()
     for _ in range(rounds):
         for item in exc.errors():
             _drop(data, tuple(item["loc"]))
+            dropped.add(_loc(item))
         data = _compact(data)
         try:
-            return Config.model_validate(data)
+            return Config.model_validate(data), dropped
         except ValidationError as again:
             exc = again
-    return None
+    return Config(), dropped | {()}
 
 
 def _drop(data: Any, loc: tuple[Any, ...]) -> None:
@@ -504,9 +496,10 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def format_validation_errors(exc: ValidationError, loaded: LoadedConfig) -> list[str]:
+def format_validation_errors(errors: list[Any], loaded: LoadedConfig) -> list[str]:
+    """One `file: key.path: what (accepted)` line per pydantic error, in our words rather than pydantic's."""
     out = []
-    for item in exc.errors():
+    for item in errors:
         loc = tuple(str(p) for p in item["loc"])
         kind = item["type"]
         message = str(item["msg"]).removeprefix("Value error, ")
@@ -540,60 +533,6 @@ def format_validation_errors(exc: ValidationError, loaded: LoadedConfig) -> list
             message = f"{item.get('input')!r} has the wrong type (accepted: {expected})"
         out.append(loaded.problem(loc, message))
     return out
-
-
-def check_against_plugins(loaded: LoadedConfig, discovery: Discovery) -> list[str]:
-    """Problems only visible once plugins are known: references, required keys, schedules."""
-    problems: list[str] = []
-    known = ", ".join(sorted(discovery.plugins)) or "none found under plugin_roots"
-    for instance, spec in loaded.config.plugins.items():
-        base = spec.uses or instance
-        plugin = discovery.plugins.get(base)
-        key = "uses" if spec.uses else None
-        if plugin is None:
-            loc = ("plugins", instance, key) if key else ("plugins", instance)
-            problems.append(loaded.problem(tuple(x for x in loc if x), f"unknown plugin {base!r} (known: {known})"))
-            continue
-        for required in plugin.manifest.config_keys.required:
-            if required not in spec.config:
-                problems.append(
-                    loaded.problem(
-                        ("plugins", instance, "config"),
-                        f"missing required config key {required!r} (plugin {base} requires: "
-                        f"{', '.join(plugin.manifest.config_keys.required)})",
-                    )
-                )
-        commands = plugin.manifest.command_names
-        for index, schedule in enumerate(spec.schedules):
-            if schedule.command not in commands:
-                index = _raw_schedule_index(loaded.raw, instance, schedule, index)
-                problems.append(
-                    loaded.problem(
-                        ("plugins", instance, "schedules", str(index), "command"),
-                        f"plugin {base} has no command {schedule.command!r} (accepted: {', '.join(commands)})",
-                    )
-                )
-        for command in spec.timeouts:
-            if command not in commands:
-                problems.append(
-                    loaded.problem(
-                        ("plugins", instance, "timeouts", command),
-                        f"plugin {base} has no command {command!r} (accepted: {', '.join(commands)})",
-                    )
-                )
-    return problems
-
-
-def _raw_schedule_index(raw: dict[str, Any], instance: str, schedule: ScheduleConfig, index: int) -> int:
-    """Where this schedule sits in the file (a partially valid config may have dropped some)."""
-    try:
-        entries = raw["plugins"][instance]["schedules"]
-        for position, entry in enumerate(entries):
-            if isinstance(entry, dict) and entry.get("id", "default") == schedule.id:
-                return position
-    except (KeyError, TypeError):
-        pass
-    return index
 
 
 def redact(value: Any, key: str = "") -> Any:

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ductile import __version__
-from ductile.config import ConfigError, LoadedConfig, check_against_plugins, load_config
+from ductile.config import ConfigError, LoadedConfig
+from ductile.config_check import check_config
 from ductile.dispatch import Dispatcher, recover
 from ductile.events import EventHub
 from ductile.executor import install_child_watcher
 from ductile.jobs import EnqueueResult, NewJob
 from ductile.lock import DatabaseLock
-from ductile.manifest import Discovery, discover
+from ductile.manifest import Discovery
 from ductile.registry import Registry, build_registry
 from ductile.scheduler.loop import Scheduler
 from ductile.store import Store, open_store
@@ -45,22 +46,16 @@ class Setup:
 
 
 def prepare(config_arg: str | None = None) -> Setup:
-    """Load and fully check the config against discovered plugins; raise ConfigError on any problem."""
-    try:
-        loaded = load_config(config_arg)
-    except ConfigError as exc:
-        if exc.partial is None:
-            raise
-        # Report what the plugins would also refuse in the parts that did validate: one pass.
-        partial = exc.partial
-        discovery = discover(partial.plugin_roots, allow_symlinks=partial.config.service.allow_symlinks)
-        more = [*discovery.problems, *check_against_plugins(partial, discovery)]
-        raise ConfigError([*exc.problems, *(p for p in more if p not in exc.problems)])
-    discovery = discover(loaded.plugin_roots, allow_symlinks=loaded.config.service.allow_symlinks)
-    problems = [*discovery.problems, *check_against_plugins(loaded, discovery)]
-    if problems:
-        raise ConfigError(problems)
-    return Setup(loaded=loaded, discovery=discovery, registry=build_registry(loaded, discovery))
+    """Load and fully check the config against discovered plugins; raise ConfigError with every problem.
+
+    The problems come from `check_config`, the one place all checks are collected.
+    """
+    report = check_config(config_arg)
+    if report.problems or report.loaded is None:
+        raise ConfigError(report.problems, partial=report.loaded)
+    return Setup(
+        loaded=report.loaded, discovery=report.discovery, registry=build_registry(report.loaded, report.discovery)
+    )
 
 
 def submit(

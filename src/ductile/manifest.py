@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ductile.config_yaml import parse_yaml
+
 log = logging.getLogger(__name__)
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
@@ -102,6 +104,18 @@ class Discovery:
     plugins: dict[str, Plugin] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # plugins refused: "file: reason"
     warnings: list[str] = field(default_factory=list)
+    # Names a refused plugin would have had (its manifest `name`, its directory): an instance using
+    # one is not also "unknown" — the refusal is the root cause, reported once.
+    refused: set[str] = field(default_factory=set)
+    missing_roots: list[Path] = field(default_factory=list)
+
+
+class ManifestRefused(ValueError):
+    """One plugin cannot be loaded; `problems` holds a line per reason (usually one)."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 def _format_validation(error: ValidationError) -> str:
@@ -116,9 +130,11 @@ def load_manifest(manifest_path: Path, *, allow_symlinks: bool = False) -> Plugi
     """Read and check one plugin directory; raise ValueError with a reason that names the file."""
     directory = manifest_path.parent
     try:
-        raw = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
+        raw, duplicates = parse_yaml(manifest_path.read_text(encoding="utf-8"), manifest_path)
     except yaml.YAMLError as exc:
         raise ValueError(f"{manifest_path}: not valid YAML ({exc})")
+    if duplicates:
+        raise ManifestRefused(duplicates)
     if not isinstance(raw, dict):
         raise ValueError(f"{manifest_path}: manifest must be a mapping of keys")
     if "protocol" in raw and raw["protocol"] != 2:
@@ -163,6 +179,7 @@ def discover(roots: list[Path], *, allow_symlinks: bool = False) -> Discovery:
     for root in roots:
         if not root.is_dir():
             found.problems.append(f"{root}: plugin root does not exist or is not a directory")
+            found.missing_roots.append(root)
             continue
         for dirpath, dirnames, filenames in os.walk(root, followlinks=allow_symlinks):
             dirnames.sort()
@@ -174,13 +191,15 @@ def discover(roots: list[Path], *, allow_symlinks: bool = False) -> Discovery:
                             f"{linked / 'manifest.yaml'}: plugin directory is a symlink "
                             f"(set service.allow_symlinks to allow)"
                         )
+                        found.refused.update(_declared_names(linked / "manifest.yaml"))
             if "manifest.yaml" not in filenames:
                 continue
             manifest_path = Path(dirpath) / "manifest.yaml"
             try:
                 plugin = load_manifest(manifest_path, allow_symlinks=allow_symlinks)
             except ValueError as exc:
-                found.problems.append(str(exc))
+                found.problems.extend(exc.problems if isinstance(exc, ManifestRefused) else [str(exc)])
+                found.refused.update(_declared_names(manifest_path))
                 continue
             if plugin.name in found.plugins:
                 first = found.plugins[plugin.name].directory
@@ -190,6 +209,18 @@ def discover(roots: list[Path], *, allow_symlinks: bool = False) -> Discovery:
                 continue
             found.plugins[plugin.name] = plugin
     return found
+
+
+def _declared_names(manifest_path: Path) -> set[str]:
+    """The names a refused plugin goes by: its directory, and the manifest's `name` if it can be read."""
+    names = {manifest_path.parent.name}
+    try:
+        raw = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return names
+    if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+        names.add(raw["name"])
+    return names
 
 
 def default_timeout(command: str) -> float:

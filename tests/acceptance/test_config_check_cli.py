@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -79,7 +80,8 @@ CASES = {
     ),
     "bad_cron": (
         HEAD + "  svc:\n    config: {api_key: k}\n    schedules:\n      - {cron: '61 * * * *'}\n",
-        "plugins.svc.schedules.0.cron: invalid cron expression '61 * * * *' (accepted: 5 fields, e.g. '*/15 * * * *')",
+        "plugins.svc.schedules.0.cron: invalid cron expression '61 * * * *': "
+        "minute value '61' is out of range (accepted: 0-59)",
     ),
     "bad_timezone": (
         HEAD + "  svc:\n    config: {api_key: k}\n    schedules:\n"
@@ -125,8 +127,8 @@ def test_every_problem_in_one_pass_and_system_start_refuses(tmp_path):
         [
             f"{config}: plugins.svc.retry.backoff_base: invalid duration 'soon' "
             "(accepted: a number with a unit ms/s/m/h/d/w, combinable: 500ms, 30s, 5m, 1h30m, 2d)",
-            f"{config}: plugins.svc.schedules.0.cron: invalid cron expression '61 * * * *' "
-            "(accepted: 5 fields, e.g. '*/15 * * * *')",
+            f"{config}: plugins.svc.schedules.0.cron: invalid cron expression '61 * * * *': "
+            "minute value '61' is out of range (accepted: 0-59)",
             f"{config}: plugins.weather: unknown plugin 'weather' (known: svc)",
             f"{config}: plugins.svc.config: missing required config key 'api_key' (plugin svc requires: api_key)",
             f"{config}: plugins.svc.schedules.1.command: plugin svc has no command 'sync' (accepted: poll, handle)",
@@ -146,3 +148,53 @@ def test_good_config_passes(tmp_path):
     out = check(config)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"{config}: OK (1 plugin instance(s))"
+
+
+def test_all_kinds_of_problem_in_one_run_without_follow_on_noise(tmp_path):
+    """Issue 7, findings 7 and 8: one run names every problem, each once, and `system start` agrees."""
+    broken = make_plugin(tmp_path / "plugins", "stale", "#!/bin/sh\necho '{}'\n")
+    (broken / "run").chmod(0o644)  # not executable: discovery refuses the plugin
+    config = setup_dir(
+        tmp_path,
+        "service:\n"  # 1
+        "  log_format: xml\n"  # 2: schema error
+        "plugin_roots: [./plugins]\n"  # 3
+        "plugins:\n"  # 4
+        "  flaky:\n"  # 5
+        "    uses: svc\n"  # 6
+        "    config: {api_key: k}\n"  # 7
+        "  sync:\n"  # 8
+        "    uses: svc\n"  # 9
+        "    config: {api_key: k}\n"  # 10
+        "    schedules:\n"  # 11
+        "      - {id: nightly, cron: '*/61 * * * *'}\n"  # 12: bad cron step
+        "      - {id: nightly, every: 1h}\n"  # 13: duplicate schedule id
+        "  stale: {}\n"  # 14: instance of the refused plugin
+        "  weather: {}\n"  # 15: unknown plugin
+        "  flaky:\n"  # 16: duplicate YAML key
+        "    uses: svc\n"
+        "    config: {api_key: k}\n",
+    )
+    expected = [
+        f'{config}:16: duplicate key "flaky" (first defined at line 5; accepted: each key once per mapping)',
+        f"{config}: plugins.sync.schedules: schedule id 'nightly' is used twice (accepted: unique ids per instance)",
+        f"{config}: service.log_format: 'xml' is not allowed (accepted: 'json' or 'text')",
+        f"{config}: plugins.sync.schedules.0.cron: invalid cron expression '*/61 * * * *': "
+        "minute step '61' is out of range (accepted: */N with N from 1 to 59)",
+        f"{broken.resolve() / 'manifest.yaml'}: entrypoint 'run' is not an executable file (chmod +x it)",
+        f"{config}: plugins.weather: unknown plugin 'weather' (known: svc)",
+    ]
+    out = check(config)
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [*expected, "6 problem(s) found"]
+    assert "unknown plugin 'stale'" not in out.stderr
+    as_json = check(config, "--json")
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout) == {"ok": False, "problems": expected}
+
+    start = subprocess.run(
+        [DUCTILE, "system", "start", "--config", str(config.parent)], capture_output=True, text=True, timeout=60
+    )
+    assert start.returncode == 1
+    assert start.stderr.splitlines() == [*expected, "refusing to start: 6 config problem(s)"]
+    assert not (tmp_path / "data").exists()
