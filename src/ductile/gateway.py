@@ -194,7 +194,7 @@ class Gateway:
         if self.store is None:
             self.open()
         assert self.dispatcher is not None and self.scheduler is not None and self.store is not None
-        listener = self._listen() if self.api_enabled else None  # before anything can run a job
+        listeners = self._listen() if self.api_enabled else None  # before anything can run a job
         with self._signals(stop):
             self.scheduler.load()
             tasks = [
@@ -203,8 +203,8 @@ class Gateway:
                 asyncio.create_task(pruner.run(self.store, self.config.service.job_retention, stop), name="pruner"),
             ]
             if self.api_enabled:
-                assert listener is not None
-                tasks.append(asyncio.create_task(self._serve_api(listener), name="api"))
+                assert listeners is not None
+                tasks.append(asyncio.create_task(self._serve_api(listeners), name="api"))
             log.info(
                 "gateway started",
                 extra={
@@ -259,7 +259,7 @@ class Gateway:
         log.info("signal received; draining", extra={"signal": signal.Signals(sig).name})
         stop.set()
 
-    def _listen(self) -> socket.socket:
+    def _listen(self) -> list[socket.socket]:
         """Bind the API socket, or log one line naming the address and what to change, and raise."""
         from ductile.api import listen
 
@@ -272,14 +272,15 @@ class Gateway:
             self.close()
             raise
 
-    async def _serve_api(self, listener: socket.socket) -> None:
+    async def _serve_api(self, listeners: list[socket.socket]) -> None:
         from ductile.api.app import create_app
         from ductile.api.server import make_server
 
         self.api_server = make_server(create_app(self), self.config.api)
         try:
-            await self.api_server.serve(sockets=[listener])
+            await self.api_server.serve(sockets=listeners)
         finally:
-            listener.close()
+            for sock in listeners:
+                sock.close()
         if not self.api_server.started and self.stop_event is not None and not self.stop_event.is_set():
             raise RuntimeError(f"API could not listen on {self.config.api.listen}")

@@ -39,8 +39,8 @@ async def boom():
 
 async def main():
     server = make_server(app, gw.config.api)
-    sock = listen.bind(gw.config.api, "config.yaml")
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    sockets = listen.bind(gw.config.api, "config.yaml")
+    task = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started:
         await asyncio.sleep(0.01)
     async with httpx.AsyncClient(base_url=f"http://{gw.config.api.listen}") as client:

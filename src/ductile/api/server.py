@@ -237,7 +237,7 @@ class _Server(uvicorn.Server):
 
 
 def make_server(app: Any, api: ApiConfig) -> uvicorn.Server:
-    """The gateway's uvicorn server for `app`; serve it with `serve(sockets=[listen.bind(...)])`."""
+    """The gateway's uvicorn server for `app`; serve it with `serve(sockets=listen.bind(...))`."""
     limits = HttpLimits.of(api)
     config = uvicorn.Config(
         app,
