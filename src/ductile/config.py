@@ -219,6 +219,13 @@ class ApiConfig(_Model):
     listen: str = "127.0.0.1:8080"
     auth: ApiAuth = Field(default_factory=ApiAuth)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # HTTP limits (docs/CONFIG.md `api`), enforced by ductile.api.server before any handler runs.
+    idle_timeout: Duration = 5.0
+    read_timeout: Duration = 30.0
+    max_connections: int = Field(default=256, ge=1)
+    max_header_count: int = Field(default=100, ge=16, le=10000)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    max_url_bytes: int = Field(default=8 * 1024, ge=256)
 
     @field_validator("listen")
     @classmethod

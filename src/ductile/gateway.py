@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Generator
@@ -206,6 +207,7 @@ class Gateway:
         if self.store is None:
             self.open()
         assert self.dispatcher is not None and self.scheduler is not None and self.store is not None
+        listeners = self._listen() if self.api_enabled else None  # before anything can run a job
         with self._signals(stop):
             self.scheduler.load()
             tasks = [
@@ -214,7 +216,8 @@ class Gateway:
                 asyncio.create_task(pruner.run(self.store, self.config.service.job_retention, stop), name="pruner"),
             ]
             if self.api_enabled:
-                tasks.append(asyncio.create_task(self._serve_api(), name="api"))
+                assert listeners is not None
+                tasks.append(asyncio.create_task(self._serve_api(listeners), name="api"))
             log.info(
                 "gateway started",
                 extra={
@@ -280,28 +283,28 @@ class Gateway:
         log.info("signal received; draining", extra={"signal": signal.Signals(sig).name})
         stop.set()
 
-    async def _serve_api(self) -> None:
-        import uvicorn
+    def _listen(self) -> list[socket.socket]:
+        """Bind the API socket, or log one line naming the address and what to change, and raise."""
+        from ductile.api import listen
 
+        loaded = self.setup.loaded
+        where = loaded.origins.get(("api", "listen")) or loaded.origins.get(("api",)) or loaded.path
+        try:
+            return listen.bind(self.config.api, str(where))
+        except listen.ListenError as exc:
+            log.error(str(exc), extra={"listen": self.config.api.listen, "config_key": "api.listen"})
+            self.close()
+            raise
+
+    async def _serve_api(self, listeners: list[socket.socket]) -> None:
         from ductile.api.app import create_app
+        from ductile.api.server import make_server
 
-        class _Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self) -> Generator[None, None, None]:  # the gateway owns signals
-                yield
-
-        app = create_app(self)
-        cfg = uvicorn.Config(
-            app,
-            host=self.config.api.host,
-            port=self.config.api.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            loop="asyncio",
-            timeout_graceful_shutdown=2,
-        )
-        self.api_server = _Server(cfg)
-        await self.api_server.serve()
+        self.api_server = make_server(create_app(self), self.config.api)
+        try:
+            await self.api_server.serve(sockets=listeners)
+        finally:
+            for sock in listeners:
+                sock.close()
         if not self.api_server.started and self.stop_event is not None and not self.stop_event.is_set():
             raise RuntimeError(f"API could not listen on {self.config.api.listen}")

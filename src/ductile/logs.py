@@ -2,6 +2,9 @@
 
 The gateway's log is a read surface like the API: a logged error message or field may carry what
 a plugin wrote, so message, fields and tracebacks pass through the redaction rule (`ductile.redact`).
+Everything the gateway process writes goes through the one root handler set up here: our own
+records, Python warnings (`warnings.warn` from any library) and uvicorn's loggers, whose 500
+tracebacks land in the `exc` field. So under `log_format: json` every stderr line parses.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+import warnings
+from typing import Any, TextIO
 
 from ductile.redact import redact, redact_text
 
@@ -48,10 +52,33 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: redact(v, k) for k, v in record.__dict__.items() if k not in _STANDARD}
 
 
+# Loggers that libraries configure with handlers of their own; they must reach ours instead.
+LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "asyncio", "py.warnings")
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """`warnings.showwarning` replacement: a warning is one record with its category and origin."""
+    logging.getLogger("py.warnings").warning(
+        str(message), extra={"category": category.__name__, "where": f"{filename}:{lineno}"}
+    )
+
+
 def setup(level: str = "info", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel({"warn": "WARNING"}.get(level, level.upper()))
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    warnings.showwarning = _show_warning

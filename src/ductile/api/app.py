@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ductile import __version__
+from ductile.api import jsonio
 from ductile.api.auth import AuthError, TokenBook
 from ductile.store import StoreDamaged, StoreUnavailable
 
@@ -78,6 +79,16 @@ def create_app(gateway: Gateway) -> FastAPI:
     @app.exception_handler(StoreDamaged)
     async def _store_fault(request: Request, exc: StoreUnavailable | StoreDamaged) -> JSONResponse:
         return store_fault_response(request, exc)
+
+    @app.exception_handler(jsonio.BodyProblem)
+    async def _body_problem(request: Request, exc: jsonio.BodyProblem) -> JSONResponse:
+        return error_response(exc.status, exc.message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after this answer, so uvicorn's error logger records the traceback
+        # once (as one JSON line under log_format json); the client gets JSON, not text/plain.
+        return error_response(500, "internal error while handling the request (the gateway log has the details)")
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -142,12 +142,14 @@ class Enqueued(BaseModel):
 
 
 ERROR_TEXT = {
-    400: "Bad input: the message names the parameter and the accepted values.",
+    400: "Bad input: the message names the parameter (or the body problem: not JSON, too deeply nested, "
+    "invalid Unicode) and the accepted values.",
     401: "Missing or invalid bearer token (WWW-Authenticate is set).",
     403: "The token lacks the scope this endpoint needs.",
     404: "Unknown job, plugin or command.",
     409: "The job is already terminal.",
     413: "Request body larger than api.max_body_bytes.",
+    415: "A request body whose Content-Type is not JSON.",
 }
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated
 
 import typer
 
 from ductile import logs
+from ductile.api.listen import ListenError
 from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail, print_json
 from ductile.config import ConfigError
 from ductile.gateway import Gateway, prepare
 from ductile.lock import LockError
 from ductile.store import StoreError
+
+log = logging.getLogger("ductile.gateway")
 
 app = typer.Typer(help="Run and observe the gateway.", no_args_is_help=True)
 
@@ -29,7 +33,7 @@ def start(config: ConfigOption = None) -> None:
     service = setup.loaded.config.service
     logs.setup(service.log_level, service.log_format)
     for warning in setup.discovery.warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        log.warning(warning)  # through logging, so `log_format: json` output stays all JSON
     gateway = Gateway(setup)
     try:
         gateway.open()
@@ -39,6 +43,8 @@ def start(config: ConfigOption = None) -> None:
         fail(str(exc), getattr(exc, "exit_code", 1))
     try:
         asyncio.run(gateway.run())
+    except ListenError:
+        raise typer.Exit(1)  # the gateway logged the one line saying which address and what to change
     except StoreError as exc:  # the database failed between opening it and running (schedules load)
         fail(f"gateway stopped: {exc}", getattr(exc, "exit_code", 1))
     if gateway.failure is not None:

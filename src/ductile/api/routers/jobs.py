@@ -10,11 +10,12 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from ductile.api import cursor, params, schemas
 from ductile.api.app import ApiError
 from ductile.api.deps import bearer, require
+from ductile.api.jsonio import FastJSONResponse
 from ductile.api.schemas import LIMIT_SCHEMA, TEXT_SCHEMA, TIME_SCHEMA, errors, query_param, scoped
 from ductile.lifecycle import TERMINAL
 from ductile.redact import redact, redact_text
@@ -74,9 +75,9 @@ def _bad(exc: params.BadParam) -> ApiError:
     },
     dependencies=[Depends(require("jobs:ro"))],
 )
-async def list_jobs(request: Request) -> ORJSONResponse:
+async def list_jobs(request: Request) -> FastJSONResponse:
     # orjson: the page holds only strings and small integers, and encoding was a fifth of the request.
-    return ORJSONResponse(jobs_body(request.app.state.gateway.store, request.query_params))
+    return FastJSONResponse(jobs_body(request.app.state.gateway.store, request.query_params))
 
 
 def jobs_body(store: Any, query_params: Any) -> dict[str, Any]:
