@@ -34,6 +34,7 @@ from ductile.jobs import (
 from ductile.lifecycle import Decision, Status
 from ductile.store import queries
 from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
+from ductile.store.sqlite_reads import SqliteReads
 from ductile.timeutil import from_text, to_text
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,11 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     )
 
 
-class SqliteStore:
-    """See `ductile.store.base.Store` for the contract of each method."""
+class SqliteStore(SqliteReads):
+    """See `ductile.store.base.Store` for the contract of each method; lineage reads live in
+    `sqlite_reads.SqliteReads`."""
+
+    _to_job = staticmethod(_job)
 
     def __init__(self, path: Path):
         self.path = path

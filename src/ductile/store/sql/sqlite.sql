@@ -154,3 +154,30 @@ DELETE FROM transitions WHERE job_id IN (SELECT value FROM json_each(:ids));
 
 -- name: delete_events
 DELETE FROM plugin_events WHERE job_id IN (SELECT value FROM json_each(:ids));
+
+-- name: job_tree
+-- A job and every descendant by parent_job_id, root first, then by depth, then created_at, then
+-- insertion order (rowid; no INTEGER PRIMARY KEY, but a VACUUM copies rows in rowid order so the
+-- relative order survives). The depth cap only stops a hand-made parent cycle from looping.
+WITH RECURSIVE tree (job_id, depth) AS (
+    SELECT job_id, 0 FROM jobs WHERE job_id = :job_id
+    UNION ALL
+    SELECT c.job_id, t.depth + 1 FROM tree AS t JOIN jobs AS c ON c.parent_job_id = t.job_id
+    WHERE t.depth < 10000
+)
+SELECT jobs.job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+FROM tree JOIN jobs ON jobs.job_id = tree.job_id
+ORDER BY tree.depth, jobs.created_at, jobs.rowid;
+
+-- name: children_of_job
+SELECT job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+FROM jobs WHERE parent_job_id = :job_id
+ORDER BY created_at, rowid;
+
+-- name: current_responses
+-- The stored response of each listed job's current attempt (jobs.attempt), for tree results.
+SELECT a.job_id, a.response FROM attempts AS a
+JOIN jobs AS j ON j.job_id = a.job_id AND j.attempt = a.attempt
+WHERE a.job_id IN (SELECT value FROM json_each(:ids));
