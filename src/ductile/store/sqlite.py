@@ -44,7 +44,8 @@ WAL_BACKSTOP_PAGES = 20000  # with the checkpointer on, a commit checkpoints onl
 _SUMMARY_COLUMNS = "job_id, plugin, command, status, created_at, started_at, completed_at, attempt"
 _JOB_COLUMNS = (
     "job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key, "
-    "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context"
+    "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context, "
+    "source_event_id, event_context_id, route_key, pipeline, step_id"
 )
 
 
@@ -71,6 +72,7 @@ def _job(r: Sequence[Any]) -> Job:
         _STATUS[r[4]],
         *r[5:15],
         None if context is None else json.loads(context),
+        *r[16:21],
     )
 
 
@@ -231,6 +233,11 @@ class SqliteStore(SqliteReads):
                     "created_at": stamp,
                     "parent_job_id": job.parent_job_id,
                     "context": _dumps(job.context),
+                    "source_event_id": job.source_event_id,
+                    "event_context_id": job.event_context_id,
+                    "route_key": job.route_key,
+                    "pipeline": job.pipeline,
+                    "step_id": job.step_id,
                 },
             )
             db.execute(
@@ -355,6 +362,7 @@ class SqliteStore(SqliteReads):
                         "payload": _dumps(event.get("payload")),
                         "dedupe_key": event.get("dedupe_key"),
                         "now": stamp,
+                        "event_id": event.get("event_id"),
                     },
                 )
             row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
@@ -582,6 +590,7 @@ class SqliteStore(SqliteReads):
                 "payload": _loads(r["payload"]),
                 "dedupe_key": r["dedupe_key"],
                 "created_at": r["created_at"],
+                "event_id": r["event_id"],
             }
             for r in self._read(Q["events_for_job"], {"job_id": job_id})
         ]

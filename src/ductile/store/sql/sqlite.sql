@@ -5,9 +5,11 @@
 
 -- name: insert_job
 INSERT INTO jobs (job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by,
-                  dedupe_key, created_at, parent_job_id, context)
+                  dedupe_key, created_at, parent_job_id, context, source_event_id, event_context_id,
+                  route_key, pipeline, step_id)
 VALUES (:job_id, :plugin, :command, :payload, 'queued', 1, :max_attempts, :submitted_by,
-        :dedupe_key, :created_at, :parent_job_id, :context);
+        :dedupe_key, :created_at, :parent_job_id, :context, :source_event_id, :event_context_id,
+        :route_key, :pipeline, :step_id);
 
 -- name: insert_transition
 INSERT INTO transitions (job_id, from_status, to_status, reason, at)
@@ -50,7 +52,8 @@ WHERE rowid = (
     LIMIT 1
 )
 RETURNING job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
-          created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context;
+          created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+          source_event_id, event_context_id, route_key, pipeline, step_id;
 
 -- name: insert_attempt
 INSERT INTO attempts (job_id, attempt, plugin, command, submitted_by, started_at)
@@ -82,12 +85,14 @@ WHERE j.status = 'running' AND a.pid IS NOT NULL;
 
 -- name: get_job
 SELECT job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
-       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+       source_event_id, event_context_id, route_key, pipeline, step_id
 FROM jobs WHERE job_id = :job_id;
 
 -- name: running_jobs
 SELECT job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
-       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+       source_event_id, event_context_id, route_key, pipeline, step_id
 FROM jobs WHERE status = 'running' ORDER BY started_at;
 
 -- name: attempts_for_job
@@ -109,11 +114,11 @@ ON CONFLICT (instance) DO UPDATE SET state = excluded.state, updated_at = exclud
                                     updated_by_job = excluded.updated_by_job;
 
 -- name: insert_event
-INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at)
-VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now);
+INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at, event_id)
+VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now, :event_id);
 
 -- name: events_for_job
-SELECT type, payload, dedupe_key, created_at FROM plugin_events WHERE job_id = :job_id ORDER BY id;
+SELECT type, payload, dedupe_key, created_at, event_id FROM plugin_events WHERE job_id = :job_id ORDER BY id;
 
 -- name: insert_fact
 INSERT INTO facts (instance, fact_type, job_id, data, created_at)
