@@ -160,6 +160,13 @@ class JobQuery:
     created_before: str | None = None
     after: tuple[str, str] | None = None  # keyset position (created_at, job_id) of the last row seen
     limit: int = 50
+    parent_job_id: str | None = None  # direct children of this job
+    pipeline: str | None = None  # jobs that are steps of this pipeline
+
+    @property
+    def lineage(self) -> bool:
+        """A lineage filter is set: totals come from the rows, not the job_counts tables."""
+        return self.parent_job_id is not None or self.pipeline is not None
 
 
 @dataclass(frozen=True)

@@ -131,3 +131,114 @@ def test_tree_of_a_real_job_shows_its_result(live: Any) -> None:  # noqa: F811
     [item] = _tree(live, job_id).json()
     assert item["result"]["status"] == "ok" and item["result"]["result"]["command"] == "handle"
     assert item["started_at"] <= item["completed_at"]
+
+
+# -- GET /jobs lineage filters and GET /job/{id} lineage -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def routed(live: Any) -> dict[str, Any]:  # noqa: F811
+    """A source job that emitted two events; e1 started two pipeline children (p-lin/one and
+    p-lin/two), e2 none; a hook child without event; plus an older p-lin step elsewhere."""
+    source, c1, c2, hook, other = seed(
+        live.db_path,
+        [
+            {"plugin": "src", "command": "poll", "created_at": stamp(7, 0)},
+            {"plugin": "k1", "command": "handle", "created_at": stamp(7, 1), "status": "failed"},
+            {"plugin": "k2", "command": "handle", "created_at": stamp(7, 2), "status": "queued"},
+            {"plugin": "hooked", "command": "handle", "created_at": stamp(7, 3), "submitted_by": "hook"},
+            {"plugin": "k1", "command": "handle", "created_at": stamp(5, 0)},
+        ],
+    )
+    with sqlite3.connect(live.db_path, timeout=10) as db:
+        for job_id, step, event in ((c1, "one", "e1"), (c2, "two", "e1"), (other, "one", "e0")):
+            db.execute(
+                "UPDATE jobs SET parent_job_id = ?, pipeline = 'p-lin', step_id = ?, source_event_id = ?,"
+                " route_key = 'p-lin/' || ? WHERE job_id = ?",
+                (source if job_id != other else "elsewhere", step, event, step, job_id),
+            )
+        db.execute("UPDATE jobs SET parent_job_id = ?, route_key = '' WHERE job_id = ?", (source, hook))
+        for n, (event_id, kind, payload) in enumerate(
+            (("e1", "x.found", '{"n":1,"password":"pw","result":"r"}'), ("e2", "y.none", "null"))
+        ):
+            db.execute(
+                "INSERT INTO plugin_events (job_id, instance, type, payload, created_at, event_id)"
+                " VALUES (?, 'src', ?, ?, ?, ?)",
+                (source, kind, payload, stamp(7, n), event_id),
+            )
+    return {"source": source, "c1": c1, "c2": c2, "hook": hook, "other": other}
+
+
+def _jobs(live: Any, **params: Any) -> httpx.Response:  # noqa: F811
+    return httpx.get(f"{live.url}/jobs", params=params, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+
+
+def test_jobs_filter_by_parent(live: Any, routed: dict[str, Any]) -> None:  # noqa: F811
+    body = _jobs(live, parent_job_id=routed["source"]).json()
+    assert [j["job_id"] for j in body["jobs"]] == [routed["hook"], routed["c2"], routed["c1"]]
+    assert body["total"] == 3
+    narrowed = _jobs(live, parent_job_id=routed["source"], status="failed,queued", limit=1).json()
+    assert narrowed["total"] == 2 and [j["job_id"] for j in narrowed["jobs"]] == [routed["c2"]]
+    assert narrowed["next_cursor"]
+    rest = _jobs(live, parent_job_id=routed["source"], status="failed,queued", cursor=narrowed["next_cursor"])
+    assert [j["job_id"] for j in rest.json()["jobs"]] == [routed["c1"]]
+    assert _jobs(live, parent_job_id="nobody").json() == {"jobs": [], "total": 0, "next_cursor": None}
+
+
+def test_jobs_filter_by_pipeline(live: Any, routed: dict[str, Any]) -> None:  # noqa: F811
+    body = _jobs(live, pipeline="p-lin").json()
+    assert [j["job_id"] for j in body["jobs"]] == [routed["c2"], routed["c1"], routed["other"]]
+    assert body["total"] == 3
+    windowed = _jobs(live, pipeline="p-lin", created_after="2020-01-07T00:00:00Z", plugin="k1").json()
+    assert windowed["total"] == 1 and [j["job_id"] for j in windowed["jobs"]] == [routed["c1"]]
+    assert _jobs(live, pipeline="p-lin", parent_job_id=routed["source"]).json()["total"] == 2
+
+
+@pytest.mark.parametrize("name", ["parent_job_id", "pipeline"])
+@pytest.mark.parametrize("value", ["", "x" * 201, "a\x00b"])
+def test_bad_lineage_filters_are_400(live: Any, name: str, value: str) -> None:  # noqa: F811
+    response = _jobs(live, **{name: value})
+    assert response.status_code == 400 and response.json()["error"].startswith(f"{name}: ")
+
+
+def test_bad_lineage_filter_given_twice_is_400(live: Any) -> None:  # noqa: F811
+    response = httpx.get(f"{live.url}/jobs?pipeline=a&pipeline=b", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status_code == 400 and "given 2 times" in response.json()["error"]
+
+
+def test_job_lists_emitted_events_and_children(live: Any, routed: dict[str, Any]) -> None:  # noqa: F811
+    body = httpx.get(f"{live.url}/job/{routed['source']}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+    assert "parent_job_id" not in body and "pipeline" not in body
+    assert body["events"] == [
+        {
+            "event_id": "e1",
+            "type": "x.found",
+            "payload": {"n": 1, "password": "***", "result": "r"},
+            "created_at": stamp(7, 0),
+            "children": [routed["c1"], routed["c2"]],
+        },
+        {"event_id": "e2", "type": "y.none", "payload": None, "created_at": stamp(7, 1), "children": []},
+    ]
+    assert body["children"] == [
+        {
+            "job_id": routed["c1"],
+            "plugin": "k1",
+            "command": "handle",
+            "status": "failed",
+            "pipeline": "p-lin",
+            "step_id": "one",
+        },
+        {
+            "job_id": routed["c2"],
+            "plugin": "k2",
+            "command": "handle",
+            "status": "queued",
+            "pipeline": "p-lin",
+            "step_id": "two",
+        },
+        {"job_id": routed["hook"], "plugin": "hooked", "command": "handle", "status": "succeeded"},
+    ]
+    child = httpx.get(f"{live.url}/job/{routed['c1']}", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
+    assert child["parent_job_id"] == routed["source"]
+    assert child["pipeline"] == "p-lin" and child["step_id"] == "one"
+    assert child["events"] == [] and child["children"] == []

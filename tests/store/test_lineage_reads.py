@@ -115,3 +115,70 @@ def test_tree_order_matches_a_reference_sort(tmp_path_factory, spec: list[tuple[
         assert [j.job_id for j in s.job_tree(ids[0])] == want
     finally:
         s.close()
+
+
+def _context(store: SqliteStore, cid: str, parent: str | None, step: str, accumulated: str, t: int) -> None:
+    store._db.execute(
+        "INSERT INTO event_contexts (id, parent_id, pipeline_name, step_id, instance_id, accumulated, created_at)"
+        " VALUES (?, ?, 'p', ?, 'inst-1', ?, ?)",
+        (cid, parent, step, accumulated, to_text(T0 + timedelta(seconds=t))),
+    )
+
+
+def test_context_lineage_is_root_to_leaf(store: SqliteStore) -> None:
+    _context(store, "c-root", None, "", '{"ductile":{"pipeline_instance_id":"inst-1","route_depth":0}}', 0)
+    _context(store, "c-1", "c-root", "step_1", '{"run":{"id":"r1"},"ductile":{"route_depth":1}}', 1)
+    _context(store, "c-2", "c-1", "step_2", '{"run":{"id":"r1"},"ductile":{"route_depth":2}}', 2)
+    lineage = store.context_lineage("c-2")
+    assert [c["id"] for c in lineage] == ["c-root", "c-1", "c-2"]
+    assert [c["step_id"] for c in lineage] == ["", "step_1", "step_2"]
+    assert lineage[-1] == store.get_context("c-2")
+    assert lineage[-1]["accumulated"] == {"run": {"id": "r1"}, "ductile": {"route_depth": 2}}
+    assert lineage[0]["parent_id"] is None and lineage[1]["pipeline"] == "p"
+    assert store.context_lineage("nope") == [] and store.get_context("nope") is None
+
+
+def test_emitted_events_name_the_children_they_started(store: SqliteStore) -> None:
+    parent = add(store, "parent")
+    job = store.claim(now=T0 + timedelta(seconds=1))
+    assert job is not None
+    stamp = to_text(T0)
+    store.finish(
+        job,
+        AttemptRecord("success", stamp, stamp, 1.0, response={"status": "ok"}),
+        Decision(Status.SUCCEEDED),
+        now=T0 + timedelta(seconds=2),
+        events=[
+            {"type": "x", "payload": {"n": 1}, "event_id": "e1"},
+            {"type": "y", "payload": None, "event_id": "e2"},
+            {"type": "legacy", "payload": {}},
+        ],
+    )
+    kids = []
+    for i, (pipeline, event) in enumerate((("p1", "e1"), ("p2", "e1"), ("p3", "other"))):
+        kids.append(
+            store.enqueue(
+                NewJob(
+                    plugin=f"k{i}",
+                    command="handle",
+                    submitted_by="route",
+                    parent_job_id=parent,
+                    source_event_id=event,
+                    route_key=f"{pipeline}/step_1",
+                    pipeline=pipeline,
+                    step_id="step_1",
+                ),
+                now=T0 + timedelta(seconds=3 + i),
+                dedupe_since=None,
+            ).job_id
+        )
+    events = store.emitted_with_children(parent)
+    assert [(e["event_id"], e["type"], e["children"]) for e in events] == [
+        ("e1", "x", kids[:2]),
+        ("e2", "y", []),
+        (None, "legacy", []),
+    ]
+    assert events[0]["payload"] == {"n": 1} and events[1]["payload"] is None
+    tree = store.job_tree(parent)
+    assert [j.pipeline for j in tree] == [None, "p1", "p2", "p3"]
+    assert tree[1].source_event_id == "e1" and tree[1].step_id == "step_1" and tree[1].route_key == "p1/step_1"

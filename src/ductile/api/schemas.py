@@ -48,6 +48,25 @@ class JobList(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
+class EmittedEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event_id: str | None = Field(default=None, description="Omitted for events stored before pipelines existed.")
+    type: str
+    payload: Any = Field(description="As emitted (after `result` injection); secrets `***`.")
+    created_at: str
+    children: list[str] = Field(description="Ids of the jobs routing started from this event.")
+
+
+class ChildJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    plugin: str
+    command: str
+    status: str
+    pipeline: str | None = Field(default=None, description="Omitted for hook and other non-pipeline children.")
+    step_id: str | None = None
+
+
 class JobDetail(BaseModel):
     model_config = ConfigDict(extra="forbid")
     job_id: str
@@ -61,6 +80,11 @@ class JobDetail(BaseModel):
     completed_at: str | None = None
     last_error: str | None = None
     result: dict[str, Any] | None = Field(default=None, description="The plugin's response, once terminal.")
+    parent_job_id: str | None = Field(default=None, description="The job that started this one (routing, hooks).")
+    pipeline: str | None = Field(default=None, description="Set when the job is a pipeline step.")
+    step_id: str | None = None
+    events: list[EmittedEvent] = Field(description="Events the job emitted, oldest first.")
+    children: list[ChildJob] = Field(description="Direct children, oldest first.")
 
 
 class TreeItem(BaseModel):

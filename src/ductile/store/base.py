@@ -120,6 +120,17 @@ class Store(Protocol):
     def current_responses(self, job_ids: list[str]) -> dict[str, Any]:
         """job_id → the stored plugin response of each job's current attempt, where there is one."""
 
+    def get_context(self, context_id: str) -> dict[str, Any] | None:
+        """One event_contexts row as `{id, parent_id, pipeline, step_id, instance_id, accumulated,
+        created_at}` (`accumulated` decoded), or None."""
+
+    def context_lineage(self, context_id: str) -> list[dict[str, Any]]:
+        """The context and its ancestors by parent_id, root first (shape of `get_context`)."""
+
+    def emitted_with_children(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's emitted events `{event_id, type, payload, created_at, children: [job_id]}`,
+        oldest first; children are the jobs routing started from that event."""
+
     def status_counts(self) -> dict[str, int]: ...
 
     def count_active(self, plugin: str, command: str, dedupe_key: str) -> int: ...

@@ -507,6 +507,10 @@ class SqliteStore(SqliteReads):
             return cursor.execute(sql, all_params).fetchall()
 
     def _count(self, query: JobQuery) -> int:
+        if query.lineage:
+            # job_counts has no lineage columns; a parent's children (jobs_parent) and a pipeline's
+            # steps (jobs_pipeline_created) are index ranges, counted exactly row by row.
+            return self._count_rows(query, query.created_after, query.created_before)
         clauses, params = _count_filters(query)
         if query.created_after is None and query.created_before is None:
             sql = "SELECT coalesce(sum(n), 0) FROM job_counts WHERE " + (" AND ".join(clauses) or "1")
@@ -678,9 +682,10 @@ def _count_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
 
 
 def _equality_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
+    """Exact-match filters; the lineage ones exist only on `jobs` (see `_count`)."""
     clauses: list[str] = []
     params: list[Any] = []
-    for column in ("plugin", "command", "submitted_by"):
+    for column in ("plugin", "command", "submitted_by", "parent_job_id", "pipeline"):
         value = getattr(query, column)
         if value is not None:
             clauses.append(f"{column} = ?")

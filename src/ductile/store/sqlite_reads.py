@@ -43,3 +43,40 @@ class SqliteReads:
             return {}
         rows = self._read(Q["current_responses"], {"ids": json.dumps(job_ids)})
         return {r["job_id"]: json.loads(r["response"]) for r in rows if r["response"] is not None}
+
+    def get_context(self, context_id: str) -> dict[str, Any] | None:
+        rows = self._read(Q["get_context"], {"id": context_id})
+        return _context(rows[0]) if rows else None
+
+    def context_lineage(self, context_id: str) -> list[dict[str, Any]]:
+        seen: set[str] = set()
+        out = []
+        for row in self._read(Q["context_lineage"], {"id": context_id}):
+            if row["id"] not in seen:
+                seen.add(row["id"])
+                out.append(_context(row))
+        return out
+
+    def emitted_with_children(self, job_id: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "event_id": r["event_id"],
+                "type": r["type"],
+                "payload": None if r["payload"] is None else json.loads(r["payload"]),
+                "created_at": r["created_at"],
+                "children": json.loads(r["children"]),
+            }
+            for r in self._read(Q["emitted_with_children"], {"job_id": job_id})
+        ]
+
+
+def _context(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "parent_id": row["parent_id"],
+        "pipeline": row["pipeline_name"],
+        "step_id": row["step_id"],
+        "instance_id": row["instance_id"],
+        "accumulated": json.loads(row["accumulated"]),
+        "created_at": row["created_at"],
+    }

@@ -171,13 +171,15 @@ WITH RECURSIVE tree (job_id, depth) AS (
     WHERE t.depth < 10000
 )
 SELECT jobs.job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
-       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+       source_event_id, event_context_id, route_key, pipeline, step_id
 FROM tree JOIN jobs ON jobs.job_id = tree.job_id
 ORDER BY tree.depth, jobs.created_at, jobs.rowid;
 
 -- name: children_of_job
 SELECT job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
-       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+       source_event_id, event_context_id, route_key, pipeline, step_id
 FROM jobs WHERE parent_job_id = :job_id
 ORDER BY created_at, rowid;
 
@@ -186,3 +188,30 @@ ORDER BY created_at, rowid;
 SELECT a.job_id, a.response FROM attempts AS a
 JOIN jobs AS j ON j.job_id = a.job_id AND j.attempt = a.attempt
 WHERE a.job_id IN (SELECT value FROM json_each(:ids));
+
+-- name: get_context
+SELECT id, parent_id, pipeline_name, step_id, instance_id, accumulated, created_at
+FROM event_contexts WHERE id = :id;
+
+-- name: context_lineage
+-- A context row and its ancestors by parent_id, root first. The depth cap stops a hand-made cycle.
+WITH RECURSIVE chain (id, depth) AS (
+    SELECT id, 0 FROM event_contexts WHERE id = :id
+    UNION ALL
+    SELECT c.parent_id, chain.depth + 1 FROM chain JOIN event_contexts AS c ON c.id = chain.id
+    WHERE c.parent_id IS NOT NULL AND chain.depth < 10000
+)
+SELECT e.id, e.parent_id, e.pipeline_name, e.step_id, e.instance_id, e.accumulated, e.created_at
+FROM chain JOIN event_contexts AS e ON e.id = chain.id
+ORDER BY chain.depth DESC;
+
+-- name: emitted_with_children
+-- Events a job emitted, each with the ids of the jobs it started (children of the job whose
+-- source_event_id is the event's id), oldest event first. Uses plugin_events_job and jobs_event_source.
+SELECT e.event_id, e.type, e.payload, e.created_at,
+       (SELECT json_group_array(job_id) FROM (
+            SELECT c.job_id FROM jobs AS c
+            WHERE c.parent_job_id = e.job_id AND c.source_event_id = e.event_id
+            ORDER BY c.created_at, c.rowid)) AS children
+FROM plugin_events AS e WHERE e.job_id = :job_id
+ORDER BY e.id;
