@@ -84,6 +84,14 @@ class ServiceConfig(_Model):
     allow_symlinks: bool = False
     kill_grace: Duration = 5.0
     drain_grace: OptionalDuration = 30.0
+    # Pipelines (spec pipelines.md §3.6, §5.1): bound root-trigger chains and hook-on-hook chains.
+    max_chain_depth: int = Field(default=20, ge=1, le=10000)
+    hook_max_depth: int = Field(default=4, ge=0, le=1000)
+
+    @field_validator("hook_max_depth")
+    @classmethod
+    def _hook_depth(cls, value: int) -> int:
+        return value or 4  # 0 means the default, as in Ductile
 
     @field_validator("job_retention", mode="before")
     @classmethod
@@ -167,6 +175,7 @@ class PluginInstanceConfig(_Model):
     timeouts: dict[str, Duration] = Field(default_factory=dict)
     parallelism: int | None = Field(default=None, ge=1, le=1024)
     max_outstanding_polls: int = Field(default=1, ge=1, le=1000)
+    notify_on_complete: bool = False  # root jobs of this instance fire on-hook pipelines (pipelines.md §5)
 
     @field_validator("config", mode="before")
     @classmethod
@@ -219,6 +228,13 @@ class ApiConfig(_Model):
     listen: str = "127.0.0.1:8080"
     auth: ApiAuth = Field(default_factory=ApiAuth)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_concurrent_sync: int = 10  # synchronous POST /pipeline waits at once; <= 0 means 10
+    max_sync_timeout: OptionalDuration = 0.0  # caps a pipeline's timeout for synchronous calls; 0 = no cap
+
+    @field_validator("max_concurrent_sync")
+    @classmethod
+    def _sync_slots(cls, value: int) -> int:
+        return value if value > 0 else 10
 
     @field_validator("listen")
     @classmethod
@@ -265,6 +281,9 @@ class LoadedConfig:
     path: Path  # the root config.yaml
     raw: dict[str, Any]
     origins: dict[tuple[str, ...], Path] = field(default_factory=dict)
+    # Each file's own `pipelines:` value (before list merging), for per-file attribution and the
+    # ascending absolute-path order pipelines are concatenated in (pipelines.md §1.1).
+    pipeline_sources: list[tuple[Path, Any]] = field(default_factory=list)
 
     @property
     def directory(self) -> Path:
@@ -409,6 +428,7 @@ def load_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] |
     merged: dict[str, Any] = {}
     origins: dict[tuple[str, ...], Path] = {}
     seen: set[Path] = set()
+    pipeline_sources: list[tuple[Path, Any]] = []
 
     def visit(file: Path) -> None:
         file = file.resolve()
@@ -420,12 +440,14 @@ def load_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] |
         if data is None:
             return
         includes = _include_targets(data, file, problems)
+        if "pipelines" in data:
+            pipeline_sources.append((file, data["pipelines"]))
         _merge(merged, data, file, origins)
         for target in includes:
             visit(target)
 
     visit(path)
-    loaded = LoadedConfig(config=Config(), path=path, raw=merged, origins=origins)
+    loaded = LoadedConfig(config=Config(), path=path, raw=merged, origins=origins, pipeline_sources=pipeline_sources)
     if problems:
         raise ConfigError(problems)
     try:
@@ -434,7 +456,9 @@ def load_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] |
         partial = _without_invalid_parts(merged, exc)
         partial_loaded = None
         if partial is not None:
-            partial_loaded = LoadedConfig(config=partial, path=path, raw=merged, origins=origins)
+            partial_loaded = LoadedConfig(
+                config=partial, path=path, raw=merged, origins=origins, pipeline_sources=pipeline_sources
+            )
         raise ConfigError(format_validation_errors(exc, loaded), partial=partial_loaded)
     return loaded
 

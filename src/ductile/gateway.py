@@ -12,7 +12,7 @@ import signal
 import time
 import uuid
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ductile import __version__
@@ -23,6 +23,8 @@ from ductile.executor import install_child_watcher
 from ductile.jobs import EnqueueResult, NewJob
 from ductile.lock import DatabaseLock
 from ductile.manifest import Discovery, discover
+from ductile.pipelines.compile import EMPTY_GRAPH, Graph
+from ductile.pipelines.load import check_pipelines
 from ductile.registry import Registry, build_registry
 from ductile.scheduler.loop import Scheduler
 from ductile.store import Store, open_store
@@ -41,6 +43,8 @@ class Setup:
     loaded: LoadedConfig
     discovery: Discovery
     registry: Registry
+    graph: Graph = EMPTY_GRAPH
+    warnings: list[str] = field(default_factory=list)  # discovery's and the pipelines' lints
 
 
 def prepare(config_arg: str | None = None) -> Setup:
@@ -53,13 +57,21 @@ def prepare(config_arg: str | None = None) -> Setup:
         # Report what the plugins would also refuse in the parts that did validate: one pass.
         partial = exc.partial
         discovery = discover(partial.plugin_roots, allow_symlinks=partial.config.service.allow_symlinks)
-        more = [*discovery.problems, *check_against_plugins(partial, discovery)]
+        _, pipeline_problems, _ = check_pipelines(partial)
+        more = [*discovery.problems, *check_against_plugins(partial, discovery), *pipeline_problems]
         raise ConfigError([*exc.problems, *(p for p in more if p not in exc.problems)])
     discovery = discover(loaded.plugin_roots, allow_symlinks=loaded.config.service.allow_symlinks)
-    problems = [*discovery.problems, *check_against_plugins(loaded, discovery)]
+    graph, pipeline_problems, pipeline_warnings = check_pipelines(loaded)
+    problems = [*discovery.problems, *check_against_plugins(loaded, discovery), *pipeline_problems]
     if problems:
         raise ConfigError(problems)
-    return Setup(loaded=loaded, discovery=discovery, registry=build_registry(loaded, discovery))
+    return Setup(
+        loaded=loaded,
+        discovery=discovery,
+        registry=build_registry(loaded, discovery),
+        graph=graph,
+        warnings=[*discovery.warnings, *pipeline_warnings],
+    )
 
 
 def submit(
