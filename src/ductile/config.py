@@ -31,7 +31,18 @@ from pydantic import (
 from ductile.durations import format_duration, parse_duration
 from ductile.manifest import NAME_PATTERN, Discovery
 
-SCOPES = ("*", "jobs:ro", "jobs:rw", "plugin:ro", "plugin:rw", "events:ro", "system:ro", "system:rw")
+SCOPES = (
+    "*",
+    "jobs:ro",
+    "jobs:rw",
+    "jobs:tree:ro",
+    "jobs:result:ro",
+    "plugin:ro",
+    "plugin:rw",
+    "events:ro",
+    "system:ro",
+    "system:rw",
+)
 SECRET_MARKERS = ("token", "secret", "password", "key")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 

@@ -63,6 +63,24 @@ class JobDetail(BaseModel):
     result: dict[str, Any] | None = Field(default=None, description="The plugin's response, once terminal.")
 
 
+class TreeItem(BaseModel):
+    """One `GET /job/{id}/tree` item; null fields are omitted."""
+
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    parent_job_id: str | None = Field(default=None, description="Omitted for the root of the tree.")
+    plugin: str
+    command: str
+    status: str
+    result: Any = Field(
+        default=None,
+        description="Stored plugin response of the current attempt; only with jobs:result:ro. Secrets `***`.",
+    )
+    last_error: str | None = Field(default=None, description="Only with jobs:result:ro.")
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
 class AttemptOut(BaseModel):
     job_id: str
     attempt: int

@@ -109,6 +109,17 @@ class Store(Protocol):
 
     def emitted_events(self, job_id: str) -> list[dict[str, Any]]: ...
 
+    # -- lineage (pipelines) ----------------------------------------------------------------
+    def job_tree(self, job_id: str) -> list[Job]:
+        """The job and every descendant by `parent_job_id`: root first, then by depth, then
+        `created_at`, then insertion order (pipelines spec §6.2 O11). Unknown id → []."""
+
+    def children(self, job_id: str) -> list[Job]:
+        """Direct children, oldest first (created_at, then insertion order)."""
+
+    def current_responses(self, job_ids: list[str]) -> dict[str, Any]:
+        """job_id → the stored plugin response of each job's current attempt, where there is one."""
+
     def status_counts(self) -> dict[str, int]: ...
 
     def count_active(self, plugin: str, command: str, dedupe_key: str) -> int: ...

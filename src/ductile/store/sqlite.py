@@ -34,6 +34,7 @@ from ductile.jobs import (
 from ductile.lifecycle import Decision, Status
 from ductile.store import queries
 from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
+from ductile.store.sqlite_reads import SqliteReads
 from ductile.timeutil import from_text, to_text
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ WAL_BACKSTOP_PAGES = 20000  # with the checkpointer on, a commit checkpoints onl
 _SUMMARY_COLUMNS = "job_id, plugin, command, status, created_at, started_at, completed_at, attempt"
 _JOB_COLUMNS = (
     "job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key, "
-    "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context"
+    "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context, "
+    "source_event_id, event_context_id, route_key, pipeline, step_id"
 )
 
 
@@ -70,6 +72,7 @@ def _job(r: Sequence[Any]) -> Job:
         _STATUS[r[4]],
         *r[5:15],
         None if context is None else json.loads(context),
+        *r[16:21],
     )
 
 
@@ -93,8 +96,11 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     )
 
 
-class SqliteStore:
-    """See `ductile.store.base.Store` for the contract of each method."""
+class SqliteStore(SqliteReads):
+    """See `ductile.store.base.Store` for the contract of each method; lineage reads live in
+    `sqlite_reads.SqliteReads`."""
+
+    _to_job = staticmethod(_job)
 
     def __init__(self, path: Path):
         self.path = path
@@ -227,6 +233,11 @@ class SqliteStore:
                     "created_at": stamp,
                     "parent_job_id": job.parent_job_id,
                     "context": _dumps(job.context),
+                    "source_event_id": job.source_event_id,
+                    "event_context_id": job.event_context_id,
+                    "route_key": job.route_key,
+                    "pipeline": job.pipeline,
+                    "step_id": job.step_id,
                 },
             )
             db.execute(
@@ -351,6 +362,7 @@ class SqliteStore:
                         "payload": _dumps(event.get("payload")),
                         "dedupe_key": event.get("dedupe_key"),
                         "now": stamp,
+                        "event_id": event.get("event_id"),
                     },
                 )
             row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
@@ -578,6 +590,7 @@ class SqliteStore:
                 "payload": _loads(r["payload"]),
                 "dedupe_key": r["dedupe_key"],
                 "created_at": r["created_at"],
+                "event_id": r["event_id"],
             }
             for r in self._read(Q["events_for_job"], {"job_id": job_id})
         ]

@@ -5,9 +5,11 @@
 
 -- name: insert_job
 INSERT INTO jobs (job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by,
-                  dedupe_key, created_at, parent_job_id, context)
+                  dedupe_key, created_at, parent_job_id, context, source_event_id, event_context_id,
+                  route_key, pipeline, step_id)
 VALUES (:job_id, :plugin, :command, :payload, 'queued', 1, :max_attempts, :submitted_by,
-        :dedupe_key, :created_at, :parent_job_id, :context);
+        :dedupe_key, :created_at, :parent_job_id, :context, :source_event_id, :event_context_id,
+        :route_key, :pipeline, :step_id);
 
 -- name: insert_transition
 INSERT INTO transitions (job_id, from_status, to_status, reason, at)
@@ -50,7 +52,8 @@ WHERE rowid = (
     LIMIT 1
 )
 RETURNING job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
-          created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context;
+          created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+          source_event_id, event_context_id, route_key, pipeline, step_id;
 
 -- name: insert_attempt
 INSERT INTO attempts (job_id, attempt, plugin, command, submitted_by, started_at)
@@ -82,12 +85,14 @@ WHERE j.status = 'running' AND a.pid IS NOT NULL;
 
 -- name: get_job
 SELECT job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
-       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+       source_event_id, event_context_id, route_key, pipeline, step_id
 FROM jobs WHERE job_id = :job_id;
 
 -- name: running_jobs
 SELECT job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
-       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+       source_event_id, event_context_id, route_key, pipeline, step_id
 FROM jobs WHERE status = 'running' ORDER BY started_at;
 
 -- name: attempts_for_job
@@ -109,11 +114,11 @@ ON CONFLICT (instance) DO UPDATE SET state = excluded.state, updated_at = exclud
                                     updated_by_job = excluded.updated_by_job;
 
 -- name: insert_event
-INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at)
-VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now);
+INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at, event_id)
+VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now, :event_id);
 
 -- name: events_for_job
-SELECT type, payload, dedupe_key, created_at FROM plugin_events WHERE job_id = :job_id ORDER BY id;
+SELECT type, payload, dedupe_key, created_at, event_id FROM plugin_events WHERE job_id = :job_id ORDER BY id;
 
 -- name: insert_fact
 INSERT INTO facts (instance, fact_type, job_id, data, created_at)
@@ -154,3 +159,30 @@ DELETE FROM transitions WHERE job_id IN (SELECT value FROM json_each(:ids));
 
 -- name: delete_events
 DELETE FROM plugin_events WHERE job_id IN (SELECT value FROM json_each(:ids));
+
+-- name: job_tree
+-- A job and every descendant by parent_job_id, root first, then by depth, then created_at, then
+-- insertion order (rowid; no INTEGER PRIMARY KEY, but a VACUUM copies rows in rowid order so the
+-- relative order survives). The depth cap only stops a hand-made parent cycle from looping.
+WITH RECURSIVE tree (job_id, depth) AS (
+    SELECT job_id, 0 FROM jobs WHERE job_id = :job_id
+    UNION ALL
+    SELECT c.job_id, t.depth + 1 FROM tree AS t JOIN jobs AS c ON c.parent_job_id = t.job_id
+    WHERE t.depth < 10000
+)
+SELECT jobs.job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+FROM tree JOIN jobs ON jobs.job_id = tree.job_id
+ORDER BY tree.depth, jobs.created_at, jobs.rowid;
+
+-- name: children_of_job
+SELECT job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+FROM jobs WHERE parent_job_id = :job_id
+ORDER BY created_at, rowid;
+
+-- name: current_responses
+-- The stored response of each listed job's current attempt (jobs.attempt), for tree results.
+SELECT a.job_id, a.response FROM attempts AS a
+JOIN jobs AS j ON j.job_id = a.job_id AND j.attempt = a.attempt
+WHERE a.job_id IN (SELECT value FROM json_each(:ids));
