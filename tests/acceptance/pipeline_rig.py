@@ -8,22 +8,62 @@ tests assert is read back from the same database file the gateway writes.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from conftest import REPO, GatewayProcess, base_config, free_port, wait_for, write_config
 
 TEST_PLUGINS = REPO / "tests" / "plugins"
+REAL_PLUGINS = os.environ.get("DUCTILE_PLUGINS_DIR", "")
 TERMINAL = ("succeeded", "failed", "timed_out", "dead", "skipped")
 RW_TOKEN = "test-plugin-rw-token-0123456789"
+
+
+@dataclass(frozen=True)
+class Impl:
+    """Which plugins play the ductile-plugins roles: our look-alikes, or the real plugins from an
+    export of the public repository (opt-in: DUCTILE_PLUGINS_DIR=<export dir>)."""
+
+    name: str
+    uses: dict[str, str]
+    roots: tuple[Path, ...] = ()
+
+    def __call__(self, role: str) -> str:
+        return self.uses[role]
+
+
+OURS = Impl(
+    "ours",
+    {
+        "git_repo_sync": "git_mirror",
+        "repo_policy": "policy_tidy",
+        "sqlite_change": "row_watch",
+        "check_youtube": "link_check",
+        "discord_notify": "chat_notify",
+    },
+)
+REAL = Impl("real", {role: role for role in OURS.uses}, (Path(REAL_PLUGINS),) if REAL_PLUGINS else ())
+IMPLS = [
+    pytest.param(OURS, id="ours"),
+    pytest.param(
+        REAL,
+        id="real",
+        marks=pytest.mark.skipif(
+            not REAL_PLUGINS, reason="opt-in: DUCTILE_PLUGINS_DIR=<export of ductile-plugins> runs the real plugins"
+        ),
+    ),
+]
 
 
 def recorder(record_dir: Path, **config: Any) -> dict[str, Any]:

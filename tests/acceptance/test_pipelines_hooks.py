@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import GatewayProcess, wait_for
 
-from tests.acceptance.pipeline_rig import Gateways, chat_stub, jobs, post, rows, wait_settled, warnings
+from tests.acceptance.pipeline_rig import IMPLS, Gateways, Impl, chat_stub, jobs, post, rows, wait_settled, warnings
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,8 @@ def gateways(tmp_path: Path) -> Iterator[Gateways]:
     pool.stop_all()
 
 
-def test_a_job_that_fails_for_good_alerts_the_chat_once_and_not_on_its_first_attempt(gateways):
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_job_that_fails_for_good_alerts_the_chat_once_and_not_on_its_first_attempt(gateways, impl: Impl):
     """§10 scenario 13: the hook fires at the terminal decision (after attempt 2), never per retry."""
     with chat_stub() as chat:
         plugins = {
@@ -32,14 +33,14 @@ def test_a_job_that_fails_for_good_alerts_the_chat_once_and_not_on_its_first_att
                 "notify_on_complete": True,
             },
             "oops_ping": {
-                "uses": "chat_notify",
+                "uses": impl("discord_notify"),
                 "config": {"webhook_url": chat.url, "message_template": "{plugin} {status}: {error}"},
             },
         }
         pipelines = [
             {"name": "oops", "on-hook": "job.failed", "from_plugin": "flaky", "steps": [{"uses": "oops_ping"}]}
         ]
-        gw = gateways.start(plugins, pipelines)
+        gw = gateways.start(plugins, pipelines, roots=list(impl.roots))
         answer = post(gw, "/plugin/flaky/handle", {"payload": {}})
         assert answer.status_code == 202, answer.text
         flaky_id = answer.json()["job_id"]

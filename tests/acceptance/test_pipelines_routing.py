@@ -13,8 +13,10 @@ import pytest
 from conftest import make_plugin, wait_for
 
 from tests.acceptance.pipeline_rig import (
+    IMPLS,
     RW_TOKEN,
     Gateways,
+    Impl,
     chat_stub,
     context_row,
     jobs,
@@ -66,7 +68,8 @@ def test_one_event_starts_every_matching_pipeline_and_a_bad_predicate_skips_only
     assert any("p4" in json.dumps(r) for r in warnings(gw)), "expected a WARN naming p4's failed predicate"
 
 
-def test_example_b_links_are_classified_and_each_kind_runs_its_own_pipeline(tmp_path, gateways):
+@pytest.mark.parametrize("impl", IMPLS)
+def test_example_b_links_are_classified_and_each_kind_runs_its_own_pipeline(tmp_path, gateways, impl: Impl):
     """§10 scenario 18 without the webhook listener (the event enters through POST /plugin/.../handle)
     and §1.5 Example B: `link_check` (our check_youtube) emits link.video or link.article with the
     payload unchanged; video-link ends in a `with:` message, article-link in a baggage-fed one."""
@@ -74,7 +77,7 @@ def test_example_b_links_are_classified_and_each_kind_runs_its_own_pipeline(tmp_
     with chat_stub() as chat:
         plugins = {
             "check_youtube": {
-                "uses": "link_check",
+                "uses": impl("check_youtube"),
                 "config": {
                     "field": "payload.url",
                     "checks": [
@@ -98,7 +101,7 @@ def test_example_b_links_are_classified_and_each_kind_runs_its_own_pipeline(tmp_
                     "emit": [{"type": "content_ready", "payload": {"content": "text", "truncated": False}}],
                 },
             },
-            "chat_ping": {"uses": "chat_notify", "config": {"webhook_url": chat.url}},
+            "chat_ping": {"uses": impl("discord_notify"), "config": {"webhook_url": chat.url}},
         }
         pipelines = [
             {
@@ -128,7 +131,7 @@ def test_example_b_links_are_classified_and_each_kind_runs_its_own_pipeline(tmp_
                 ],
             },
         ]
-        gw = gateways.start(plugins, pipelines)
+        gw = gateways.start(plugins, pipelines, roots=list(impl.roots))
         answer = post(gw, "/plugin/check_youtube/handle", {"payload": {"url": "https://youtu.be/abc"}})
         assert answer.status_code == 202, answer.text
         video_root = answer.json()["job_id"]
@@ -160,7 +163,8 @@ def test_example_b_links_are_classified_and_each_kind_runs_its_own_pipeline(tmp_
         assert sorted(chat.messages) == ["Read https://example.org/post", "Transcript stored: A talk (abc)"]
 
 
-def test_a_watched_table_change_starts_the_watch_pipeline_with_the_new_count(tmp_path, gateways):
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_watched_table_change_starts_the_watch_pipeline_with_the_new_count(tmp_path, gateways, impl: Impl):
     """§10 scenario 21 with `row_watch` (our sqlite_change) scheduled every second."""
     db = tmp_path / "watched.db"
     with sqlite3.connect(db) as con:
@@ -168,14 +172,14 @@ def test_a_watched_table_change_starts_the_watch_pipeline_with_the_new_count(tmp
     rec = tmp_path / "rec"
     plugins = {
         "sqlite_change": {
-            "uses": "row_watch",
+            "uses": impl("sqlite_change"),
             "config": {"db_path": str(db), "query": "select count(*) from t", "event_type": "rows.changed"},
             "schedules": [{"every": "1s"}],
         },
         "A": {"uses": "recorder", "config": {"record_dir": str(rec)}},
     }
     pipelines = [{"name": "watch", "on": "rows.changed", "from_plugin": "sqlite_change", "steps": [{"uses": "A"}]}]
-    gw = gateways.start(plugins, pipelines)
+    gw = gateways.start(plugins, pipelines, roots=list(impl.roots))
 
     def seen_count(count: str) -> dict | None:
         return next((r for r in recorded(rec).values() if r["event"]["payload"].get("result") == count), None)
@@ -220,7 +224,8 @@ print(json.dumps({"status": "ok", "result": reply}))
 """
 
 
-def test_a_plugin_starts_a_worker_pipeline_over_the_api_with_a_plugin_rw_token(tmp_path, gateways):
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_plugin_starts_a_worker_pipeline_over_the_api_with_a_plugin_rw_token(tmp_path, gateways, impl: Impl):
     """§10 scenario 22 and §1.5 Example C: the caller's job is not the pipeline's parent; the worker's
     result and baggage reach the announce step."""
     make_plugin(tmp_path / "extra", "caller", CALLER, commands=[{"name": "poll", "type": "write"}])
@@ -233,7 +238,7 @@ def test_a_plugin_starts_a_worker_pipeline_over_the_api_with_a_plugin_rw_token(t
                     "uses": "recorder",
                     "config": {"record_dir": str(rec), "result": "harvested 3 sessions"},
                 },
-                "harvest_ping": {"uses": "chat_notify", "config": {"webhook_url": chat.url}},
+                "harvest_ping": {"uses": impl("discord_notify"), "config": {"webhook_url": chat.url}},
             },
             [
                 {
@@ -245,7 +250,7 @@ def test_a_plugin_starts_a_worker_pipeline_over_the_api_with_a_plugin_rw_token(t
                     ],
                 }
             ],
-            roots=[tmp_path / "extra"],
+            roots=[tmp_path / "extra", *impl.roots],
             edit=lambda config, url: config["plugins"]["caller"].update(
                 config={"api_url": url, "api_token": RW_TOKEN, "worker_pipeline": "harvest-project"}
             ),
