@@ -34,7 +34,7 @@ from ductile.jobs import (
 from ductile.lifecycle import Decision, Status
 from ductile.store import queries
 from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
-from ductile.store.routing import Routing, fire_hooks, route_completion
+from ductile.store.routing import EntryJob, Routing, fire_hooks, insert_entries, route_completion
 from ductile.store.sqlite_reads import SqliteReads
 from ductile.timeutil import from_text, to_text
 
@@ -378,6 +378,10 @@ class SqliteStore(SqliteReads):
                 )
             row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
         return _job(row)
+
+    def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
+        with self._tx() as db:
+            return insert_entries(db, entries, now, submitted_by)
 
     def _apply_state(self, db: sqlite3.Connection, job: Job, change: StateChange, stamp: str) -> None:
         if change.replace:
