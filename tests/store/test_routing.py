@@ -248,3 +248,16 @@ def test_stored_events_keep_their_event_ids(store):
     ids = [e["event_id"] for e in store.emitted_events(job.job_id)]
     assert ids[0] == "mine" and ids[1] and ids[1] != "mine"
     assert json.loads(json.dumps(ids))
+
+
+def test_pruning_a_finished_pipeline_removes_its_context_rows(store):
+    s = settings("[{name: p, on: t, steps: [{uses: A}]}]")
+    job = run(store)
+    succeed(store, job, Routing(s, events=[{"type": "t"}]))
+    a = run(store, plugin=None, t=2)
+    succeed(store, a, Routing(s, result="x"), t=3)
+    with store._lock:
+        assert store._db.execute("SELECT count(*) FROM event_contexts").fetchone()[0] == 2
+    assert store.prune({"succeeded": at(10)}) == 2
+    with store._lock:
+        assert store._db.execute("SELECT count(*) FROM event_contexts").fetchone()[0] == 0

@@ -149,7 +149,7 @@ DELETE FROM jobs WHERE rowid IN (
     WHERE status = :status AND created_at < :cutoff AND completed_at < :cutoff
     LIMIT :batch
 )
-RETURNING job_id;
+RETURNING job_id, event_context_id;
 
 -- name: delete_attempts
 DELETE FROM attempts WHERE job_id IN (SELECT value FROM json_each(:ids));
@@ -236,3 +236,13 @@ SELECT submitted_by, parent_job_id FROM jobs WHERE job_id = :job_id;
 -- name: insert_routed_event
 INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at, event_id)
 VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now, :event_id);
+
+-- name: delete_contexts
+-- The context rows of pruned jobs, then instance roots no step row of their instance still uses.
+DELETE FROM event_contexts WHERE id IN (SELECT value FROM json_each(:ids))
+RETURNING instance_id;
+
+-- name: delete_orphan_roots
+DELETE FROM event_contexts AS root
+WHERE root.step_id = '' AND root.instance_id IN (SELECT value FROM json_each(:instances))
+  AND NOT EXISTS (SELECT 1 FROM event_contexts AS c WHERE c.instance_id = root.instance_id AND c.step_id <> '');
