@@ -117,8 +117,12 @@ def translate(pattern: str) -> str:
             bad = set(flags.group(0) if flags else "") - _RE2_FLAGS
             if bad and not pattern.startswith("P<", i + 2):
                 raise _refuse(pattern, f"inline flag {''.join(sorted(bad))} (RE2 knows i, m, s, U)")
-        counted = _COUNTED.match(pattern, i) if ch == "{" else None
-        if counted and (counted.group(1) or counted.group(2)):
+        if ch == "{":
+            counted = _COUNTED.match(pattern, i)
+            if not counted or not counted.group(1):  # RE2 reads `{,n}` and `{}` as literal text, Python doesn't
+                out.append("\\{")
+                i += 1
+                continue
             for bound in counted.groups():
                 if bound and int(bound) > _MAX_REPEAT:
                     raise _refuse(pattern, f"a repeat count above {_MAX_REPEAT}")
