@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ductile.pipelines.re2compat import RegexError, compile_pattern, translate
 
@@ -26,7 +30,8 @@ from ductile.pipelines.re2compat import RegexError, compile_pattern, translate
         (r"a(?#note)", "comment group"),
         (r"(?x)a b", "inline flag x"),
         (r"(?a)\w", "inline flag a"),
-        (r"[[:alpha:]]+", "POSIX class"),
+        (r"[[:^alpha:]]+", "POSIX class [:^alpha:]"),
+        (r"[[:letters:]]+", "POSIX class [:letters:]"),
         (r"a\Z", "\\Z"),
         (r"a{1001}", "repeat count above 1000"),
     ],
@@ -40,9 +45,15 @@ def test_constructs_re2_lacks_are_refused_by_name(pattern, construct):
     assert "accepted: RE2 syntax" in message
 
 
-@pytest.mark.parametrize("pattern", ["a(", "[a", "*a", r"\p{L}", "(?<name>a)"])
+@pytest.mark.parametrize("pattern", ["a(", "[a", "*a", "a{2,1}", "(?U)a"])
 def test_invalid_patterns_name_the_pattern(pattern):
     with pytest.raises(RegexError, match="invalid regex"):
+        compile_pattern(pattern)
+
+
+@pytest.mark.parametrize("pattern", [r"\p{L}", r"\pN", r"\PL"])
+def test_unicode_classes_are_refused_with_a_clear_message(pattern):
+    with pytest.raises(RegexError, match=r"uses a Unicode class .* not supported here"):
         compile_pattern(pattern)
 
 
@@ -72,6 +83,17 @@ def test_invalid_patterns_name_the_pattern(pattern):
         (r"[\]]", "]", True),
         (r"x|y", "xy", False),  # the match spans the whole string
         (r"\++", "++", True),
+        (r"[[:alpha:]]+", "abZ", True),
+        (r"[[:alpha:]]+", "é", False),
+        (r"[^[:digit:]]+", "ab", True),
+        (r"[^[:digit:]x]", "x", False),
+        (r"[[:punct:][:space:]]+", "!@[]{} \t", True),
+        (r"[[:xdigit:]]+", "09afAF", True),
+        (r"\Qa.b\E+", "a.bbb", True),
+        (r"\Qa.b\E", "axb", False),
+        (r"\x{41}\x{e9}", "Aé", True),
+        (r"a\z", "a", True),
+        (r"(?<word>\w+)", "abc", True),
     ],
 )
 def test_matching_follows_re2(pattern, text, matches):
@@ -87,3 +109,10 @@ def test_translate_leaves_plain_patterns_alone():
 def test_braces_that_are_not_a_repeat_are_literal_as_in_re2(pattern, text):
     assert compile_pattern(pattern).fullmatch(text)
     assert not compile_pattern(pattern).fullmatch("aa")
+
+
+@given(st.text(max_size=12))
+def test_escaped_text_matches_itself_only(text):
+    pattern = compile_pattern(re.escape(text))
+    assert pattern.fullmatch(text)
+    assert not pattern.fullmatch(text + "x")
