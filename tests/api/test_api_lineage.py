@@ -242,3 +242,78 @@ def test_job_lists_emitted_events_and_children(live: Any, routed: dict[str, Any]
     assert child["parent_job_id"] == routed["source"]
     assert child["pipeline"] == "p-lin" and child["step_id"] == "one"
     assert child["events"] == [] and child["children"] == []
+
+
+# -- GET /pipelines --------------------------------------------------------------------------
+
+PIPELINES = [
+    {"name": "tidy", "on": "repo.go", "steps": [{"uses": "alpha"}, {"id": "notes", "uses": "beta"}]},
+    {"name": "ping", "on-hook": "job.failed", "from_plugin": "alpha", "steps": [{"uses": "beta"}]},
+]
+
+
+@pytest.fixture(scope="module")
+def piped(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from live_gateway import start_gateway
+
+    gw = start_gateway(tmp_path_factory.mktemp("pipelines"), pipelines=PIPELINES)
+    yield gw
+    gw.stop()
+
+
+def _pipelines(gw: Any, token: str = ADMIN_TOKEN) -> httpx.Response:
+    return httpx.get(f"{gw.url}/pipelines", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def test_pipelines_list_definitions_and_last_instance(piped: Any) -> None:
+    body = _pipelines(piped).json()
+    assert [p["name"] for p in body["pipelines"]] == ["ping", "tidy"]
+    ping, tidy = body["pipelines"]
+    assert ping == {
+        "name": "ping",
+        "on": None,
+        "on_hook": "job.failed",
+        "from_plugin": "alpha",
+        "execution_mode": "async",
+        "steps": ["step_1"],
+        "last": None,
+    }
+    assert tidy["on"] == "repo.go" and tidy["steps"] == ["step_1", "notes"] and tidy["last"] is None
+    entry, step2 = seed(
+        piped.db_path,
+        [
+            {"plugin": "alpha", "command": "handle", "created_at": stamp(9, 0), "submitted_by": "api"},
+            {"plugin": "beta", "command": "handle", "created_at": stamp(9, 1), "status": "failed"},
+        ],
+    )
+    with sqlite3.connect(piped.db_path, timeout=10) as db:
+        for cid, step in (("c-1", "step_1"), ("c-2", "notes")):
+            db.execute(
+                "INSERT INTO event_contexts (id, parent_id, pipeline_name, step_id, instance_id, accumulated,"
+                " created_at) VALUES (?, NULL, 'tidy', ?, 'inst-7', '{}', ?)",
+                (cid, step, stamp(9)),
+            )
+        db.execute("UPDATE jobs SET pipeline='tidy', step_id='step_1', event_context_id='c-1' WHERE job_id=?", (entry,))
+        db.execute(
+            "UPDATE jobs SET pipeline='tidy', step_id='notes', event_context_id='c-2', parent_job_id=? WHERE job_id=?",
+            (entry, step2),
+        )
+    last = _pipelines(piped).json()["pipelines"][1]["last"]
+    assert last == {
+        "instance_id": "inst-7",
+        "job_id": entry,
+        "status": "failed",
+        "started_at": stamp(9, 0),
+        "completed_at": stamp(9, 1),
+        "duration_ms": 1000.0,
+        "job_count": 2,
+    }
+
+
+@pytest.mark.parametrize(("scope", "code"), [("jobs:tree:ro", 200), ("jobs:ro", 200), ("plugin:rw", 403)])
+def test_pipelines_scope(piped: Any, scope: str, code: int) -> None:
+    assert _pipelines(piped, scope_token(scope)).status_code == code
+
+
+def test_pipelines_without_any_configured(live: Any) -> None:  # noqa: F811
+    assert _pipelines(live).json() == {"pipelines": []}

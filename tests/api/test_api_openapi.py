@@ -59,6 +59,7 @@ def test_openapi_documents_scopes_errors_and_security(contract_gateway: Any) -> 
         ("get", "/job/{job_id}"): {"401", "403", "404"},
         ("get", "/job-logs"): {"400", "401", "403"},
         ("get", "/job/{job_id}/tree"): {"401", "403"},
+        ("get", "/pipelines"): {"401", "403"},
         ("post", "/job/{job_id}/cancel"): {"401", "403", "404", "409"},
         ("get", "/plugins"): {"401"},
         ("get", "/plugin/{name}"): {"401", "403", "404"},

@@ -182,3 +182,47 @@ def test_emitted_events_name_the_children_they_started(store: SqliteStore) -> No
     tree = store.job_tree(parent)
     assert [j.pipeline for j in tree] == [None, "p1", "p2", "p3"]
     assert tree[1].source_event_id == "e1" and tree[1].step_id == "step_1" and tree[1].route_key == "p1/step_1"
+
+
+def _step(store: SqliteStore, plugin: str, parent: str | None, ctx: str | None, pipeline: str | None, t: float) -> str:
+    return store.enqueue(
+        NewJob(
+            plugin=plugin,
+            command="handle",
+            submitted_by="route" if parent else "api",
+            parent_job_id=parent,
+            event_context_id=ctx,
+            pipeline=pipeline,
+            step_id=plugin if pipeline else None,
+        ),
+        now=T0 + timedelta(seconds=t),
+        dedupe_since=None,
+    ).job_id
+
+
+def test_pipeline_instance_is_the_newest_instance_from_its_entry(store: SqliteStore) -> None:
+    for cid, inst in (("a1", "I1"), ("a2", "I1"), ("b1", "I2"), ("b2", "I2"), ("q1", "Q")):
+        store._db.execute(
+            "INSERT INTO event_contexts (id, parent_id, pipeline_name, step_id, instance_id, accumulated, created_at)"
+            " VALUES (?, NULL, 'p', '', ?, '{}', ?)",
+            (cid, inst, to_text(T0)),
+        )
+    assert store.pipeline_instance("p") is None
+    source = _step(store, "source", None, None, None, 0)  # not a pipeline job: the routed-from parent
+    first = _step(store, "s1", source, "a1", "p", 1)
+    _step(store, "s2", first, "a2", "p", 2)
+    entry = _step(store, "s1", source, "b1", "p", 3)  # the second instance, also routed from source
+    second = _step(store, "s2", entry, "b2", "p", 4)
+    _step(store, "other", second, "q1", "q", 5)  # a pipeline the instance triggered: not counted
+    found = store.pipeline_instance("p")
+    assert found is not None
+    assert found["instance_id"] == "I2" and found["entry_job_id"] == entry
+    assert [j["job_id"] for j in found["jobs"]] == [entry, second]
+    assert found["jobs"][1]["step_id"] == "s2" and found["jobs"][1]["status"] == "queued"
+    hook = _step(store, "hooked", source, None, "h", 6)  # a hook pipeline job: no context
+    assert store.pipeline_instance("h") == {
+        "instance_id": None,
+        "entry_job_id": hook,
+        "jobs": [store.pipeline_instance("h")["jobs"][0]],
+    }
+    assert store.pipeline_instance("h")["jobs"][0]["job_id"] == hook

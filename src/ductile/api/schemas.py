@@ -105,6 +105,33 @@ class TreeItem(BaseModel):
     completed_at: str | None = None
 
 
+class InstanceOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instance_id: str | None = Field(description="pipeline_instance_id; null for a job without context (hooks).")
+    job_id: str = Field(description="The instance's entry job (its tree: GET /job/{id}/tree).")
+    status: str = Field(description="running, succeeded, failed, timed_out or dead")
+    started_at: str = Field(description="When the entry job was created.")
+    completed_at: str | None = Field(default=None, description="Last completion; omitted while running.")
+    duration_ms: float = Field(ge=0, description="Start to last completion, or to now while running.")
+    job_count: int = Field(ge=1)
+
+
+class PipelineOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    on: str | None = Field(description="Event type that starts it; null for hook pipelines.")
+    on_hook: str | None = Field(description="job.completed, job.failed or job.timed_out; null otherwise.")
+    from_plugin: str | None
+    execution_mode: str
+    steps: list[str] = Field(description="Compiled node ids (switch nodes included).")
+    last: InstanceOut | None = Field(description="The most recent instance; null until it first runs.")
+
+
+class PipelineList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pipelines: list[PipelineOut]
+
+
 class AttemptOut(BaseModel):
     job_id: str
     attempt: int

@@ -135,6 +135,11 @@ class Store(Protocol):
     def context_lineage(self, context_id: str) -> list[dict[str, Any]]:
         """The context and its ancestors by parent_id, root first (shape of `get_context`)."""
 
+    def pipeline_instance(self, pipeline: str) -> dict[str, Any] | None:
+        """The pipeline's most recent instance (the one its newest step job belongs to):
+        `{instance_id, entry_job_id, jobs: [{job_id, plugin, command, pipeline, step_id, status,
+        created_at, started_at, completed_at}]}` in tree order; None when it never ran."""
+
     def emitted_with_children(self, job_id: str) -> list[dict[str, Any]]:
         """The job's emitted events `{event_id, type, payload, created_at, children: [job_id]}`,
         oldest first; children are the jobs routing started from that event."""

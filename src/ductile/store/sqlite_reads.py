@@ -69,6 +69,25 @@ class SqliteReads:
             for r in self._read(Q["emitted_with_children"], {"job_id": job_id})
         ]
 
+    def pipeline_instance(self, pipeline: str) -> dict[str, Any] | None:
+        rows = self._read(Q["latest_pipeline_job"], {"pipeline": pipeline})
+        if not rows:
+            return None
+        entry = rows[0]["job_id"]
+        found = self._read(Q["job_instance"], {"job_id": entry})
+        instance = found[0]["instance_id"] if found else None
+        parent = found[0]["parent_job_id"] if found else None
+        # Walk up while the parent belongs to the same instance: the entry job started it.
+        for _ in range(10000):
+            if instance is None or parent is None:
+                break
+            above = self._read(Q["job_instance"], {"job_id": parent})
+            if not above or above[0]["instance_id"] != instance:
+                break
+            entry, parent = parent, above[0]["parent_job_id"]
+        jobs = [dict(r) for r in self._read(Q["instance_jobs"], {"entry": entry, "instance": instance})]
+        return {"instance_id": instance, "entry_job_id": entry, "jobs": jobs}
+
 
 def _context(row: sqlite3.Row) -> dict[str, Any]:
     return {

@@ -41,6 +41,7 @@ ENDPOINTS = [
     {"method": "GET", "path": "/job/{job_id}", "scope": "jobs:ro", "what": "one job with its result"},
     {"method": "GET", "path": "/job/{job_id}/detail", "scope": "jobs:ro", "what": "payload, attempts, transitions"},
     {"method": "GET", "path": "/job/{job_id}/tree", "scope": "jobs:tree:ro", "what": "the job and its descendants"},
+    {"method": "GET", "path": "/pipelines", "scope": "jobs:tree:ro", "what": "pipelines and their last instance"},
     {"method": "POST", "path": "/job/{job_id}/cancel", "scope": "jobs:rw", "what": "cancel a queued/running job"},
     {"method": "GET", "path": "/job-logs", "scope": "jobs:ro", "what": "attempt records, searchable"},
     {"method": "GET", "path": "/schedules", "scope": "jobs:ro", "what": "every schedule and its next due time"},

@@ -246,3 +246,28 @@ RETURNING instance_id;
 DELETE FROM event_contexts AS root
 WHERE root.step_id = '' AND root.instance_id IN (SELECT value FROM json_each(:instances))
   AND NOT EXISTS (SELECT 1 FROM event_contexts AS c WHERE c.instance_id = root.instance_id AND c.step_id <> '');
+
+-- name: latest_pipeline_job
+-- The most recently created step job of a pipeline (jobs_pipeline_created, newest end).
+SELECT job_id FROM jobs WHERE pipeline = :pipeline ORDER BY created_at DESC, job_id DESC LIMIT 1;
+
+-- name: job_instance
+-- A job's parent and the pipeline instance its context belongs to (NULL outside pipelines).
+SELECT j.parent_job_id, e.instance_id FROM jobs AS j
+LEFT JOIN event_contexts AS e ON e.id = j.event_context_id
+WHERE j.job_id = :job_id;
+
+-- name: instance_jobs
+-- The jobs of one pipeline instance: from its entry job down through children whose context
+-- carries the same instance id (so pipelines it triggers are not counted), in tree order.
+WITH RECURSIVE tree (job_id, depth) AS (
+    SELECT :entry, 0
+    UNION ALL
+    SELECT c.job_id, t.depth + 1 FROM tree AS t
+    JOIN jobs AS c ON c.parent_job_id = t.job_id
+    JOIN event_contexts AS e ON e.id = c.event_context_id
+    WHERE e.instance_id = :instance AND t.depth < 10000
+)
+SELECT jobs.job_id, plugin, command, pipeline, step_id, status, created_at, started_at, completed_at
+FROM tree JOIN jobs ON jobs.job_id = tree.job_id
+ORDER BY tree.depth, jobs.created_at, jobs.rowid;
