@@ -23,8 +23,13 @@ from ductile.events import EventHub
 from ductile.executor import RunResult, kill_orphan, plugin_env, run_plugin
 from ductile.jobs import AttemptRecord, Job, StateChange
 from ductile.lifecycle import Decision, Outcome, Status, decide
+from ductile.pipelines import delivery
+from ductile.pipelines.compile import SWITCH_PLUGIN
+from ductile.pipelines.hooks import HookFacts
+from ductile.pipelines.router import Settings, SourceContext
 from ductile.registry import Instance, Registry
 from ductile.store import StateTooLarge, Store
+from ductile.store.routing import Routing
 from ductile.timeutil import add_seconds, to_text, utcnow
 
 log = logging.getLogger(__name__)
@@ -94,8 +99,10 @@ class Dispatcher:
         env_passthrough: list[str] | None = None,
         draw: Callable[[], float] = random.random,
         clock: Callable[[], datetime] = utcnow,
+        routing: Settings | None = None,
     ):
         self.store = store
+        self.routing = routing or default_settings(registry)
         self.registry = registry
         self.max_workers = max_workers
         self.hub = hub or EventHub()
@@ -193,6 +200,9 @@ class Dispatcher:
                 self._fill()
 
     async def _run_job(self, job: Job) -> None:
+        if job.plugin == SWITCH_PLUGIN:
+            self._run_switch(job)
+            return
         instance = self.registry.get(job.plugin)
         spawned = self.clock()
         if instance is None or instance.command(job.command) is None:
@@ -202,7 +212,11 @@ class Dispatcher:
             self._record(job, record, Verdict(Outcome.FATAL, None, error), instance, None)
             return
         timeout = instance.timeout(job.command)
-        request = self._request(job, instance, spawned, timeout)
+        try:
+            request = self._request(job, instance, spawned, timeout)
+        except delivery.DeliveryError as exc:
+            self._fail_directly(job, str(exc), instance)
+            return
         run = await run_plugin(
             instance.plugin.entrypoint,
             request,
@@ -228,16 +242,54 @@ class Dispatcher:
             stderr=stderr,
             exit_code=run.exit_code,
         )
-        self._record(job, record, verdict, instance, response)
+        self._record(job, record, verdict, instance, response, reason=_hook_reason(verdict, run))
+
+    def _fail_directly(self, job: Job, error: str, instance: Instance | None) -> None:
+        """Preflight, `with` and switch failures: failed at once, no retry, no routing, no hooks."""
+        stamp = to_text(self.clock())
+        record = AttemptRecord("fatal", stamp, stamp, 0.0, error=error)
+        self._record(job, record, Verdict(Outcome.FATAL, None, error), instance, None)
+
+    def _source(self, job: Job) -> SourceContext | None:
+        if not job.event_context_id:
+            return None
+        row = self.store.get_context(job.event_context_id)
+        if row is None:
+            raise delivery.DeliveryError(
+                f"job preflight failed: load event context: context {job.event_context_id} not found"
+            )
+        return SourceContext(
+            id=row["id"],
+            pipeline=row["pipeline"],
+            step_id=row["step_id"],
+            instance_id=row["instance_id"],
+            accumulated=row["accumulated"],
+        )
+
+    def _run_switch(self, job: Job) -> None:
+        """§3.7: no process; evaluate, rewrite the event type, route it, succeed with the verdict."""
+        started = to_text(self.clock())
+        try:
+            source = self._source(job)
+            context = delivery.request_context(job.plugin, job.context, source)
+            configs = {name: inst.spec.config for name, inst in self.registry.instances.items()}
+            event, result = delivery.decide_switch(job.payload, self.routing.graph, source, context, configs)
+        except delivery.DeliveryError as exc:
+            self._fail_directly(job, str(exc), None)
+            return
+        record = AttemptRecord("success", started, to_text(self.clock()), 0.0, response=result)
+        routing = Routing(self.routing, events=[event], result=None, synthesize=False)
+        self._finish(job, record, Decision(Status.SUCCEEDED), routing)
 
     def _spawned(self, job: Job, pid: int) -> None:
         self.store.record_pid(job.job_id, job.attempt, pid)
 
     def _request(self, job: Job, instance: Instance, spawned: datetime, timeout: float) -> bytes:
-        context: dict[str, Any] = {"ductile_plugin": instance.name}
-        if job.context:
-            context.update(job.context)
-        event = job.payload if job.command == "handle" and isinstance(job.payload, dict) else None
+        source = self._source(job)
+        context = delivery.request_context(instance.name, job.context, source)
+        event = None
+        if job.command == "handle" and job.payload not in (None, "", {}, []):
+            event = delivery.request_event(job.payload, context, self.routing.graph, source)
         return protocol.build_request(
             job_id=job.job_id,
             command=job.command,
@@ -270,20 +322,37 @@ class Dispatcher:
         verdict: Verdict,
         instance: Instance | None,
         response: protocol.Response | None,
+        reason: str | None = None,
     ) -> None:
         decision = self._decide(job, verdict, instance)
         change = None
-        events = None
+        routing = None
+        if reason is not None:  # a plugin ran: route on success, hooks at a terminal decision
+            routing = Routing(self.routing, hook=HookFacts(result=response.result if response else None, reason=reason))
         if decision.status is Status.SUCCEEDED and response is not None:
             change = _state_change(instance, job.command, response)
-            events = response.events
+            if routing is not None:
+                routing.events = response.events
+                routing.result = response.result
         try:
-            done = self.store.finish(job, record, decision, now=self.clock(), state_change=change, events=events)
+            done = self.store.finish(job, record, decision, now=self.clock(), state_change=change, routing=routing)
         except StateTooLarge as exc:
             verdict = Verdict(Outcome.FATAL, response, str(exc))
             decision = self._decide(job, verdict, instance)
             record = dataclasses.replace(record, outcome="fatal", error=str(exc))
             done = self.store.finish(job, record, decision, now=self.clock())
+            routing = None
+        self._after(job, done, record, decision, routing)
+
+    def _finish(self, job: Job, record: AttemptRecord, decision: Decision, routing: Routing) -> None:
+        done = self.store.finish(job, record, decision, now=self.clock(), routing=routing)
+        self._after(job, done, record, decision, routing)
+
+    def _after(self, job: Job, done: Job, record: AttemptRecord, decision: Decision, routing: Routing | None) -> None:
+        if routing is not None:
+            publish_routing(self.hub, routing)
+            if routing.error is not None:
+                decision = Decision(Status.FAILED, last_error=routing.error)
         log.info(
             "job %s",
             done.status.value,
@@ -339,8 +408,16 @@ def _state_change(instance: Instance | None, command: str, response: protocol.Re
     return StateChange(data=updates)
 
 
-def recover(store: Store, registry: Registry, *, now: datetime, draw: Callable[[], float] = random.random) -> list[Job]:
-    """Jobs left `running` by a gateway that died: re-queue as the next attempt, or dead when none left."""
+def recover(
+    store: Store,
+    registry: Registry,
+    *,
+    now: datetime,
+    draw: Callable[[], float] = random.random,
+    routing: Settings | None = None,
+) -> list[Job]:
+    """Jobs left `running` by a gateway that died: re-queue as the next attempt, or dead when none
+    left (a dead root job of a notify_on_complete instance fires `job.failed` hooks, §5.2)."""
     recovered = []
     pids = store.running_pids()
     for job in store.running_jobs():
@@ -362,9 +439,47 @@ def recover(store: Store, registry: Registry, *, now: datetime, draw: Callable[[
         )
         stamp = to_text(now)
         record = AttemptRecord("abandoned", job.started_at or stamp, stamp, 0.0, error=error)
-        recovered.append(store.finish(job, record, decision, now=now))
+        hooks = Routing(routing, hook=HookFacts(recovery=True)) if routing is not None else None
+        recovered.append(store.finish(job, record, decision, now=now, routing=hooks))
         log.warning(
             "recovered job",
             extra={"job_id": job.job_id, "plugin": job.plugin, "attempt": job.attempt, "status": decision.status.value},
         )
     return recovered
+
+
+def _hook_reason(verdict: Verdict, run: RunResult) -> str:
+    """The hook payload's `reason` (pipelines.md §5.2) for a plugin attempt."""
+    if verdict.outcome is Outcome.TIMEOUT:
+        return "timeout"
+    if run.spawn_error:
+        return "spawn_error"
+    if run.exit_code == protocol.EXIT_CONFIG:
+        return "exit_code_78"
+    if verdict.response is None:
+        return "nil_response"
+    if verdict.outcome is Outcome.FATAL:
+        return "plugin_retry_false"
+    return "plugin_error"
+
+
+def default_settings(registry: Registry) -> Settings:
+    """Routing settings with no pipelines (tests and tools that build a bare dispatcher)."""
+    from ductile.pipelines.compile import EMPTY_GRAPH
+
+    return Settings(
+        graph=EMPTY_GRAPH,
+        max_attempts={name: inst.spec.retry.max_attempts for name, inst in registry.instances.items()},
+    )
+
+
+def publish_routing(hub: EventHub, routing: Routing) -> None:
+    """SSE after the commit: one router.enqueued per child, router.dropped, hook jobs queued."""
+    for child in routing.children:
+        hub.publish("router.enqueued", child)
+    for dropped in routing.dropped:
+        hub.publish("router.dropped", dropped)
+    for child in routing.children:
+        hub.job_queued(child["job_id"], child["plugin"], child["command"], "route")
+    for hook in routing.hooks:
+        hub.job_queued(hook["job_id"], hook["plugin"], hook["command"], "hook")

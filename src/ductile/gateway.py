@@ -25,6 +25,7 @@ from ductile.lock import DatabaseLock
 from ductile.manifest import Discovery, discover
 from ductile.pipelines.compile import EMPTY_GRAPH, Graph
 from ductile.pipelines.load import check_pipelines
+from ductile.pipelines.router import ZERO_TIME, Settings
 from ductile.registry import Registry, build_registry
 from ductile.scheduler.loop import Scheduler
 from ductile.store import Store, open_store
@@ -97,7 +98,10 @@ def submit(
             f"plugin {instance!r} has no command {command!r} (known: {', '.join(inst.plugin.manifest.command_names)})"
         )
     now = utcnow()
-    if command == "handle" and not (isinstance(payload, dict) and "type" in payload and "event_id" in payload):
+    if command == "handle" and submitted_by == "api":
+        # Ductile's shape (ductile-compat A6/A19): no event_id or source, the zero timestamp
+        payload = {"type": "api.trigger", "payload": payload if payload is not None else {}, "timestamp": ZERO_TIME}
+    elif command == "handle" and not (isinstance(payload, dict) and "type" in payload and "event_id" in payload):
         payload = {
             "type": "api.trigger" if submitted_by == "api" else f"{submitted_by}.trigger",
             "payload": payload if payload is not None else {},
@@ -133,6 +137,20 @@ def submit(
     return result
 
 
+def routing_settings(setup: Setup) -> Settings:
+    """The routing half of the config (graph, budgets, retry limits, hook senders)."""
+    service = setup.loaded.config.service
+    plugins = setup.loaded.config.plugins
+    return Settings(
+        graph=setup.graph,
+        max_attempts={name: spec.retry.max_attempts for name, spec in plugins.items()},
+        max_chain_depth=service.max_chain_depth,
+        dedupe_ttl=service.dedupe_ttl,
+        hook_max_depth=service.hook_max_depth,
+        notify=frozenset(name for name, spec in plugins.items() if spec.notify_on_complete),
+    )
+
+
 class Gateway:
     def __init__(self, setup: Setup, *, api: bool | None = None):
         self.setup = setup
@@ -149,6 +167,8 @@ class Gateway:
         self.stop_event: asyncio.Event | None = None
         self.api_server: Any = None
         self.version = __version__
+        self.graph = setup.graph
+        self.routing = routing_settings(setup)
 
     @property
     def uptime(self) -> float:
@@ -174,13 +194,32 @@ class Gateway:
             self.dispatcher.wake()
         return result
 
+    def pipeline_enqueued(self, name: str, job_ids: list[str], entries: list[Any]) -> None:
+        """After a committed `POST /pipeline` start: tell listeners and wake the dispatcher."""
+        assert self.dispatcher is not None
+        for job_id, entry in zip(job_ids, entries, strict=True):
+            self.hub.job_queued(job_id, entry.plugin, entry.command, "api")
+        self.hub.publish(
+            "pipeline.enqueued",
+            {
+                "at": to_text(utcnow()),
+                "job_id": job_ids[0],
+                "job_ids": job_ids,
+                "job_count": len(job_ids),
+                "pipeline": name,
+                "submitted_by": "api",
+            },
+        )
+        log.info("pipeline queued", extra={"pipeline": name, "job_id": job_ids[0], "jobs": len(job_ids)})
+        self.dispatcher.wake()
+
     def open(self) -> None:
         """Lock, open and migrate the database, and recover jobs a dead gateway left running."""
         self.lock.acquire()
         try:
             self.store = open_store(self.setup.loaded.db_path)
             self.store.start_checkpointer()
-            recovered = recover(self.store, self.registry, now=utcnow())
+            recovered = recover(self.store, self.registry, now=utcnow(), routing=self.routing)
         except BaseException:
             self.lock.release()
             raise
@@ -194,6 +233,7 @@ class Gateway:
             hub=self.hub,
             kill_grace=service.kill_grace,
             env_passthrough=service.plugin_env_passthrough,
+            routing=self.routing,
         )
         self.scheduler = Scheduler(self.store, self.registry, hub=self.hub, on_enqueue=self.dispatcher.wake)
 

@@ -34,6 +34,7 @@ from ductile.jobs import (
 from ductile.lifecycle import Decision, Status
 from ductile.store import queries
 from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
+from ductile.store.routing import EntryJob, Routing, fire_hooks, insert_entries, route_completion
 from ductile.store.sqlite_reads import SqliteReads
 from ductile.timeutil import from_text, to_text
 
@@ -293,11 +294,21 @@ class SqliteStore(SqliteReads):
         now: datetime,
         state_change: StateChange | None = None,
         events: list[dict[str, Any]] | None = None,
+        routing: Routing | None = None,
     ) -> Job:
         stamp = to_text(now)
         with self._tx() as db:
             if state_change is not None:
                 self._apply_state(db, job, state_change, stamp)
+            if routing is not None:
+                if decision.status is Status.SUCCEEDED:
+                    routing.error = route_completion(db, job, routing, now)
+                    if routing.error is not None:  # §3.1.3: failed, no retry, no hooks
+                        decision = Decision(Status.FAILED, last_error=routing.error)
+                    else:
+                        fire_hooks(db, job, decision, routing, now)
+                else:
+                    fire_hooks(db, job, decision, routing, now)
             db.execute(
                 Q["finish_attempt"],
                 {
@@ -367,6 +378,10 @@ class SqliteStore(SqliteReads):
                 )
             row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
         return _job(row)
+
+    def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
+        with self._tx() as db:
+            return insert_entries(db, entries, now, submitted_by)
 
     def _apply_state(self, db: sqlite3.Connection, job: Job, change: StateChange, stamp: str) -> None:
         if change.replace:

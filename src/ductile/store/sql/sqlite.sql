@@ -240,3 +240,24 @@ WITH RECURSIVE tree (job_id, depth) AS (
 SELECT jobs.job_id, plugin, command, pipeline, step_id, status, created_at, started_at, completed_at
 FROM tree JOIN jobs ON jobs.job_id = tree.job_id
 ORDER BY tree.depth, jobs.created_at, jobs.rowid;
+
+-- Routing writes (store/routing.py), all inside the transaction that finishes the parent job.
+
+-- name: insert_context
+INSERT INTO event_contexts (id, parent_id, pipeline_name, step_id, instance_id, accumulated, created_at)
+VALUES (:id, :parent_id, :pipeline, :step_id, :instance_id, :accumulated, :now);
+
+-- name: child_exists
+-- The uniqueness guard (ours O2): a child for this parent, event and route already exists.
+SELECT job_id FROM jobs
+WHERE parent_job_id = :parent_job_id AND source_event_id = :source_event_id
+  AND plugin = :plugin AND command = :command AND route_key = :route_key
+LIMIT 1;
+
+-- name: job_lineage_step
+-- One hop of the hook depth walk: a job's submitter and parent.
+SELECT submitted_by, parent_job_id FROM jobs WHERE job_id = :job_id;
+
+-- name: insert_routed_event
+INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at, event_id)
+VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now, :event_id);
