@@ -30,7 +30,16 @@ def row_cells(p: dict[str, Any], now: datetime) -> tuple[Any, ...]:
     """One table row (pure, so it is testable without a terminal)."""
     last = p.get("last")
     if not last:
-        return (p["name"], trigger_text(p), str(len(p.get("steps", []))), Text("never run", style="dim"), "", "", "", "")
+        return (
+            p["name"],
+            trigger_text(p),
+            str(len(p.get("steps", []))),
+            Text("never run", style="dim"),
+            "",
+            "",
+            "",
+            "",
+        )
     status = last.get("status", "")
     return (
         p["name"],
