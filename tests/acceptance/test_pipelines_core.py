@@ -223,7 +223,7 @@ def test_routing_scenarios(routing_gw):
 
 
 def test_pipeline_api_answers(tmp_path: Path, gateways: Gateways):
-    """§10 scenario 15 (ours O17: a 503 writes nothing)."""
+    """§10 scenarios 15 (ours O17: a 503 writes nothing) and 9 (oversize root baggage is a 413)."""
     r = tmp_path / "rec"
     plugins = {"S": rec(r, sleep_s=3), "B": rec(r), "C": rec(r)}
     pipelines = [
