@@ -138,7 +138,11 @@ class GatewayProcess:
         )
         log.close()
         if wait:
-            self.wait_ready(timeout)
+            try:
+                self.wait_ready(timeout)
+            except BaseException:
+                self.stop(signal.SIGKILL)  # a gateway that never got ready must not outlive its test
+                raise
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:

@@ -34,7 +34,18 @@ from ductile.manifest import NAME_PATTERN
 
 __all__ = ["substitute_env"]  # re-exported: it used to live here
 
-SCOPES = ("*", "jobs:ro", "jobs:rw", "plugin:ro", "plugin:rw", "events:ro", "system:ro", "system:rw")
+SCOPES = (
+    "*",
+    "jobs:ro",
+    "jobs:rw",
+    "jobs:tree:ro",
+    "jobs:result:ro",
+    "plugin:ro",
+    "plugin:rw",
+    "events:ro",
+    "system:ro",
+    "system:rw",
+)
 ONE_SPEC = "exactly one of 'every' or 'cron' is required (accepted: every: 5m, or cron: '0 * * * *')"
 ONE_SECRET = "exactly one of 'token' or 'token_sha256' is required"
 
@@ -80,6 +91,14 @@ class ServiceConfig(_Model):
     allow_symlinks: bool = False
     kill_grace: Duration = 5.0
     drain_grace: OptionalDuration = 30.0
+    # Pipelines (spec pipelines.md §3.6, §5.1): bound root-trigger chains and hook-on-hook chains.
+    max_chain_depth: int = Field(default=20, ge=1, le=10000)
+    hook_max_depth: int = Field(default=4, ge=0, le=1000)
+
+    @field_validator("hook_max_depth")
+    @classmethod
+    def _hook_depth(cls, value: int) -> int:
+        return value or 4  # 0 means the default, as in Ductile
 
     @field_validator("job_retention", mode="before")
     @classmethod
@@ -168,6 +187,7 @@ class PluginInstanceConfig(_Model):
     timeouts: dict[str, Duration] = Field(default_factory=dict)
     parallelism: int | None = Field(default=None, ge=1, le=1024)
     max_outstanding_polls: int = Field(default=1, ge=1, le=1000)
+    notify_on_complete: bool = False  # root jobs of this instance fire on-hook pipelines (pipelines.md §5)
 
     @field_validator("config", mode="before")
     @classmethod
@@ -226,6 +246,13 @@ class ApiConfig(_Model):
     max_header_count: int = Field(default=100, ge=16, le=10000)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     max_url_bytes: int = Field(default=8 * 1024, ge=256)
+    max_concurrent_sync: int = 10  # synchronous POST /pipeline waits at once; <= 0 means 10
+    max_sync_timeout: OptionalDuration = 0.0  # caps a pipeline's timeout for synchronous calls; 0 = no cap
+
+    @field_validator("max_concurrent_sync")
+    @classmethod
+    def _sync_slots(cls, value: int) -> int:
+        return value if value > 0 else 10
 
     @field_validator("listen")
     @classmethod
@@ -275,6 +302,9 @@ class LoadedConfig:
     # Keys left out of `config` because they were invalid (already reported): checks that would
     # only repeat the problem in other words skip them.
     dropped: frozenset[Loc] = frozenset()
+    # Each file's own `pipelines:` value (before list merging), for per-file attribution and the
+    # ascending absolute-path order pipelines are concatenated in (pipelines.md §1.1).
+    pipeline_sources: list[tuple[Path, Any]] = field(default_factory=list)
 
     @property
     def directory(self) -> Path:
@@ -330,7 +360,9 @@ def read_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] |
     if not path.is_file():
         return ConfigRead(None, [f"{path}: config file not found (accepted: --config DIR|FILE or $DUCTILE_CONFIG)"])
     raw = read_config_files(path, env)
-    loaded = LoadedConfig(config=Config(), path=path, raw=raw.data, origins=raw.origins)
+    loaded = LoadedConfig(
+        config=Config(), path=path, raw=raw.data, origins=raw.origins, pipeline_sources=raw.pipeline_sources
+    )
     shape_problems, data = _shape_checks(raw.data)
     problems = [*raw.problems, *(loaded.problem(loc, message) for loc, message in shape_problems)]
     try:

@@ -23,12 +23,18 @@ from ductile.events import EventHub
 from ductile.executor import RunResult, plugin_env, run_plugin
 from ductile.jobs import AttemptRecord, Job, StateChange
 from ductile.lifecycle import Decision, Outcome, Status, decide
+from ductile.pipelines import delivery
+from ductile.pipelines.compile import SWITCH_PLUGIN
+from ductile.pipelines.hooks import HookFacts
+from ductile.pipelines.router import Settings
+from ductile.pipelines.runtime import default_settings, hook_reason, load_source, publish_routing
 from ductile.recovery import recover
 from ductile.registry import Instance, Registry
 from ductile.store import StateTooLarge, Store, StoreDamaged, StoreError, StoreUnavailable
+from ductile.store.routing import Routing
 from ductile.timeutil import add_seconds, to_text, utcnow
 
-__all__ = ["Dispatcher", "Verdict", "judge", "recover"]
+__all__ = ["Dispatcher", "Verdict", "default_settings", "judge", "publish_routing", "recover"]
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.25
@@ -50,6 +56,19 @@ class Verdict:
     outcome: Outcome
     response: protocol.Response | None
     error: str | None
+
+
+@dataclass
+class Ended:
+    """How one attempt ended, before it is recorded. `reason` (the hook payload's reason) is set
+    when a plugin ran: its success is routed and a terminal decision fires hooks. `routing` is
+    preset for core.switch jobs, whose verdict is itself an event to route."""
+
+    record: AttemptRecord
+    verdict: Verdict
+    response: protocol.Response | None = None
+    reason: str | None = None
+    routing: Routing | None = None
 
 
 def judge(run: RunResult, timeout: float) -> Verdict:
@@ -101,8 +120,10 @@ class Dispatcher:
         env_passthrough: list[str] | None = None,
         draw: Callable[[], float] = random.random,
         clock: Callable[[], datetime] = utcnow,
+        routing: Settings | None = None,
     ):
         self.store = store
+        self.routing = routing or default_settings(registry)
         self.registry = registry
         self.max_workers = max_workers
         self.hub = hub or EventHub()
@@ -250,7 +271,7 @@ class Dispatcher:
         `running` by an exception here, only by a shutdown (crash recovery then picks it up)."""
         try:
             try:
-                record, verdict, response = await self._run_job(job)
+                ended = await self._run_job(job)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -258,8 +279,8 @@ class Dispatcher:
                 error = _printable(f"gateway error while running attempt {job.attempt}: {type(exc).__name__}: {exc}")
                 stamp = to_text(self.clock())
                 record = AttemptRecord("error", job.started_at or stamp, stamp, 0.0, error=error)
-                verdict, response = Verdict(Outcome.ERROR, None, error), None
-            await self._record(job, record, verdict, self.registry.get(job.plugin), response)
+                ended = Ended(record, Verdict(Outcome.ERROR, None, error))
+            await self._record(job, ended, self.registry.get(job.plugin))
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug in recording itself: the job stays for crash recovery, visibly
@@ -271,16 +292,20 @@ class Dispatcher:
             if self._claiming:
                 self._fill()
 
-    async def _run_job(self, job: Job) -> tuple[AttemptRecord, Verdict, protocol.Response | None]:
+    async def _run_job(self, job: Job) -> Ended:
+        if job.plugin == SWITCH_PLUGIN:
+            return self._run_switch(job)
         instance = self.registry.get(job.plugin)
         spawned = self.clock()
         if instance is None or instance.command(job.command) is None:
             what = "plugin instance" if instance is None else f"command {job.command!r} of"
             error = f"{what} {job.plugin!r} is not configured in this gateway"
-            record = AttemptRecord("fatal", to_text(spawned), to_text(spawned), 0.0, error=error)
-            return record, Verdict(Outcome.FATAL, None, error), None
+            return self._failed_directly(error)
         timeout = instance.timeout(job.command)
-        request = self._request(job, instance, spawned, timeout)
+        try:
+            request = self._request(job, instance, spawned, timeout)
+        except delivery.DeliveryError as exc:
+            return self._failed_directly(str(exc))
         run = await run_plugin(
             instance.plugin.entrypoint,
             request,
@@ -306,7 +331,28 @@ class Dispatcher:
             stderr=stderr,
             exit_code=run.exit_code,
         )
-        return record, verdict, response
+        return Ended(record, verdict, response, reason=hook_reason(verdict.outcome, verdict.response, run))
+
+    def _failed_directly(self, error: str) -> Ended:
+        """Unknown targets, preflight, `with` and switch failures: failed at once — no retry, no
+        routing, no hooks (pipelines.md §3.1)."""
+        stamp = to_text(self.clock())
+        record = AttemptRecord("fatal", stamp, stamp, 0.0, error=error)
+        return Ended(record, Verdict(Outcome.FATAL, None, error))
+
+    def _run_switch(self, job: Job) -> Ended:
+        """§3.7: no process; evaluate, rewrite the event type, route it, succeed with the verdict."""
+        started = to_text(self.clock())
+        try:
+            source = load_source(self.store, job)
+            context = delivery.request_context(job.plugin, job.context, source)
+            configs = {name: inst.spec.config for name, inst in self.registry.instances.items()}
+            event, result = delivery.decide_switch(job.payload, self.routing.graph, source, context, configs)
+        except delivery.DeliveryError as exc:
+            return self._failed_directly(str(exc))
+        record = AttemptRecord("success", started, to_text(self.clock()), 0.0, response=result)
+        routing = Routing(self.routing, events=[event], result=None, synthesize=False)
+        return Ended(record, Verdict(Outcome.SUCCESS, None, None), routing=routing)
 
     def _spawned(self, job: Job, pid: int) -> None:
         try:
@@ -317,10 +363,11 @@ class Dispatcher:
             )
 
     def _request(self, job: Job, instance: Instance, spawned: datetime, timeout: float) -> bytes:
-        context: dict[str, Any] = {"ductile_plugin": instance.name}
-        if job.context:
-            context.update(job.context)
-        event = job.payload if job.command == "handle" and isinstance(job.payload, dict) else None
+        source = load_source(self.store, job)
+        context = delivery.request_context(instance.name, job.context, source)
+        event = None
+        if job.command == "handle" and job.payload not in (None, "", {}, []):
+            event = delivery.request_event(job.payload, context, self.routing.graph, source)
         return protocol.build_request(
             job_id=job.job_id,
             command=job.command,
@@ -346,26 +393,27 @@ class Dispatcher:
             error=verdict.error,
         )
 
-    async def _record(
-        self,
-        job: Job,
-        record: AttemptRecord,
-        verdict: Verdict,
-        instance: Instance | None,
-        response: protocol.Response | None,
-    ) -> None:
+    async def _record(self, job: Job, ended: Ended, instance: Instance | None) -> None:
+        record, verdict, response = ended.record, ended.verdict, ended.response
         decision = self._decide(job, verdict, instance)
         change = None
-        events = None
+        routing = ended.routing
+        if routing is None and ended.reason is not None:
+            routing = Routing(
+                self.routing, hook=HookFacts(result=response.result if response else None, reason=ended.reason)
+            )
         if decision.status is Status.SUCCEEDED and response is not None:
             change = _state_change(instance, job.command, response)
-            events = response.events
+            if routing is not None:
+                routing.events = response.events
+                routing.result = response.result
         try:
-            done = await self._finish_until_recorded(job, record, decision, change, events)
+            done = await self._finish_until_recorded(job, record, decision, change, routing)
         except StateTooLarge as exc:
             verdict = Verdict(Outcome.FATAL, response, str(exc))
             decision = self._decide(job, verdict, instance)
             record = dataclasses.replace(record, outcome="fatal", error=str(exc))
+            routing = None
             done = await self._finish_until_recorded(job, record, decision)
         except asyncio.CancelledError:
             raise
@@ -375,9 +423,14 @@ class Dispatcher:
             verdict = Verdict(Outcome.ERROR, None, error)
             decision = self._decide(job, verdict, instance)
             record = dataclasses.replace(record, outcome="error", error=error, response=None, logs=[])
+            routing = None
             done = await self._finish_until_recorded(job, record, decision)
         if done is None:
             return
+        if routing is not None:
+            publish_routing(self.hub, routing)
+            if routing.error is not None:
+                decision = Decision(Status.FAILED, last_error=routing.error)
         log.info(
             "job %s",
             done.status.value,
@@ -400,7 +453,7 @@ class Dispatcher:
         record: AttemptRecord,
         decision: Decision,
         change: StateChange | None = None,
-        events: list[dict[str, Any]] | None = None,
+        routing: Routing | None = None,
     ) -> Job | None:
         """`store.finish`, retried with growing pauses for as long as the database refuses it
         (a lock held by another process, a full disk). After a few failures /healthz reports the
@@ -413,7 +466,7 @@ class Dispatcher:
             while True:
                 try:
                     done = self.store.finish(
-                        job, record, decision, now=self.clock(), state_change=change, events=events
+                        job, record, decision, now=self.clock(), state_change=change, routing=routing
                     )
                 except StoreUnavailable as exc:
                     failures += 1

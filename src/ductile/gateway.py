@@ -13,7 +13,7 @@ import socket
 import time
 import uuid
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ductile import __version__
@@ -25,6 +25,8 @@ from ductile.executor import install_child_watcher
 from ductile.jobs import EnqueueResult, NewJob
 from ductile.lock import DatabaseLock
 from ductile.manifest import Discovery
+from ductile.pipelines.compile import EMPTY_GRAPH, Graph
+from ductile.pipelines.router import ZERO_TIME, Settings
 from ductile.registry import Registry, build_registry
 from ductile.scheduler.loop import Scheduler
 from ductile.store import Store, StoreError, open_store
@@ -44,6 +46,8 @@ class Setup:
     loaded: LoadedConfig
     discovery: Discovery
     registry: Registry
+    graph: Graph = EMPTY_GRAPH
+    warnings: list[str] = field(default_factory=list)  # discovery's and the pipelines' lints
 
 
 def prepare(config_arg: str | None = None) -> Setup:
@@ -55,7 +59,11 @@ def prepare(config_arg: str | None = None) -> Setup:
     if report.problems or report.loaded is None:
         raise ConfigError(report.problems, partial=report.loaded)
     return Setup(
-        loaded=report.loaded, discovery=report.discovery, registry=build_registry(report.loaded, report.discovery)
+        loaded=report.loaded,
+        discovery=report.discovery,
+        registry=build_registry(report.loaded, report.discovery),
+        graph=report.graph,
+        warnings=report.warnings,
     )
 
 
@@ -82,7 +90,10 @@ def submit(
             f"plugin {instance!r} has no command {command!r} (known: {', '.join(inst.plugin.manifest.command_names)})"
         )
     now = utcnow()
-    if command == "handle" and not (isinstance(payload, dict) and "type" in payload and "event_id" in payload):
+    if command == "handle" and submitted_by == "api":
+        # Ductile's shape (ductile-compat A6/A19): no event_id or source, the zero timestamp
+        payload = {"type": "api.trigger", "payload": payload if payload is not None else {}, "timestamp": ZERO_TIME}
+    elif command == "handle" and not (isinstance(payload, dict) and "type" in payload and "event_id" in payload):
         payload = {
             "type": "api.trigger" if submitted_by == "api" else f"{submitted_by}.trigger",
             "payload": payload if payload is not None else {},
@@ -118,6 +129,20 @@ def submit(
     return result
 
 
+def routing_settings(setup: Setup) -> Settings:
+    """The routing half of the config (graph, budgets, retry limits, hook senders)."""
+    service = setup.loaded.config.service
+    plugins = setup.loaded.config.plugins
+    return Settings(
+        graph=setup.graph,
+        max_attempts={name: spec.retry.max_attempts for name, spec in plugins.items()},
+        max_chain_depth=service.max_chain_depth,
+        dedupe_ttl=service.dedupe_ttl,
+        hook_max_depth=service.hook_max_depth,
+        notify=frozenset(name for name, spec in plugins.items() if spec.notify_on_complete),
+    )
+
+
 class Gateway:
     def __init__(self, setup: Setup, *, api: bool | None = None):
         self.setup = setup
@@ -138,6 +163,8 @@ class Gateway:
         # operator, and the process exit status (`ductile system start` exits with it).
         self.failure: str | None = None
         self.exit_code = 0
+        self.graph = setup.graph
+        self.routing = routing_settings(setup)
 
     @property
     def uptime(self) -> float:
@@ -163,6 +190,25 @@ class Gateway:
             self.dispatcher.wake()
         return result
 
+    def pipeline_enqueued(self, name: str, job_ids: list[str], entries: list[Any]) -> None:
+        """After a committed `POST /pipeline` start: tell listeners and wake the dispatcher."""
+        assert self.dispatcher is not None
+        for job_id, entry in zip(job_ids, entries, strict=True):
+            self.hub.job_queued(job_id, entry.plugin, entry.command, "api")
+        self.hub.publish(
+            "pipeline.enqueued",
+            {
+                "at": to_text(utcnow()),
+                "job_id": job_ids[0],
+                "job_ids": job_ids,
+                "job_count": len(job_ids),
+                "pipeline": name,
+                "submitted_by": "api",
+            },
+        )
+        log.info("pipeline queued", extra={"pipeline": name, "job_id": job_ids[0], "jobs": len(job_ids)})
+        self.dispatcher.wake()
+
     def open(self) -> None:
         """Lock, open and migrate the database, and recover jobs a dead gateway left running."""
         self.lock.acquire()
@@ -174,7 +220,7 @@ class Gateway:
             if not self.store.probe_write() and self.store.write_fault is not None:
                 raise self.store.write_fault
             self.store.start_checkpointer()
-            recovered = recover(self.store, self.registry, now=utcnow())
+            recovered = recover(self.store, self.registry, now=utcnow(), routing=self.routing)
         except BaseException:
             if self.store is not None:
                 self.store.close()
@@ -191,6 +237,7 @@ class Gateway:
             hub=self.hub,
             kill_grace=service.kill_grace,
             env_passthrough=service.plugin_env_passthrough,
+            routing=self.routing,
         )
         self.scheduler = Scheduler(self.store, self.registry, hub=self.hub, on_enqueue=self.dispatcher.wake)
 

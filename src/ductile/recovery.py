@@ -10,15 +10,26 @@ from datetime import datetime
 from ductile.executor import kill_orphan
 from ductile.jobs import AttemptRecord, Job
 from ductile.lifecycle import Outcome, decide
+from ductile.pipelines.hooks import HookFacts
+from ductile.pipelines.router import Settings
 from ductile.registry import Registry
 from ductile.store import Store
+from ductile.store.routing import Routing
 from ductile.timeutil import to_text
 
 log = logging.getLogger("ductile.dispatch")  # the name operators already filter recovery lines by
 
 
-def recover(store: Store, registry: Registry, *, now: datetime, draw: Callable[[], float] = random.random) -> list[Job]:
-    """Jobs left `running` by a gateway that died: re-queue as the next attempt, or dead when none left."""
+def recover(
+    store: Store,
+    registry: Registry,
+    *,
+    now: datetime,
+    draw: Callable[[], float] = random.random,
+    routing: Settings | None = None,
+) -> list[Job]:
+    """Jobs left `running` by a gateway that died: re-queue as the next attempt, or dead when none
+    left (a dead root job of a notify_on_complete instance fires `job.failed` hooks, §5.2)."""
     recovered = []
     pids = store.running_pids()
     for job in store.running_jobs():
@@ -40,7 +51,8 @@ def recover(store: Store, registry: Registry, *, now: datetime, draw: Callable[[
         )
         stamp = to_text(now)
         record = AttemptRecord("abandoned", job.started_at or stamp, stamp, 0.0, error=error)
-        recovered.append(store.finish(job, record, decision, now=now))
+        hooks = Routing(routing, hook=HookFacts(recovery=True)) if routing is not None else None
+        recovered.append(store.finish(job, record, decision, now=now, routing=hooks))
         log.warning(
             "recovered job",
             extra={"job_id": job.job_id, "plugin": job.plugin, "attempt": job.attempt, "status": decision.status.value},

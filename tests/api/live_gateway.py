@@ -12,7 +12,17 @@ from typing import Any
 import pytest
 from conftest import ADMIN_TOKEN, GatewayProcess, base_config, free_port, make_plugin, write_config
 
-SCOPES = ["jobs:ro", "jobs:rw", "plugin:ro", "plugin:rw", "events:ro", "system:ro", "system:rw"]
+SCOPES = [
+    "jobs:ro",
+    "jobs:rw",
+    "jobs:tree:ro",
+    "jobs:result:ro",
+    "plugin:ro",
+    "plugin:rw",
+    "events:ro",
+    "system:ro",
+    "system:rw",
+]
 
 
 def scope_token(scope: str) -> str:

@@ -14,6 +14,8 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("GET", "/jobs", {"jobs:ro", "jobs:rw"}),
     ("GET", "/job/{job_id}", {"jobs:ro", "jobs:rw"}),
     ("GET", "/job-logs", {"jobs:ro", "jobs:rw"}),
+    ("GET", "/job/{job_id}/tree", {"jobs:ro", "jobs:rw", "jobs:tree:ro"}),
+    ("GET", "/pipelines", {"jobs:ro", "jobs:rw", "jobs:tree:ro"}),
     ("POST", "/job/{queued_id}/cancel", {"jobs:rw"}),
     ("GET", "/plugins", None),  # any valid token
     ("GET", "/plugin/alpha", {"plugin:ro", "plugin:rw"}),

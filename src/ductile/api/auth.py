@@ -11,9 +11,12 @@ from fastapi import Request
 
 from ductile.config import ApiToken
 
-# What each scope grants, beyond itself.
+# What each scope grants directly, beyond itself; `has_scope` follows these transitively.
+# `jobs:tree:ro` (lineage without results) and `jobs:result:ro` (results and errors) are the
+# narrow pipeline scopes of Ductile: a tree reader need not see what plugins returned.
 IMPLIES: dict[str, set[str]] = {
     "jobs:rw": {"jobs:ro"},
+    "jobs:ro": {"jobs:tree:ro", "jobs:result:ro"},
     "plugin:rw": {"plugin:ro"},
     "system:rw": {"system:ro"},
 }
@@ -38,7 +41,18 @@ class Principal:
 def has_scope(granted: frozenset[str] | set[str], needed: str) -> bool:
     if "*" in granted or needed in granted:
         return True
-    return any(needed in IMPLIES.get(s, ()) for s in granted)
+    seen: set[str] = set()
+    pending = list(granted)
+    while pending:
+        scope = pending.pop()
+        if scope in seen:
+            continue
+        seen.add(scope)
+        implied = IMPLIES.get(scope, set())
+        if needed in implied:
+            return True
+        pending.extend(implied)
+    return False
 
 
 class TokenBook:

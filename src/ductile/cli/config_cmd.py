@@ -28,7 +28,7 @@ def check(config: ConfigOption = None, json_out: JsonOption = False) -> None:
                 typer.echo(problem, err=True)
             typer.echo(f"{len(exc.problems)} problem(s) found", err=True)
         raise typer.Exit(1)
-    warnings = setup.discovery.warnings
+    warnings = setup.warnings
     if json_out:
         print_json(
             {

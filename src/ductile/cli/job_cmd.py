@@ -1,4 +1,4 @@
-"""`ductile job list|show|logs`: the API's job views in a terminal.
+"""`ductile job list|show|logs`: the API's job views in a terminal (`inspect`: job_inspect.py).
 
 With `--api-url` (or $DUCTILE_API_URL) they call the HTTP API with `--token`/$DUCTILE_TOKEN;
 without, they read the local database named by `--config`, through the same code that builds
@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ductile.cli import job_inspect
 from ductile.cli.api_client import ApiClient, ApiClientError
 from ductile.cli.common import ConfigOption, JsonOption, TokenOption, config_or_exit, fail, print_json
 
@@ -227,3 +228,6 @@ def logs(
         if include_result and a.get("result") is not None:
             typer.echo("    result: " + json.dumps(a["result"], ensure_ascii=False)[:500])
     typer.echo(f"{body['count']} attempt record(s)")
+
+
+app.command("inspect")(job_inspect.inspect)

@@ -32,7 +32,7 @@ def start(config: ConfigOption = None) -> None:
         fail(f"refusing to start: {len(exc.problems)} config problem(s)")
     service = setup.loaded.config.service
     logs.setup(service.log_level, service.log_format)
-    for warning in setup.discovery.warnings:
+    for warning in setup.warnings:
         log.warning(warning)  # through logging, so `log_format: json` output stays all JSON
     gateway = Gateway(setup)
     try:

@@ -35,6 +35,8 @@ from ductile.lifecycle import Decision, Status
 from ductile.store import queries
 from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
 from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
+from ductile.store.routing import EntryJob, Routing, fire_hooks, insert_entries, route_completion
+from ductile.store.sqlite_reads import SqliteReads
 from ductile.timeutil import from_text, to_text
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,8 @@ _SUMMARY_COLUMNS = "job_id, plugin, command, status, created_at, started_at, com
 _DIR_ADVICE = "check that {dir} exists and is writable by this user"
 _JOB_COLUMNS = (
     "job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key, "
-    "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context"
+    "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context, "
+    "source_event_id, event_context_id, route_key, pipeline, step_id"
 )
 
 
@@ -72,6 +75,7 @@ def _job(r: Sequence[Any]) -> Job:
         _STATUS[r[4]],
         *r[5:15],
         None if context is None else json.loads(context),
+        *r[16:21],
     )
 
 
@@ -95,8 +99,11 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     )
 
 
-class SqliteStore:
-    """See `ductile.store.base.Store` for the contract of each method."""
+class SqliteStore(SqliteReads):
+    """See `ductile.store.base.Store` for the contract of each method; lineage reads live in
+    `sqlite_reads.SqliteReads`."""
+
+    _to_job = staticmethod(_job)
 
     def __init__(self, path: Path, *, busy_timeout: float = 10.0):
         self.path = path
@@ -298,6 +305,11 @@ class SqliteStore:
                     "created_at": stamp,
                     "parent_job_id": job.parent_job_id,
                     "context": _dumps(job.context),
+                    "source_event_id": job.source_event_id,
+                    "event_context_id": job.event_context_id,
+                    "route_key": job.route_key,
+                    "pipeline": job.pipeline,
+                    "step_id": job.step_id,
                 },
             )
             db.execute(
@@ -353,11 +365,23 @@ class SqliteStore:
         now: datetime,
         state_change: StateChange | None = None,
         events: list[dict[str, Any]] | None = None,
+        routing: Routing | None = None,
     ) -> Job:
         stamp = to_text(now)
+        if routing is not None:
+            routing.reset()
         with self._tx() as db:
             if state_change is not None:
                 self._apply_state(db, job, state_change, stamp)
+            if routing is not None:
+                if decision.status is Status.SUCCEEDED:
+                    routing.error = route_completion(db, job, routing, now)
+                    if routing.error is not None:  # §3.1.3: failed, no retry, no hooks
+                        decision = Decision(Status.FAILED, last_error=routing.error)
+                    else:
+                        fire_hooks(db, job, decision, routing, now)
+                else:
+                    fire_hooks(db, job, decision, routing, now)
             db.execute(
                 Q["finish_attempt"],
                 {
@@ -422,10 +446,15 @@ class SqliteStore:
                         "payload": _dumps(event.get("payload")),
                         "dedupe_key": event.get("dedupe_key"),
                         "now": stamp,
+                        "event_id": event.get("event_id"),
                     },
                 )
             row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
         return _job(row)
+
+    def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
+        with self._tx() as db:
+            return insert_entries(db, entries, now, submitted_by)
 
     def _apply_state(self, db: sqlite3.Connection, job: Job, change: StateChange, stamp: str) -> None:
         if change.replace:
@@ -566,6 +595,10 @@ class SqliteStore:
             return cursor.execute(sql, all_params).fetchall()
 
     def _count(self, query: JobQuery) -> int:
+        if query.lineage:
+            # job_counts has no lineage columns; a parent's children (jobs_parent) and a pipeline's
+            # steps (jobs_pipeline_created) are index ranges, counted exactly row by row.
+            return self._count_rows(query, query.created_after, query.created_before)
         clauses, params = _count_filters(query)
         if query.created_after is None and query.created_before is None:
             sql = "SELECT coalesce(sum(n), 0) FROM job_counts WHERE " + (" AND ".join(clauses) or "1")
@@ -649,6 +682,7 @@ class SqliteStore:
                 "payload": _loads(r["payload"]),
                 "dedupe_key": r["dedupe_key"],
                 "created_at": r["created_at"],
+                "event_id": r["event_id"],
             }
             for r in self._read(Q["events_for_job"], {"job_id": job_id})
         ]
@@ -699,12 +733,18 @@ class SqliteStore:
         for status, cutoff in cutoffs.items():
             with self._tx() as db:
                 args = {"status": status, "cutoff": to_text(cutoff), "batch": batch}
-                ids = [r[0] for r in db.execute(Q["prune_jobs"], args)]
+                pruned = db.execute(Q["prune_jobs"], args).fetchall()
+                ids = [r[0] for r in pruned]
                 if ids:
                     blob = json.dumps(ids)
                     db.execute(Q["delete_attempts"], {"ids": blob})
                     db.execute(Q["delete_transitions"], {"ids": blob})
                     db.execute(Q["delete_events"], {"ids": blob})
+                    contexts = [r[1] for r in pruned if r[1]]
+                    if contexts:
+                        gone = db.execute(Q["delete_contexts"], {"ids": json.dumps(contexts)}).fetchall()
+                        instances = sorted({r[0] for r in gone})
+                        db.execute(Q["delete_orphan_roots"], {"instances": json.dumps(instances)})
                 removed += len(ids)
         return removed
 
@@ -736,9 +776,10 @@ def _count_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
 
 
 def _equality_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
+    """Exact-match filters; the lineage ones exist only on `jobs` (see `_count`)."""
     clauses: list[str] = []
     params: list[Any] = []
-    for column in ("plugin", "command", "submitted_by"):
+    for column in ("plugin", "command", "submitted_by", "parent_job_id", "pipeline"):
         value = getattr(query, column)
         if value is not None:
             clauses.append(f"{column} = ?")

@@ -17,6 +17,7 @@ from ductile.api.app import ApiError
 from ductile.api.deps import bearer, require
 from ductile.api.jsonio import FastJSONResponse
 from ductile.api.schemas import LIMIT_SCHEMA, TEXT_SCHEMA, TIME_SCHEMA, errors, query_param, scoped
+from ductile.jobs import Job
 from ductile.lifecycle import TERMINAL
 from ductile.redact import redact, redact_text
 
@@ -28,6 +29,8 @@ _JOBS_PARAMS = [
     query_param("command", TEXT_SCHEMA, "Exact command name, e.g. `poll`."),
     query_param("status", {"type": "string", "pattern": schemas.STATUS_LIST_PATTERN}, _STATUS_DOC),
     query_param("submitted_by", TEXT_SCHEMA, "Exact submitter: `scheduler`, `api`, `cli`, `route`, `webhook:<name>`."),
+    query_param("parent_job_id", TEXT_SCHEMA, "Only direct children of this job (pipeline steps, hook jobs)."),
+    query_param("pipeline", TEXT_SCHEMA, "Only jobs that are steps of this pipeline."),
     query_param("created_after", TIME_SCHEMA, "Only jobs created at or after this RFC 3339 time."),
     query_param("created_before", TIME_SCHEMA, "Only jobs created strictly before this RFC 3339 time."),
     query_param("limit", LIMIT_SCHEMA, "Page size, 1..200."),
@@ -119,6 +122,38 @@ def job_detail(store: Any, job_id: str) -> dict[str, Any]:
             if attempt.response is not None:
                 out["result"] = redact(attempt.response)
                 break
+    out.update(lineage(store, job))
+    return out
+
+
+def lineage(store: Any, job: Job) -> dict[str, Any]:
+    """Where the job sits in a pipeline and what it started: its parent, pipeline and step (when
+    set), the events it emitted each with the jobs routed from it, and all its direct children
+    (hook jobs and step-succeeded successors have no stored event). Payloads are redacted."""
+    out: dict[str, Any] = {}
+    for key in ("parent_job_id", "pipeline", "step_id"):
+        value = getattr(job, key)
+        if value is not None:
+            out[key] = value
+    out["events"] = [
+        {k: redact(v) if k == "payload" else v for k, v in event.items() if v is not None or k == "payload"}
+        for event in store.emitted_with_children(job.job_id)
+    ]
+    out["children"] = [
+        {
+            k: v
+            for k, v in (
+                ("job_id", c.job_id),
+                ("plugin", c.plugin),
+                ("command", c.command),
+                ("status", c.status.value),
+                ("pipeline", c.pipeline),
+                ("step_id", c.step_id),
+            )
+            if v is not None
+        }
+        for c in store.children(job.job_id)
+    ]
     return out
 
 
@@ -129,8 +164,10 @@ def job_detail(store: Any, job_id: str) -> dict[str, Any]:
     responses={200: {"model": schemas.JobDetail, "description": "The job."}, **errors(401, 403, 404)},
     openapi_extra=scoped(
         "jobs:ro",
-        "Status, times, attempt, last error, and the plugin's `result` once the job is terminal."
-        " Secret-looking values in plugin output are `***` for every caller (docs/OPERATIONS.md, Secrets).",
+        "Status, times, attempt, last error, the plugin's `result` once the job is terminal, and its "
+        "lineage: parent, pipeline and step, the `events` it emitted (each with the `children` it "
+        "started) and every direct child."
+        " Secret-looking values in plugin output and event payloads are `***` for every caller (docs/OPERATIONS.md, Secrets).",
     ),
     dependencies=[Depends(require("jobs:ro"))],
 )
