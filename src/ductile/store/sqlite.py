@@ -660,12 +660,18 @@ class SqliteStore(SqliteReads):
         for status, cutoff in cutoffs.items():
             with self._tx() as db:
                 args = {"status": status, "cutoff": to_text(cutoff), "batch": batch}
-                ids = [r[0] for r in db.execute(Q["prune_jobs"], args)]
+                pruned = db.execute(Q["prune_jobs"], args).fetchall()
+                ids = [r[0] for r in pruned]
                 if ids:
                     blob = json.dumps(ids)
                     db.execute(Q["delete_attempts"], {"ids": blob})
                     db.execute(Q["delete_transitions"], {"ids": blob})
                     db.execute(Q["delete_events"], {"ids": blob})
+                    contexts = [r[1] for r in pruned if r[1]]
+                    if contexts:
+                        gone = db.execute(Q["delete_contexts"], {"ids": json.dumps(contexts)}).fetchall()
+                        instances = sorted({r[0] for r in gone})
+                        db.execute(Q["delete_orphan_roots"], {"instances": json.dumps(instances)})
                 removed += len(ids)
         return removed
 

@@ -149,7 +149,7 @@ DELETE FROM jobs WHERE rowid IN (
     WHERE status = :status AND created_at < :cutoff AND completed_at < :cutoff
     LIMIT :batch
 )
-RETURNING job_id;
+RETURNING job_id, event_context_id;
 
 -- name: delete_attempts
 DELETE FROM attempts WHERE job_id IN (SELECT value FROM json_each(:ids));
@@ -216,6 +216,37 @@ SELECT e.event_id, e.type, e.payload, e.created_at,
 FROM plugin_events AS e WHERE e.job_id = :job_id
 ORDER BY e.id;
 
+-- Routing writes (store/routing.py), all inside the transaction that finishes the parent job.
+
+-- name: insert_context
+INSERT INTO event_contexts (id, parent_id, pipeline_name, step_id, instance_id, accumulated, created_at)
+VALUES (:id, :parent_id, :pipeline, :step_id, :instance_id, :accumulated, :now);
+
+-- name: child_exists
+-- The uniqueness guard (ours O2): a child for this parent, event and route already exists.
+SELECT job_id FROM jobs
+WHERE parent_job_id = :parent_job_id AND source_event_id = :source_event_id
+  AND plugin = :plugin AND command = :command AND route_key = :route_key
+LIMIT 1;
+
+-- name: job_lineage_step
+-- One hop of the hook depth walk: a job's submitter and parent.
+SELECT submitted_by, parent_job_id FROM jobs WHERE job_id = :job_id;
+
+-- name: insert_routed_event
+INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at, event_id)
+VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now, :event_id);
+
+-- name: delete_contexts
+-- The context rows of pruned jobs, then instance roots no step row of their instance still uses.
+DELETE FROM event_contexts WHERE id IN (SELECT value FROM json_each(:ids))
+RETURNING instance_id;
+
+-- name: delete_orphan_roots
+DELETE FROM event_contexts AS root
+WHERE root.step_id = '' AND root.instance_id IN (SELECT value FROM json_each(:instances))
+  AND NOT EXISTS (SELECT 1 FROM event_contexts AS c WHERE c.instance_id = root.instance_id AND c.step_id <> '');
+
 -- name: latest_pipeline_job
 -- The most recently created step job of a pipeline (jobs_pipeline_created, newest end).
 SELECT job_id FROM jobs WHERE pipeline = :pipeline ORDER BY created_at DESC, job_id DESC LIMIT 1;
@@ -240,24 +271,3 @@ WITH RECURSIVE tree (job_id, depth) AS (
 SELECT jobs.job_id, plugin, command, pipeline, step_id, status, created_at, started_at, completed_at
 FROM tree JOIN jobs ON jobs.job_id = tree.job_id
 ORDER BY tree.depth, jobs.created_at, jobs.rowid;
-
--- Routing writes (store/routing.py), all inside the transaction that finishes the parent job.
-
--- name: insert_context
-INSERT INTO event_contexts (id, parent_id, pipeline_name, step_id, instance_id, accumulated, created_at)
-VALUES (:id, :parent_id, :pipeline, :step_id, :instance_id, :accumulated, :now);
-
--- name: child_exists
--- The uniqueness guard (ours O2): a child for this parent, event and route already exists.
-SELECT job_id FROM jobs
-WHERE parent_job_id = :parent_job_id AND source_event_id = :source_event_id
-  AND plugin = :plugin AND command = :command AND route_key = :route_key
-LIMIT 1;
-
--- name: job_lineage_step
--- One hop of the hook depth walk: a job's submitter and parent.
-SELECT submitted_by, parent_job_id FROM jobs WHERE job_id = :job_id;
-
--- name: insert_routed_event
-INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at, event_id)
-VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now, :event_id);
