@@ -194,6 +194,25 @@ class Gateway:
             self.dispatcher.wake()
         return result
 
+    def pipeline_enqueued(self, name: str, job_ids: list[str], entries: list[Any]) -> None:
+        """After a committed `POST /pipeline` start: tell listeners and wake the dispatcher."""
+        assert self.dispatcher is not None
+        for job_id, entry in zip(job_ids, entries, strict=True):
+            self.hub.job_queued(job_id, entry.plugin, entry.command, "api")
+        self.hub.publish(
+            "pipeline.enqueued",
+            {
+                "at": to_text(utcnow()),
+                "job_id": job_ids[0],
+                "job_ids": job_ids,
+                "job_count": len(job_ids),
+                "pipeline": name,
+                "submitted_by": "api",
+            },
+        )
+        log.info("pipeline queued", extra={"pipeline": name, "job_id": job_ids[0], "jobs": len(job_ids)})
+        self.dispatcher.wake()
+
     def open(self) -> None:
         """Lock, open and migrate the database, and recover jobs a dead gateway left running."""
         self.lock.acquire()

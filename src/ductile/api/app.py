@@ -86,7 +86,7 @@ def _include_optional(app: FastAPI) -> None:
     """Routers added by later issues register here when their modules exist."""
     import importlib
 
-    for name in ("jobs", "lineage", "plugins", "schedules", "events", "system"):
+    for name in ("jobs", "lineage", "plugins", "pipelines", "schedules", "events", "system"):
         try:
             module = importlib.import_module(f"ductile.api.routers.{name}")
         except ModuleNotFoundError as exc:

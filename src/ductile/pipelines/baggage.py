@@ -108,11 +108,26 @@ def parse_baggage(raw: Any) -> BaggageSpec:
         bulk_from = _source("from", values["from"], ("payload",))
         namespace = _target(values["namespace"], "namespace")
     claims = tuple(
-        (_target(key, "path"), _source(key, text, ("payload", "context")))
-        for key, text in values.items()
-        if key not in _BULK_KEYS
+        sorted(
+            (_target(key, "path"), _source(key, text, ("payload", "context")))
+            for key, text in values.items()
+            if key not in _BULK_KEYS
+        )
     )
-    return BaggageSpec(tuple(sorted(claims)), bulk_from, namespace)
+    _reject_overlaps([target for target, _ in claims] + ([namespace] if namespace else []))
+    return BaggageSpec(claims, bulk_from, namespace)
+
+
+def _reject_overlaps(targets: list[Path]) -> None:
+    """`a` and `a.b` in one block would make one claim rewrite the other's value, so they cannot load."""
+    for i, first in enumerate(targets):
+        for second in targets[i + 1 :]:
+            shorter, longer = sorted((first, second), key=len)
+            if longer[: len(shorter)] == shorter:
+                raise BaggageError(
+                    f"baggage paths {quote('.'.join(shorter))} and {quote('.'.join(longer))} overlap "
+                    "(one step may claim a path or paths below it, not both)"
+                )
 
 
 def _write(result: dict[str, Any], parent: Mapping[str, Any], target: Path, value: Any) -> None:
@@ -134,10 +149,8 @@ def _write(result: dict[str, Any], parent: Mapping[str, Any], target: Path, valu
     existing = node.get(target[-1], MISSING)
     if existing is MISSING:
         node[target[-1]] = copy.deepcopy(value)
-    elif not json_equal(existing, value):
-        inherited = resolve(("context", *target), {"context": parent}) is not MISSING
-        why = "is inherited and immutable" if inherited else "is claimed twice"
-        raise BaggageError(f"baggage path {quote(dotted)} {why}: it already holds a different value")
+    elif not json_equal(existing, value):  # only inherited values can be there: claims never overlap
+        raise BaggageError(f"baggage path {quote(dotted)} is inherited and immutable: the parent context holds a different value")
 
 
 def apply_claims(spec: BaggageSpec, payload: Any, parent: dict[str, Any]) -> dict[str, Any]:

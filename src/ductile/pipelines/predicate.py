@@ -8,6 +8,7 @@ raise: they compare as null.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,6 +64,9 @@ class Atom(Condition):
 
     def roots(self) -> frozenset[str]:
         return frozenset({self.path[0]})
+
+    def __hash__(self) -> int:  # values may be lists/objects; hash their JSON so compiled graphs stay hashable
+        return hash((self.path, self.op, json.dumps(self.value, sort_keys=True, default=str)))
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,24 @@ _GROUP_REFUSALS = {
     "#": "comment group (?#...)",
 }
 _RE2_FLAGS = set("imsU-")
+_POSIX = {  # RE2's ASCII POSIX classes, as Python class ranges
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "ascii": "\\x00-\\x7f",
+    "blank": "\\t ",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": "\\t\\n\\v\\f\\r ",
+    "upper": "A-Z",
+    "word": "0-9A-Za-z_",
+    "xdigit": "0-9A-Fa-f",
+}
+_POSIX_AT = re.compile(r"\[:(\^?)([a-z]*):\]")
+_HEX_BRACED = re.compile(r"\\x\{([0-9A-Fa-f]{1,6})\}")
 
 
 class RegexError(ValueError):
@@ -58,6 +76,10 @@ def _class_end(pattern: str, start: int) -> int:
         if pattern[i] == "\\":
             i += 2
             continue
+        posix = _POSIX_AT.match(pattern, i)
+        if posix:
+            i = posix.end()
+            continue
         if pattern[i] == "]":
             return i + 1
         i += 1
@@ -66,13 +88,19 @@ def _class_end(pattern: str, start: int) -> int:
 
 def _translate_class(pattern: str, body: str) -> str:
     """Rewrite one `[...]` class; classes using negated shorthands are evaluated in ASCII mode."""
-    if "[:" in body[1:]:
-        raise _refuse(pattern, "a POSIX class like [:alpha:] (Python reads it as plain characters)")
     out: list[str] = []
     needs_ascii = False
     i = 0
     while i < len(body):
         ch = body[i]
+        posix = _POSIX_AT.match(body, i) if i > 0 else None
+        if posix:
+            negated, name = posix.groups()
+            if negated or name not in _POSIX:
+                raise _refuse(pattern, f"the POSIX class [:{negated}{name}:] (accepted: {', '.join(sorted(_POSIX))})")
+            out.append(_POSIX[name])
+            i = posix.end()
+            continue
         if ch == "\\" and i + 1 < len(body):
             nxt = body[i + 1]
             if nxt in _ASCII_INSIDE:
@@ -100,6 +128,26 @@ def translate(pattern: str) -> str:
                 raise _refuse(pattern, f"backreference \\{nxt}")
             if nxt == "Z":
                 raise _refuse(pattern, "\\Z (the match is anchored to the whole string already)")
+            if nxt in "pP":
+                raise RegexError(
+                    f"regex {quote(pattern)} uses a Unicode class \\{nxt}, which is not supported here "
+                    f"(accepted: {ACCEPTED}, without \\p classes)"
+                )
+            if nxt == "Q":  # RE2 literal span \Q...\E
+                end = pattern.find("\\E", i + 2)
+                end = n if end < 0 else end
+                out.append(re.escape(pattern[i + 2 : end]))
+                i = end + 2
+                continue
+            hex_braced = _HEX_BRACED.match(pattern, i)
+            if hex_braced:
+                out.append(f"\\U{int(hex_braced.group(1), 16):08x}")
+                i = hex_braced.end()
+                continue
+            if nxt == "z":
+                out.append("\\Z")  # RE2's end of text is Python's \Z
+                i += 2
+                continue
             out.append(_ASCII_OUTSIDE.get(nxt, pattern[i : i + 2]))
             i += 2
             continue
@@ -113,12 +161,20 @@ def translate(pattern: str) -> str:
             for lead, what in _GROUP_REFUSALS.items():
                 if rest.startswith(lead):
                     raise _refuse(pattern, what)
+            if pattern.startswith("<", i + 2):  # RE2's (?<name>...) is Python's (?P<name>...)
+                out.append("(?P<")
+                i += 3
+                continue
             flags = re.match(r"[a-zA-Z-]*", pattern[i + 2 :])
             bad = set(flags.group(0) if flags else "") - _RE2_FLAGS
             if bad and not pattern.startswith("P<", i + 2):
                 raise _refuse(pattern, f"inline flag {''.join(sorted(bad))} (RE2 knows i, m, s, U)")
-        counted = _COUNTED.match(pattern, i) if ch == "{" else None
-        if counted and (counted.group(1) or counted.group(2)):
+        if ch == "{":
+            counted = _COUNTED.match(pattern, i)
+            if not counted or not counted.group(1):  # RE2 reads `{,n}` and `{}` as literal text, Python doesn't
+                out.append("\\{")
+                i += 1
+                continue
             for bound in counted.groups():
                 if bound and int(bound) > _MAX_REPEAT:
                     raise _refuse(pattern, f"a repeat count above {_MAX_REPEAT}")

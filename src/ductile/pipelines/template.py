@@ -76,6 +76,31 @@ def parse_template(text: str) -> Template:
     return Template(text, tuple(parts))
 
 
+def parse_with(raw: Any) -> dict[str, Template]:
+    """A step's `with:` mapping, parsed at load. Other YAML scalars become their text (`3`, `true`; null
+    is empty) as Go's YAML decoder does for a string map; a nested map or list is refused.
+    """
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise TemplateError("with must be a mapping of payload key to template string")
+    parsed: dict[str, Template] = {}
+    for key, value in raw.items():
+        if isinstance(value, Mapping | list | tuple):
+            raise TemplateError(f'with.{key} must be a template string such as "{{payload.url}}", not a nested value')
+        if value is None:
+            text = ""
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = format_number(value) if is_number(value) else str(value)
+        try:
+            parsed[str(key)] = parse_template(text)
+        except TemplateError as exc:
+            raise TemplateError(f"with.{key}: {exc}") from None
+    return parsed
+
+
 def _lookup(ref: Ref, scopes: Mapping[str, Any]) -> Any:
     try:
         parse_path(ref.text)

@@ -33,7 +33,7 @@ from ductile.jobs import (
     Transition,
 )
 from ductile.lifecycle import Decision
-from ductile.store.routing import Routing
+from ductile.store.routing import EntryJob, Routing
 
 STATE_LIMIT = 1024 * 1024
 
@@ -87,6 +87,9 @@ class Store(Protocol):
         """Record an attempt and apply the decision. With `routing`, a success also stores and
         routes the job's events (children, context rows) and a terminal decision fires hooks, in
         the same transaction; a routing error turns the decision into `failed` (pipelines.md §3.1)."""
+
+    def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
+        """A pipeline start: every context row and entry job in one transaction; their ids."""
 
     def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None: ...
 

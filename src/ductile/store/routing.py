@@ -340,3 +340,51 @@ def _hook_depth_allows(db: sqlite3.Connection, job_id: str, max_depth: int) -> b
 
 def terminal_decision(decision: Decision, error: str) -> Decision:
     return Decision(Status.FAILED, last_error=error)
+
+
+@dataclass(frozen=True)
+class EntryJob:
+    """One entry job of `POST /pipeline`, with the context rows to create before it."""
+
+    contexts: tuple[router.ContextRow, ...]
+    plugin: str
+    command: str
+    payload: Any
+    max_attempts: int
+    pipeline: str
+    step_id: str
+
+
+def insert_entries(db: sqlite3.Connection, entries: list[EntryJob], now: datetime, submitted_by: str) -> list[str]:
+    """Every context row and entry job of one pipeline start (one transaction: all or none)."""
+    stamp = to_text(now)
+    ids = []
+    for entry in entries:
+        for row in entry.contexts:
+            db.execute(
+                Q["insert_context"],
+                {
+                    "id": row.id,
+                    "parent_id": row.parent_id,
+                    "pipeline": row.pipeline,
+                    "step_id": row.step_id,
+                    "instance_id": row.instance_id,
+                    "accumulated": _dumps(row.accumulated),
+                    "now": stamp,
+                },
+            )
+        ids.append(
+            insert_child(
+                db,
+                plugin=entry.plugin,
+                command=entry.command,
+                payload=entry.payload,
+                max_attempts=entry.max_attempts,
+                submitted_by=submitted_by,
+                event_context_id=entry.contexts[-1].id,
+                pipeline=entry.pipeline,
+                step_id=entry.step_id,
+                now=now,
+            )
+        )
+    return ids

@@ -34,7 +34,7 @@ from ductile.jobs import (
 from ductile.lifecycle import Decision, Status
 from ductile.store import queries
 from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
-from ductile.store.routing import Routing, fire_hooks, route_completion
+from ductile.store.routing import EntryJob, Routing, fire_hooks, insert_entries, route_completion
 from ductile.store.sqlite_reads import SqliteReads
 from ductile.timeutil import from_text, to_text
 
@@ -379,6 +379,10 @@ class SqliteStore(SqliteReads):
             row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
         return _job(row)
 
+    def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
+        with self._tx() as db:
+            return insert_entries(db, entries, now, submitted_by)
+
     def _apply_state(self, db: sqlite3.Connection, job: Job, change: StateChange, stamp: str) -> None:
         if change.replace:
             merged = dict(change.data)
@@ -656,12 +660,18 @@ class SqliteStore(SqliteReads):
         for status, cutoff in cutoffs.items():
             with self._tx() as db:
                 args = {"status": status, "cutoff": to_text(cutoff), "batch": batch}
-                ids = [r[0] for r in db.execute(Q["prune_jobs"], args)]
+                pruned = db.execute(Q["prune_jobs"], args).fetchall()
+                ids = [r[0] for r in pruned]
                 if ids:
                     blob = json.dumps(ids)
                     db.execute(Q["delete_attempts"], {"ids": blob})
                     db.execute(Q["delete_transitions"], {"ids": blob})
                     db.execute(Q["delete_events"], {"ids": blob})
+                    contexts = [r[1] for r in pruned if r[1]]
+                    if contexts:
+                        gone = db.execute(Q["delete_contexts"], {"ids": json.dumps(contexts)}).fetchall()
+                        instances = sorted({r[0] for r in gone})
+                        db.execute(Q["delete_orphan_roots"], {"instances": json.dumps(instances)})
                 removed += len(ids)
         return removed
 

@@ -77,6 +77,9 @@ def test_bulk_from_bare_payload():
         ({"a": "url"}, 'baggage.a source "url" must reference'),
         ({"a": 5}, 'baggage.a source "5" must reference'),
         ({"a": "payload..x"}, 'baggage.a source "payload..x": path segments must be non-empty'),
+        ({"a": "payload.x", "a.b": "payload.y"}, 'baggage paths "a" and "a.b" overlap'),
+        ({"w.x": "payload.x", "from": "payload", "namespace": "w"}, 'baggage paths "w" and "w.x" overlap'),
+        ({"w": "payload.x", "from": "payload", "namespace": "w.meta"}, 'baggage paths "w" and "w.meta" overlap'),
     ],
 )
 def test_load_errors(raw, fragment):
@@ -148,7 +151,7 @@ def test_equal_reclaim_is_allowed_and_json_equal():
         ({"a.b.c": "payload.x"}, {"x": 1}, {"a": {"b": 2}}, '"a.b" holds a number, not an object'),
         ({"origin_user": "payload.u"}, {"u": "eve"}, {"origin_user": "matt"}, "origin anchor is immutable"),
         ({"origin_req.extra": "payload.u"}, {"u": "x"}, {"origin_req": {"id": 1}}, "origin anchor is immutable"),
-        ({"a": "payload.x", "a.b": "payload.y"}, {"x": {"b": 1}, "y": 2}, {}, 'baggage path "a.b" is claimed twice'),
+        ({"from": "payload.m", "namespace": "w", "w2": "payload.x"}, {"m": {"k": 1}, "x": 1}, {"w": 5}, '"w" holds a number'),
     ],
 )
 def test_claim_errors(raw, payload, parent, fragment):

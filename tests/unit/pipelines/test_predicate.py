@@ -164,6 +164,8 @@ def test_roots_collects_every_root_referenced():
 def test_parsed_conditions_are_values():
     raw = {"any": [atom("payload.kind", "regex", "v.*"), atom("payload.n", "in", [1, 2])]}
     assert parse_condition(raw) == parse_condition(raw)
+    assert hash(parse_condition(raw)) == hash(parse_condition(raw))  # list and object values stay hashable
+    assert len({parse_condition(atom("payload.o", "eq", {"a": [1]})), parse_condition(atom("payload.o", "eq", {"a": [1]}))}) == 1
 
 
 @pytest.mark.parametrize(

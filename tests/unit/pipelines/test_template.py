@@ -12,6 +12,7 @@ from ductile.pipelines.template import (
     apply_with,
     format_scalar,
     parse_template,
+    parse_with,
     render,
 )
 
@@ -182,3 +183,24 @@ def test_template_is_a_frozen_value():
     assert t == Template("a{payload.x}", ("a", Ref("payload.x", ("payload", "x"))))
     with pytest.raises(AttributeError):
         t.text = "b"  # type: ignore[misc]
+
+
+def test_parse_with_turns_yaml_scalars_into_template_text():
+    parsed = parse_with({"n": 3, "f": 2.5, "b": True, "z": None, "t": "{payload.x}", "s": "plain"})
+    assert {k: t.text for k, t in parsed.items()} == {"n": "3", "f": "2.5", "b": "true", "z": "", "t": "{payload.x}", "s": "plain"}
+    assert parse_with(None) == {}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (["a"], "with must be a mapping"),
+        ({"k": {"a": 1}}, "with.k must be a template string"),
+        ({"k": [1]}, "with.k must be a template string"),
+        ({"k": "{payload.x"}, 'with.k: unclosed { in template "{payload.x"'),
+    ],
+)
+def test_parse_with_errors(raw, message):
+    with pytest.raises(TemplateError) as info:
+        parse_with(raw)
+    assert message in str(info.value)

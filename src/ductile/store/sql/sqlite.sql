@@ -149,7 +149,7 @@ DELETE FROM jobs WHERE rowid IN (
     WHERE status = :status AND created_at < :cutoff AND completed_at < :cutoff
     LIMIT :batch
 )
-RETURNING job_id;
+RETURNING job_id, event_context_id;
 
 -- name: delete_attempts
 DELETE FROM attempts WHERE job_id IN (SELECT value FROM json_each(:ids));
@@ -261,3 +261,13 @@ WITH RECURSIVE tree (job_id, depth) AS (
 SELECT jobs.job_id, plugin, command, pipeline, step_id, status, created_at, started_at, completed_at
 FROM tree JOIN jobs ON jobs.job_id = tree.job_id
 ORDER BY tree.depth, jobs.created_at, jobs.rowid;
+
+-- name: delete_contexts
+-- The context rows of pruned jobs, then instance roots no step row of their instance still uses.
+DELETE FROM event_contexts WHERE id IN (SELECT value FROM json_each(:ids))
+RETURNING instance_id;
+
+-- name: delete_orphan_roots
+DELETE FROM event_contexts AS root
+WHERE root.step_id = '' AND root.instance_id IN (SELECT value FROM json_each(:instances))
+  AND NOT EXISTS (SELECT 1 FROM event_contexts AS c WHERE c.instance_id = root.instance_id AND c.step_id <> '');

@@ -13,6 +13,7 @@ CREATE TABLE event_contexts (
     created_at    TEXT NOT NULL
 );
 CREATE INDEX event_contexts_parent ON event_contexts (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX event_contexts_instance ON event_contexts (instance_id, step_id);
 
 ALTER TABLE jobs ADD COLUMN source_event_id TEXT;
 ALTER TABLE jobs ADD COLUMN event_context_id TEXT;
