@@ -117,7 +117,7 @@ class GatewayProcess:
     def db_path(self) -> Path:
         return self.config_dir / "data" / "ductile.db"
 
-    def start(self, wait: bool = True, timeout: float = 20.0) -> GatewayProcess:
+    def start(self, wait: bool = True, timeout: float = 60.0) -> GatewayProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(
             [DUCTILE, "system", "start", "--config", str(self.config_dir)],
@@ -127,10 +127,14 @@ class GatewayProcess:
         )
         log.close()
         if wait:
-            self.wait_ready(timeout)
+            try:
+                self.wait_ready(timeout)
+            except BaseException:
+                self.stop(signal.SIGKILL)  # a gateway that never got ready must not outlive its test
+                raise
         return self
 
-    def wait_ready(self, timeout: float = 20.0) -> None:
+    def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:

@@ -479,6 +479,9 @@ def publish_routing(hub: EventHub, routing: Routing) -> None:
         hub.publish("router.enqueued", child)
     for dropped in routing.dropped:
         hub.publish("router.dropped", dropped)
+    if routing.unmatched and log.isEnabledFor(logging.DEBUG):  # a debug-level signal, as in the log
+        for unmatched in routing.unmatched:
+            hub.publish("router.no_match", unmatched)
     for child in routing.children:
         hub.job_queued(child["job_id"], child["plugin"], child["command"], "route")
     for hook in routing.hooks:

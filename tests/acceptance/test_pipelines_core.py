@@ -20,6 +20,7 @@ from tests.acceptance.pipeline_rig import (
     recorded,
     wait_settled,
 )
+from tests.acceptance.pipeline_rig import rows as db_rows
 
 pytestmark = pytest.mark.slow
 COND_GO = {"path": "payload.go", "op": "eq", "value": True}
@@ -223,7 +224,7 @@ def test_routing_scenarios(routing_gw):
 
 
 def test_pipeline_api_answers(tmp_path: Path, gateways: Gateways):
-    """§10 scenario 15 (ours O17: a 503 writes nothing)."""
+    """§10 scenarios 15 (ours O17: a 503 writes nothing) and 9 (oversize root baggage is a 413)."""
     r = tmp_path / "rec"
     plugins = {"S": rec(r, sleep_s=3), "B": rec(r), "C": rec(r)}
     pipelines = [
@@ -234,8 +235,17 @@ def test_pipeline_api_answers(tmp_path: Path, gateways: Gateways):
             "execution_mode": "synchronous",
             "steps": [{"split": [{"uses": "B"}, {"uses": "C"}]}],
         },
+        {"name": "big", "on": "b", "steps": [{"uses": "B", "baggage": {"blob.x": "payload.big"}}]},
     ]
-    gw = gateways.start(plugins, pipelines, api={"max_concurrent_sync": 1})
+    gw = gateways.start(plugins, pipelines, api={"max_concurrent_sync": 1, "max_body_bytes": 4 * 1024 * 1024})
+
+    oversize = post(gw, "/pipeline/big", {"payload": {"big": "x" * 1_100_000}})
+    assert oversize.status_code == 413, oversize.text
+    body = oversize.json()
+    assert body["error"] == "pipeline baggage exceeds maximum context size"
+    assert body["bytes_limit"] == 1048576 and body["bytes_actual"] > 1048576
+    assert jobs(gw.db_path) == [] and db_rows(gw.db_path, "SELECT * FROM event_contexts") == []
+
     answers: list[Any] = []
     first = threading.Thread(target=lambda: answers.append(post(gw, "/pipeline/slow", {})))
     first.start()

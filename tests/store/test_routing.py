@@ -261,3 +261,23 @@ def test_pruning_a_finished_pipeline_removes_its_context_rows(store):
     assert store.prune({"succeeded": at(10)}) == 2
     with store._lock:
         assert store._db.execute("SELECT count(*) FROM event_contexts").fetchone()[0] == 0
+
+
+def test_crash_recovery_that_kills_a_root_job_fires_its_failure_hook(store, tmp_path):
+    from ductile.dispatch import recover
+    from ductile.registry import Registry
+
+    s = settings("[{name: oops, on-hook: job.failed, steps: [{uses: H}]}]", notify=frozenset({"S"}))
+    store.enqueue(NewJob(plugin="S", command="poll", max_attempts=1), now=at(0), dedupe_since=None)
+    job = store.claim(now=at(0))
+    [dead] = recover(store, Registry(instances={}, data_dir=tmp_path), now=at(5), routing=s)
+    assert dead.status is Status.DEAD
+    [hook] = children(store, job.job_id)
+    assert hook.payload["payload"] == {
+        "job_id": job.job_id,
+        "plugin": "S",
+        "command": "poll",
+        "status": "dead",
+        "error": "Job marked dead during crash recovery: max attempts (1) reached",
+        "recovery": True,
+    }

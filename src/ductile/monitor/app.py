@@ -26,6 +26,7 @@ from ductile.monitor.model import Filters, JobBook
 from ductile.monitor.screens.detail import JobDetailScreen
 from ductile.monitor.screens.help import HelpScreen
 from ductile.monitor.screens.main import MainScreen
+from ductile.monitor.screens.pipelines import PipelinesScreen
 from ductile.monitor.screens.state import PluginStateScreen
 from ductile.monitor.widgets.health_bar import HealthBar
 from ductile.monitor.widgets.job_table import JobTable
@@ -46,6 +47,7 @@ class MonitorApp(App[None]):
         Binding("s", "cycle('status')", "status"),
         Binding("x", "clear_filters", "clear"),
         Binding("t", "state", "state"),
+        Binding("l", "pipelines", "pipelines"),
         Binding("r", "refetch", "refresh"),
     ]
 
@@ -240,6 +242,9 @@ class MonitorApp(App[None]):
 
     def action_state(self) -> None:
         self.push_screen(PluginStateScreen())
+
+    def action_pipelines(self) -> None:
+        self.push_screen(PipelinesScreen())
 
     def action_refetch(self) -> None:
         self._stale = True

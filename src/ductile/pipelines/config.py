@@ -17,7 +17,7 @@ from typing import Any
 from ductile.durations import DurationError, parse_duration
 from ductile.pipelines.baggage import BaggageError, BaggageSpec, parse_baggage
 from ductile.pipelines.predicate import Condition, ConditionError, parse_condition
-from ductile.pipelines.template import Template, TemplateError, parse_template
+from ductile.pipelines.template import Template, TemplateError, parse_with
 
 HOOK_SIGNALS = ("job.completed", "job.failed", "job.timed_out")
 DEFAULT_TIMEOUT = 30.0
@@ -265,31 +265,11 @@ def _step(raw: Any, where: str, errors: list[str], key_at: str, report: Report) 
 
 
 def _with(raw: Any, where: str, errors: list[str]) -> dict[str, Template]:
-    if raw is None:
+    try:
+        return parse_with(raw)
+    except TemplateError as exc:
+        errors.append(f"{where}: {exc}")
         return {}
-    if not isinstance(raw, dict):
-        errors.append(f"{where}: with must be a mapping of key to template string")
-        return {}
-    out: dict[str, Template] = {}
-    for key, value in raw.items():
-        if isinstance(value, dict | list):
-            errors.append(f"{where}: with.{key}: must be a template string, not {_kind(value)}")
-            continue
-        text = value if isinstance(value, str) else _yaml_scalar_text(value)
-        try:
-            out[str(key)] = parse_template(text)
-        except TemplateError as exc:
-            errors.append(f"{where}: with.{key}: {exc}")
-    return out
-
-
-def _yaml_scalar_text(value: Any) -> str:
-    """YAML scalars of other types become their string form, as Go's YAML decoder does."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _hook_lints(file: Path, name: str, steps: tuple[StepDef, ...], errors: list[str], report: Report) -> None:

@@ -49,7 +49,7 @@ class Routing:
     # filled in by the store:
     children: list[dict[str, Any]] = field(default_factory=list)
     dropped: list[dict[str, Any]] = field(default_factory=list)
-    unmatched: list[str] = field(default_factory=list)
+    unmatched: list[dict[str, Any]] = field(default_factory=list)
     hooks: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
@@ -123,7 +123,7 @@ def _route_event(
         )
     if not found:
         log.debug("no route matched for event", extra={"job_id": job.job_id, "event_type": event["type"]})
-        routing.unmatched.append(event["type"])
+        routing.unmatched.append({"job_id": job.job_id, "event_type": event["type"], "event_id": event["event_id"]})
         return []
     envelope = router.child_envelope(event, job.plugin, source)
     dedupe_key = envelope.get("dedupe_key")

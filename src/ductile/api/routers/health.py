@@ -35,7 +35,12 @@ ENDPOINTS = [
     {"method": "GET", "path": "/plugins", "scope": "any token", "what": "plugin catalog"},
     {"method": "GET", "path": "/plugin/{name}", "scope": "plugin:ro", "what": "one plugin's manifest view"},
     {"method": "POST", "path": "/plugin/{plugin}/{command}", "scope": "plugin:ro|plugin:rw", "what": "enqueue a job"},
-    {"method": "POST", "path": "/pipeline/{name}", "scope": "plugin:rw", "what": "start a pipeline (async or synchronous)"},
+    {
+        "method": "POST",
+        "path": "/pipeline/{name}",
+        "scope": "plugin:rw",
+        "what": "start a pipeline (async or synchronous)",
+    },
     {"method": "GET", "path": "/plugin-state", "scope": "plugin:ro", "what": "instance state, secrets redacted"},
     {"method": "GET", "path": "/jobs", "scope": "jobs:ro", "what": "list jobs (filters, cursor paging)"},
     {"method": "GET", "path": "/job/{job_id}", "scope": "jobs:ro", "what": "one job with its result"},

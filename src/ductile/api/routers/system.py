@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from ductile.api.app import ApiError
 from ductile.api.deps import bearer, gateway, require
+from ductile.api.routers.jobs import lineage
 from ductile.api.schemas import errors, scoped
 from ductile.config import redact
 
@@ -42,11 +43,16 @@ async def plugin_state(
     "/job/{job_id}/detail",
     summary="One job with everything the monitor's detail view shows: payload, transitions, retry plan",
     responses=errors(401, 403, 404),
-    openapi_extra=scoped("jobs:ro", "`GET /job/{id}` plus payload, dedupe key, retry time and transitions."),
+    openapi_extra=scoped(
+        "jobs:ro",
+        "`GET /job/{id}` plus payload, dedupe key, retry time and transitions, and the same lineage "
+        "(`pipeline`, `step_id`, `events`, `children`).",
+    ),
     dependencies=[Depends(require("jobs:ro"))],
 )
 async def job_full(job_id: str, gw: Any = Depends(gateway)) -> dict[str, Any]:
-    """`GET /job/{id}` plus payload, context, dedupe key, retry time and the transition history.
+    """`GET /job/{id}` plus payload, context, dedupe key, retry time, the transition history and
+    the job's lineage (what the monitor's detail screen shows).
 
     Kept separate so `GET /job/{id}` stays the small documented shape."""
     job = gw.store.get_job(job_id)
@@ -72,4 +78,5 @@ async def job_full(job_id: str, gw: Any = Depends(gateway)) -> dict[str, Any]:
             {"from": t.from_status, "to": t.to_status, "reason": t.reason, "at": t.at}
             for t in gw.store.transitions(job_id)
         ],
+        **lineage(gw.store, job),
     }

@@ -237,6 +237,16 @@ SELECT submitted_by, parent_job_id FROM jobs WHERE job_id = :job_id;
 INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at, event_id)
 VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now, :event_id);
 
+-- name: delete_contexts
+-- The context rows of pruned jobs, then instance roots no step row of their instance still uses.
+DELETE FROM event_contexts WHERE id IN (SELECT value FROM json_each(:ids))
+RETURNING instance_id;
+
+-- name: delete_orphan_roots
+DELETE FROM event_contexts AS root
+WHERE root.step_id = '' AND root.instance_id IN (SELECT value FROM json_each(:instances))
+  AND NOT EXISTS (SELECT 1 FROM event_contexts AS c WHERE c.instance_id = root.instance_id AND c.step_id <> '');
+
 -- name: latest_pipeline_job
 -- The most recently created step job of a pipeline (jobs_pipeline_created, newest end).
 SELECT job_id FROM jobs WHERE pipeline = :pipeline ORDER BY created_at DESC, job_id DESC LIMIT 1;
@@ -261,13 +271,3 @@ WITH RECURSIVE tree (job_id, depth) AS (
 SELECT jobs.job_id, plugin, command, pipeline, step_id, status, created_at, started_at, completed_at
 FROM tree JOIN jobs ON jobs.job_id = tree.job_id
 ORDER BY tree.depth, jobs.created_at, jobs.rowid;
-
--- name: delete_contexts
--- The context rows of pruned jobs, then instance roots no step row of their instance still uses.
-DELETE FROM event_contexts WHERE id IN (SELECT value FROM json_each(:ids))
-RETURNING instance_id;
-
--- name: delete_orphan_roots
-DELETE FROM event_contexts AS root
-WHERE root.step_id = '' AND root.instance_id IN (SELECT value FROM json_each(:instances))
-  AND NOT EXISTS (SELECT 1 FROM event_contexts AS c WHERE c.instance_id = root.instance_id AND c.step_id <> '');
