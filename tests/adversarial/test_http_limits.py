@@ -9,11 +9,12 @@ import socket
 import time
 from pathlib import Path
 
-import hostile
 import httpx
 import pytest
 from conftest import wait_for
-from hostile import (
+
+from adversarial import hostile
+from adversarial.hostile import (
     AUTH,
     GatewayProcess,
     assert_all_json,

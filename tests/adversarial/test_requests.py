@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-import hostile
 import httpx
 import pytest
 from conftest import wait_for
-from hostile import AUTH, UNKNOWN_JOB, GatewayProcess, auth_line, error, raw_request, terminal
+
+from adversarial import hostile
+from adversarial.hostile import AUTH, UNKNOWN_JOB, GatewayProcess, auth_line, error, raw_request, terminal
 
 gw = hostile.gw  # module-scoped fixtures: one gateway for this module
 acknowledged = hostile.acknowledged
