@@ -66,7 +66,7 @@ def test_lone_surrogates_are_named(raw: bytes, needle: str) -> None:
         ("application/json; charset=utf-8", True),
         ("application/vnd.api+json", True),
         ("text/plain", False),
-        ("application/x-www-form-urlencoded", False),
+        ("application/x-www-form-urlencoded", True),  # curl -d: a JSON body is JSON
     ],
 )
 def test_content_types(ctype: str | None, ok: bool) -> None:
@@ -88,3 +88,11 @@ def test_http_limit_defaults_are_the_documented_ones() -> None:
         16384,
         8192,
     )
+
+
+def test_curl_default_form_type_with_a_json_body_is_json() -> None:
+    """`curl -d '{...}'` labels JSON as a form; Ductile ignores the type, so do we for JSON bodies."""
+    assert jsonio.decode(b'{"payload": {"a": 1}}', "application/x-www-form-urlencoded") == {"payload": {"a": 1}}
+    with pytest.raises(jsonio.BodyProblem) as caught:
+        jsonio.decode(b"a=1&b=2", "application/x-www-form-urlencoded")
+    assert caught.value.status == 415

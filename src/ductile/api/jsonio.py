@@ -26,6 +26,9 @@ MAX_DEPTH = 64
 """Arrays/objects one inside another, counting the body's outer `{}`. Documented in API_REFERENCE."""
 
 ACCEPTED_TYPES = "application/json (or any */*+json type, or no Content-Type)"
+# `curl -d` labels a body form-urlencoded unless told otherwise, and Ductile never looks at the
+# type: a JSON body under that label is taken as JSON, so client scripts written for Ductile work.
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 # A JSON string literal (unrolled so the regex engine never backtracks per character).
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -84,11 +87,17 @@ def json_media_type(content_type: str | None) -> bool:
     return media in ("application/json", "text/json") or media.endswith("+json")
 
 
+def _json_under_form_type(raw: bytes, content_type: str | None) -> bool:
+    """A form-urlencoded label on a body that is a JSON object or array (what `curl -d '{...}'` sends)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == FORM_TYPE and raw.lstrip()[:1] in (b"{", b"[")
+
+
 def decode(raw: bytes, content_type: str | None = None, *, max_depth: int = MAX_DEPTH) -> Any:
     """The JSON value of a request body; `None` for an empty one. Raises BodyProblem."""
     if not raw.strip():
         return None
-    if not json_media_type(content_type):
+    if not json_media_type(content_type) and not _json_under_form_type(raw, content_type):
         raise BodyProblem(415, f"Content-Type {content_type[:80]!r} is not accepted (accepted: {ACCEPTED_TYPES})")
     try:
         text = raw.decode("utf-8")

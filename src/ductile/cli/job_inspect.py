@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json
-from ductile.config import redact
 from ductile.jobs import Attempt, Job
+from ductile.redact import redact
 
 STDERR_TAIL = 20  # lines of each attempt's stderr shown in text mode
 JOB_FIELDS = (

@@ -21,8 +21,8 @@ from ductile.api.app import ApiError
 from ductile.api.auth import Principal
 from ductile.api.deps import bearer, require
 from ductile.api.schemas import errors, scoped
-from ductile.config import redact
 from ductile.jobs import Job
+from ductile.redact import redact
 from ductile.timeutil import from_text, utcnow
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(bearer)])

@@ -19,10 +19,10 @@ from fastapi.responses import JSONResponse
 from ductile.api.app import ApiError
 from ductile.api.deps import bearer
 from ductile.api.routers.lineage import tree_items
-from ductile.config import redact
 from ductile.jobs import Job
 from ductile.lifecycle import ACTIVE, Status
 from ductile.pipelines.entry import EntryError, plan_entries
+from ductile.redact import redact
 from ductile.timeutil import utcnow
 
 router = APIRouter(tags=["pipelines"], dependencies=[Depends(bearer)])
