@@ -41,6 +41,13 @@ def atom(path, op, value=None, **extra):
     return raw
 
 
+def nested_not(depth: int):
+    raw = atom("payload.n", "eq", 3)
+    for _ in range(depth - 1):
+        raw = {"not": raw}
+    return raw
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -189,6 +196,9 @@ def test_parsed_conditions_are_values():
         (atom("payload.x", "regex", "a("), 'invalid regex "a("'),
         (atom("payload.x", "regex", r"(a)\1"), "backreference"),
         (atom("payload.x", "eq", {1, 2}), "value must be JSON"),
+        (atom("payload.x", "gt", float("nan")), "value must be a finite number"),
+        (atom("payload.x", "in", [1, float("inf")]), "value must be a finite number"),
+        ({"any": [nested_not(MAX_DEPTH)]}, "any[0]: not: not: not: not: not: not: not: not: not: not: not: not: not: not: not: condition too deep"),
         ({"all": [atom("payload.x", "exists"), {"not": {"path": "x.y", "op": "exists"}}]}, 'all[1]: not: unsupported path root "x"'),
         ({"any": [{"all": [atom("payload.x", "in", 1)]}]}, "any[0]: all[0]: in requires a list value"),
     ],
@@ -211,13 +221,6 @@ def test_yaml_dates_compare_as_their_text():
 def test_explicit_null_value_is_allowed_for_eq():
     assert check(atom("payload.nothing", "eq", None)) is True
     assert check(atom("payload.kind", "neq", None)) is True
-
-
-def nested_not(depth: int):
-    raw = atom("payload.n", "eq", 3)
-    for _ in range(depth - 1):
-        raw = {"not": raw}
-    return raw
 
 
 def test_depth_limit():
