@@ -53,6 +53,12 @@ def test_invalid_patterns_name_the_pattern(pattern):
         compile_pattern(pattern)
 
 
+def test_flags_in_the_middle_get_a_hint():
+    with pytest.raises(RegexError, match=r"write flags at the start, \(\?i\)\.\.\., or scoped, \(\?i:\.\.\.\)"):
+        compile_pattern("foo(?i)bar")
+    assert compile_pattern("foo(?i:bar)").fullmatch("fooBAR")
+
+
 @pytest.mark.parametrize("pattern", [r"\p{L}", r"\pN", r"\PL"])
 def test_unicode_classes_are_refused_with_a_clear_message(pattern):
     with pytest.raises(RegexError, match=r"uses a Unicode class .* not supported here"):
