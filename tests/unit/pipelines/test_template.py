@@ -129,6 +129,8 @@ def test_text_formatting(text, rendered):
         (None, ""),
         ({"b": 1, "a": [True, None]}, '{"a":[true,null],"b":1}'),
         ([], "[]"),
+        ({"x": float("nan")}, '{"x":NaN}'),
+        (float("inf"), "+Inf"),
     ],
 )
 def test_format_scalar(value, text):
