@@ -75,7 +75,7 @@ CASES = {
     "bad_scope": (
         HEAD + GOOD + "api:\n  auth:\n    tokens:\n      - {name: ci, token: abcdefgh12, scopes: [jobs:write]}\n",
         "api.auth.tokens.0.scopes: unknown scope 'jobs:write' "
-        "(accepted: *, jobs:ro, jobs:rw, plugin:ro, plugin:rw, events:ro, system:ro, system:rw)",
+        "(accepted: *, jobs:ro, jobs:rw, jobs:tree:ro, jobs:result:ro, plugin:ro, plugin:rw, events:ro, system:ro, system:rw)",
     ),
     "bad_cron": (
         HEAD + "  svc:\n    config: {api_key: k}\n    schedules:\n      - {cron: '61 * * * *'}\n",

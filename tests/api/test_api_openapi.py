@@ -45,6 +45,9 @@ def api_schema(contract_gateway: Any) -> Any:
 schema = schemathesis.pytest.from_fixture("api_schema").exclude(path="/events")
 
 
+# One test item drives every operation (15+ of them, each up to 15 examples plus schemathesis's
+# coverage cases), so it needs more than the suite's 120 s per-test limit on a loaded machine.
+@pytest.mark.timeout(600)
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_openapi_contract(case: Any) -> None:

@@ -56,6 +56,7 @@ async def _body(request: Request, limit: int) -> dict[str, Any] | None:
         202: {"description": "queued (async), or still running after the timeout (synchronous)"},
         200: {"description": "synchronous: finished, with status, result and tree"},
         400: {"description": "invalid body, fan-out entry in synchronous mode, or root baggage claims failed"},
+        401: {"description": "missing or invalid bearer token"},
         403: {"description": "insufficient scope"},
         404: {"description": "pipeline not found"},
         413: {"description": "root baggage exceeds the context size limit"},
