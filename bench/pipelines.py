@@ -186,18 +186,18 @@ def child_fanout(spec: dict[str, Any]) -> dict[str, Any]:
     """Trigger `wide` `rounds` times; time the store calls made while each trigger completes."""
     gateway = _gateway(spec["config"])
     store = gateway.store
-    calls: list[tuple[str, float, float]] = []  # (method, start perf, ms)
+    calls: list[tuple[str, float, float]] = []  # (method, CPU ms of this thread, wall ms)
     for name in dir(store):
         method = getattr(store, name)
         if name.startswith("_") or not callable(method) or name in ("status_counts", "start_checkpointer"):
             continue
 
         def timed(*args: Any, __m: Any = method, __n: str = name, **kwargs: Any) -> Any:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 return __m(*args, **kwargs)
             finally:
-                calls.append((__n, started, (time.perf_counter() - started) * 1000))
+                calls.append((__n, (time.thread_time() - cpu) * 1000, (time.perf_counter() - started) * 1000))
 
         functools.update_wrapper(timed, method)
         setattr(store, name, timed)
@@ -232,6 +232,7 @@ def child_fanout(spec: dict[str, Any]) -> dict[str, Any]:
                     "children_when_parent_succeeded": seen_complete_with,
                     "slowest_store_call": slowest[0],
                     "slowest_store_call_ms": slowest[2],
+                    "slowest_store_call_cpu_ms": slowest[1],
                 }
             )
         gateway.stop_event.set()
@@ -314,6 +315,7 @@ def fan_out(args: argparse.Namespace, work: Path, root: Path, log: Path) -> dict
         cfg = write_config(work / f"fan-{count}", root, {"wide": {}, "hop": {}}, pipelines)
         rounds = run_child("fanout", {"config": str(cfg), "pipelines": count, "rounds": args.fan_rounds}, log)["rounds"]
         ms = [r["slowest_store_call_ms"] for r in rounds]
+        cpu = [r["slowest_store_call_cpu_ms"] for r in rounds]
         out[count] = {
             "rounds": len(rounds),
             "children": sorted({r["children"] for r in rounds}),
@@ -322,13 +324,14 @@ def fan_out(args: argparse.Namespace, work: Path, root: Path, log: Path) -> dict
             "slowest_store_call": sorted({r["slowest_store_call"] for r in rounds}),
             "completion_ms_p50": statistics.median(ms),
             "completion_ms_max": max(ms),
+            "completion_cpu_ms_p50": statistics.median(cpu),
         }
         row = out[count]
         print(
             f"  (b) {count:2d} pipelines: children {row['children']} (distinct created_at {row['distinct_created_at']}, "
             f"present when the parent turned succeeded: {row['children_when_parent_succeeded']}); "
             f"completing store call {row['slowest_store_call']} p50 {row['completion_ms_p50']:.2f} ms, "
-            f"max {row['completion_ms_max']:.2f} ms",
+            f"max {row['completion_ms_max']:.2f} ms (CPU p50 {row['completion_cpu_ms_p50']:.2f} ms)",
             flush=True,
         )
     return out
@@ -338,6 +341,7 @@ def dispatch_cost(args: argparse.Namespace, work: Path, root: Path, log: Path) -
     out: dict[str, Any] = {}
     for instance in ("quiet", "chatty"):
         ratios = []
+        cpu: dict[str, list[float]] = {"with": [], "without": []}
         for rep in range(args.repeat):
             pair = {}
             order = ("without", "with") if rep % 2 == 0 else ("with", "without")
@@ -347,13 +351,20 @@ def dispatch_cost(args: argparse.Namespace, work: Path, root: Path, log: Path) -
                 run = run_child("throughput", {"config": str(cfg), "jobs": args.jobs, "instance": instance}, log)
                 assert run["failures"] == 0, run
                 pair[side] = run["jobs"] / run["seconds"]
+                cpu[side].append(run["cpu_s"] * 1000 / run["jobs"])
             ratios.append(pair["with"] / pair["without"])
             print(
                 f"  (c) rep {rep + 1} {instance}: without pipelines {pair['without']:.1f} jobs/s, "
-                f"with 50 pipelines {pair['with']:.1f} jobs/s → {pair['with'] / pair['without'] - 1:+.1%}",
+                f"with 50 pipelines {pair['with']:.1f} jobs/s → {pair['with'] / pair['without'] - 1:+.1%}; "
+                f"gateway CPU/job {cpu['without'][-1]:.2f} vs {cpu['with'][-1]:.2f} ms",
                 flush=True,
             )
-        out[instance] = {"ratios": ratios, "median_change": statistics.median(ratios) - 1}
+        out[instance] = {
+            "ratios": ratios,
+            "median_change": statistics.median(ratios) - 1,
+            "cpu_ms_per_job_without": statistics.median(cpu["without"]),
+            "cpu_ms_per_job_with": statistics.median(cpu["with"]),
+        }
     return out
 
 
@@ -366,6 +377,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1500, help="jobs per throughput run (default 1500)")
     parser.add_argument("--repeat", type=int, default=3, help="pairs per measurement (default 3)")
     parser.add_argument("--quick", action="store_true", help="10 chains, 5 fan-out rounds, 300 jobs, 1 repeat")
+    parser.add_argument("--only", default="abc", help="which measurements to run, e.g. bc (default abc)")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
     if args.child:
@@ -394,22 +406,26 @@ def main() -> None:
         f"max_workers={report['default_max_workers']}  load {report['loadavg_start'][0]:.2f}; work dir {work}\n"
     )
     started = time.monotonic()
-    report["per_hop"] = per_hop(args, work, root, entries, log)
-    h = report["per_hop"]
-    print(
-        f"(a) per-hop overhead over {h['chains']} chains: p50 {h['hop_p50_ms']:.2f} ms, p90 {h['hop_p90_ms']:.2f} ms, "
-        f"max {h['hop_max_ms']:.2f} ms (end-to-end p50 {h['e2e_p50_ms']:.1f} ms vs bare 5 runs "
-        f"{h['bare5_p50_ms']:.1f} ms); target p50 ≤ 15 ms\n",
-        flush=True,
-    )
-    report["fan_out"] = fan_out(args, work, root, log)
-    print()
-    report["dispatch_cost"] = dispatch_cost(args, work, root, log)
-    for instance, row in report["dispatch_cost"].items():
+    if "a" in args.only:
+        report["per_hop"] = per_hop(args, work, root, entries, log)
+        h = report["per_hop"]
         print(
-            f"(c) {instance}: median change with 50 pipelines configured {row['median_change']:+.1%} "
-            f"(ratios {', '.join(f'{r:.3f}' for r in row['ratios'])}); target > -5 %"
+            f"(a) per-hop overhead over {h['chains']} chains: p50 {h['hop_p50_ms']:.2f} ms, "
+            f"p90 {h['hop_p90_ms']:.2f} ms, max {h['hop_max_ms']:.2f} ms (end-to-end p50 {h['e2e_p50_ms']:.1f} ms "
+            f"vs bare 5 runs {h['bare5_p50_ms']:.1f} ms); target p50 ≤ 15 ms\n",
+            flush=True,
         )
+    if "b" in args.only:
+        report["fan_out"] = fan_out(args, work, root, log)
+        print()
+    if "c" in args.only:
+        report["dispatch_cost"] = dispatch_cost(args, work, root, log)
+        for instance, row in report["dispatch_cost"].items():
+            print(
+                f"(c) {instance}: median change with 50 pipelines configured {row['median_change']:+.1%} "
+                f"(ratios {', '.join(f'{r:.3f}' for r in row['ratios'])}); target > -5 %; gateway CPU/job median "
+                f"{row['cpu_ms_per_job_without']:.2f} ms without, {row['cpu_ms_per_job_with']:.2f} ms with"
+            )
     report["loadavg_end"] = os.getloadavg()
     report["seconds"] = time.monotonic() - started
     print(f"\nload average at the end {report['loadavg_end'][0]:.2f}; {report['seconds']:.0f} s")

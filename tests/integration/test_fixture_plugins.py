@@ -181,7 +181,8 @@ def test_chat_notify_posts_message_then_template_then_result():
         assert send({"message": "hello", "plugin": "p"})["status"] == "ok"
         assert send({"plugin": "flaky", "status": "failed", "error": "boom", "nested": {"x": 1}})["status"] == "ok"
         assert send({"result": "harvested"}, {"webhook_url": chat.url})["status"] == "ok"
-        assert chat.messages == ["hello", "flaky failed: boom 1", "harvested"]
+        assert send({"message": "body", "title": "Title"})["status"] == "ok"
+        assert chat.messages == ["hello", "flaky failed: boom 1", "harvested", "**Title**\nbody"]
         assert send({}, {"webhook_url": chat.url}) == {
             "status": "error",
             "error": "nothing to send (no message, content, template or result)",

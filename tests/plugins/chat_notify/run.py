@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """chat_notify: post one chat message per event (a failure hook's usual target).
 
+The body is payload.message or payload.content, else config.message_template, else
+config.default_message, else payload.result; a payload.title goes above it in bold.
+
 Templates use `{dotted.path}` placeholders read from the event payload; a missing value renders empty,
 so a hook payload without `error` still produces a message rather than a failed alert.
 """
@@ -42,6 +45,9 @@ def handle(request):
     if not url:
         return {"status": "error", "error": "config.webhook_url is required", "retry": False}
     text = text_for(config, payload)
+    title = str(payload.get("title") or "")
+    if title:  # as discord_notify does: a bold title line above the body (or the title alone)
+        text = f"**{title}**\n{text}" if text else title
     if not text:
         return {"status": "error", "error": "nothing to send (no message, content, template or result)", "retry": False}
     body = json.dumps({"content": text[:2000], "username": str(config.get("username") or "ductile")}).encode()
