@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,20 +20,7 @@ from ductile.pipelines.re2compat import RegexError, compile_pattern
 
 MAX_DEPTH: Final = 16
 MAX_ATOMS: Final = 64
-OPERATORS: Final = (
-    "exists",
-    "eq",
-    "neq",
-    "in",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "contains",
-    "startswith",
-    "endswith",
-    "regex",
-)
+OPERATORS: Final = ("exists", "eq", "neq", "in", "gt", "gte", "lt", "lte", "contains", "startswith", "endswith", "regex")
 _ORDERING = {"gt": lambda a, b: a > b, "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
 _TEXT = {"contains": str.__contains__, "startswith": str.startswith, "endswith": str.endswith}
 _SHAPES = "path (with op and value), all, any or not"
@@ -97,6 +85,8 @@ def _json_value(value: Any, where: str) -> Any:
     """Config values as JSON: YAML dates become their text, tuples lists; anything else non-JSON is refused."""
     if isinstance(value, _dt.date | _dt.datetime):
         return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConditionError(f"{where}value must be a finite number (NaN and infinity are not JSON)")
     if value is None or isinstance(value, str | bool) or is_number(value):
         return value
     if isinstance(value, list | tuple):
@@ -112,7 +102,7 @@ class _Parser:
 
     def parse(self, raw: Any, where: str, depth: int) -> Condition:
         if depth > MAX_DEPTH:
-            raise ConditionError(f"condition too deep (at most {MAX_DEPTH} nested levels)")
+            raise ConditionError(f"{where}condition too deep (at most {MAX_DEPTH} nested levels)")
         if not isinstance(raw, Mapping):
             raise ConditionError(f"{where}condition must be a mapping with one of {_SHAPES}, got {json_type(raw)}")
         shapes = [k for k in ("path", "all", "any", "not") if k in raw]
@@ -130,7 +120,7 @@ class _Parser:
             return All(children) if shape == "all" else AnyOf(children)
         self.atoms += 1
         if self.atoms > MAX_ATOMS:
-            raise ConditionError(f"condition too large (at most {MAX_ATOMS} atomic predicates)")
+            raise ConditionError(f"{where}condition too large (at most {MAX_ATOMS} atomic predicates)")
         return _atom(raw, where)
 
 

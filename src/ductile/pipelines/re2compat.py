@@ -198,4 +198,5 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
             warnings.simplefilter("ignore")  # "possible nested set" FutureWarnings: RE2 reads those literally
             return re.compile(translated)
     except re.error as exc:
-        raise RegexError(f"invalid regex {quote(pattern)}: {exc} (accepted: {ACCEPTED})") from exc
+        hint = "; write flags at the start, (?i)..., or scoped, (?i:...)" if "global flags" in str(exc) else ""
+        raise RegexError(f"invalid regex {quote(pattern)}: {exc}{hint} (accepted: {ACCEPTED})") from exc

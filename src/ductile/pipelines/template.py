@@ -7,6 +7,7 @@ yields text, each value formatted by `format_scalar`. Pure: the caller hands in 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -132,7 +133,10 @@ def format_scalar(value: Any) -> str:
         return value
     if is_number(value):
         return format_number(value)
-    return compact_json(value)
+    try:
+        return compact_json(value)
+    except ValueError:  # NaN inside an object (Python's json accepts it) or a non-JSON value: still print something
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=str)
 
 
 class WithError(ValueError):

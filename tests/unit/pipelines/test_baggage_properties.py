@@ -5,13 +5,13 @@ from __future__ import annotations
 import copy
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ductile.pipelines.baggage import BaggageError, apply_claims, parse_baggage
 from ductile.pipelines.paths import MISSING, json_equal, resolve
 
-from .strategies import identifiers, json_values
+from .strategies import identifiers, json_values, relaxed
 
 targets = st.lists(identifiers, min_size=1, max_size=3).map(".".join)
 contexts = st.recursive(
@@ -42,7 +42,7 @@ def leaves(obj, prefix=()):
             yield (*prefix, key), value
 
 
-@settings(max_examples=60)
+@relaxed(60)
 @given(claims(), contexts)
 def test_result_is_parent_unchanged_plus_claims_and_equal_reclaims_succeed(claim, parent):
     raw, payload, chosen = claim
@@ -62,6 +62,7 @@ def test_result_is_parent_unchanged_plus_claims_and_equal_reclaims_succeed(claim
     assert apply_claims(spec, payload, result) == result
 
 
+@relaxed(60)
 @given(contexts, json_values, st.data())
 def test_a_different_value_on_an_inherited_path_fails(parent, new_value, data):
     paths = [path for path, _ in leaves(parent)]
@@ -74,6 +75,7 @@ def test_a_different_value_on_an_inherited_path_fails(parent, new_value, data):
         apply_claims(spec, {"x": new_value}, parent)
 
 
+@relaxed()
 @given(contexts, json_values)
 def test_origin_anchors_never_change(parent, value):
     parent = {**parent, "origin_id": "anchor"}
@@ -85,6 +87,7 @@ def test_origin_anchors_never_change(parent, value):
             apply_claims(spec, {"x": value}, parent)
 
 
+@relaxed()
 @given(st.dictionaries(identifiers, json_values, max_size=4), contexts)
 def test_bulk_claims_copy_every_key_under_the_namespace(meta, parent):
     assume("ns" not in parent)

@@ -41,6 +41,13 @@ def atom(path, op, value=None, **extra):
     return raw
 
 
+def nested_not(depth: int):
+    raw = atom("payload.n", "eq", 3)
+    for _ in range(depth - 1):
+        raw = {"not": raw}
+    return raw
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -150,12 +157,7 @@ def test_all_and_any_short_circuit_before_a_type_error():
 
 def test_roots_collects_every_root_referenced():
     cond = parse_condition(
-        {
-            "all": [
-                atom("payload.a", "exists"),
-                {"not": {"any": [atom("context.b", "exists"), atom("config.c", "exists")]}},
-            ]
-        }
+        {"all": [atom("payload.a", "exists"), {"not": {"any": [atom("context.b", "exists"), atom("config.c", "exists")]}}]}
     )
     assert cond.roots() == frozenset({"payload", "context", "config"})
     assert parse_condition(atom("payload", "exists")).roots() == frozenset({"payload"})
@@ -194,10 +196,10 @@ def test_parsed_conditions_are_values():
         (atom("payload.x", "regex", "a("), 'invalid regex "a("'),
         (atom("payload.x", "regex", r"(a)\1"), "backreference"),
         (atom("payload.x", "eq", {1, 2}), "value must be JSON"),
-        (
-            {"all": [atom("payload.x", "exists"), {"not": {"path": "x.y", "op": "exists"}}]},
-            'all[1]: not: unsupported path root "x"',
-        ),
+        (atom("payload.x", "gt", float("nan")), "value must be a finite number"),
+        (atom("payload.x", "in", [1, float("inf")]), "value must be a finite number"),
+        ({"any": [nested_not(MAX_DEPTH)]}, "any[0]: not: not: not: not: not: not: not: not: not: not: not: not: not: not: not: condition too deep"),
+        ({"all": [atom("payload.x", "exists"), {"not": {"path": "x.y", "op": "exists"}}]}, 'all[1]: not: unsupported path root "x"'),
         ({"any": [{"all": [atom("payload.x", "in", 1)]}]}, "any[0]: all[0]: in requires a list value"),
     ],
 )
@@ -221,13 +223,6 @@ def test_explicit_null_value_is_allowed_for_eq():
     assert check(atom("payload.kind", "neq", None)) is True
 
 
-def nested_not(depth: int):
-    raw = atom("payload.n", "eq", 3)
-    for _ in range(depth - 1):
-        raw = {"not": raw}
-    return raw
-
-
 def test_depth_limit():
     parse_condition(nested_not(MAX_DEPTH))
     with pytest.raises(ConditionError, match="condition too deep"):
@@ -239,6 +234,4 @@ def test_size_limit():
     with pytest.raises(ConditionError, match="condition too large"):
         parse_condition({"all": [atom("payload.n", "exists")] * (MAX_ATOMS + 1)})
     with pytest.raises(ConditionError, match="condition too large"):
-        parse_condition(
-            {"any": [{"all": [atom("payload.n", "exists")] * 40}, {"all": [atom("payload.n", "exists")] * 25}]}
-        )
+        parse_condition({"any": [{"all": [atom("payload.n", "exists")] * 40}, {"all": [atom("payload.n", "exists")] * 25}]})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ductile.pipelines.paths import is_number, json_equal
@@ -19,7 +19,7 @@ from ductile.pipelines.predicate import (
     parse_condition,
 )
 
-from .strategies import json_objects, json_values
+from .strategies import json_objects, json_values, relaxed
 
 ORDERING = ("gt", "gte", "lt", "lte")
 TEXT = ("contains", "startswith", "endswith", "regex")
@@ -80,7 +80,7 @@ def outcome(raw, scope):
         return "error"
 
 
-@settings(max_examples=150)
+@relaxed(100)
 @given(scopes_with_v(), st.sampled_from(ORDERING), numbers)
 def test_ordering_ops_raise_exactly_when_the_present_value_is_not_a_number(scope, op, value):
     v = scope["payload"]["v"]
@@ -93,7 +93,7 @@ def test_ordering_ops_raise_exactly_when_the_present_value_is_not_a_number(scope
             evaluate(cond, scope)
 
 
-@settings(max_examples=150)
+@relaxed(100)
 @given(scopes_with_v(), st.sampled_from(TEXT), st.data())
 def test_text_ops_raise_exactly_when_the_present_value_is_not_a_string(scope, op, data):
     value = data.draw(value_for(op))
@@ -105,6 +105,7 @@ def test_text_ops_raise_exactly_when_the_present_value_is_not_a_string(scope, op
             evaluate(cond, scope)
 
 
+@relaxed()
 @given(st.text(alphabet="abAB", max_size=5), texts)
 def test_text_ops_are_case_insensitive_substring_prefix_suffix(v, value):
     scope = {"payload": {"v": v}}
@@ -112,7 +113,7 @@ def test_text_ops_are_case_insensitive_substring_prefix_suffix(v, value):
         assert outcome({"path": "payload.v", "op": op, "value": value}, scope) is reference(v.lower(), value.lower())
 
 
-@settings(max_examples=150)
+@relaxed(150)
 @given(scopes_with_v(), json_values)
 def test_eq_and_neq_are_complementary_for_present_values(scope, value):
     eq = outcome({"path": "payload.v", "op": "eq", "value": value}, scope)
@@ -121,6 +122,7 @@ def test_eq_and_neq_are_complementary_for_present_values(scope, value):
     assert eq is json_equal(scope["payload"]["v"], value)
 
 
+@relaxed()
 @given(scopes_with_v())
 def test_eq_is_reflexive_and_numbers_compare_numerically(scope):
     v = scope["payload"]["v"]
@@ -131,14 +133,14 @@ def test_eq_is_reflexive_and_numbers_compare_numerically(scope):
         assert outcome({"path": "payload.v", "op": "eq", "value": int(v)}, scope) is False
 
 
-@settings(max_examples=150)
+@relaxed(80)
 @given(scopes_with_v(), st.lists(json_values, max_size=4))
 def test_in_is_eq_against_any_element(scope, items):
     expected = any(json_equal(scope["payload"]["v"], item) for item in items)
     assert outcome({"path": "payload.v", "op": "in", "value": items}, scope) is expected
 
 
-@settings(max_examples=150)
+@relaxed(100)
 @given(scopes, atoms(paths=st.sampled_from(["payload.absent", "payload.absent.deeper", "config.k", "context.absent.x"])))
 def test_absent_paths_never_raise_and_only_neq_holds(scope, raw):
     scope["payload"].pop("absent", None)
@@ -146,14 +148,14 @@ def test_absent_paths_never_raise_and_only_neq_holds(scope, raw):
     assert evaluate(parse_condition(raw), scope) is (raw["op"] == "neq")
 
 
-@settings(max_examples=100)
+@relaxed(100)
 @given(scopes_with_v(), trees())
 def test_not_negates(scope, raw):
     inner, negated = outcome(raw, scope), outcome({"not": raw}, scope)
     assert negated == ("error" if inner == "error" else not inner)
 
 
-@settings(max_examples=100)
+@relaxed(60)
 @given(scopes_with_v(), st.lists(trees(atoms(ops=NEVER_RAISE)), min_size=1, max_size=5))
 def test_all_and_any_agree_with_python_over_children(scope, children):
     results = [outcome(c, scope) for c in children]
@@ -177,7 +179,7 @@ def wide(raw, times: int):
     return {"any": [raw] * times} if times > 1 else raw
 
 
-@settings(max_examples=150)
+@relaxed(150)
 @given(trees(), st.integers(0, 20), st.integers(1, 10))
 def test_random_trees_parse_within_limits_and_are_rejected_beyond(raw, nots, copies):
     raw = wide(raw, copies)
@@ -198,6 +200,7 @@ def test_random_trees_parse_within_limits_and_are_rejected_beyond(raw, nots, cop
         assert "condition too deep" in message or "condition too large" in message
 
 
+@relaxed()
 @given(st.sampled_from(OPERATORS), json_values)
 def test_every_operator_parses_with_a_valid_value_and_roots_are_reported(op, _ignored):
     raw = {"path": "context.k", "op": op}

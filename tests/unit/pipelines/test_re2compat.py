@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from ductile.pipelines.re2compat import RegexError, compile_pattern, translate
 
+from .strategies import relaxed
+
 
 @pytest.mark.parametrize(
     ("pattern", "construct"),
@@ -49,6 +51,12 @@ def test_constructs_re2_lacks_are_refused_by_name(pattern, construct):
 def test_invalid_patterns_name_the_pattern(pattern):
     with pytest.raises(RegexError, match="invalid regex"):
         compile_pattern(pattern)
+
+
+def test_flags_in_the_middle_get_a_hint():
+    with pytest.raises(RegexError, match=r"write flags at the start, \(\?i\)\.\.\., or scoped, \(\?i:\.\.\.\)"):
+        compile_pattern("foo(?i)bar")
+    assert compile_pattern("foo(?i:bar)").fullmatch("fooBAR")
 
 
 @pytest.mark.parametrize("pattern", [r"\p{L}", r"\pN", r"\PL"])
@@ -111,6 +119,7 @@ def test_braces_that_are_not_a_repeat_are_literal_as_in_re2(pattern, text):
     assert not compile_pattern(pattern).fullmatch("aa")
 
 
+@relaxed()
 @given(st.text(max_size=12))
 def test_escaped_text_matches_itself_only(text):
     pattern = compile_pattern(re.escape(text))

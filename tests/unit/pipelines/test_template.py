@@ -17,29 +17,15 @@ from ductile.pipelines.template import (
 )
 
 SCOPES = {
-    "payload": {
-        "count": 3,
-        "ratio": 2.5,
-        "big": 1e21,
-        "title": "Hi",
-        "ok": True,
-        "none": None,
-        "obj": {"b": [1, "x"], "a": None},
-        "list": [1, 2.0, "z"],
-    },
+    "payload": {"count": 3, "ratio": 2.5, "big": 1e21, "title": "Hi", "ok": True, "none": None,
+                "obj": {"b": [1, "x"], "a": None}, "list": [1, 2.0, "z"]},
     "context": {"ductile_plugin": "p", "run": {"first": 1}},
 }
 
 
 def test_parse_splits_literals_and_references():
     t = parse_template("Hello {payload.title}, n={ payload.count }!")
-    assert t.parts == (
-        "Hello ",
-        Ref("payload.title", ("payload", "title")),
-        ", n=",
-        Ref("payload.count", ("payload", "count")),
-        "!",
-    )
+    assert t.parts == ("Hello ", Ref("payload.title", ("payload", "title")), ", n=", Ref("payload.count", ("payload", "count")), "!")
     assert [r.text for r in t.refs] == ["payload.title", "payload.count"]
     assert parse_template("").parts == ()
     assert parse_template("payload.x").parts == ("payload.x",)
@@ -129,6 +115,8 @@ def test_text_formatting(text, rendered):
         (None, ""),
         ({"b": 1, "a": [True, None]}, '{"a":[true,null],"b":1}'),
         ([], "[]"),
+        ({"x": float("nan")}, '{"x":NaN}'),
+        (float("inf"), "+Inf"),
     ],
 )
 def test_format_scalar(value, text):

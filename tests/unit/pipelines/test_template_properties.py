@@ -10,11 +10,12 @@ from hypothesis import strategies as st
 from ductile.pipelines.paths import format_number
 from ductile.pipelines.template import Ref, format_scalar, parse_template, render
 
-from .strategies import json_values, keys
+from .strategies import json_values, keys, relaxed
 
 literals = st.text(max_size=10).filter(lambda s: "{" not in s and "}" not in s)
 
 
+@relaxed()
 @given(json_values)
 def test_single_reference_returns_the_value_unchanged(value):
     out = render(parse_template("{payload.v}"), {"payload": {"v": value}})
@@ -22,6 +23,7 @@ def test_single_reference_returns_the_value_unchanged(value):
     assert type(out) is type(value)
 
 
+@relaxed()
 @given(literals)
 def test_text_without_braces_is_literal(text):
     t = parse_template(text)
@@ -29,6 +31,7 @@ def test_text_without_braces_is_literal(text):
     assert render(t, {}) == text
 
 
+@relaxed()
 @given(st.lists(st.one_of(literals.map(lambda s: ("lit", s)), keys.map(lambda k: ("ref", k))), max_size=6),
        st.dictionaries(keys, json_values))
 def test_parse_is_stable_and_render_concatenates_formatted_values(pieces, payload):
@@ -51,6 +54,7 @@ def test_parse_is_stable_and_render_concatenates_formatted_values(pieces, payloa
             assert render(parse_template(out), {}) == out  # rendered text is a fixed point
 
 
+@relaxed()
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_format_number_round_trips_and_uses_exponents_only_at_the_edges(x):
     text = format_number(x)
@@ -62,6 +66,7 @@ def test_format_number_round_trips_and_uses_exponents_only_at_the_edges(x):
     assert len(text.lstrip("-").replace(".", "").split("e")[0].strip("0")) <= 17  # shortest digits
 
 
+@relaxed()
 @given(st.integers(-(10**20), 10**20))
 def test_integers_print_exactly(n):
     assert format_number(n) == str(n)
