@@ -45,6 +45,9 @@ def api_schema(contract_gateway: Any) -> Any:
 schema = schemathesis.pytest.from_fixture("api_schema").exclude(path="/events")
 
 
+# Every operation, 15 examples each, over HTTP: ~60 s alone on a loaded 2-core box, past the
+# suite's 120 s default beside another worker. A deadline, not a speed test.
+@pytest.mark.timeout(600)
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_openapi_contract(case: Any) -> None:
