@@ -201,13 +201,14 @@ def logs_body(store: Any, query_params: Any) -> dict[str, Any]:
         include_result = params.flag(query_params, "include_result")
     except params.BadParam as exc:
         raise _bad(exc)
-    records = [a.redacted(include_result=True) for a in store.list_attempts(query)]
+    with_result = include_result or bool(query.text)  # a search looks at the result too
+    records = [a.redacted(include_result=with_result) for a in store.list_attempts(query)]
     if query.text:
         # The store searched the real values; keep only records that still match once redacted,
         # or `query` would be an oracle for the masked secrets (guess a prefix, watch the count).
         needle = query.text.lower()
         records = [r for r in records if needle in _searchable(r)]
-    if not include_result:
+    if with_result and not include_result:
         for record in records:
             del record["result"]
     return {"attempts": records, "count": len(records)}
