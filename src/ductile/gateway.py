@@ -339,7 +339,7 @@ class Gateway:
         try:
             return listen.bind(self.config.api, str(where))
         except listen.ListenError as exc:
-            log.error(str(exc), extra={"listen": self.config.api.listen, "config_key": "api.listen"})
+            log.error(str(exc), extra={"listen": self.config.api.listen, "setting": "api.listen"})
             self.close()
             raise
 

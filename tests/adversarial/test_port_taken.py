@@ -54,7 +54,7 @@ def test_port_taken_is_one_line_nonzero_and_no_job_runs(
     assert str(directory / "config.yaml") in line
     if log_format == "json":
         record = json.loads(line)
-        assert record["level"] == "error" and record["config_key"] == "api.listen"
+        assert record["level"] == "error" and record["setting"] == "api.listen"
     assert "Task exception was never retrieved" not in proc.stderr
     time.sleep(1.5)  # a job spawned just before exit would still be writing: give it time to show
     assert not marker.exists(), "a plugin ran although the gateway could not listen"

@@ -46,6 +46,9 @@ ROUTES: list[tuple[str, str, int]] = [
     ("GET", "/jobs", 200),
     ("GET", "/job/{job_id}", 404),
     ("GET", "/job/{job_id}/detail", 404),
+    ("GET", "/job/{job_id}/tree", 200),  # an unknown id is an empty tree (pipelines.md §6.2)
+    ("GET", "/pipelines", 200),
+    ("POST", "/pipeline/{name}", 404),  # no such pipeline: answered before the body is read (§6.1)
     ("POST", "/job/{job_id}/cancel", 404),
     ("GET", "/job-logs", 200),
     ("GET", "/schedules", 200),
