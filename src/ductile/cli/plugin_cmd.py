@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ductile.api import jsonio
 from ductile.cli.common import ConfigOption, JsonOption, fail, print_json, setup_or_exit
 from ductile.gateway import UnknownTarget, submit
 from ductile.lifecycle import TERMINAL
@@ -67,6 +68,10 @@ def run(
             data = json.loads(payload)
         except json.JSONDecodeError as exc:
             fail(f"--payload is not valid JSON ({exc.msg} at char {exc.pos})")
+        try:  # the API's body rule (depth, lone surrogates, NaN), so the CLI refuses what the API refuses
+            jsonio.decode(payload.encode("utf-8", "surrogatepass"))
+        except jsonio.BodyProblem as exc:
+            fail(f"--payload: {exc.message.replace('body', 'payload', 1)}")
     try:
         store = open_store(setup.loaded.db_path)
     except StoreError as exc:
