@@ -73,11 +73,6 @@ CASES = {
         "plugins.svc.retries: unknown key (accepted: enabled, uses, config, schedules, retry, timeouts, "
         "parallelism, max_outstanding_polls)",
     ),
-    "bad_scope": (
-        HEAD + GOOD + "api:\n  auth:\n    tokens:\n      - {name: ci, token: abcdefgh12, scopes: [jobs:write]}\n",
-        "api.auth.tokens.0.scopes: unknown scope 'jobs:write' "
-        "(accepted: *, jobs:ro, jobs:rw, plugin:ro, plugin:rw, events:ro, system:ro, system:rw)",
-    ),
     "bad_cron": (
         HEAD + "  svc:\n    config: {api_key: k}\n    schedules:\n      - {cron: '61 * * * *'}\n",
         "plugins.svc.schedules.0.cron: invalid cron expression '61 * * * *': "

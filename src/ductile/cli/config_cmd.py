@@ -18,14 +18,17 @@ def check(config: ConfigOption = None, json_out: JsonOption = False) -> None:
     try:
         setup = prepare(config)
     except ConfigError as exc:
+        config_warnings = exc.partial.warnings if exc.partial is not None else []
         if json_out:
-            print_json({"ok": False, "problems": exc.problems})
+            print_json({"ok": False, "problems": exc.problems, "warnings": config_warnings})
         else:
             for problem in exc.problems:
                 typer.echo(problem, err=True)
+            for warning in config_warnings:
+                typer.echo(f"warning: {warning}", err=True)
             typer.echo(f"{len(exc.problems)} problem(s) found", err=True)
         raise typer.Exit(1)
-    warnings = setup.discovery.warnings
+    warnings = [*setup.loaded.warnings, *setup.discovery.warnings]
     if json_out:
         print_json(
             {

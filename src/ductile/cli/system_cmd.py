@@ -28,7 +28,7 @@ def start(config: ConfigOption = None) -> None:
         fail(f"refusing to start: {len(exc.problems)} config problem(s)")
     service = setup.loaded.config.service
     logs.setup(service.log_level, service.log_format)
-    for warning in setup.discovery.warnings:
+    for warning in [*setup.loaded.warnings, *setup.discovery.warnings]:
         typer.echo(f"warning: {warning}", err=True)
     gateway = Gateway(setup)
     try:

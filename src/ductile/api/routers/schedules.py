@@ -15,7 +15,7 @@ from ductile.api.schemas import errors, scoped
 from ductile.config import ScheduleConfig
 from ductile.durations import format_duration
 from ductile.lifecycle import Status
-from ductile.timeutil import to_text, utcnow
+from ductile.timeutil import local_zone_name, to_text, utcnow
 
 router = APIRouter(tags=["schedules"], dependencies=[Depends(bearer)])
 
@@ -30,7 +30,7 @@ def spec_view(spec: ScheduleConfig) -> dict[str, Any]:
         out["every_seconds"] = spec.every
     else:
         out["cron"] = spec.cron
-        out["timezone"] = spec.timezone or "UTC"
+        out["timezone"] = spec.timezone or local_zone_name()
     out["jitter"] = format_duration(spec.jitter) if spec.jitter else None
     return out
 
