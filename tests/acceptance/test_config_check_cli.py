@@ -185,7 +185,7 @@ def test_all_kinds_of_problem_in_one_run_without_follow_on_noise(tmp_path):
     assert "unknown plugin 'stale'" not in out.stderr
     as_json = check(config, "--json")
     assert as_json.returncode == 1
-    assert json.loads(as_json.stdout) == {"ok": False, "problems": expected}
+    assert json.loads(as_json.stdout) == {"ok": False, "problems": expected, "warnings": []}
 
     start = subprocess.run(
         [DUCTILE, "system", "start", "--config", str(config.parent)], capture_output=True, text=True, timeout=60
