@@ -61,4 +61,4 @@ class ApiClient:
         return self.get(f"/job/{job_id}")
 
     def job_logs(self, **params: Any) -> dict[str, Any]:
-        return self.get("/job-logs", params)
+        return self.get("/job-attempts", params)

@@ -64,13 +64,13 @@ def _bad(exc: params.BadParam) -> ApiError:
     responses={200: {"model": schemas.JobList, "description": "One page of jobs."}, **errors(400, 401, 403)},
     openapi_extra={
         **scoped(
-            "jobs:ro",
+            "jobs:status:ro",
             "Jobs sorted by `created_at` descending, ties by `job_id` descending. `total` counts every "
             "match regardless of `limit`. Unknown query parameters are ignored; every invalid value is a 400.",
         ),
         "parameters": _JOBS_PARAMS,
     },
-    dependencies=[Depends(require("jobs:ro"))],
+    dependencies=[Depends(require("jobs:status:ro"))],
 )
 async def list_jobs(request: Request) -> ORJSONResponse:
     # orjson: the page holds only strings and small integers, and encoding was a fifth of the request.
@@ -123,31 +123,96 @@ def job_detail(store: Any, job_id: str) -> dict[str, Any]:
     response_model=None,
     responses={200: {"model": schemas.JobDetail, "description": "The job."}, **errors(401, 403, 404)},
     openapi_extra=scoped(
-        "jobs:ro", "Status, times, attempt, last error, and the plugin's `result` once the job is terminal."
+        "jobs:status:ro", "Status, times, attempt, last error, and the plugin's `result` once the job is terminal."
     ),
-    dependencies=[Depends(require("jobs:ro"))],
+    dependencies=[Depends(require("jobs:status:ro"))],
 )
 async def get_job(job_id: str, request: Request) -> JSONResponse:
-    return JSONResponse(job_detail(request.app.state.gateway.store, job_id))
+    principal = request.app.state.tokens.authenticate(request)
+    body = job_detail(request.app.state.gateway.store, job_id)
+    return JSONResponse(shape_results(body, principal.allows("jobs:result:ro")))
 
 
 @router.get(
     "/job-logs",
+    summary="Job logs as Ductile shapes them: {logs, total}, one record per attempt with a log_id",
+    response_model=None,
+    responses={200: {"model": schemas.JobLogList, "description": "Log records."}, **errors(400, 401, 403)},
+    openapi_extra={
+        **scoped(
+            "jobs:logs:ro",
+            "Ductile's shape: `{logs, total}`, each record with `log_id` = `<job_id>-<attempt>`, `last_error`, "
+            "`stderr`, `result` (the last three only with `jobs:result:ro`, `result` only with "
+            "`include_result=true`), plus our attempt fields. `job_id` also accepts a log id. "
+            "Our richer attempt view is `GET /job-attempts`.",
+        ),
+        "parameters": _LOGS_PARAMS,
+    },
+    dependencies=[Depends(require("jobs:logs:ro"))],
+)
+async def job_logs(request: Request) -> JSONResponse:
+    principal = request.app.state.tokens.authenticate(request)
+    body = ductile_logs_body(request.app.state.gateway.store, request.query_params)
+    return JSONResponse(shape_results(body, principal.allows("jobs:result:ro")))
+
+
+def ductile_logs_body(store: Any, query_params: Any) -> dict[str, Any]:
+    """`GET /job-logs`: our attempt records under Ductile's names, with the total matching."""
+    query_params = dict(query_params)
+    wanted_attempt = None
+    job_id = query_params.get("job_id")
+    if job_id and job_id.count("-") == 5 and job_id.rpartition("-")[2].isdigit():  # a log id: <uuid>-<attempt>
+        query_params["job_id"], _, number = job_id.rpartition("-")
+        wanted_attempt = int(number)
+    try:
+        query = params.attempt_query(query_params)
+        include_result = params.flag(query_params, "include_result")
+    except params.BadParam as exc:
+        raise _bad(exc)
+    attempts = store.list_attempts(query)
+    if wanted_attempt is not None:
+        attempts = [a for a in attempts if a.attempt == wanted_attempt]
+    logs = []
+    for a in attempts:
+        record = a.as_dict(include_result=include_result)
+        logs.append({"log_id": f"{a.job_id}-{a.attempt}", **record, "last_error": a.error})
+    total = len(logs) if wanted_attempt is not None else store.count_attempts(query)
+    return {"logs": logs, "total": total}
+
+
+RESULT_FIELDS = ("result", "last_error", "error", "stderr", "final_error")
+
+
+def shape_results(body: dict[str, Any], can_see: bool) -> dict[str, Any]:
+    """Without `jobs:result:ro`, results, errors and stderr are left out (as Ductile's canSeeJobResults)."""
+    if can_see:
+        return body
+    out = dict(body)
+    for key in ("logs", "attempts"):
+        if isinstance(out.get(key), list):
+            out[key] = [{k: v for k, v in item.items() if k not in RESULT_FIELDS} for item in out[key]]
+    return {k: v for k, v in out.items() if k not in RESULT_FIELDS}
+
+
+@router.get(
+    "/job-attempts",
     summary="Attempt records (logs, errors, results), searchable",
     response_model=None,
     responses={200: {"model": schemas.AttemptList, "description": "Attempt records."}, **errors(400, 401, 403)},
     openapi_extra={
-        **scoped("jobs:ro", "One record per attempt, newest first by `started_at`."),
+        **scoped("jobs:logs:ro", "One record per attempt, newest first by `started_at` (was `GET /job-logs`)."),
         "parameters": _LOGS_PARAMS,
     },
-    dependencies=[Depends(require("jobs:ro"))],
+    dependencies=[Depends(require("jobs:logs:ro"))],
 )
-async def job_logs(request: Request) -> JSONResponse:
-    return JSONResponse(logs_body(request.app.state.gateway.store, request.query_params))
+async def job_attempts(request: Request) -> JSONResponse:
+    principal = request.app.state.tokens.authenticate(request)
+    body = logs_body(request.app.state.gateway.store, request.query_params)
+    return JSONResponse(shape_results(body, principal.allows("jobs:result:ro")))
 
 
 def logs_body(store: Any, query_params: Any) -> dict[str, Any]:
-    """The `GET /job-logs` body; shared with the CLI's local-database fallback."""
+    """The `GET /job-attempts` body; shared with the CLI's local-database fallback."""
     try:
         query = params.attempt_query(query_params)
         include_result = params.flag(query_params, "include_result")

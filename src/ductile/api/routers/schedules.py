@@ -49,8 +49,8 @@ def entry_status(last_job_status: str | None, last_fired: str | None, last_skip:
     "/schedules",
     summary="Every schedule: spec, status, last fired, last outcome, next due",
     responses=errors(401, 403),
-    openapi_extra=scoped("jobs:ro", "Every schedule entry of every enabled instance, in config order."),
-    dependencies=[Depends(require("jobs:ro"))],
+    openapi_extra=scoped("jobs:status:ro", "Every schedule entry of every enabled instance, in config order."),
+    dependencies=[Depends(require("jobs:status:ro"))],
 )
 async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
     out: list[dict[str, Any]] = []
