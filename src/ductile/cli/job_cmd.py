@@ -100,8 +100,12 @@ def list_jobs(
         str | None, typer.Option("--status", help="Status or alias (pending, ok, error); comma list for several.")
     ] = None,
     submitted_by: SubmittedByFilter = None,
-    since: Annotated[str | None, typer.Option("--since", help="Created at or after (RFC 3339).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Created before (RFC 3339).")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", "--from", "--created-after", help="Created at or after (RFC 3339).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", "--to", "--created-before", help="Created before (RFC 3339).")
+    ] = None,
     limit: LimitOption = 50,
     cursor: Annotated[str | None, typer.Option("--cursor", help="next_cursor of a previous page.")] = None,
     api_url: ApiUrlOption = None,
@@ -187,8 +191,12 @@ def logs(
         str | None, typer.Option("--status", help="Status the attempt led to; comma list for several.")
     ] = None,
     submitted_by: SubmittedByFilter = None,
-    since: Annotated[str | None, typer.Option("--from", help="Started at or after (RFC 3339).")] = None,
-    until: Annotated[str | None, typer.Option("--to", help="Started before (RFC 3339).")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", "--from", "--created-after", help="Started at or after (RFC 3339).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", "--to", "--created-before", help="Started before (RFC 3339).")
+    ] = None,
     query: Annotated[str | None, typer.Option("--query", "-q", help="Search error, logs, stderr, result.")] = None,
     limit: LimitOption = 50,
     include_result: Annotated[bool, typer.Option("--include-result", help="Include each plugin response.")] = False,
