@@ -378,6 +378,15 @@ def l5_wait_without_gateway(gw: GatewayProcess, tmp_path: Path) -> None:
     assert out.returncode == 2 and "no gateway is running" in out.stderr
 
 
+def l6_plugin_list_via_api(gw: GatewayProcess) -> None:
+    out = cli("plugin", "list", "--api-url", gw.url, "--token", ADMIN)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and lines[0].split() == ["NAME", "VERSION", "COMMANDS"]
+    assert lines[1].split()[:2] == ["echo", "0.0.1"] and lines[1].endswith("poll, handle")
+    unauthenticated = cli("plugin", "list", "--api-url", gw.url, env={"DUCTILE_TOKEN": "", "DUCTILE_API_KEY": ""})
+    assert unauthenticated.returncode == 1 and "401" in unauthenticated.stderr
+
+
 def l9_scheduler(gw: GatewayProcess) -> None:
     out = cli("system", "scheduler", "--config", str(gw.config_dir), "--json")
     assert out.returncode == 0 and set(json.loads(out.stdout)) == {"jobs", "total"}
@@ -458,6 +467,7 @@ ROWS: dict[str, Callable[..., None]] = {
     "L2": l2_version,
     "L5": l5_plugin_run_via_api,
     "L5-wait": l5_wait_without_gateway,
+    "L6": l6_plugin_list_via_api,
     "L9": l9_scheduler,
     "L10": l10_plugin_facts,
     "L11": l11_backup,

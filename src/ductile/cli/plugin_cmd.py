@@ -22,8 +22,18 @@ app = typer.Typer(help="List plugins and run them.", no_args_is_help=True)
 
 
 @app.command("list")
-def list_plugins(config: ConfigOption = None, json_out: JsonOption = False) -> None:
-    """Configured instances with their plugin, commands and schedules."""
+def list_plugins(
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+    api_url: Annotated[
+        str | None, typer.Option("--api-url", help="Ask this gateway (GET /plugins) instead of reading the config.")
+    ] = None,
+    token: TokenOption = None,
+) -> None:
+    """Configured instances with their plugin, commands and schedules (or a gateway's catalog with --api-url)."""
+    if api_url:
+        _list_via_api(api_url, target.token_from(token), json_out)
+        return
     setup = setup_or_exit(config)
     rows = []
     for name, inst in sorted(setup.registry.instances.items()):
@@ -51,6 +61,22 @@ def list_plugins(config: ConfigOption = None, json_out: JsonOption = False) -> N
         typer.echo(f"    commands:  {', '.join(row['commands'])}")
         if row["schedules"]:
             typer.echo(f"    schedules: {'; '.join(row['schedules'])}")
+
+
+def _list_via_api(url: str, key: str | None, json_out: bool) -> None:
+    """Ductile's `plugin list --api-url`: the gateway's catalog as `NAME  VERSION  COMMANDS`."""
+    try:
+        with ApiClient(url, key) as client:
+            body = client.get("/plugins")
+    except ApiClientError as exc:
+        fail(f"API error: {exc}")
+    if json_out:
+        print_json(body)
+        return
+    rows = [[p["name"], p.get("version") or "-", ", ".join(p.get("commands") or [])] for p in body["plugins"]]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(("NAME", "VERSION", "COMMANDS"))]
+    for row in [["NAME", "VERSION", "COMMANDS"], *rows]:
+        typer.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 @app.command("run")
