@@ -6,6 +6,7 @@ is uvicorn on loopback.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -68,6 +69,16 @@ def make_plugin(
     return directory
 
 
+def quickstart_script() -> Any:
+    """scripts/quickstart.py (what `make run` runs) as a module, for its token generation."""
+    spec = importlib.util.spec_from_file_location("quickstart_script", REPO / "scripts" / "quickstart.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_config(directory: Path, data: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "config.yaml"
@@ -117,7 +128,7 @@ class GatewayProcess:
     def db_path(self) -> Path:
         return self.config_dir / "data" / "ductile.db"
 
-    def start(self, wait: bool = True, timeout: float = 20.0) -> GatewayProcess:
+    def start(self, wait: bool = True, timeout: float = 60.0) -> GatewayProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(
             [DUCTILE, "system", "start", "--config", str(self.config_dir)],
@@ -127,10 +138,15 @@ class GatewayProcess:
         )
         log.close()
         if wait:
-            self.wait_ready(timeout)
+            try:
+                self.wait_ready(timeout)
+            except BaseException:
+                self.stop(signal.SIGKILL)  # a gateway that never got ready must not outlive its test
+                raise
         return self
 
-    def wait_ready(self, timeout: float = 20.0) -> None:
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """A deadline, not a speed test: on a machine shared by many jobs a start takes 10-15 s."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:

@@ -36,7 +36,6 @@ from ductile.manifest import NAME_PATTERN
 __all__ = ["substitute_env"]  # re-exported: it used to live here
 
 SCOPES = KNOWN_SCOPES  # Ductile's vocabulary; an unknown scope is a warning (config_compat), never an error
-SECRET_MARKERS = ("token", "secret", "password", "key")
 ONE_SPEC = "exactly one of 'every' or 'cron' is required (accepted: every: 5m, or cron: '0 * * * *')"
 ONE_SECRET = "exactly one of 'token' or 'token_sha256' is required"
 
@@ -82,6 +81,14 @@ class ServiceConfig(_Model):
     allow_symlinks: bool = False
     kill_grace: Duration = 5.0
     drain_grace: OptionalDuration = 30.0
+    # Pipelines (spec pipelines.md §3.6, §5.1): bound root-trigger chains and hook-on-hook chains.
+    max_chain_depth: int = Field(default=20, ge=1, le=10000)
+    hook_max_depth: int = Field(default=4, ge=0, le=1000)
+
+    @field_validator("hook_max_depth")
+    @classmethod
+    def _hook_depth(cls, value: int) -> int:
+        return value or 4  # 0 means the default, as in Ductile
 
     @field_validator("job_retention", mode="before")
     @classmethod
@@ -170,6 +177,7 @@ class PluginInstanceConfig(_Model):
     timeouts: dict[str, Duration] = Field(default_factory=dict)
     parallelism: int | None = Field(default=None, ge=1, le=1024)
     max_outstanding_polls: int = Field(default=1, ge=1, le=1000)
+    notify_on_complete: bool = False  # root jobs of this instance fire on-hook pipelines (pipelines.md §5)
 
     @field_validator("config", mode="before")
     @classmethod
@@ -220,6 +228,21 @@ class ApiConfig(_Model):
     listen: str = "127.0.0.1:8080"
     auth: ApiAuth = Field(default_factory=ApiAuth)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # HTTP limits (docs/CONFIG.md `api`), enforced by ductile.api.server before any handler runs.
+    idle_timeout: Duration = 5.0
+    read_timeout: Duration = 30.0
+    max_connections: int = Field(default=256, ge=1)
+    max_header_count: int = Field(default=100, ge=16, le=10000)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    max_url_bytes: int = Field(default=8 * 1024, ge=256)
+    max_concurrent_sync: int = 10  # synchronous POST /pipeline waits at once; <= 0 means 10
+    max_sync_timeout: OptionalDuration = 0.0  # caps a pipeline's timeout for synchronous calls; 0 = no cap
+
+    @field_validator("max_concurrent_sync")
+    @classmethod
+    def _sync_slots(cls, value: int) -> int:
+        return value if value > 0 else 10
+
     allowed_origins: list[str] = Field(default_factory=list)  # CORS, exact origins (Ductile's C9)
 
     @field_validator("listen")
@@ -272,6 +295,9 @@ class LoadedConfig:
     dropped: frozenset[Loc] = frozenset()
     # Keys accepted but ignored (or not yet honoured), one `file: key.path: why` line each.
     warnings: list[str] = field(default_factory=list)
+    # Each file's own `pipelines:` value (before list merging), for per-file attribution and the
+    # ascending absolute-path order pipelines are concatenated in (pipelines.md §1.1).
+    pipeline_sources: list[tuple[Path, Any]] = field(default_factory=list)
 
     @property
     def directory(self) -> Path:
@@ -332,7 +358,9 @@ def read_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] |
         return ConfigRead(None, [f"{path}: config file not found (accepted: --config DIR|FILE or $DUCTILE_CONFIG)"])
     env_problems = load_env_includes(path, env)
     raw = read_config_files(path, env)
-    loaded = LoadedConfig(config=Config(), path=path, raw=raw.data, origins=raw.origins)
+    loaded = LoadedConfig(
+        config=Config(), path=path, raw=raw.data, origins=raw.origins, pipeline_sources=raw.pipeline_sources
+    )
     compat = normalise(raw.data, _known_keys(), env)
     loaded.warnings = list(dict.fromkeys(loaded.problem(loc, message) for loc, message in compat.warnings))
     shape_problems, data = _shape_checks(compat.data)
@@ -551,14 +579,3 @@ def format_validation_errors(errors: list[Any], loaded: LoadedConfig) -> list[st
             message = f"{item.get('input')!r} has the wrong type (accepted: {expected})"
         out.append(loaded.problem(loc, message))
     return out
-
-
-def redact(value: Any, key: str = "") -> Any:
-    """Hide values whose key names a secret; used by `config show` and the monitor's state view."""
-    if isinstance(value, dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v, key) for v in value]
-    if key and any(marker in key.lower() for marker in SECRET_MARKERS) and value not in (None, "", {}, []):
-        return "***"
-    return value

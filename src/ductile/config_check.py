@@ -13,6 +13,8 @@ from typing import Any
 
 from ductile.config import LoadedConfig, ScheduleConfig, read_config
 from ductile.manifest import Discovery, discover
+from ductile.pipelines.compile import EMPTY_GRAPH, Graph
+from ductile.pipelines.load import check_pipelines
 
 
 @dataclass
@@ -20,8 +22,10 @@ class ConfigReport:
     loaded: LoadedConfig | None  # the config with its invalid parts left out; None if no file was found
     discovery: Discovery = field(default_factory=Discovery)
     problems: list[str] = field(default_factory=list)
-    # Keys accepted but ignored or not yet honoured (Ductile configs), one line each; never fatal.
+    # Lints that never stop a start: Ductile keys accepted but ignored or not yet honoured (one line
+    # each), discovery and pipelines.
     warnings: list[str] = field(default_factory=list)
+    graph: Graph = EMPTY_GRAPH  # the compiled pipelines (empty while any pipeline has a problem)
 
 
 def check_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> ConfigReport:
@@ -34,7 +38,10 @@ def check_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] 
     report.discovery = discover(loaded.plugin_roots, allow_symlinks=loaded.config.service.allow_symlinks)
     report.problems.extend(report.discovery.problems)
     report.problems.extend(check_against_plugins(loaded, report.discovery))
-    # Further checks (e.g. pipelines) add their problems here.
+    report.graph, pipeline_problems, pipeline_warnings = check_pipelines(loaded)
+    report.problems.extend(pipeline_problems)
+    report.warnings.extend([*report.discovery.warnings, *pipeline_warnings])
+    # Further checks add their problems here.
     report.problems = list(dict.fromkeys(report.problems))
     return report
 

@@ -196,6 +196,9 @@ class RawConfig:
     origins: dict[Loc, Path] = field(default_factory=dict)  # which file set each key
     problems: list[str] = field(default_factory=list)
     unset: set[Loc] = field(default_factory=set)  # values that contain an unset ${VAR}
+    # Each file's own `pipelines:` value (before list merging), for per-file attribution and the
+    # ascending absolute-path order pipelines are concatenated in (pipelines.md §1.1).
+    pipeline_sources: list[tuple[Path, Any]] = field(default_factory=list)
 
 
 def read_config_files(path: Path, env: dict[str, str]) -> RawConfig:
@@ -213,6 +216,8 @@ def read_config_files(path: Path, env: dict[str, str]) -> RawConfig:
         if data is None:
             return
         includes = _include_targets(data, file, raw.problems)
+        if "pipelines" in data:
+            raw.pipeline_sources.append((file, data["pipelines"]))
         _merge(raw.data, data, file, raw.origins)
         for target in includes:
             visit(target)

@@ -20,15 +20,28 @@ from typing import Any
 
 from ductile import compat_events, protocol
 from ductile.events import EventHub
-from ductile.executor import RunResult, kill_orphan, plugin_env, run_plugin
+from ductile.executor import RunResult, plugin_env, run_plugin
 from ductile.jobs import AttemptRecord, Job, StateChange
 from ductile.lifecycle import Decision, Outcome, Status, decide
+from ductile.pipelines import delivery
+from ductile.pipelines.compile import SWITCH_PLUGIN
+from ductile.pipelines.hooks import HookFacts
+from ductile.pipelines.router import Settings
+from ductile.pipelines.runtime import default_settings, hook_reason, load_source, publish_routing
+from ductile.recovery import recover
 from ductile.registry import Instance, Registry
-from ductile.store import StateTooLarge, Store
+from ductile.store import StateTooLarge, Store, StoreDamaged, StoreError, StoreUnavailable
+from ductile.store.routing import Routing
 from ductile.timeutil import add_seconds, to_text, utcnow
+
+__all__ = ["Dispatcher", "Verdict", "default_settings", "judge", "publish_routing", "recover"]
 
 log = logging.getLogger(__name__)
 POLL_INTERVAL = 0.25
+PROBE_INTERVAL = 2.0  # seconds between write probes while the database cannot be written
+FINISH_RETRY_FIRST = 0.05  # first pause before retrying a failed store.finish; doubles each time
+FINISH_RETRY_MAX = 5.0  # cap of that pause (the retries go on until the write succeeds)
+UNHEALTHY_AFTER = 3  # failed finish attempts before /healthz reports the gateway degraded
 _STATUS_EVENT = {
     Status.SUCCEEDED: "job.succeeded",
     Status.FAILED: "job.failed",
@@ -43,6 +56,19 @@ class Verdict:
     outcome: Outcome
     response: protocol.Response | None
     error: str | None
+
+
+@dataclass
+class Ended:
+    """How one attempt ended, before it is recorded. `reason` (the hook payload's reason) is set
+    when a plugin ran: its success is routed and a terminal decision fires hooks. `routing` is
+    preset for core.switch jobs, whose verdict is itself an event to route."""
+
+    record: AttemptRecord
+    verdict: Verdict
+    response: protocol.Response | None = None
+    reason: str | None = None
+    routing: Routing | None = None
 
 
 def judge(run: RunResult, timeout: float) -> Verdict:
@@ -94,8 +120,10 @@ class Dispatcher:
         env_passthrough: list[str] | None = None,
         draw: Callable[[], float] = random.random,
         clock: Callable[[], datetime] = utcnow,
+        routing: Settings | None = None,
     ):
         self.store = store
+        self.routing = routing or default_settings(registry)
         self.registry = registry
         self.max_workers = max_workers
         self.hub = hub or EventHub()
@@ -108,6 +136,11 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._abort = asyncio.Event()
         self._claiming = True
+        # job_id → why the end of its attempt is not recorded yet (retrying); shown in /healthz
+        self.unrecorded: dict[str, str] = {}
+        self._paused: StoreUnavailable | None = None  # claims paused on this storage fault
+        self._next_probe = 0.0
+        self._fatal: StoreDamaged | None = None  # the database file proved unusable: stop the gateway
 
     def wake(self) -> None:
         self._wake.set()
@@ -122,14 +155,15 @@ class Dispatcher:
         stopper = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
+                if self._fatal is not None:
+                    raise self._fatal
                 self._wake.clear()
-                self._fill()
                 delay = POLL_INTERVAL
-                # With every worker busy a retry falling due could not start anyway, and the next
-                # job to finish claims again; skip the query (it scans the queued jobs).
-                due = self.store.next_retry_due(self.clock()) if len(self.running) < self.max_workers else None
-                if due is not None:
-                    delay = min(delay, max(0.0, (due - self.clock()).total_seconds()))
+                if self._writable():
+                    self._fill()
+                    delay = self._until_retry_due(delay)
+                else:
+                    delay = max(0.05, self._next_probe - asyncio.get_running_loop().time())
                 waker = asyncio.ensure_future(self._wake.wait())
                 await asyncio.wait({waker, stopper}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
                 waker.cancel()
@@ -164,12 +198,66 @@ class Dispatcher:
         """Stop waiting in `drain`: running jobs are killed now and left for recovery."""
         self._abort.set()
 
+    def _until_retry_due(self, delay: float) -> float:
+        # With every worker busy a retry falling due could not start anyway, and the next
+        # job to finish claims again; skip the query (it scans the queued jobs).
+        if len(self.running) >= self.max_workers:
+            return delay
+        try:
+            due = self.store.next_retry_due(self.clock())
+        except StoreUnavailable:
+            return delay
+        if due is None:
+            return delay
+        return min(delay, max(0.0, (due - self.clock()).total_seconds()))
+
+    def _writable(self) -> bool:
+        """False while the database cannot be written: claims pause (nothing could be recorded)
+        and a small write is probed every PROBE_INTERVAL until one commits."""
+        fault = self.store.write_fault
+        if fault is None:
+            if self._paused is not None:
+                log.warning(
+                    "database writes succeed again; claiming jobs again", extra={"database": str(self._paused.path)}
+                )
+                self._paused = None
+            return True
+        if self._paused is None:
+            self._pause(fault)
+        now = asyncio.get_running_loop().time()
+        if now < self._next_probe:
+            return False
+        try:
+            self.store.probe_write()
+        except StoreDamaged as exc:
+            self._fatal = exc
+            return False
+        self._next_probe = now + PROBE_INTERVAL
+        return self._writable() if self.store.write_fault is None else False
+
+    def _pause(self, fault: StoreUnavailable) -> None:
+        self._paused = fault
+        self._next_probe = asyncio.get_running_loop().time() + PROBE_INTERVAL
+        log.error(
+            "database cannot be written; no jobs are claimed until a write succeeds (probing every %gs)",
+            PROBE_INTERVAL,
+            extra={"error": str(fault)},
+        )
+
     def _fill(self) -> None:
-        while self._claiming and len(self.running) < self.max_workers:
+        while self._claiming and self._paused is None and len(self.running) < self.max_workers:
             excluded = [
                 name for name, inst in self.registry.instances.items() if self.per_instance[name] >= inst.parallelism
             ]
-            job = self.store.claim(now=self.clock(), excluded_plugins=excluded)
+            try:
+                job = self.store.claim(now=self.clock(), excluded_plugins=excluded)
+            except StoreUnavailable as exc:
+                self._pause(exc)
+                return
+            except StoreDamaged as exc:
+                self._fatal = exc
+                self.wake()
+                return
             if job is None:
                 return
             self.per_instance[job.plugin] += 1
@@ -180,31 +268,46 @@ class Dispatcher:
             self.running[job.job_id] = task
 
     async def _execute(self, job: Job) -> None:
-        finished = False
+        """Run one attempt and record how it ended. Whatever goes wrong inside the gateway, the
+        attempt is ended in the store (as an error, under the status rule): a job is never left
+        `running` by an exception here, only by a shutdown (crash recovery then picks it up)."""
         try:
-            await self._run_job(job)
-            finished = True
+            try:
+                ended = await self._run_job(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("job execution failed inside the gateway", extra={"job_id": job.job_id})
+                error = _printable(f"gateway error while running attempt {job.attempt}: {type(exc).__name__}: {exc}")
+                stamp = to_text(self.clock())
+                record = AttemptRecord("error", job.started_at or stamp, stamp, 0.0, error=error)
+                ended = Ended(record, Verdict(Outcome.ERROR, None, error))
+            await self._record(job, ended, self.registry.get(job.plugin))
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("job execution failed inside the gateway", extra={"job_id": job.job_id})
+        except Exception:  # a bug in recording itself: the job stays for crash recovery, visibly
+            log.exception("could not record the end of a job", extra={"job_id": job.job_id})
+            self.unrecorded[job.job_id] = f"job {job.job_id}: recording its attempt {job.attempt} failed (see log)"
         finally:
             self.running.pop(job.job_id, None)
             self.per_instance[job.plugin] -= 1
-            if finished and self._claiming:
+            if self._claiming:
                 self._fill()
 
-    async def _run_job(self, job: Job) -> None:
+    async def _run_job(self, job: Job) -> Ended:
+        if job.plugin == SWITCH_PLUGIN:
+            return self._run_switch(job)
         instance = self.registry.get(job.plugin)
         spawned = self.clock()
         if instance is None or instance.command(job.command) is None:
             what = "plugin instance" if instance is None else f"command {job.command!r} of"
             error = f"{what} {job.plugin!r} is not configured in this gateway"
-            record = AttemptRecord("fatal", to_text(spawned), to_text(spawned), 0.0, error=error)
-            self._record(job, record, Verdict(Outcome.FATAL, None, error), instance, None)
-            return
+            return self._failed_directly(error)
         timeout = instance.timeout(job.command)
-        request = self._request(job, instance, spawned, timeout)
+        try:
+            request = self._request(job, instance, spawned, timeout)
+        except delivery.DeliveryError as exc:
+            return self._failed_directly(str(exc))
         run = await run_plugin(
             instance.plugin.entrypoint,
             request,
@@ -230,16 +333,43 @@ class Dispatcher:
             stderr=stderr,
             exit_code=run.exit_code,
         )
-        self._record(job, record, verdict, instance, response)
+        return Ended(record, verdict, response, reason=hook_reason(verdict.outcome, verdict.response, run))
+
+    def _failed_directly(self, error: str) -> Ended:
+        """Unknown targets, preflight, `with` and switch failures: failed at once — no retry, no
+        routing, no hooks (pipelines.md §3.1)."""
+        stamp = to_text(self.clock())
+        record = AttemptRecord("fatal", stamp, stamp, 0.0, error=error)
+        return Ended(record, Verdict(Outcome.FATAL, None, error))
+
+    def _run_switch(self, job: Job) -> Ended:
+        """§3.7: no process; evaluate, rewrite the event type, route it, succeed with the verdict."""
+        started = to_text(self.clock())
+        try:
+            source = load_source(self.store, job)
+            context = delivery.request_context(job.plugin, job.context, source)
+            configs = {name: inst.spec.config for name, inst in self.registry.instances.items()}
+            event, result = delivery.decide_switch(job.payload, self.routing.graph, source, context, configs)
+        except delivery.DeliveryError as exc:
+            return self._failed_directly(str(exc))
+        record = AttemptRecord("success", started, to_text(self.clock()), 0.0, response=result)
+        routing = Routing(self.routing, events=[event], result=None, synthesize=False)
+        return Ended(record, Verdict(Outcome.SUCCESS, None, None), routing=routing)
 
     def _spawned(self, job: Job, pid: int) -> None:
-        self.store.record_pid(job.job_id, job.attempt, pid)
+        try:
+            self.store.record_pid(job.job_id, job.attempt, pid)
+        except StoreError as exc:  # only crash recovery needs the pid; the attempt goes on
+            log.warning(
+                "could not record the plugin's pid", extra={"job_id": job.job_id, "pid": pid, "error": str(exc)}
+            )
 
     def _request(self, job: Job, instance: Instance, spawned: datetime, timeout: float) -> bytes:
-        context: dict[str, Any] = {"ductile_plugin": instance.name}
-        if job.context:
-            context.update(job.context)
-        event = job.payload if job.command == "handle" and isinstance(job.payload, dict) else None
+        source = load_source(self.store, job)
+        context = delivery.request_context(instance.name, job.context, source)
+        event = None
+        if job.command == "handle" and job.payload not in (None, "", {}, []):
+            event = delivery.request_event(job.payload, context, self.routing.graph, source)
         return protocol.build_request(
             job_id=job.job_id,
             command=job.command,
@@ -265,27 +395,44 @@ class Dispatcher:
             error=verdict.error,
         )
 
-    def _record(
-        self,
-        job: Job,
-        record: AttemptRecord,
-        verdict: Verdict,
-        instance: Instance | None,
-        response: protocol.Response | None,
-    ) -> None:
+    async def _record(self, job: Job, ended: Ended, instance: Instance | None) -> None:
+        record, verdict, response = ended.record, ended.verdict, ended.response
         decision = self._decide(job, verdict, instance)
         change = None
-        events = None
+        routing = ended.routing
+        if routing is None and ended.reason is not None:
+            routing = Routing(
+                self.routing, hook=HookFacts(result=response.result if response else None, reason=ended.reason)
+            )
         if decision.status is Status.SUCCEEDED and response is not None:
             change = _state_change(instance, job.command, response)
-            events = response.events
+            if routing is not None:
+                routing.events = response.events
+                routing.result = response.result
         try:
-            done = self.store.finish(job, record, decision, now=self.clock(), state_change=change, events=events)
+            done = await self._finish_until_recorded(job, record, decision, change, routing)
         except StateTooLarge as exc:
             verdict = Verdict(Outcome.FATAL, response, str(exc))
             decision = self._decide(job, verdict, instance)
             record = dataclasses.replace(record, outcome="fatal", error=str(exc))
-            done = self.store.finish(job, record, decision, now=self.clock())
+            routing = None
+            done = await self._finish_until_recorded(job, record, decision)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the response could not be stored as it is; end the attempt without it
+            log.exception("could not store the plugin's response", extra={"job_id": job.job_id})
+            error = _printable(f"gateway could not store the plugin's response: {type(exc).__name__}: {exc}")
+            verdict = Verdict(Outcome.ERROR, None, error)
+            decision = self._decide(job, verdict, instance)
+            record = dataclasses.replace(record, outcome="error", error=error, response=None, logs=[])
+            routing = None
+            done = await self._finish_until_recorded(job, record, decision)
+        if done is None:
+            return
+        if routing is not None:
+            publish_routing(self.hub, routing)
+            if routing.error is not None:
+                decision = Decision(Status.FAILED, last_error=routing.error)
         log.info(
             "job %s",
             done.status.value,
@@ -312,6 +459,63 @@ class Dispatcher:
         ):
             self._emit(kind, done, **{"attempt": job.attempt, **extra})
         self.wake()
+
+    async def _finish_until_recorded(
+        self,
+        job: Job,
+        record: AttemptRecord,
+        decision: Decision,
+        change: StateChange | None = None,
+        routing: Routing | None = None,
+    ) -> Job | None:
+        """`store.finish`, retried with growing pauses for as long as the database refuses it
+        (a lock held by another process, a full disk). After a few failures /healthz reports the
+        gateway degraded with the reason. Returns None when the file proves unusable (the
+        gateway then stops) or the job was ended elsewhere (cancelled); raises StateTooLarge and
+        anything that is not a storage fault."""
+        failures = 0
+        pause = FINISH_RETRY_FIRST
+        try:
+            while True:
+                try:
+                    done = self.store.finish(
+                        job, record, decision, now=self.clock(), state_change=change, routing=routing
+                    )
+                except StoreUnavailable as exc:
+                    failures += 1
+                    if failures == 1:
+                        log.warning(
+                            "could not record the end of a job; retrying",
+                            extra={"job_id": job.job_id, "attempt": job.attempt, "error": str(exc)},
+                        )
+                    if failures == UNHEALTHY_AFTER:
+                        self.unrecorded[job.job_id] = (
+                            f"could not record the end of job {job.job_id} (attempt {job.attempt}): "
+                            f"{exc.reason}; retrying until the database accepts it"
+                        )
+                        log.error(
+                            "could not record the end of a job; retrying until the database accepts it",
+                            extra={"job_id": job.job_id, "attempt": job.attempt, "error": str(exc)},
+                        )
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, FINISH_RETRY_MAX)
+                    continue
+                except StoreDamaged as exc:
+                    self._fatal = exc
+                    self.wake()
+                    return None
+                except StateTooLarge:
+                    raise
+                except StoreError as exc:
+                    log.warning("attempt not recorded", extra={"job_id": job.job_id, "error": str(exc)})
+                    return None
+                if failures:
+                    log.warning(
+                        "recorded the end of the job after retrying", extra={"job_id": job.job_id, "failures": failures}
+                    )
+                return done
+        finally:
+            self.unrecorded.pop(job.job_id, None)
 
     def _emit(self, kind: str, job: Job, **extra: Any) -> None:
         data = {
@@ -342,6 +546,11 @@ class Dispatcher:
         return job
 
 
+def _printable(text: str, limit: int = 2000) -> str:
+    """An error message that can always be stored: no lone surrogates, bounded length."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
+
+
 def _state_change(instance: Instance | None, command: str, response: protocol.Response) -> StateChange | None:
     updates = response.state_updates
     if instance is None or updates is None:
@@ -350,34 +559,3 @@ def _state_change(instance: Instance | None, command: str, response: protocol.Re
         if rule.when.get("command") in (None, command) and rule.from_ == "state_updates":
             return StateChange(data=updates, replace=True, fact_type=rule.fact_type)
     return StateChange(data=updates)
-
-
-def recover(store: Store, registry: Registry, *, now: datetime, draw: Callable[[], float] = random.random) -> list[Job]:
-    """Jobs left `running` by a gateway that died: re-queue as the next attempt, or dead when none left."""
-    recovered = []
-    pids = store.running_pids()
-    for job in store.running_jobs():
-        instance = registry.get(job.plugin)
-        pid = pids.get(job.job_id)
-        if pid is not None and kill_orphan(pid):
-            log.warning(
-                "killed a plugin process left by the previous gateway", extra={"job_id": job.job_id, "pid": pid}
-            )
-        error = f"gateway stopped while attempt {job.attempt} was running (recovered at startup)"
-        decision = decide(
-            Outcome.ABANDONED,
-            attempt=job.attempt,
-            max_attempts=job.max_attempts,
-            backoff_base=instance.spec.retry.backoff_base if instance else 30.0,
-            now=now,
-            draw=draw(),
-            error=error,
-        )
-        stamp = to_text(now)
-        record = AttemptRecord("abandoned", job.started_at or stamp, stamp, 0.0, error=error)
-        recovered.append(store.finish(job, record, decision, now=now))
-        log.warning(
-            "recovered job",
-            extra={"job_id": job.job_id, "plugin": job.plugin, "attempt": job.attempt, "status": decision.status.value},
-        )
-    return recovered

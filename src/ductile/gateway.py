@@ -9,10 +9,11 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ductile import __version__
@@ -24,9 +25,12 @@ from ductile.executor import install_child_watcher
 from ductile.jobs import EnqueueResult, NewJob
 from ductile.lock import DatabaseLock
 from ductile.manifest import Discovery
+from ductile.pipelines.compile import EMPTY_GRAPH, Graph
+from ductile.pipelines.router import ZERO_TIME, Settings
 from ductile.registry import Registry, build_registry
 from ductile.scheduler.loop import Scheduler
-from ductile.store import Store, open_store
+from ductile.store import Store, StoreError, open_store
+from ductile.store.errors import EXIT_UNAVAILABLE
 from ductile.timeutil import add_seconds, to_text, utcnow
 from ductile.upkeep import pruner
 
@@ -42,6 +46,8 @@ class Setup:
     loaded: LoadedConfig
     discovery: Discovery
     registry: Registry
+    graph: Graph = EMPTY_GRAPH
+    warnings: list[str] = field(default_factory=list)  # discovery's and the pipelines' lints
 
 
 def prepare(config_arg: str | None = None) -> Setup:
@@ -53,7 +59,11 @@ def prepare(config_arg: str | None = None) -> Setup:
     if report.problems or report.loaded is None:
         raise ConfigError(report.problems, partial=report.loaded)
     return Setup(
-        loaded=report.loaded, discovery=report.discovery, registry=build_registry(report.loaded, report.discovery)
+        loaded=report.loaded,
+        discovery=report.discovery,
+        registry=build_registry(report.loaded, report.discovery),
+        graph=report.graph,
+        warnings=report.warnings,
     )
 
 
@@ -80,7 +90,10 @@ def submit(
             f"plugin {instance!r} has no command {command!r} (known: {', '.join(inst.plugin.manifest.command_names)})"
         )
     now = utcnow()
-    if command == "handle" and not (isinstance(payload, dict) and "type" in payload and "event_id" in payload):
+    if command == "handle" and submitted_by == "api":
+        # Ductile's shape (ductile-compat A6/A19): no event_id or source, the zero timestamp
+        payload = {"type": "api.trigger", "payload": payload if payload is not None else {}, "timestamp": ZERO_TIME}
+    elif command == "handle" and not (isinstance(payload, dict) and "type" in payload and "event_id" in payload):
         payload = {
             "type": "api.trigger" if submitted_by == "api" else f"{submitted_by}.trigger",
             "payload": payload if payload is not None else {},
@@ -116,6 +129,20 @@ def submit(
     return result
 
 
+def routing_settings(setup: Setup) -> Settings:
+    """The routing half of the config (graph, budgets, retry limits, hook senders)."""
+    service = setup.loaded.config.service
+    plugins = setup.loaded.config.plugins
+    return Settings(
+        graph=setup.graph,
+        max_attempts={name: spec.retry.max_attempts for name, spec in plugins.items()},
+        max_chain_depth=service.max_chain_depth,
+        dedupe_ttl=service.dedupe_ttl,
+        hook_max_depth=service.hook_max_depth,
+        notify=frozenset(name for name, spec in plugins.items() if spec.notify_on_complete),
+    )
+
+
 class Gateway:
     def __init__(self, setup: Setup, *, api: bool | None = None):
         self.setup = setup
@@ -132,6 +159,12 @@ class Gateway:
         self.stop_event: asyncio.Event | None = None
         self.api_server: Any = None
         self.version = __version__
+        # Set when a component failed and the gateway stopped because of it: one line for the
+        # operator, and the process exit status (`ductile system start` exits with it).
+        self.failure: str | None = None
+        self.exit_code = 0
+        self.graph = setup.graph
+        self.routing = routing_settings(setup)
 
     @property
     def uptime(self) -> float:
@@ -157,14 +190,41 @@ class Gateway:
             self.dispatcher.wake()
         return result
 
+    def pipeline_enqueued(self, name: str, job_ids: list[str], entries: list[Any]) -> None:
+        """After a committed `POST /pipeline` start: tell listeners and wake the dispatcher."""
+        assert self.dispatcher is not None
+        for job_id, entry in zip(job_ids, entries, strict=True):
+            self.hub.job_queued(job_id, entry.plugin, entry.command, "api")
+        self.hub.publish(
+            "pipeline.enqueued",
+            {
+                "at": to_text(utcnow()),
+                "job_id": job_ids[0],
+                "job_ids": job_ids,
+                "job_count": len(job_ids),
+                "pipeline": name,
+                "submitted_by": "api",
+            },
+        )
+        log.info("pipeline queued", extra={"pipeline": name, "job_id": job_ids[0], "jobs": len(job_ids)})
+        self.dispatcher.wake()
+
     def open(self) -> None:
         """Lock, open and migrate the database, and recover jobs a dead gateway left running."""
         self.lock.acquire()
         try:
             self.store = open_store(self.setup.loaded.db_path)
+            # Refuse to start on a database that cannot be written (full disk, read-only): a
+            # restart later (systemd Restart=on-failure) is the way back, not a gateway that
+            # accepts nothing. Crash recovery below needs writes too.
+            if not self.store.probe_write() and self.store.write_fault is not None:
+                raise self.store.write_fault
             self.store.start_checkpointer()
-            recovered = recover(self.store, self.registry, now=utcnow())
+            recovered = recover(self.store, self.registry, now=utcnow(), routing=self.routing)
         except BaseException:
+            if self.store is not None:
+                self.store.close()
+                self.store = None
             self.lock.release()
             raise
         if recovered:
@@ -177,6 +237,7 @@ class Gateway:
             hub=self.hub,
             kill_grace=service.kill_grace,
             env_passthrough=service.plugin_env_passthrough,
+            routing=self.routing,
         )
         self.scheduler = Scheduler(self.store, self.registry, hub=self.hub, on_enqueue=self.dispatcher.wake)
 
@@ -193,6 +254,7 @@ class Gateway:
         if self.store is None:
             self.open()
         assert self.dispatcher is not None and self.scheduler is not None and self.store is not None
+        listeners = self._listen() if self.api_enabled else None  # before anything can run a job
         with self._signals(stop):
             self.scheduler.load()
             tasks = [
@@ -201,7 +263,8 @@ class Gateway:
                 asyncio.create_task(pruner.run(self.store, self.config.service.job_retention, stop), name="pruner"),
             ]
             if self.api_enabled:
-                tasks.append(asyncio.create_task(self._serve_api(), name="api"))
+                assert listeners is not None
+                tasks.append(asyncio.create_task(self._serve_api(listeners), name="api"))
             log.info(
                 "gateway started",
                 extra={
@@ -218,8 +281,8 @@ class Gateway:
             stopper = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                if task is not stopper and task.exception() is not None:
-                    log.error("gateway component failed; stopping", exc_info=task.exception())
+                if task is not stopper and not task.cancelled() and task.exception() is not None:
+                    self._failed(task.get_name(), task.exception())
             stop.set()
             self.hub.publish("gateway.stopping", {"reason": "signal or stop request"})
             left = await self.dispatcher.drain(self.config.service.drain_grace)
@@ -230,6 +293,17 @@ class Gateway:
             await asyncio.gather(*tasks, return_exceptions=True)
             log.info("gateway stopped")
         self.close()
+
+    def _failed(self, component: str, exc: BaseException | None) -> None:
+        """Remember the first failure: the gateway drains, then exits non-zero with it."""
+        if self.failure is not None or exc is None:
+            return
+        self.failure = f"the {component} failed: {exc}" if str(exc) else f"the {component} failed: {exc!r}"
+        self.exit_code = getattr(exc, "exit_code", EXIT_UNAVAILABLE)
+        if isinstance(exc, StoreError):
+            log.error("gateway component failed; stopping", extra={"component": component, "error": str(exc)})
+        else:
+            log.error("gateway component failed; stopping", exc_info=exc, extra={"component": component})
 
     @contextlib.contextmanager
     def _signals(self, stop: asyncio.Event) -> Generator[None, None, None]:
@@ -256,28 +330,28 @@ class Gateway:
         log.info("signal received; draining", extra={"signal": signal.Signals(sig).name})
         stop.set()
 
-    async def _serve_api(self) -> None:
-        import uvicorn
+    def _listen(self) -> list[socket.socket]:
+        """Bind the API socket, or log one line naming the address and what to change, and raise."""
+        from ductile.api import listen
 
+        loaded = self.setup.loaded
+        where = loaded.origins.get(("api", "listen")) or loaded.origins.get(("api",)) or loaded.path
+        try:
+            return listen.bind(self.config.api, str(where))
+        except listen.ListenError as exc:
+            log.error(str(exc), extra={"listen": self.config.api.listen, "setting": "api.listen"})
+            self.close()
+            raise
+
+    async def _serve_api(self, listeners: list[socket.socket]) -> None:
         from ductile.api.app import create_app
+        from ductile.api.server import make_server
 
-        class _Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self) -> Generator[None, None, None]:  # the gateway owns signals
-                yield
-
-        app = create_app(self)
-        cfg = uvicorn.Config(
-            app,
-            host=self.config.api.host,
-            port=self.config.api.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            loop="asyncio",
-            timeout_graceful_shutdown=2,
-        )
-        self.api_server = _Server(cfg)
-        await self.api_server.serve()
+        self.api_server = make_server(create_app(self), self.config.api)
+        try:
+            await self.api_server.serve(sockets=listeners)
+        finally:
+            for sock in listeners:
+                sock.close()
         if not self.api_server.started and self.stop_event is not None and not self.stop_event.is_set():
             raise RuntimeError(f"API could not listen on {self.config.api.listen}")

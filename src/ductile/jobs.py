@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ductile.lifecycle import Status
+from ductile.redact import redact_fields
+
+# The parts of an attempt record that come from the plugin (and so may hold its secrets).
+ATTEMPT_PLUGIN_FIELDS = ("error", "logs", "stderr", "result")
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,12 @@ class NewJob:
     dedupe_key: str | None = None
     parent_job_id: str | None = None
     context: dict[str, Any] | None = None
+    # Pipeline lineage (all None for a job outside pipelines and routing):
+    source_event_id: str | None = None  # event_id of the routed event that started this job
+    event_context_id: str | None = None  # its event_contexts row (pipeline steps only)
+    route_key: str | None = None  # "<pipeline>/<step_id>"; "" for other routed or hook children
+    pipeline: str | None = None
+    step_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,11 @@ class Job:
     last_error: str | None
     parent_job_id: str | None
     context: dict[str, Any] | None = None
+    source_event_id: str | None = None
+    event_context_id: str | None = None
+    route_key: str | None = None
+    pipeline: str | None = None
+    step_id: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The seed card's list item: null times are omitted."""
@@ -120,6 +135,11 @@ class Attempt:
             out["result"] = self.response
         return out
 
+    def redacted(self, include_result: bool = True) -> dict[str, Any]:
+        """`as_dict` as every read surface shows it: the plugin-provided fields (error, log lines,
+        stderr, result) through the redaction rule (`ductile.redact`)."""
+        return redact_fields(self.as_dict(include_result), ATTEMPT_PLUGIN_FIELDS)
+
 
 @dataclass(frozen=True)
 class Transition:
@@ -149,6 +169,13 @@ class JobQuery:
     created_before: str | None = None
     after: tuple[str, str] | None = None  # keyset position (created_at, job_id) of the last row seen
     limit: int = 50
+    parent_job_id: str | None = None  # direct children of this job
+    pipeline: str | None = None  # jobs that are steps of this pipeline
+
+    @property
+    def lineage(self) -> bool:
+        """A lineage filter is set: totals come from the rows, not the job_counts tables."""
+        return self.parent_job_id is not None or self.pipeline is not None
 
 
 @dataclass(frozen=True)

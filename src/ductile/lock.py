@@ -10,7 +10,11 @@ import os
 from pathlib import Path
 
 
-class LockHeld(RuntimeError):
+class LockError(RuntimeError):
+    """The lock file cannot be taken: held by another gateway, or not creatable at all."""
+
+
+class LockHeld(LockError):
     pass
 
 
@@ -20,8 +24,14 @@ class DatabaseLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LockError(
+                f"cannot create the lock file {self.path}: {exc.strerror or exc}; "
+                f"check that {self.path.parent} exists and is writable by this user"
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -31,8 +41,11 @@ class DatabaseLock:
                 f"database {self.path.with_suffix('')} is in use by another gateway (pid {holder}); "
                 f"stop it first, or point this one at another database.path"
             )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:  # the pid is only a hint for the message above; a full disk must not stop us here
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass
         self._fd = fd
 
     def release(self) -> None:

@@ -6,13 +6,18 @@ Pure encode/decode. Spawning, pipes and timeouts live in `executor.py`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 PROTOCOL_VERSION = 2
 STDOUT_LIMIT = 10 * 1024 * 1024
 STDERR_LIMIT = 64 * 1024
 EXIT_CONFIG = 78
+# Arrays/objects nested deeper than this in a response are refused. Far beyond any real result,
+# and far below Python's recursion limit, so decoding and re-encoding can never overflow it.
+MAX_DEPTH = 64
 LOG_LEVELS = ("debug", "info", "warn", "error")
 _QUOTE_BYTES = 120
 
@@ -71,6 +76,51 @@ def quote(data: bytes, limit: int = _QUOTE_BYTES) -> str:
     return repr(text) + ("…" if len(data) > limit else "")
 
 
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def nesting_depth(text: str) -> int:
+    """How deep arrays/objects nest in JSON text, without recursing (brackets inside strings
+    don't count). Counts on malformed text too: it runs before the decoder, which recurses.
+    Exact above MAX_DEPTH; at or below it, possibly just the number of openers (an upper bound)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:  # the common small response: no scan needed
+        return text.count("[") + text.count("{")
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
+
+
+def lone_surrogate(value: Any) -> str | None:
+    """Where a decoded JSON value holds a string (or key) with an unpaired UTF-16 surrogate such
+    as "\\ud800": no UTF-8 encoding exists for it, so it could not be stored or shown. Iterative."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return _short(path) or "the response"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                where = f"{path}.{key}" if path else str(key)
+                if _SURROGATE.search(key):
+                    return f"a key in {_short(path) or 'the response'}"
+                stack.append((where, child))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
+    return None
+
+
+def _short(path: str, limit: int = 120) -> str:
+    return path if len(path) <= limit else path[:limit] + "…"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_response(stdout: bytes) -> Response:
     """Judge stdout by the protocol's rules; raise ProtocolViolation with a precise message."""
     text_bytes = stdout.strip()
@@ -78,13 +128,30 @@ def parse_response(stdout: bytes) -> Response:
         raise ProtocolViolation("plugin wrote nothing to stdout (expected one JSON object)")
     try:
         text = text_bytes.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ProtocolViolation(f"plugin stdout is not UTF-8 text: {quote(text_bytes)}")
-    decoder = json.JSONDecoder()
+    except UnicodeDecodeError as exc:
+        raise ProtocolViolation(
+            f"plugin stdout is not UTF-8 text: {quote(text_bytes)} (first invalid byte at offset {exc.start})"
+        )
+    depth = nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise ProtocolViolation(
+            f"plugin stdout nests arrays/objects {depth} levels deep (accepted: at most {MAX_DEPTH}): "
+            f"{quote(text_bytes, 40)}"
+        )
+    decoder = json.JSONDecoder(parse_constant=_no_constant)
     try:
         body, end = decoder.raw_decode(text)
     except json.JSONDecodeError as exc:
         raise ProtocolViolation(f"plugin stdout is not JSON ({exc.msg} at char {exc.pos}): {quote(text_bytes)}")
+    except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
+        raise ProtocolViolation(f"plugin stdout is not valid JSON ({exc}): {quote(text_bytes)}")
+    if _SURROGATE_ESCAPE.search(text):
+        where = lone_surrogate(body)
+        if where is not None:
+            raise ProtocolViolation(
+                f"plugin stdout holds invalid Unicode: an unpaired surrogate escape (like \\ud800) in {where} "
+                f"(accepted: escapes that form valid characters; pairs like \\ud83d\\ude00 are fine)"
+            )
     rest = text[end:].strip()
     if rest:
         raise ProtocolViolation(

@@ -21,6 +21,8 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("GET", "/job/{job_id}/detail", STATUS),
     ("GET", "/job-logs", LOGS),
     ("GET", "/job-attempts", LOGS),
+    ("GET", "/job/{job_id}/tree", {"jobs:ro", "jobs:rw", "jobs:tree:ro"}),
+    ("GET", "/pipelines", {"jobs:ro", "jobs:rw", "jobs:tree:ro"}),
     ("POST", "/job/{queued_id}/cancel", {"jobs:rw"}),
     ("GET", "/schedules", STATUS),
     ("GET", "/analytics/summary", STATUS),

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from conftest import BUNDLED_PLUGINS, REPO, GatewayProcess, free_port, wait_for, write_config
+from conftest import BUNDLED_PLUGINS, REPO, GatewayProcess, free_port, quickstart_script, wait_for, write_config
 
 
 @pytest.fixture
@@ -25,7 +25,10 @@ def quickstart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("DUCTILE_LISTEN", f"127.0.0.1:{port}")
     directory = tmp_path / "quickstart"
     write_config(directory, config)
-    gw = GatewayProcess(directory, port=port, token="e2e-admin-token-0123456789").start()
+    # What `make run` does before starting: generate the tokens the config includes.
+    tokens = quickstart_script().ensure_tokens(directory, {"DUCTILE_TOKEN": "e2e-admin-token-0123456789"})
+    gw = GatewayProcess(directory, port=port, token=tokens["admin"]).start()
+    gw.readonly_token = tokens["readonly"]  # type: ignore[attr-defined]
     yield gw
     gw.stop()
 
@@ -50,8 +53,8 @@ def test_scheduled_jobs_listed_newest_first(quickstart: Any) -> None:
         newest = api.get(f"/job/{withings['jobs'][0]['job_id']}").json()
         assert newest["submitted_by"] == "scheduler" and "result" in newest
 
-    # The read-only token from the example config can list but not run write commands.
-    ro = httpx.Client(base_url=quickstart.url, headers={"Authorization": "Bearer readonly-demo-token"})
+    # The generated read-only token can list but not run write commands.
+    ro = httpx.Client(base_url=quickstart.url, headers={"Authorization": f"Bearer {quickstart.readonly_token}"})
     with ro:
         assert ro.get("/jobs", params={"limit": 1}).status_code == 200
         assert ro.post("/plugin/echo/say", json={"payload": {"text": "hi"}}).status_code == 403

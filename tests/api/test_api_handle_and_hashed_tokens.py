@@ -25,8 +25,11 @@ def test_handle_payload_becomes_an_api_trigger_event_and_hashed_tokens_work(gate
         assert posted.status_code == 202, posted.text
         job_id = posted.json()["job_id"]
         job = wait_for(lambda: (j := api.get(f"/job/{job_id}").json())["status"] == "succeeded" and j)
-        # the bundled echo plugin answers with the `event` it was given
-        assert job["result"]["result"] == {"handled": "api.trigger", "payload": {"order": 7782}}
+        # the bundled echo plugin answers with the `event` it was given (context keys merged in, §4.2)
+        assert job["result"]["result"] == {
+            "handled": "api.trigger",
+            "payload": {"order": 7782, "ductile_plugin": "echo"},
+        }
         assert api.get("/plugin-state").status_code == 200  # plugin:rw implies plugin:ro
 
     with gw.client(digest) as api:  # the hash itself is not a token

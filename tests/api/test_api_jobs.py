@@ -300,6 +300,8 @@ def test_get_job_contract_for_a_finished_job(api: httpx.Client) -> None:
         "started_at",
         "completed_at",
         "result",
+        "events",
+        "children",
     }
     assert body["submitted_by"] == "api" and body["attempt"] == 1
     assert body["result"]["status"] == "ok" and body["result"]["result"]["payload"] == {"n": 1}

@@ -46,6 +46,9 @@ def api_schema(contract_gateway: Any) -> Any:
 schema = schemathesis.pytest.from_fixture("api_schema").exclude(path="/events")
 
 
+# One test item drives every operation (15+ of them, each up to 15 examples plus schemathesis's
+# coverage cases), so it needs more than the suite's 120 s per-test limit on a loaded machine.
+@pytest.mark.timeout(600)
 @schema.parametrize()
 # Generating the coverage cases for the free-form `payload` body takes about a minute on its own
 # and can pass the default 120 s on a loaded 2-core box; a harness limit, not a speed assertion.
@@ -73,6 +76,8 @@ def test_openapi_documents_scopes_errors_and_security(contract_gateway: Any) -> 
         ("get", "/jobs"): {"400", "401", "403"},
         ("get", "/job/{job_id}"): {"401", "403", "404"},
         ("get", "/job-logs"): {"400", "401", "403"},
+        ("get", "/job/{job_id}/tree"): {"401", "403"},
+        ("get", "/pipelines"): {"401", "403"},
         ("post", "/job/{job_id}/cancel"): {"401", "403", "404", "409"},
         ("get", "/plugins"): {"401"},
         ("get", "/plugin/{name}"): {"401", "403", "404"},
@@ -89,6 +94,8 @@ def test_openapi_documents_scopes_errors_and_security(contract_gateway: Any) -> 
         "command",
         "status",
         "submitted_by",
+        "parent_job_id",
+        "pipeline",
         "created_after",
         "created_before",
         "limit",

@@ -16,7 +16,7 @@ import pytest
 from conftest import write_config
 
 from ductile.dispatch import Dispatcher
-from ductile.gateway import prepare, submit
+from ductile.gateway import prepare, routing_settings, submit
 from ductile.lifecycle import TERMINAL, Status
 from ductile.store import SqliteStore
 
@@ -40,14 +40,23 @@ def alive(pid: int) -> bool:
 
 
 class Rig:
-    def __init__(self, directory: Path, plugins: dict[str, Any], roots: list[Path], service: dict[str, Any]):
+    def __init__(
+        self,
+        directory: Path,
+        plugins: dict[str, Any],
+        roots: list[Path],
+        service: dict[str, Any],
+        pipelines: list[dict[str, Any]] | None = None,
+    ):
         self.directory = directory
-        config = {
+        config: dict[str, Any] = {
             "service": {"log_format": "json", "kill_grace": "1s", "max_workers": 2, **service},
             "database": {"path": "./data/ductile.db"},
             "plugin_roots": [str(r) for r in roots],
             "plugins": plugins,
         }
+        if pipelines is not None:
+            config["pipelines"] = pipelines
         write_config(directory, config)
         self.open()
 
@@ -62,6 +71,7 @@ class Rig:
             kill_grace=service.kill_grace,
             env_passthrough=service.plugin_env_passthrough,
             draw=lambda: 0.0,
+            routing=routing_settings(self.setup),
         )
 
     def close(self) -> None:
@@ -108,8 +118,14 @@ class Rig:
 def rig(tmp_path: Path):
     made: list[Rig] = []
 
-    def factory(plugins: dict[str, Any], *, roots: list[Path] | None = None, **service: Any) -> Rig:
-        r = Rig(tmp_path / "cfg", plugins, roots or [tmp_path / "plugins"], service)
+    def factory(
+        plugins: dict[str, Any],
+        *,
+        roots: list[Path] | None = None,
+        pipelines: list[dict[str, Any]] | None = None,
+        **service: Any,
+    ) -> Rig:
+        r = Rig(tmp_path / "cfg", plugins, roots or [tmp_path / "plugins"], service, pipelines)
         made.append(r)
         return r
 

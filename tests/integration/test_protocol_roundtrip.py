@@ -73,7 +73,7 @@ async def test_handle_gets_an_event_envelope(rig):
     assert job.status is Status.SUCCEEDED
     request = attempt.response["result"]["request"]
     assert request["event"]["type"] == "cli.trigger"
-    assert request["event"]["payload"] == {"x": 1}
+    assert request["event"]["payload"] == {"x": 1, "ductile_plugin": "proto_py"}  # context keys merged (§4.2)
     assert set(request["event"]) >= {"type", "payload", "source", "timestamp", "event_id"}
 
 

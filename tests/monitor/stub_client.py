@@ -105,6 +105,104 @@ ATTEMPTS = [
 ]
 
 
+# Job 4 as a pipeline step: parent job 1, one event that started two children, plus a hook child.
+LINEAGE_DETAIL = {
+    **JOBS[3],
+    "max_attempts": 4,
+    "submitted_by": "route",
+    "payload": {"type": "repo.go", "payload": {"repo": "ductile"}},
+    "transitions": [],
+    "parent_job_id": JOBS[0]["job_id"],
+    "pipeline": "tidy-mirror",
+    "step_id": "sync",
+    "events": [
+        {
+            "event_id": "e0000001-0000-4000-8000-000000000000",
+            "type": "repo.synced",
+            "payload": {"path": "/m/o/r"},
+            "created_at": "2026-11-29T11:59:55.000000Z",
+            "children": ["c0000001-0000-4000-8000-000000000000", "c0000002-0000-4000-8000-000000000000"],
+        },
+        {
+            "event_id": "e0000002-0000-4000-8000-000000000000",
+            "type": "repo.unchanged",
+            "payload": None,
+            "created_at": "2026-11-29T11:59:56.000000Z",
+            "children": [],
+        },
+    ],
+    "children": [
+        {
+            "job_id": "c0000001-0000-4000-8000-000000000000",
+            "plugin": "repo_policy",
+            "command": "handle",
+            "status": "succeeded",
+            "pipeline": "tidy-mirror",
+            "step_id": "policy",
+        },
+        {
+            "job_id": "c0000002-0000-4000-8000-000000000000",
+            "plugin": "notes",
+            "command": "handle",
+            "status": "running",
+            "pipeline": "notes-feed",
+            "step_id": "step_1",
+        },
+        {
+            "job_id": "c0000003-0000-4000-8000-000000000000",
+            "plugin": "discord",
+            "command": "handle",
+            "status": "queued",
+        },
+    ],
+}
+
+PIPELINES = [
+    {
+        "name": "alert-failures",
+        "on": None,
+        "on_hook": "job.failed",
+        "from_plugin": "fetch",
+        "execution_mode": "async",
+        "steps": ["step_1"],
+        "last": None,
+    },
+    {
+        "name": "notes-feed",
+        "on": "repo.synced",
+        "on_hook": None,
+        "from_plugin": None,
+        "execution_mode": "async",
+        "steps": ["step_1", "step_2"],
+        "last": {
+            "instance_id": "9c3f0000-0000-4000-8000-000000000000",
+            "job_id": "c0000002-0000-4000-8000-000000000000",
+            "status": "running",
+            "started_at": "2026-11-29T11:59:55.000000Z",
+            "duration_ms": 5000.0,
+            "job_count": 1,
+        },
+    },
+    {
+        "name": "tidy-mirror",
+        "on": "repo.go",
+        "on_hook": None,
+        "from_plugin": None,
+        "execution_mode": "synchronous",
+        "steps": ["sync", "policy", "push__switch", "push"],
+        "last": {
+            "instance_id": "1a2b0000-0000-4000-8000-000000000000",
+            "job_id": JOBS[3]["job_id"],
+            "status": "failed",
+            "started_at": "2026-11-29T11:59:50.000000Z",
+            "completed_at": "2026-11-29T11:59:58.500000Z",
+            "duration_ms": 8500.0,
+            "job_count": 3,
+        },
+    },
+]
+
+
 class StubClient:
     base_url = "http://gateway.example:8080"
 
@@ -127,7 +225,10 @@ class StubClient:
         return {"schedules": SCHEDULES}
 
     async def job_detail(self, job_id: str) -> dict[str, Any]:
-        return DETAIL
+        return LINEAGE_DETAIL if job_id == LINEAGE_DETAIL["job_id"] else DETAIL
+
+    async def pipelines(self) -> dict[str, Any]:
+        return {"pipelines": PIPELINES}
 
     async def attempts(self, job_id: str) -> list[dict[str, Any]]:
         return ATTEMPTS

@@ -56,3 +56,31 @@ def test_help_screen(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_job_detail_lineage_screen(snap_compare: Any) -> None:
+    """A pipeline step: parent, pipeline/step, events → children, and the children table."""
+
+    async def run_before(pilot: Any) -> None:
+        await _settle(pilot)
+        pilot.app.main.query_one("#jobs").focus()
+        await pilot.press("down", "enter")  # job 4, the second newest
+        while not pilot.app.screen.query("#detail-children"):
+            await pilot.pause(0.05)
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_pipelines_screen(snap_compare: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _settle(pilot)
+        await pilot.press("l")
+        while (
+            not pilot.app.screen.query("#pipelines-table")
+            or pilot.app.screen.query_one("#pipelines-table").row_count < 3
+        ):
+            await pilot.pause(0.05)
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ductile.config import ConfigError, load_config, redact, resolve_config_file
+from ductile.cli.config_cmd import shown
+from ductile.config import ConfigError, load_config, resolve_config_file
 
 
 def write(path: Path, text: str) -> Path:
@@ -164,14 +165,14 @@ def test_tokens_need_exactly_one_secret_and_known_scopes(tmp_path):
     ]
 
 
-def test_redaction_of_secret_looking_keys():
+def test_config_show_redaction_of_secret_looking_keys():
     config = {
         "plugins": {
             "p": {"config": {"api_key": "k", "client_secret": "s", "Password": "p", "user": "me", "token": ""}}
         },
         "api": {"auth": {"tokens": [{"name": "admin", "token": "t0123456789", "scopes": ["*"]}]}},
     }
-    out = redact(config)
+    out = shown(config)
     assert out["plugins"]["p"]["config"] == {
         "api_key": "***",
         "client_secret": "***",

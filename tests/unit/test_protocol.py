@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ductile.dispatch import judge
 from ductile.executor import RunResult, plugin_env
 from ductile.lifecycle import Outcome
-from ductile.protocol import STDOUT_LIMIT, ProtocolViolation, build_request, parse_response
+from ductile.protocol import MAX_DEPTH, STDOUT_LIMIT, ProtocolViolation, build_request, nesting_depth, parse_response
 
 
 def body(**kw) -> bytes:
@@ -251,3 +253,85 @@ def test_plugin_env_is_an_allowlist_plus_passthrough():
     }
     assert plugin_env(["MY_VAR", "ABSENT"], source)["MY_VAR"] == "m"
     assert "ABSENT" not in plugin_env(["ABSENT"], source)
+
+
+# -- output that would crash a naive judge -------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='ab[]{}"\\ ,:'),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(alphabet='k[]{}"', max_size=3), children, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+def true_depth(value) -> int:
+    if isinstance(value, list):
+        return 1 + max((true_depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((true_depth(v) for v in value.values()), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.integers(min_value=0, max_value=80))
+def test_nesting_depth_counts_brackets_outside_strings_only(value, wrap):
+    # wrapped deep enough, the scan runs (a short text with few brackets takes a shortcut)
+    text = "[" * wrap + json.dumps(value) + "]" * wrap
+    depth = true_depth(value) + wrap
+    measured = nesting_depth(text)
+    if depth > MAX_DEPTH or measured > MAX_DEPTH:
+        assert measured == depth
+    else:
+        assert depth <= measured <= MAX_DEPTH
+
+
+def test_nesting_past_the_limit_is_a_violation_without_recursing():
+    ok = b'{"status": "ok", "result": ' + b"[" * (MAX_DEPTH - 1) + b"]" * (MAX_DEPTH - 1) + b"}"
+    assert parse_response(ok).status == "ok"
+    for raw in (
+        b'{"status": "ok", "result": ' + b"[" * MAX_DEPTH + b"]" * MAX_DEPTH + b"}",
+        b"[" * 200_000,
+        b'{"a":' * 100_000,
+    ):
+        with pytest.raises(ProtocolViolation, match=rf"levels deep \(accepted: at most {MAX_DEPTH}\)"):
+            parse_response(raw)
+
+
+@pytest.mark.parametrize(
+    ("stdout", "where"),
+    [
+        (b'{"status": "ok", "result": "\\ud800"}', "in result "),
+        (b'{"status": "ok", "result": {"\\udbff": 1}}', "in a key in result "),
+        (b'{"status": "ok", "result": 1, "state_updates": {"a": ["x", "\\udc00"]}}', "in state_updates.a[1] "),
+        (b'{"status": "ok", "result": 1, "events": [{"type": "\\ud800"}]}', "in events[0].type "),
+        (b'{"status": "error", "error": "\\udfff"}', "in error "),
+        (b'{"status": "ok", "result": 1, "logs": [{"message": "\\ud83d"}]}', "in logs[0].message "),
+    ],
+)
+def test_lone_surrogates_anywhere_are_violations_naming_where(stdout, where):
+    with pytest.raises(ProtocolViolation) as info:
+        parse_response(stdout)
+    assert str(info.value).startswith("plugin stdout holds invalid Unicode: an unpaired surrogate escape")
+    assert where in str(info.value)
+    str(info.value).encode("utf-8")  # the message itself can always be stored
+
+
+def test_surrogate_pairs_and_escaped_backslashes_are_fine():
+    assert parse_response(b'{"status": "ok", "result": "\\ud83d\\ude00"}').result == "\U0001f600"
+    assert parse_response(b'{"status": "ok", "result": "\\\\ud800"}').result == "\\ud800"
+
+
+@pytest.mark.parametrize(
+    ("stdout", "message"),
+    [
+        (b'{"status": "ok", "result": NaN}', "NaN is not a JSON value"),
+        (b'{"status": "ok", "result": -Infinity}', "-Infinity is not a JSON value"),
+        (b'{"status": "ok", "result": ' + b"9" * 5000 + b"}", "Exceeds the limit (4300 digits)"),
+    ],
+)
+def test_non_json_numbers_are_violations(stdout, message):
+    with pytest.raises(ProtocolViolation, match="plugin stdout is not valid JSON") as info:
+        parse_response(stdout)
+    assert message in str(info.value)

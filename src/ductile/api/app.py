@@ -1,7 +1,8 @@
 """The FastAPI application: `create_app(gateway)` wires routers to a running gateway.
 
 Handlers stay thin: they parse and authorize, call the store or gateway, and shape JSON.
-Every error leaves as `{"error": "..."}` with a 4xx that names what was wrong.
+Every error leaves as `{"error": "..."}` with a 4xx that names what was wrong; a database that
+cannot be used right now is a 503 with `"retryable"`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ductile import __version__
+from ductile.api import jsonio
 from ductile.api.auth import AuthError, TokenBook
+from ductile.store import StoreDamaged, StoreUnavailable
 
 if TYPE_CHECKING:
     from ductile.gateway import Gateway
@@ -31,6 +34,20 @@ class ApiError(Exception):
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def store_fault_response(request: Request, exc: StoreUnavailable | StoreDamaged) -> JSONResponse:
+    """503 for a database that cannot be used right now: say what failed and whether to retry.
+    Nothing was changed by the request (its transaction rolled back)."""
+    if isinstance(exc, StoreDamaged):
+        message = f"{exc.reason}; the gateway is stopping (operator action needed)"
+        return JSONResponse({"error": message, "retryable": False}, status_code=503)
+    if exc.operation == "write":
+        changed = "nothing was queued" if request.url.path.startswith("/plugin/") else "nothing was changed"
+        message = f"{exc.reason}; {changed}; retry later"
+    else:
+        message = f"{exc.reason}; retry later"
+    return JSONResponse({"error": message, "retryable": True}, status_code=503, headers={"Retry-After": "5"})
 
 
 def create_app(gateway: Gateway) -> FastAPI:
@@ -57,6 +74,21 @@ def create_app(gateway: Gateway) -> FastAPI:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.message)
+
+    @app.exception_handler(StoreUnavailable)
+    @app.exception_handler(StoreDamaged)
+    async def _store_fault(request: Request, exc: StoreUnavailable | StoreDamaged) -> JSONResponse:
+        return store_fault_response(request, exc)
+
+    @app.exception_handler(jsonio.BodyProblem)
+    async def _body_problem(request: Request, exc: jsonio.BodyProblem) -> JSONResponse:
+        return error_response(exc.status, exc.message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette re-raises after this answer, so uvicorn's error logger records the traceback
+        # once (as one JSON line under log_format json); the client gets JSON, not text/plain.
+        return error_response(500, "internal error while handling the request (the gateway log has the details)")
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -90,7 +122,7 @@ def _include_optional(app: FastAPI) -> None:
     import importlib
 
     # discovery before plugins: its GET /plugin/{name}/openapi.json must answer 405s with `Allow: GET`
-    for name in ("jobs", "discovery", "plugins", "schedules", "events", "system"):
+    for name in ("jobs", "lineage", "discovery", "plugins", "pipelines", "schedules", "events", "system"):
         try:
             module = importlib.import_module(f"ductile.api.routers.{name}")
         except ModuleNotFoundError as exc:

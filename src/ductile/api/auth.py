@@ -59,7 +59,18 @@ class Principal:
 def has_scope(granted: frozenset[str] | set[str], needed: str) -> bool:
     if "*" in granted or needed in granted:
         return True
-    return any(needed in IMPLIES.get(s, ()) for s in granted)
+    seen: set[str] = set()
+    pending = list(granted)
+    while pending:
+        scope = pending.pop()
+        if scope in seen:
+            continue
+        seen.add(scope)
+        implied = IMPLIES.get(scope, set())
+        if needed in implied:
+            return True
+        pending.extend(implied)
+    return False
 
 
 class TokenBook:

@@ -135,6 +135,8 @@ def job_query(params: QueryParams | Mapping[str, str]) -> JobQuery:
         created_before=created_before,
         after=after,
         limit=limit(params),
+        parent_job_id=text(params, "parent_job_id"),
+        pipeline=text(params, "pipeline"),
     )
 
 

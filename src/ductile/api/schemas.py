@@ -48,6 +48,25 @@ class JobList(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
+class EmittedEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event_id: str | None = Field(default=None, description="Omitted for events stored before pipelines existed.")
+    type: str
+    payload: Any = Field(description="As emitted (after `result` injection); secrets `***`.")
+    created_at: str
+    children: list[str] = Field(description="Ids of the jobs routing started from this event.")
+
+
+class ChildJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    plugin: str
+    command: str
+    status: str
+    pipeline: str | None = Field(default=None, description="Omitted for hook and other non-pipeline children.")
+    step_id: str | None = None
+
+
 class JobDetail(BaseModel):
     model_config = ConfigDict(extra="forbid")
     job_id: str
@@ -61,6 +80,56 @@ class JobDetail(BaseModel):
     completed_at: str | None = None
     last_error: str | None = None
     result: dict[str, Any] | None = Field(default=None, description="The plugin's response, once terminal.")
+    parent_job_id: str | None = Field(default=None, description="The job that started this one (routing, hooks).")
+    pipeline: str | None = Field(default=None, description="Set when the job is a pipeline step.")
+    step_id: str | None = None
+    events: list[EmittedEvent] = Field(description="Events the job emitted, oldest first.")
+    children: list[ChildJob] = Field(description="Direct children, oldest first.")
+
+
+class TreeItem(BaseModel):
+    """One `GET /job/{id}/tree` item; null fields are omitted."""
+
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    parent_job_id: str | None = Field(default=None, description="Omitted for the root of the tree.")
+    plugin: str
+    command: str
+    status: str
+    result: Any = Field(
+        default=None,
+        description="Stored plugin response of the current attempt; only with jobs:result:ro. Secrets `***`.",
+    )
+    last_error: str | None = Field(default=None, description="Only with jobs:result:ro.")
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
+class InstanceOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    instance_id: str | None = Field(description="pipeline_instance_id; null for a job without context (hooks).")
+    job_id: str = Field(description="The instance's entry job (its tree: GET /job/{id}/tree).")
+    status: str = Field(description="running, succeeded, failed, timed_out or dead")
+    started_at: str = Field(description="When the entry job was created.")
+    completed_at: str | None = Field(default=None, description="Last completion; omitted while running.")
+    duration_ms: float = Field(ge=0, description="Start to last completion, or to now while running.")
+    job_count: int = Field(ge=1)
+
+
+class PipelineOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    on: str | None = Field(description="Event type that starts it; null for hook pipelines.")
+    on_hook: str | None = Field(description="job.completed, job.failed or job.timed_out; null otherwise.")
+    from_plugin: str | None
+    execution_mode: str
+    steps: list[str] = Field(description="Compiled node ids (switch nodes included).")
+    last: InstanceOut | None = Field(description="The most recent instance; null until it first runs.")
+
+
+class PipelineList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pipelines: list[PipelineOut]
 
 
 class AttemptOut(BaseModel):
@@ -156,12 +225,14 @@ class Enqueued(BaseModel):
 
 
 ERROR_TEXT = {
-    400: "Bad input: the message names the parameter and the accepted values.",
+    400: "Bad input: the message names the parameter (or the body problem: not JSON, too deeply nested, "
+    "invalid Unicode) and the accepted values.",
     401: "Missing or invalid bearer token (WWW-Authenticate is set).",
     403: "The token lacks the scope this endpoint needs.",
     404: "Unknown job, plugin or command.",
     409: "The job is already terminal.",
     413: "Request body larger than api.max_body_bytes.",
+    415: "A request body whose Content-Type is not JSON.",
 }
 
 

@@ -9,8 +9,9 @@ import typer
 import yaml
 
 from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json
-from ductile.config import ConfigError, redact
+from ductile.config import ConfigError
 from ductile.gateway import prepare
+from ductile.redact import redact
 
 app = typer.Typer(help="Validate and inspect configuration.", no_args_is_help=True)
 
@@ -31,7 +32,7 @@ def check(config: ConfigOption = None, json_out: JsonOption = False) -> None:
                 typer.echo(f"warning: {warning}", err=True)
             typer.echo(f"{len(exc.problems)} problem(s) found", err=True)
         raise typer.Exit(1)
-    warnings = [*setup.loaded.warnings, *setup.discovery.warnings]
+    warnings = setup.warnings
     if json_out:
         print_json(
             {
@@ -51,11 +52,26 @@ def check(config: ConfigOption = None, json_out: JsonOption = False) -> None:
 def show(config: ConfigOption = None, json_out: JsonOption = False) -> None:
     """Print the effective (merged, defaulted) config with secrets redacted."""
     loaded = config_or_exit(config)
-    effective = redact(loaded.config.model_dump(mode="json"))
+    effective = shown(loaded.config.model_dump(mode="json"))
     if json_out:
         print_json(effective)
     else:
         typer.echo(yaml.safe_dump(effective, sort_keys=False).rstrip())
+
+
+def shown(effective: dict[str, Any]) -> dict[str, Any]:
+    """The config through the redaction rule. `api.auth` and its `tokens` have secret-like names,
+    so the rule alone would print `auth: '***'`; their entries are the gateway's own schema, so the
+    rule is applied inside each token instead: names and scopes stay visible, `token` and
+    `token_sha256` are masked."""
+    out = redact(effective)
+    auth = effective.get("api", {}).get("auth")
+    if isinstance(auth, dict):
+        out["api"]["auth"] = {
+            k: [redact(t) for t in v] if k == "tokens" and isinstance(v, list) else redact(v, k)
+            for k, v in auth.items()
+        }
+    return out
 
 
 _MISSING = object()
@@ -93,7 +109,7 @@ def get(
     """One value of the effective config (secrets redacted); exit 1 when the path does not exist."""
     loaded = config_or_exit(config or config_dir)
     parts = _parts(path)
-    value = _walk(redact(loaded.config.model_dump(mode="json")), parts)
+    value = _walk(shown(loaded.config.model_dump(mode="json")), parts)
     if value is _MISSING:
         fail(f"config path {path!r} not found (accepted: a dot path such as service.max_workers, or plugin:<name>)")
     aliases = [parts, ["state", *parts[1:]]] if parts[:1] == ["database"] else [parts]  # Ductile's state:

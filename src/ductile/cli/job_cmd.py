@@ -1,4 +1,4 @@
-"""`ductile job list|show|logs`: the API's job views in a terminal.
+"""`ductile job list|show|logs`: the API's job views in a terminal (`inspect`: job_inspect.py).
 
 With `--api-url` (or $DUCTILE_API_URL) they call the HTTP API with `--token`/$DUCTILE_TOKEN;
 without, they read the local database named by `--config`, through the same code that builds
@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ductile.cli import job_inspect
 from ductile.cli.api_client import ApiClient, ApiClientError
 from ductile.cli.common import ConfigOption, JsonOption, TokenOption, config_or_exit, fail, print_json
 
@@ -59,13 +60,13 @@ def _strings(params: dict[str, Any]) -> dict[str, str]:
 @contextmanager
 def _source(api_url: str | None, token: str | None, config: str | None) -> Iterator[Any]:
     from ductile.api.app import ApiError
+    from ductile.store import StoreError, open_store
 
     try:
         if api_url:
             with ApiClient(api_url, token) as client:
                 yield client
             return
-        from ductile.store import open_store
 
         loaded = config_or_exit(config, hint="(or pass --api-url to ask a running gateway)")
         if not loaded.db_path.exists():
@@ -79,6 +80,8 @@ def _source(api_url: str | None, token: str | None, config: str | None) -> Itera
         fail(str(exc))
     except ApiError as exc:
         fail(exc.message)
+    except StoreError as exc:  # one line naming the file and what to do, never a traceback
+        fail(str(exc), getattr(exc, "exit_code", 1))
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -233,6 +236,9 @@ def logs(
         if include_result and a.get("result") is not None:
             typer.echo("    result: " + json.dumps(a["result"], ensure_ascii=False)[:500])
     typer.echo(f"{body['count']} attempt record(s)")
+
+
+app.command("inspect")(job_inspect.inspect)
 
 
 @app.command("cancel")

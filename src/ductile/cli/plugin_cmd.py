@@ -10,13 +10,15 @@ from typing import Annotated, Any
 
 import typer
 
+from ductile.api import jsonio
 from ductile.cli import target
 from ductile.cli.api_client import ApiClient, ApiClientError
 from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail, print_json, setup_or_exit
 from ductile.gateway import UnknownTarget, submit
 from ductile.lifecycle import TERMINAL
 from ductile.lock import lock_holder
-from ductile.store import open_store
+from ductile.redact import redact, redact_text
+from ductile.store import StoreError, open_store
 
 app = typer.Typer(help="List plugins and run them.", no_args_is_help=True)
 
@@ -128,9 +130,14 @@ def _payload(payload: str | None, payload_file: str | None) -> Any:
     if text is None:
         return None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         fail(f"{source} is not valid JSON ({exc.msg} at char {exc.pos})")
+    try:  # the API's body rule (depth, lone surrogates, NaN), so the CLI refuses what the API refuses
+        jsonio.decode(text.encode("utf-8", "surrogatepass"))
+    except jsonio.BodyProblem as exc:
+        fail(f"{source}: {exc.message.replace('body', 'payload', 1)}")
+    return data
 
 
 def _run_via_api(
@@ -170,12 +177,17 @@ def _run_local(
     config: str | None, instance: str, command: str, data: Any, *, wait: bool, timeout: float, json_out: bool
 ) -> None:
     setup = setup_or_exit(config)
-    store = open_store(setup.loaded.db_path)
+    try:
+        store = open_store(setup.loaded.db_path)
+    except StoreError as exc:
+        fail(str(exc), getattr(exc, "exit_code", 1))
     try:
         try:
             result = submit(store, setup.registry, instance=instance, command=command, payload=data, submitted_by="cli")
         except UnknownTarget as exc:
             fail(str(exc))
+        except StoreError as exc:
+            fail(f"nothing was queued: {exc}", getattr(exc, "exit_code", 1))
         if not wait:
             out = {"job_id": result.job_id, "status": result.status.value, "plugin": instance, "command": command}
             print_json(out) if json_out else typer.echo(result.job_id)
@@ -197,15 +209,18 @@ def _run_local(
         assert job is not None
         attempts = store.attempts(job.job_id)
         last = attempts[-1] if attempts else None
-        out = {**job.summary(), "last_error": job.last_error, "result": last.response if last else None}
+        # It reads the database directly, so it applies the read surfaces' redaction rule itself.
+        response = redact(last.response) if last and last.response is not None else None
+        last_error = redact_text(job.last_error) if job.last_error else None
+        out = {**job.summary(), "last_error": last_error, "result": response}
         if json_out:
             print_json(out)
         else:
             typer.echo(f"{job.job_id} {job.status.value} (attempt {job.attempt})")
-            if last and last.response is not None:
-                typer.echo(json.dumps(last.response.get("result", last.response), indent=2))
-            if job.last_error:
-                typer.echo(f"error: {job.last_error}", err=True)
+            if response is not None:
+                typer.echo(json.dumps(response.get("result", response), indent=2))
+            if last_error:
+                typer.echo(f"error: {last_error}", err=True)
         if job.status.value != "succeeded":
             raise typer.Exit(1)
     finally:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated
 
 import typer
 
 from ductile import logs
+from ductile.api.listen import ListenError
 from ductile.cli import system_tools, target
 from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail, print_json
 from ductile.config import ConfigError
 from ductile.gateway import Gateway, prepare
-from ductile.lock import LockHeld
+from ductile.lock import LockError
 from ductile.store import StoreError
+
+log = logging.getLogger("ductile.gateway")
 
 app = typer.Typer(help="Run and observe the gateway.", no_args_is_help=True)
 system_tools.register(app)
@@ -30,14 +34,24 @@ def start(config: ConfigOption = None) -> None:
         fail(f"refusing to start: {len(exc.problems)} config problem(s)")
     service = setup.loaded.config.service
     logs.setup(service.log_level, service.log_format)
-    for warning in [*setup.loaded.warnings, *setup.discovery.warnings]:
-        typer.echo(f"warning: {warning}", err=True)
+    for warning in setup.warnings:
+        log.warning(warning)  # through logging, so `log_format: json` output stays all JSON
     gateway = Gateway(setup)
     try:
         gateway.open()
-    except (LockHeld, StoreError) as exc:
+    except LockError as exc:
         fail(str(exc))
-    asyncio.run(gateway.run())
+    except StoreError as exc:  # one line: the file, what SQLite said, what to do
+        fail(str(exc), getattr(exc, "exit_code", 1))
+    try:
+        asyncio.run(gateway.run())
+    except ListenError:
+        raise typer.Exit(1)  # the gateway logged the one line saying which address and what to change
+    except StoreError as exc:  # the database failed between opening it and running (schedules load)
+        fail(f"gateway stopped: {exc}", getattr(exc, "exit_code", 1))
+    if gateway.failure is not None:
+        # Non-zero so that a supervisor (systemd Restart=on-failure) restarts it.
+        fail(f"gateway stopped: {gateway.failure}", gateway.exit_code or 1)
 
 
 ApiUrlOption = Annotated[

@@ -26,6 +26,7 @@ from ductile.monitor.model import Filters, JobBook
 from ductile.monitor.screens.detail import JobDetailScreen
 from ductile.monitor.screens.help import HelpScreen
 from ductile.monitor.screens.main import MainScreen
+from ductile.monitor.screens.pipelines import PipelinesScreen
 from ductile.monitor.screens.state import PluginStateScreen
 from ductile.monitor.widgets.health_bar import HealthBar
 from ductile.monitor.widgets.job_table import JobTable
@@ -46,6 +47,7 @@ class MonitorApp(App[None]):
         Binding("s", "cycle('status')", "status"),
         Binding("x", "clear_filters", "clear"),
         Binding("t", "state", "state"),
+        Binding("l", "pipelines", "pipelines"),
         Binding("r", "refetch", "refresh"),
     ]
 
@@ -203,10 +205,12 @@ class MonitorApp(App[None]):
 
     def on_connection_changed(self, message: msg.ConnectionChanged) -> None:
         self.connection = message.state
-        self.main.query_one(HealthBar).set_state(message.state, message.detail)
+        for bar in self.main.query(HealthBar):  # none while the app is shutting down
+            bar.set_state(message.state, message.detail)
 
     def on_health_updated(self, message: msg.HealthUpdated) -> None:
-        self.main.query_one(HealthBar).set_health(message.health)
+        for bar in self.main.query(HealthBar):  # none while the app is shutting down
+            bar.set_health(message.health)
 
     def on_jobs_fetched(self, message: msg.JobsFetched) -> None:
         self.book.merge(message.jobs)
@@ -240,6 +244,9 @@ class MonitorApp(App[None]):
 
     def action_state(self) -> None:
         self.push_screen(PluginStateScreen())
+
+    def action_pipelines(self) -> None:
+        self.push_screen(PipelinesScreen())
 
     def action_refetch(self) -> None:
         self._stale = True

@@ -118,6 +118,10 @@ class MonitorClient:
         items = body.get("attempts", body.get("logs", body.get("items", [])))
         return sorted(items, key=lambda a: a.get("attempt", 0))
 
+    async def pipelines(self) -> dict[str, Any]:
+        """Compiled pipelines with their last instance (`GET /pipelines`, scope jobs:tree:ro)."""
+        return await self._get("/pipelines")
+
     async def schedules(self) -> dict[str, Any]:
         return await self._get("/schedules")
 

@@ -18,7 +18,8 @@ async def gather(api_url: str, token: str | None) -> dict[str, Any]:
         report["health"] = health = await client.health()
         report["ok"] = health.get("status") == "ok"
         if not report["ok"]:
-            report["error"] = f"gateway reports status {health.get('status')!r}"
+            reason = health.get("reason")
+            report["error"] = f"gateway reports status {health.get('status')!r}" + (f": {reason}" if reason else "")
         try:
             report["schedules"] = (await client.schedules())["schedules"]
         except ApiRefused as exc:

@@ -7,6 +7,7 @@ between them cannot double-fire a slot.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
@@ -18,10 +19,11 @@ from ductile.events import EventHub
 from ductile.jobs import NewJob, ScheduleState
 from ductile.registry import Registry
 from ductile.scheduler.due import fire_time, next_slot, plan_at_startup
-from ductile.store import Store
+from ductile.store import Store, StoreUnavailable
 from ductile.timeutil import from_text, to_text, utcnow
 
 log = logging.getLogger(__name__)
+STORE_RETRY = 5.0  # seconds before a fire the database refused is tried again
 
 
 @dataclass
@@ -97,18 +99,37 @@ class Scheduler:
         GET /schedules has the plan before the first fire)."""
         while not stop.is_set():
             now = self.clock()
+            blocked = False
             for entry in self.entries:
                 if entry.fire_at <= now:
-                    self.fire(entry, now)
+                    blocked = not self._fire_or_keep(entry, now) or blocked
             if not self.entries:
                 await stop.wait()
                 return
             delay = (min(e.fire_at for e in self.entries) - self.clock()).total_seconds()
+            if blocked:
+                delay = min(delay, STORE_RETRY)
             if delay > 0:
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=min(delay, 3600.0))
                 except TimeoutError:
                     pass
+
+    def _fire_or_keep(self, entry: Entry, now: datetime) -> bool:
+        """Fire; when the database cannot be written, keep the slot due (it fires once writes
+        work again, like a slot missed while the gateway was down) and return False."""
+        before = dataclasses.replace(entry)
+        try:
+            self.fire(entry, now)
+        except StoreUnavailable as exc:
+            entry.slot, entry.fire_at = before.slot, before.fire_at
+            entry.last_fired, entry.last_skip = before.last_fired, before.last_skip
+            log.warning(
+                "schedule not fired: database cannot be written; retrying",
+                extra={"plugin": entry.instance, "schedule_id": entry.spec.id, "error": str(exc)},
+            )
+            return False
+        return True
 
     def fire(self, entry: Entry, now: datetime) -> str | None:
         """Enqueue this slot unless `if_running` forbids it; advance to the next slot either way."""

@@ -5,9 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from ductile.store.base import SchemaTooNew, StateTooLarge, Store, StoreError
+from ductile.store.errors import StoreDamaged, StoreUnavailable
 from ductile.store.sqlite import SqliteStore
 
-__all__ = ["SchemaTooNew", "SqliteStore", "StateTooLarge", "Store", "StoreError", "open_store"]
+__all__ = [
+    "SchemaTooNew",
+    "SqliteStore",
+    "StateTooLarge",
+    "Store",
+    "StoreDamaged",
+    "StoreError",
+    "StoreUnavailable",
+    "open_store",
+]
 
 
 def open_store(target: str | Path) -> Store:

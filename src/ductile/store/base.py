@@ -10,13 +10,15 @@ Contracts every implementation keeps:
 - `finish` records the attempt, applies the decided status, merges plugin state and stores
   emitted events in ONE transaction; on `StateTooLarge` nothing is written.
 - `total` of `list_jobs` is exact for every filter.
+- A storage fault surfaces as `StoreUnavailable` (retryable) or `StoreDamaged` (the file is
+  unusable), never as a driver exception (see `store/errors.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ductile.jobs import (
     Attempt,
@@ -33,6 +35,10 @@ from ductile.jobs import (
     Transition,
 )
 from ductile.lifecycle import Decision
+from ductile.store.routing import EntryJob, Routing
+
+if TYPE_CHECKING:
+    from ductile.store.errors import StoreUnavailable
 
 STATE_LIMIT = 1024 * 1024
 
@@ -50,7 +56,14 @@ class StateTooLarge(StoreError):
 
 
 class Store(Protocol):
+    # Set while writes fail with a storage fault (`StoreUnavailable`: disk full, I/O error,
+    # read-only, locked); cleared by the next write that commits. Reads may still work.
+    write_fault: StoreUnavailable | None
+
     def close(self) -> None: ...
+
+    def probe_write(self) -> bool:
+        """Commit one small real change; True (and `write_fault` cleared) when writes work again."""
 
     def start_checkpointer(self) -> None:
         """A long-running writer (the gateway) asks for housekeeping such as WAL checkpoints to
@@ -81,7 +94,14 @@ class Store(Protocol):
         now: datetime,
         state_change: StateChange | None = None,
         events: list[dict[str, Any]] | None = None,
-    ) -> Job: ...
+        routing: Routing | None = None,
+    ) -> Job:
+        """Record an attempt and apply the decision. With `routing`, a success also stores and
+        routes the job's events (children, context rows) and a terminal decision fires hooks, in
+        the same transaction; a routing error turns the decision into `failed` (pipelines.md §3.1)."""
+
+    def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
+        """A pipeline start: every context row and entry job in one transaction; their ids."""
 
     def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None: ...
 
@@ -114,6 +134,33 @@ class Store(Protocol):
     def transitions(self, job_id: str) -> list[Transition]: ...
 
     def emitted_events(self, job_id: str) -> list[dict[str, Any]]: ...
+
+    # -- lineage (pipelines) ----------------------------------------------------------------
+    def job_tree(self, job_id: str) -> list[Job]:
+        """The job and every descendant by `parent_job_id`: root first, then by depth, then
+        `created_at`, then insertion order (pipelines spec §6.2 O11). Unknown id → []."""
+
+    def children(self, job_id: str) -> list[Job]:
+        """Direct children, oldest first (created_at, then insertion order)."""
+
+    def current_responses(self, job_ids: list[str]) -> dict[str, Any]:
+        """job_id → the stored plugin response of each job's current attempt, where there is one."""
+
+    def get_context(self, context_id: str) -> dict[str, Any] | None:
+        """One event_contexts row as `{id, parent_id, pipeline, step_id, instance_id, accumulated,
+        created_at}` (`accumulated` decoded), or None."""
+
+    def context_lineage(self, context_id: str) -> list[dict[str, Any]]:
+        """The context and its ancestors by parent_id, root first (shape of `get_context`)."""
+
+    def pipeline_instance(self, pipeline: str) -> dict[str, Any] | None:
+        """The pipeline's most recent instance (the one its newest step job belongs to):
+        `{instance_id, entry_job_id, jobs: [{job_id, plugin, command, pipeline, step_id, status,
+        created_at, started_at, completed_at}]}` in tree order; None when it never ran."""
+
+    def emitted_with_children(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's emitted events `{event_id, type, payload, created_at, children: [job_id]}`,
+        oldest first; children are the jobs routing started from that event."""
 
     def status_counts(self) -> dict[str, int]: ...
 

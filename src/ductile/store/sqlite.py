@@ -12,7 +12,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,9 @@ from ductile.jobs import (
 from ductile.lifecycle import Decision, Status
 from ductile.store import queries
 from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
+from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
+from ductile.store.routing import EntryJob, Routing, fire_hooks, insert_entries, route_completion
+from ductile.store.sqlite_reads import SqliteReads
 from ductile.timeutil import from_text, to_text
 
 log = logging.getLogger(__name__)
@@ -41,9 +44,11 @@ Q = queries.load("sqlite")
 CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints (see start_checkpointer)
 WAL_BACKSTOP_PAGES = 20000  # with the checkpointer on, a commit checkpoints only past ~80 MB of WAL
 _SUMMARY_COLUMNS = "job_id, plugin, command, status, created_at, started_at, completed_at, attempt"
+_DIR_ADVICE = "check that {dir} exists and is writable by this user"
 _JOB_COLUMNS = (
     "job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key, "
-    "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context"
+    "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context, "
+    "source_event_id, event_context_id, route_key, pipeline, step_id"
 )
 
 
@@ -70,6 +75,7 @@ def _job(r: Sequence[Any]) -> Job:
         _STATUS[r[4]],
         *r[5:15],
         None if context is None else json.loads(context),
+        *r[16:21],
     )
 
 
@@ -93,41 +99,113 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     )
 
 
-class SqliteStore:
-    """See `ductile.store.base.Store` for the contract of each method."""
+class SqliteStore(SqliteReads):
+    """See `ductile.store.base.Store` for the contract of each method; lineage reads live in
+    `sqlite_reads.SqliteReads`."""
 
-    def __init__(self, path: Path):
+    _to_job = staticmethod(_job)
+
+    def __init__(self, path: Path, *, busy_timeout: float = 10.0):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Set while writes fail with a storage fault (disk full, I/O error, read-only, locked);
+        # cleared by the next write that commits a change. The dispatcher pauses on it.
+        self.write_fault: StoreUnavailable | None = None
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.execute("PRAGMA temp_store=MEMORY")
-        # 8 MB of page cache: the hot path touches a few recent pages, and a full scan (pruning,
-        # an unindexed filter) would otherwise grow the gateway's RSS by the whole cache for good.
-        self._db.execute("PRAGMA cache_size=-8000")
         self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
-        self._migrate()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            empty = path.exists() and path.stat().st_size == 0
+        except OSError as exc:
+            raise StoreUnavailable(
+                path, "write", "cantopen", f"its directory cannot be used ({exc.strerror})", _DIR_ADVICE, str(exc)
+            ) from exc
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+        except sqlite3.Error as exc:
+            raise classify(exc, path, "write") or exc from exc
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._refuse_foreign()  # before anything (WAL mode) changes the file
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            self._db.execute("PRAGMA temp_store=MEMORY")
+            # 8 MB of page cache: the hot path touches a few recent pages, and a full scan (pruning,
+            # an unindexed filter) would otherwise grow the gateway's RSS by the whole cache for good.
+            self._db.execute("PRAGMA cache_size=-8000")
+            self._migrate()
+        except BaseException as exc:
+            self._db.close()
+            fault = classify(exc, path, "write")
+            if fault is not None:
+                raise fault from exc
+            raise
+        if empty:
+            # SQLite treats a zero-length file as an empty database; say so, in case it was
+            # truncated by accident (then the backup is what holds the jobs).
+            log.warning(
+                "database file was empty (0 bytes): initialised a new database in it", extra={"path": str(path)}
+            )
 
     # -- plumbing ---------------------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
+                self._db.execute("BEGIN IMMEDIATE")
+                changes = self._db.total_changes
+                try:
+                    yield self._db
+                except BaseException:
+                    self._rollback()
+                    raise
                 self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                fault = classify(exc, self.path, "write")
+                if fault is None:
+                    raise
+                if isinstance(fault, StoreUnavailable):
+                    self.write_fault = fault
+                raise fault from exc
+            if self.write_fault is not None and self._db.total_changes != changes:
+                self.write_fault = None
+
+    def _rollback(self) -> None:
+        """Undo an open transaction. SQLite may already have rolled it back itself (disk full):
+        then there is nothing to do, and the original error is the one to report."""
+        if self._db.in_transaction:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def _read(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise classify(exc, self.path, "read") or exc from exc
+
+    def probe_write(self) -> bool:
+        """Commit one real change (flip the otherwise unused user_version between 0 and 1) to
+        learn whether writes succeed again; a no-op UPDATE would not touch the disk at all."""
+        try:
+            with self._tx() as db:
+                current = db.execute("PRAGMA user_version").fetchone()[0]
+                db.execute(f"PRAGMA user_version={0 if current == 1 else 1}")
+        except StoreUnavailable:
+            return False
+        self.write_fault = None
+        return True
+
+    def _refuse_foreign(self) -> None:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "schema_version" not in tables:
+            listed = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+            raise StoreDamaged(
+                self.path,
+                f"it is another program's SQLite database (tables: {listed}; no schema_version)",
+                advice=f"point database.path at another file; ductile leaves {self.path} untouched",
+            )
 
     def _migrate(self) -> None:
         steps = queries.migrations()
@@ -227,6 +305,11 @@ class SqliteStore:
                     "created_at": stamp,
                     "parent_job_id": job.parent_job_id,
                     "context": _dumps(job.context),
+                    "source_event_id": job.source_event_id,
+                    "event_context_id": job.event_context_id,
+                    "route_key": job.route_key,
+                    "pipeline": job.pipeline,
+                    "step_id": job.step_id,
                 },
             )
             db.execute(
@@ -282,11 +365,23 @@ class SqliteStore:
         now: datetime,
         state_change: StateChange | None = None,
         events: list[dict[str, Any]] | None = None,
+        routing: Routing | None = None,
     ) -> Job:
         stamp = to_text(now)
+        if routing is not None:
+            routing.reset()
         with self._tx() as db:
             if state_change is not None:
                 self._apply_state(db, job, state_change, stamp)
+            if routing is not None:
+                if decision.status is Status.SUCCEEDED:
+                    routing.error = route_completion(db, job, routing, now)
+                    if routing.error is not None:  # §3.1.3: failed, no retry, no hooks
+                        decision = Decision(Status.FAILED, last_error=routing.error)
+                    else:
+                        fire_hooks(db, job, decision, routing, now)
+                else:
+                    fire_hooks(db, job, decision, routing, now)
             db.execute(
                 Q["finish_attempt"],
                 {
@@ -351,10 +446,15 @@ class SqliteStore:
                         "payload": _dumps(event.get("payload")),
                         "dedupe_key": event.get("dedupe_key"),
                         "now": stamp,
+                        "event_id": event.get("event_id"),
                     },
                 )
             row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
         return _job(row)
+
+    def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
+        with self._tx() as db:
+            return insert_entries(db, entries, now, submitted_by)
 
     def _apply_state(self, db: sqlite3.Connection, job: Job, change: StateChange, stamp: str) -> None:
         if change.replace:
@@ -429,8 +529,8 @@ class SqliteStore:
         return [_job(r) for r in self._read(Q["running_jobs"])]
 
     def record_pid(self, job_id: str, attempt: int, pid: int) -> None:
-        with self._lock:
-            self._db.execute(Q["set_attempt_pid"], {"job_id": job_id, "attempt": attempt, "pid": pid})
+        with self._tx() as db:
+            db.execute(Q["set_attempt_pid"], {"job_id": job_id, "attempt": attempt, "pid": pid})
 
     def running_pids(self) -> dict[str, int]:
         return {r["job_id"]: r["pid"] for r in self._read(Q["running_attempt_pids"])}
@@ -495,6 +595,10 @@ class SqliteStore:
             return cursor.execute(sql, all_params).fetchall()
 
     def _count(self, query: JobQuery) -> int:
+        if query.lineage:
+            # job_counts has no lineage columns; a parent's children (jobs_parent) and a pipeline's
+            # steps (jobs_pipeline_created) are index ranges, counted exactly row by row.
+            return self._count_rows(query, query.created_after, query.created_before)
         clauses, params = _count_filters(query)
         if query.created_after is None and query.created_before is None:
             sql = "SELECT coalesce(sum(n), 0) FROM job_counts WHERE " + (" AND ".join(clauses) or "1")
@@ -558,6 +662,7 @@ class SqliteStore:
                 "payload": _loads(r["payload"]),
                 "dedupe_key": r["dedupe_key"],
                 "created_at": r["created_at"],
+                "event_id": r["event_id"],
             }
             for r in self._read(Q["events_for_job"], {"job_id": job_id})
         ]
@@ -624,12 +729,18 @@ class SqliteStore:
         for status, cutoff in cutoffs.items():
             with self._tx() as db:
                 args = {"status": status, "cutoff": to_text(cutoff), "batch": batch}
-                ids = [r[0] for r in db.execute(Q["prune_jobs"], args)]
+                pruned = db.execute(Q["prune_jobs"], args).fetchall()
+                ids = [r[0] for r in pruned]
                 if ids:
                     blob = json.dumps(ids)
                     db.execute(Q["delete_attempts"], {"ids": blob})
                     db.execute(Q["delete_transitions"], {"ids": blob})
                     db.execute(Q["delete_events"], {"ids": blob})
+                    contexts = [r[1] for r in pruned if r[1]]
+                    if contexts:
+                        gone = db.execute(Q["delete_contexts"], {"ids": json.dumps(contexts)}).fetchall()
+                        instances = sorted({r[0] for r in gone})
+                        db.execute(Q["delete_orphan_roots"], {"instances": json.dumps(instances)})
                 removed += len(ids)
         return removed
 
@@ -661,9 +772,10 @@ def _count_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
 
 
 def _equality_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
+    """Exact-match filters; the lineage ones exist only on `jobs` (see `_count`)."""
     clauses: list[str] = []
     params: list[Any] = []
-    for column in ("plugin", "command", "submitted_by"):
+    for column in ("plugin", "command", "submitted_by", "parent_job_id", "pipeline"):
         value = getattr(query, column)
         if value is not None:
             clauses.append(f"{column} = ?")

@@ -22,6 +22,7 @@ from ductile.api.app import ApiError
 from ductile.api.deps import bearer, gateway
 from ductile.api.schemas import errors
 from ductile.events import Event, EventHub
+from ductile.redact import redact
 from ductile.timeutil import to_text
 
 router = APIRouter(tags=["events"], dependencies=[Depends(bearer)])
@@ -69,7 +70,9 @@ def event_frame(event: Event, hide_results: bool = False) -> bytes:
     data = event.data
     if hide_results and event.type.startswith(("job.", "poll.")):
         data = {k: v for k, v in data.items() if k not in RESULT_FIELDS}
-    encoded = frame(event.type, {"id": event.id, "type": event.type, "at": at, "data": data}, event.id)
+    # Event data is the gateway's own fields plus whatever a plugin put in an error or payload;
+    # none of the gateway's field names is secret-like, so the whole of it goes through the rule.
+    encoded = frame(event.type, {"id": event.id, "type": event.type, "at": at, "data": redact(data)}, event.id)
     _FRAMES[key] = (event, encoded)
     if len(_FRAMES) > _FRAMES_MAX:
         _FRAMES.popitem(last=False)
@@ -181,7 +184,8 @@ async def stream(
         "`Last-Event-ID` (or `?last_event_id=`) to resume from the replay buffer. Control events without an id: "
         "`stream.open` (first; carries `last_id` and the gateway's `boot`), `stream.gap` (the replay buffer no "
         "longer holds what you missed: refetch state), `stream.lagged` (you read too slowly; the stream ends). "
-        "`: keepalive` comments arrive every ~15 s. `types=job.,scheduler.` filters by type prefix."
+        "`: keepalive` comments arrive every ~15 s. `types=job.,scheduler.` filters by type prefix. "
+        "Secret-looking values in event data are `***` for every caller (docs/OPERATIONS.md, Secrets)."
     ),
     response_class=StreamingResponse,
     responses={

@@ -9,15 +9,33 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from ductile.api.deps import gateway
+from ductile.store import StoreError
 
 router = APIRouter(tags=["health"])
 
 
+def problems(gw: Any) -> list[str]:
+    """Why the gateway is degraded: storage faults and job ends it could not record yet."""
+    found = []
+    fault = gw.store.write_fault
+    if fault is not None:
+        found.append(f"{fault}; jobs are not claimed until a write succeeds")
+    if gw.dispatcher is not None:
+        found.extend(gw.dispatcher.unrecorded.values())
+    return found
+
+
 @router.get("/healthz", summary="Liveness and queue summary (no auth)")
 async def healthz(gw: Any = Depends(gateway)) -> dict[str, Any]:
-    counts = gw.store.status_counts()
+    found = problems(gw)
+    try:
+        counts: dict[str, int | None] = dict(gw.store.status_counts())
+    except StoreError as exc:  # reads fail too: still answer, degraded
+        found.append(str(exc))
+        counts = {}
     return {
-        "status": "ok",
+        "status": "degraded" if found else "ok",
+        "reason": "; ".join(found) if found else None,
         "uptime_seconds": round(gw.uptime, 3),
         "queue_depth": counts.get("queued", 0) + counts.get("running", 0),  # as Ductile: queued + running
         "queued": counts.get("queued", 0),
@@ -60,6 +78,14 @@ ENDPOINTS = [
         "scope": "jobs:status:ro",
         "what": "payload, attempts, transitions",
     },
+    {
+        "method": "POST",
+        "path": "/pipeline/{name}",
+        "scope": "plugin:rw",
+        "what": "start a pipeline (async or synchronous)",
+    },
+    {"method": "GET", "path": "/job/{job_id}/tree", "scope": "jobs:tree:ro", "what": "the job and its descendants"},
+    {"method": "GET", "path": "/pipelines", "scope": "jobs:tree:ro", "what": "pipelines and their last instance"},
     {"method": "POST", "path": "/job/{job_id}/cancel", "scope": "jobs:rw", "what": "cancel a queued/running job"},
     {"method": "GET", "path": "/job-logs", "scope": "jobs:logs:ro", "what": "job logs, Ductile's {logs, total}"},
     {"method": "GET", "path": "/job-attempts", "scope": "jobs:logs:ro", "what": "attempt records, searchable"},

@@ -6,16 +6,20 @@ threadpool hop would cost more than it saves (see docs/BENCHMARKS.md, "GET /jobs
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from ductile.api import cursor, params, schemas
 from ductile.api.app import ApiError
 from ductile.api.deps import bearer, require
+from ductile.api.jsonio import FastJSONResponse
 from ductile.api.schemas import LIMIT_SCHEMA, TEXT_SCHEMA, TIME_SCHEMA, errors, query_param, scoped
+from ductile.jobs import Job
 from ductile.lifecycle import TERMINAL
+from ductile.redact import redact, redact_text
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(bearer)])
 
@@ -25,6 +29,8 @@ _JOBS_PARAMS = [
     query_param("command", TEXT_SCHEMA, "Exact command name, e.g. `poll`."),
     query_param("status", {"type": "string", "pattern": schemas.STATUS_LIST_PATTERN}, _STATUS_DOC),
     query_param("submitted_by", TEXT_SCHEMA, "Exact submitter: `scheduler`, `api`, `cli`, `route`, `webhook:<name>`."),
+    query_param("parent_job_id", TEXT_SCHEMA, "Only direct children of this job (pipeline steps, hook jobs)."),
+    query_param("pipeline", TEXT_SCHEMA, "Only jobs that are steps of this pipeline."),
     query_param("created_after", TIME_SCHEMA, "Only jobs created at or after this RFC 3339 time."),
     query_param("created_before", TIME_SCHEMA, "Only jobs created strictly before this RFC 3339 time."),
     query_param("limit", LIMIT_SCHEMA, "Page size, 1..200."),
@@ -72,9 +78,9 @@ def _bad(exc: params.BadParam) -> ApiError:
     },
     dependencies=[Depends(require("jobs:status:ro"))],
 )
-async def list_jobs(request: Request) -> ORJSONResponse:
+async def list_jobs(request: Request) -> FastJSONResponse:
     # orjson: the page holds only strings and small integers, and encoding was a fifth of the request.
-    return ORJSONResponse(jobs_body(request.app.state.gateway.store, request.query_params))
+    return FastJSONResponse(jobs_body(request.app.state.gateway.store, request.query_params))
 
 
 def jobs_body(store: Any, query_params: Any) -> dict[str, Any]:
@@ -105,15 +111,49 @@ def job_detail(store: Any, job_id: str) -> dict[str, Any]:
         "attempt": job.attempt,
         "created_at": job.created_at,
     }
-    for key in ("started_at", "completed_at", "last_error"):
+    for key in ("started_at", "completed_at"):
         value = getattr(job, key)
         if value is not None:
             out[key] = value
+    if job.last_error is not None:
+        out["last_error"] = redact_text(job.last_error)
     if job.status in TERMINAL:
         for attempt in reversed(store.attempts(job.job_id)):
             if attempt.response is not None:
-                out["result"] = attempt.response
+                out["result"] = redact(attempt.response)
                 break
+    out.update(lineage(store, job))
+    return out
+
+
+def lineage(store: Any, job: Job) -> dict[str, Any]:
+    """Where the job sits in a pipeline and what it started: its parent, pipeline and step (when
+    set), the events it emitted each with the jobs routed from it, and all its direct children
+    (hook jobs and step-succeeded successors have no stored event). Payloads are redacted."""
+    out: dict[str, Any] = {}
+    for key in ("parent_job_id", "pipeline", "step_id"):
+        value = getattr(job, key)
+        if value is not None:
+            out[key] = value
+    out["events"] = [
+        {k: redact(v) if k == "payload" else v for k, v in event.items() if v is not None or k == "payload"}
+        for event in store.emitted_with_children(job.job_id)
+    ]
+    out["children"] = [
+        {
+            k: v
+            for k, v in (
+                ("job_id", c.job_id),
+                ("plugin", c.plugin),
+                ("command", c.command),
+                ("status", c.status.value),
+                ("pipeline", c.pipeline),
+                ("step_id", c.step_id),
+            )
+            if v is not None
+        }
+        for c in store.children(job.job_id)
+    ]
     return out
 
 
@@ -123,7 +163,11 @@ def job_detail(store: Any, job_id: str) -> dict[str, Any]:
     response_model=None,
     responses={200: {"model": schemas.JobDetail, "description": "The job."}, **errors(401, 403, 404)},
     openapi_extra=scoped(
-        "jobs:status:ro", "Status, times, attempt, last error, and the plugin's `result` once the job is terminal."
+        "jobs:status:ro",
+        "Status, times, attempt, last error, the plugin's `result` once the job is terminal, and its "
+        "lineage: parent, pipeline and step, the `events` it emitted (each with the `children` it "
+        "started) and every direct child."
+        " Secret-looking values in plugin output and event payloads are `***` for every caller (docs/OPERATIONS.md, Secrets).",
     ),
     dependencies=[Depends(require("jobs:status:ro"))],
 )
@@ -157,26 +201,21 @@ async def job_logs(request: Request) -> JSONResponse:
 
 
 def ductile_logs_body(store: Any, query_params: Any) -> dict[str, Any]:
-    """`GET /job-logs`: our attempt records under Ductile's names, with the total matching."""
+    """`GET /job-logs`: our (redacted) attempt records under Ductile's names, with the total matching."""
     query_params = dict(query_params)
     wanted_attempt = None
     job_id = query_params.get("job_id")
     if job_id and job_id.count("-") == 5 and job_id.rpartition("-")[2].isdigit():  # a log id: <uuid>-<attempt>
         query_params["job_id"], _, number = job_id.rpartition("-")
         wanted_attempt = int(number)
-    try:
-        query = params.attempt_query(query_params)
-        include_result = params.flag(query_params, "include_result")
-    except params.BadParam as exc:
-        raise _bad(exc)
-    attempts = store.list_attempts(query)
+    records = logs_body(store, query_params)["attempts"]
     if wanted_attempt is not None:
-        attempts = [a for a in attempts if a.attempt == wanted_attempt]
-    logs = []
-    for a in attempts:
-        record = a.as_dict(include_result=include_result)
-        logs.append({"log_id": f"{a.job_id}-{a.attempt}", **record, "last_error": a.error})
-    total = len(logs) if wanted_attempt is not None else store.count_attempts(query)
+        records = [r for r in records if r["attempt"] == wanted_attempt]
+    logs = [{"log_id": f"{r['job_id']}-{r['attempt']}", **r, "last_error": r.get("error")} for r in records]
+    if wanted_attempt is not None or query_params.get("query"):
+        total = len(logs)  # a search counts what survives redaction (no oracle for masked values)
+    else:
+        total = store.count_attempts(params.attempt_query(query_params))
     return {"logs": logs, "total": total}
 
 
@@ -200,7 +239,11 @@ def shape_results(body: dict[str, Any], can_see: bool) -> dict[str, Any]:
     response_model=None,
     responses={200: {"model": schemas.AttemptList, "description": "Attempt records."}, **errors(400, 401, 403)},
     openapi_extra={
-        **scoped("jobs:logs:ro", "One record per attempt, newest first by `started_at` (was `GET /job-logs`)."),
+        **scoped(
+            "jobs:logs:ro",
+            "One record per attempt, newest first by `started_at` (was `GET /job-logs`). `query` matches only what the record shows."
+            " Secret-looking values in plugin output are `***` for every caller (docs/OPERATIONS.md, Secrets).",
+        ),
         "parameters": _LOGS_PARAMS,
     },
     dependencies=[Depends(require("jobs:logs:ro"))],
@@ -218,8 +261,26 @@ def logs_body(store: Any, query_params: Any) -> dict[str, Any]:
         include_result = params.flag(query_params, "include_result")
     except params.BadParam as exc:
         raise _bad(exc)
-    attempts = store.list_attempts(query)
-    return {"attempts": [a.as_dict(include_result=include_result) for a in attempts], "count": len(attempts)}
+    with_result = include_result or bool(query.text)  # a search looks at the result too
+    records = [a.redacted(include_result=with_result) for a in store.list_attempts(query)]
+    if query.text:
+        # The store searched the real values; keep only records that still match once redacted,
+        # or `query` would be an oracle for the masked secrets (guess a prefix, watch the count).
+        needle = query.text.lower()
+        records = [r for r in records if needle in _searchable(r)]
+    if with_result and not include_result:
+        for record in records:
+            del record["result"]
+    return {"attempts": records, "count": len(records)}
+
+
+def _searchable(record: dict[str, Any]) -> str:
+    """The fields `query` searches, serialized as the store holds them (compact JSON), lower-cased."""
+    parts = [record.get("error") or "", record.get("stderr") or ""]
+    for key in ("logs", "result"):
+        if record.get(key) is not None:
+            parts.append(json.dumps(record[key], separators=(",", ":"), ensure_ascii=False))
+    return "\n".join(parts).lower()
 
 
 @router.post(

@@ -17,7 +17,7 @@ import jsonschema
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from ductile.api import schemas
+from ductile.api import jsonio, schemas
 from ductile.api.app import ApiError
 from ductile.api.deps import bearer, require
 from ductile.api.schemas import errors, scoped
@@ -104,32 +104,14 @@ async def get_plugin(name: str, request: Request) -> JSONResponse:
     )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"request body is {declared} bytes (accepted: at most {limit} bytes, api.max_body_bytes)")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"request body exceeds {limit} bytes (accepted: at most {limit}, api.max_body_bytes)")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _payload(raw: bytes) -> Any:
-    if not raw.strip():
+def _payload(body: Any) -> Any:
+    if body is None:
         return None
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f'body is not valid JSON ({exc}) (accepted: a JSON object like {{"payload": {{...}}}})')
     if not isinstance(body, dict):
         raise ApiError(400, f'body must be a JSON object, got {type(body).__name__} (accepted: {{"payload": ...}})')
     extra = sorted(set(body) - {"payload"})
     if extra:
-        raise ApiError(400, f"unknown body field(s) {', '.join(map(repr, extra))} (accepted: payload)")
+        raise ApiError(400, f"unknown body field(s) {', '.join(map(ascii, extra[:10]))} (accepted: payload)")
     return body.get("payload")
 
 
@@ -161,7 +143,7 @@ def _validate(schema: dict[str, Any], payload: Any) -> None:
     responses={
         202: {"model": schemas.Enqueued, "description": "Queued."},
         200: {"model": schemas.Enqueued, "description": "Idempotency-Key matched an earlier job; nothing new queued."},
-        **errors(400, 401, 403, 413),
+        **errors(400, 401, 403, 413, 415),
     },
     openapi_extra={
         **scoped(
@@ -203,7 +185,7 @@ async def invoke(plugin: str, command: str, request: Request) -> JSONResponse:
     if key is not None and not IDEMPOTENCY_KEY.match(key):
         raise ApiError(400, "Idempotency-Key: not accepted (accepted: 1..200 printable ASCII characters, no spaces)")
     gw = request.app.state.gateway
-    payload = _payload(await _read_body(request, gw.config.api.max_body_bytes))
+    payload = _payload(await jsonio.read_json(request, gw.config.api.max_body_bytes))
     schema = spec.json_schema()
     if schema:
         _validate(schema, payload)

@@ -15,6 +15,7 @@ from ductile.api.schemas import errors, scoped
 from ductile.config import ScheduleConfig
 from ductile.durations import format_duration
 from ductile.lifecycle import Status
+from ductile.redact import redact
 from ductile.timeutil import local_zone_name, to_text, utcnow
 
 router = APIRouter(tags=["schedules"], dependencies=[Depends(bearer)])
@@ -62,14 +63,14 @@ async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
             "instance": entry.instance,
             "schedule_id": entry.spec.id,
             "command": entry.spec.command,
-            "payload": entry.spec.payload,
+            "payload": redact(entry.spec.payload),
             "spec": spec_view(entry.spec),
             "status": entry_status(last_status, entry.last_fired, entry.last_skip),
             "last_fired": entry.last_fired,
             "last_skipped": entry.last_skip,
             "last_job_id": entry.last_job_id,
             "last_outcome": last_status,
-            "last_error": job.last_error if job is not None and last_status not in _ACTIVE else None,
+            "last_error": redact(job.last_error) if job is not None and last_status not in _ACTIVE else None,
             "last_completed_at": job.completed_at if job is not None else None,
             "next_due": to_text(entry.fire_at),
             "next_slot": to_text(entry.slot),
@@ -85,7 +86,7 @@ async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
                     "instance": name,
                     "schedule_id": sched.id,
                     "command": sched.command,
-                    "payload": sched.payload,
+                    "payload": redact(sched.payload),
                     "spec": spec_view(sched),
                     "status": "disabled",
                     "last_fired": None,

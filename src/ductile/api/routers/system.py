@@ -1,7 +1,7 @@
 """Read endpoints the monitor needs beyond the core API: `GET /plugin-state` (redacted).
 
 State is whatever plugins chose to keep, so it may hold credentials: values under secret-looking
-keys are replaced with `***` by the same `config.redact` that `config show` uses.
+keys are replaced with `***` by the one redaction rule (`ductile.redact`) every read surface uses.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from ductile.api.app import ApiError
 from ductile.api.deps import bearer, gateway, require
+from ductile.api.routers.jobs import lineage
 from ductile.api.schemas import errors, scoped
-from ductile.config import redact
+from ductile.redact import redact, redact_text
 
 router = APIRouter(tags=["system"], dependencies=[Depends(bearer)])
 
@@ -44,11 +45,16 @@ async def plugin_state(
     "/job/{job_id}/detail",
     summary="One job with everything the monitor's detail view shows: payload, transitions, retry plan",
     responses=errors(401, 403, 404),
-    openapi_extra=scoped("jobs:status:ro", "`GET /job/{id}` plus payload, dedupe key, retry time and transitions."),
+    openapi_extra=scoped(
+        "jobs:status:ro",
+        "`GET /job/{id}` plus payload, dedupe key, retry time and transitions, and the same lineage "
+        "(`pipeline`, `step_id`, `events`, `children`). Errors need `jobs:result:ro`.",
+    ),
     dependencies=[Depends(require("jobs:status:ro"))],
 )
 async def job_full(job_id: str, request: Request, gw: Any = Depends(gateway)) -> dict[str, Any]:
-    """`GET /job/{id}` plus payload, context, dedupe key, retry time and the transition history.
+    """`GET /job/{id}` plus payload, context, dedupe key, retry time, the transition history and
+    the job's lineage (what the monitor's detail screen shows).
 
     Kept separate so `GET /job/{id}` stays the small documented shape."""
     job = gw.store.get_job(job_id)
@@ -68,13 +74,14 @@ async def job_full(job_id: str, request: Request, gw: Any = Depends(gateway)) ->
         "started_at": job.started_at,
         "completed_at": job.completed_at,
         "next_retry_at": job.next_retry_at,
-        "last_error": job.last_error,
+        "last_error": redact_text(job.last_error) if job.last_error else job.last_error,
         "parent_job_id": job.parent_job_id,
         "payload": redact(job.payload),
         "transitions": [
-            {"from": t.from_status, "to": t.to_status, "reason": t.reason, "at": t.at}
+            {"from": t.from_status, "to": t.to_status, "reason": redact_text(t.reason), "at": t.at}
             for t in gw.store.transitions(job_id)
         ],
+        **lineage(gw.store, job),
     }
     if not can_see:  # errors (in last_error and in transition reasons) need jobs:result:ro
         body.pop("last_error")

@@ -1,4 +1,9 @@
-"""One job in full: fields, payload, result, and every attempt with its logs, stderr and error."""
+"""One job in full: fields, lineage (parent, pipeline/step, events → children), payload, result,
+and every attempt with its logs, stderr and error.
+
+Everything the plugin provided is shown through the redaction rule (`ductile.redact`): the gateway
+already applied it, and applying it again is a no-op, so an older gateway cannot make this screen
+display a credential."""
 
 from __future__ import annotations
 
@@ -11,10 +16,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Static
 
+from ductile.jobs import ATTEMPT_PLUGIN_FIELDS
 from ductile.monitor.client import ApiRefused, ApiUnavailable
 from ductile.monitor.fmt import STATUS_STYLE, span
+from ductile.monitor.widgets.lineage import ChildTable, has_lineage, lineage_text
+from ductile.redact import redact_fields
+
+_JOB_PLUGIN_FIELDS = ("payload", "result", "last_error", "transitions", "events")
 
 
 def pretty(value: Any) -> str:
@@ -29,11 +40,26 @@ def section(title: str, body: str, *, id: str | None = None, style: str = "") ->
 
 
 class JobDetailScreen(Screen[None]):
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "back"), Binding("r", "reload", "reload")]
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "back"),
+        Binding("r", "reload", "reload"),
+        Binding("u", "parent", "parent job"),
+    ]
 
     def __init__(self, job_id: str):
         super().__init__()
         self.job_id = job_id
+        self.parent_job_id: str | None = None
+
+    def action_parent(self) -> None:
+        if self.parent_job_id:
+            self.app.push_screen(JobDetailScreen(self.parent_job_id))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a child opens it (stopped here so the app's main-table handler never sees it)."""
+        event.stop()
+        if isinstance(event.data_table, ChildTable):
+            self.app.push_screen(JobDetailScreen(str(event.row_key.value)))
 
     def compose(self) -> ComposeResult:
         yield Static(Text(f"job {self.job_id}", style="bold"), id="detail-title")
@@ -59,12 +85,15 @@ class JobDetailScreen(Screen[None]):
             return
         await self._fill(self._widgets(job, attempts))
 
-    async def _fill(self, widgets: list[Static]) -> None:
+    async def _fill(self, widgets: list[Widget]) -> None:
         body = self.query_one("#detail-body", VerticalScroll)
         await body.remove_children()
         await body.mount_all(widgets)
 
-    def _widgets(self, job: dict[str, Any], attempts: list[dict[str, Any]]) -> list[Static]:
+    def _widgets(self, job: dict[str, Any], attempts: list[dict[str, Any]]) -> list[Widget]:
+        job = redact_fields(job, _JOB_PLUGIN_FIELDS)
+        attempts = [redact_fields(a, ATTEMPT_PLUGIN_FIELDS) for a in attempts]
+        self.parent_job_id = job.get("parent_job_id")
         status = job.get("status", "")
         head = Text()
         head.append(f"{job.get('plugin')} {job.get('command')}  ", style="bold")
@@ -74,7 +103,12 @@ class JobDetailScreen(Screen[None]):
         for key in ("created_at", "started_at", "completed_at", "next_retry_at", "dedupe_key", "parent_job_id"):
             if job.get(key):
                 head.append(f"{key}: {job[key]}\n", style="dim")
-        out = [Static(head, id="detail-head")]
+        out: list[Widget] = [Static(head, id="detail-head")]
+        if has_lineage(job):
+            out.append(Static(Text("Lineage", style="bold underline"), classes="section-title"))
+            out.append(Static(lineage_text(job), id="detail-lineage"))
+            if job.get("children"):
+                out.append(ChildTable(job["children"], id="detail-children"))
         if job.get("last_error"):
             out += section("Last error", job["last_error"], id="detail-last-error", style="red")
         out += section("Payload", pretty(job.get("payload")), id="detail-payload")

@@ -14,6 +14,8 @@ KEYS = [
     ("x", "clear all filters"),
     ("tab", "switch between the job table and the schedules panel"),
     ("t", "plugin state (secrets redacted)"),
+    ("l", "pipelines: last instance, status, duration"),
+    ("u", "in a job: open its parent (enter on a child opens it)"),
     ("r", "refetch everything now"),
     ("escape", "back"),
     ("?", "this help"),

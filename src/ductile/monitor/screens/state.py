@@ -1,4 +1,7 @@
-"""Plugin state as the gateway holds it, with secret-looking keys redacted server-side."""
+"""Plugin state as the gateway holds it, secrets redacted.
+
+The gateway redacts before sending; the screen applies the same rule again (it is idempotent), so
+a gateway that predates the rule cannot make the monitor display a credential."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ductile.monitor.client import ApiRefused, ApiUnavailable
+from ductile.redact import redact
 
 
 class PluginStateScreen(Screen[None]):
@@ -37,5 +41,5 @@ class PluginStateScreen(Screen[None]):
         text = Text()
         for name, state in states.items():
             text.append(f"{name}\n", style="bold")
-            text.append(json.dumps(state, indent=2, sort_keys=True, default=str) + "\n\n")
+            text.append(json.dumps(redact(state), indent=2, sort_keys=True, default=str) + "\n\n")
         body.update(text if states else Text("no plugins", style="dim"))

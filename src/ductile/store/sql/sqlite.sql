@@ -5,9 +5,11 @@
 
 -- name: insert_job
 INSERT INTO jobs (job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by,
-                  dedupe_key, created_at, parent_job_id, context)
+                  dedupe_key, created_at, parent_job_id, context, source_event_id, event_context_id,
+                  route_key, pipeline, step_id)
 VALUES (:job_id, :plugin, :command, :payload, 'queued', 1, :max_attempts, :submitted_by,
-        :dedupe_key, :created_at, :parent_job_id, :context);
+        :dedupe_key, :created_at, :parent_job_id, :context, :source_event_id, :event_context_id,
+        :route_key, :pipeline, :step_id);
 
 -- name: insert_transition
 INSERT INTO transitions (job_id, from_status, to_status, reason, at)
@@ -50,7 +52,8 @@ WHERE rowid = (
     LIMIT 1
 )
 RETURNING job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
-          created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context;
+          created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+          source_event_id, event_context_id, route_key, pipeline, step_id;
 
 -- name: insert_attempt
 INSERT INTO attempts (job_id, attempt, plugin, command, submitted_by, started_at)
@@ -82,12 +85,14 @@ WHERE j.status = 'running' AND a.pid IS NOT NULL;
 
 -- name: get_job
 SELECT job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
-       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+       source_event_id, event_context_id, route_key, pipeline, step_id
 FROM jobs WHERE job_id = :job_id;
 
 -- name: running_jobs
 SELECT job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
-       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+       source_event_id, event_context_id, route_key, pipeline, step_id
 FROM jobs WHERE status = 'running' ORDER BY started_at;
 
 -- name: attempts_for_job
@@ -109,11 +114,11 @@ ON CONFLICT (instance) DO UPDATE SET state = excluded.state, updated_at = exclud
                                     updated_by_job = excluded.updated_by_job;
 
 -- name: insert_event
-INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at)
-VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now);
+INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at, event_id)
+VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now, :event_id);
 
 -- name: events_for_job
-SELECT type, payload, dedupe_key, created_at FROM plugin_events WHERE job_id = :job_id ORDER BY id;
+SELECT type, payload, dedupe_key, created_at, event_id FROM plugin_events WHERE job_id = :job_id ORDER BY id;
 
 -- name: insert_fact
 INSERT INTO facts (instance, fact_type, job_id, data, created_at)
@@ -144,7 +149,7 @@ DELETE FROM jobs WHERE rowid IN (
     WHERE status = :status AND created_at < :cutoff AND completed_at < :cutoff
     LIMIT :batch
 )
-RETURNING job_id;
+RETURNING job_id, event_context_id;
 
 -- name: delete_attempts
 DELETE FROM attempts WHERE job_id IN (SELECT value FROM json_each(:ids));
@@ -154,3 +159,115 @@ DELETE FROM transitions WHERE job_id IN (SELECT value FROM json_each(:ids));
 
 -- name: delete_events
 DELETE FROM plugin_events WHERE job_id IN (SELECT value FROM json_each(:ids));
+
+-- name: job_tree
+-- A job and every descendant by parent_job_id, root first, then by depth, then created_at, then
+-- insertion order (rowid; no INTEGER PRIMARY KEY, but a VACUUM copies rows in rowid order so the
+-- relative order survives). The depth cap only stops a hand-made parent cycle from looping.
+WITH RECURSIVE tree (job_id, depth) AS (
+    SELECT job_id, 0 FROM jobs WHERE job_id = :job_id
+    UNION ALL
+    SELECT c.job_id, t.depth + 1 FROM tree AS t JOIN jobs AS c ON c.parent_job_id = t.job_id
+    WHERE t.depth < 10000
+)
+SELECT jobs.job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+       source_event_id, event_context_id, route_key, pipeline, step_id
+FROM tree JOIN jobs ON jobs.job_id = tree.job_id
+ORDER BY tree.depth, jobs.created_at, jobs.rowid;
+
+-- name: children_of_job
+SELECT job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
+       created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+       source_event_id, event_context_id, route_key, pipeline, step_id
+FROM jobs WHERE parent_job_id = :job_id
+ORDER BY created_at, rowid;
+
+-- name: current_responses
+-- The stored response of each listed job's current attempt (jobs.attempt), for tree results.
+SELECT a.job_id, a.response FROM attempts AS a
+JOIN jobs AS j ON j.job_id = a.job_id AND j.attempt = a.attempt
+WHERE a.job_id IN (SELECT value FROM json_each(:ids));
+
+-- name: get_context
+SELECT id, parent_id, pipeline_name, step_id, instance_id, accumulated, created_at
+FROM event_contexts WHERE id = :id;
+
+-- name: context_lineage
+-- A context row and its ancestors by parent_id, root first. The depth cap stops a hand-made cycle.
+WITH RECURSIVE chain (id, depth) AS (
+    SELECT id, 0 FROM event_contexts WHERE id = :id
+    UNION ALL
+    SELECT c.parent_id, chain.depth + 1 FROM chain JOIN event_contexts AS c ON c.id = chain.id
+    WHERE c.parent_id IS NOT NULL AND chain.depth < 10000
+)
+SELECT e.id, e.parent_id, e.pipeline_name, e.step_id, e.instance_id, e.accumulated, e.created_at
+FROM chain JOIN event_contexts AS e ON e.id = chain.id
+ORDER BY chain.depth DESC;
+
+-- name: emitted_with_children
+-- Events a job emitted, each with the ids of the jobs it started (children of the job whose
+-- source_event_id is the event's id), oldest event first. Uses plugin_events_job and jobs_event_source.
+SELECT e.event_id, e.type, e.payload, e.created_at,
+       (SELECT json_group_array(job_id) FROM (
+            SELECT c.job_id FROM jobs AS c
+            WHERE c.parent_job_id = e.job_id AND c.source_event_id = e.event_id
+            ORDER BY c.created_at, c.rowid)) AS children
+FROM plugin_events AS e WHERE e.job_id = :job_id
+ORDER BY e.id;
+
+-- Routing writes (store/routing.py), all inside the transaction that finishes the parent job.
+
+-- name: insert_context
+INSERT INTO event_contexts (id, parent_id, pipeline_name, step_id, instance_id, accumulated, created_at)
+VALUES (:id, :parent_id, :pipeline, :step_id, :instance_id, :accumulated, :now);
+
+-- name: child_exists
+-- The uniqueness guard (ours O2): a child for this parent, event and route already exists.
+SELECT job_id FROM jobs
+WHERE parent_job_id = :parent_job_id AND source_event_id = :source_event_id
+  AND plugin = :plugin AND command = :command AND route_key = :route_key
+LIMIT 1;
+
+-- name: job_lineage_step
+-- One hop of the hook depth walk: a job's submitter and parent.
+SELECT submitted_by, parent_job_id FROM jobs WHERE job_id = :job_id;
+
+-- name: insert_routed_event
+INSERT INTO plugin_events (job_id, instance, type, payload, dedupe_key, created_at, event_id)
+VALUES (:job_id, :instance, :type, :payload, :dedupe_key, :now, :event_id);
+
+-- name: delete_contexts
+-- The context rows of pruned jobs, then instance roots no step row of their instance still uses.
+DELETE FROM event_contexts WHERE id IN (SELECT value FROM json_each(:ids))
+RETURNING instance_id;
+
+-- name: delete_orphan_roots
+DELETE FROM event_contexts AS root
+WHERE root.step_id = '' AND root.instance_id IN (SELECT value FROM json_each(:instances))
+  AND NOT EXISTS (SELECT 1 FROM event_contexts AS c WHERE c.instance_id = root.instance_id AND c.step_id <> '');
+
+-- name: latest_pipeline_job
+-- The most recently created step job of a pipeline (jobs_pipeline_created, newest end).
+SELECT job_id FROM jobs WHERE pipeline = :pipeline ORDER BY created_at DESC, job_id DESC LIMIT 1;
+
+-- name: job_instance
+-- A job's parent and the pipeline instance its context belongs to (NULL outside pipelines).
+SELECT j.parent_job_id, e.instance_id FROM jobs AS j
+LEFT JOIN event_contexts AS e ON e.id = j.event_context_id
+WHERE j.job_id = :job_id;
+
+-- name: instance_jobs
+-- The jobs of one pipeline instance: from its entry job down through children whose context
+-- carries the same instance id (so pipelines it triggers are not counted), in tree order.
+WITH RECURSIVE tree (job_id, depth) AS (
+    SELECT :entry, 0
+    UNION ALL
+    SELECT c.job_id, t.depth + 1 FROM tree AS t
+    JOIN jobs AS c ON c.parent_job_id = t.job_id
+    JOIN event_contexts AS e ON e.id = c.event_context_id
+    WHERE e.instance_id = :instance AND t.depth < 10000
+)
+SELECT jobs.job_id, plugin, command, pipeline, step_id, status, created_at, started_at, completed_at
+FROM tree JOIN jobs ON jobs.job_id = tree.job_id
+ORDER BY tree.depth, jobs.created_at, jobs.rowid;

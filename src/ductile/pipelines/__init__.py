@@ -1,0 +1,1 @@
+"""Pipelines: YAML-declared chains of plugin steps, routed from emitted events (spec: pipelines.md)."""
