@@ -183,7 +183,7 @@ def run_job(gw: GatewayProcess, plugin: str, timeout: float = 60.0) -> dict[str,
 
 def attempts(gw: GatewayProcess, job_id: str) -> list[dict[str, Any]]:
     with httpx.Client(base_url=gw.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30) as client:
-        response = client.get("/job-logs", params={"job_id": job_id, "include_result": "true"})
+        response = client.get("/job-attempts", params={"job_id": job_id, "include_result": "true"})
         assert response.status_code == 200, response.text
         return response.json()["attempts"]
 
