@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from ductile.config_compat import KNOWN_SCOPES, Known, derived_token_name, load_env_includes, normalise
 from ductile.config_yaml import Loc, read_config_files, substitute_env
 from ductile.cron_fields import cron_problems
 from ductile.durations import format_duration, parse_duration
@@ -34,18 +35,7 @@ from ductile.manifest import NAME_PATTERN
 
 __all__ = ["substitute_env"]  # re-exported: it used to live here
 
-SCOPES = (
-    "*",
-    "jobs:ro",
-    "jobs:rw",
-    "jobs:tree:ro",
-    "jobs:result:ro",
-    "plugin:ro",
-    "plugin:rw",
-    "events:ro",
-    "system:ro",
-    "system:rw",
-)
+SCOPES = KNOWN_SCOPES  # Ductile's vocabulary; an unknown scope is a warning (config_compat), never an error
 ONE_SPEC = "exactly one of 'every' or 'cron' is required (accepted: every: 5m, or cron: '0 * * * *')"
 ONE_SECRET = "exactly one of 'token' or 'token_sha256' is required"
 
@@ -204,17 +194,16 @@ class PluginInstanceConfig(_Model):
 
 
 class ApiToken(_Model):
-    name: str
+    name: str  # optional in the file (Ductile has none): derived from the token's digest
     token: str | None = Field(default=None, min_length=8)
     token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     scopes: list[str] = Field(min_length=1)
 
-    @field_validator("scopes")
+    @model_validator(mode="before")
     @classmethod
-    def _scopes(cls, value: list[str]) -> list[str]:
-        for scope in value:
-            if scope not in SCOPES:
-                raise ValueError(f"unknown scope {scope!r} (accepted: {', '.join(SCOPES)})")
+    def _derive_name(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("name") is None and (value.get("token") or value.get("token_sha256")):
+            return {**value, "name": derived_token_name(value)}
         return value
 
     @model_validator(mode="after")
@@ -253,6 +242,8 @@ class ApiConfig(_Model):
     @classmethod
     def _sync_slots(cls, value: int) -> int:
         return value if value > 0 else 10
+
+    allowed_origins: list[str] = Field(default_factory=list)  # CORS, exact origins (Ductile's C9)
 
     @field_validator("listen")
     @classmethod
@@ -302,6 +293,8 @@ class LoadedConfig:
     # Keys left out of `config` because they were invalid (already reported): checks that would
     # only repeat the problem in other words skip them.
     dropped: frozenset[Loc] = frozenset()
+    # Keys accepted but ignored (or not yet honoured), one `file: key.path: why` line each.
+    warnings: list[str] = field(default_factory=list)
     # Each file's own `pipelines:` value (before list merging), for per-file attribution and the
     # ascending absolute-path order pipelines are concatenated in (pipelines.md §1.1).
     pipeline_sources: list[tuple[Path, Any]] = field(default_factory=list)
@@ -337,8 +330,11 @@ class LoadedConfig:
 
 
 def resolve_config_file(arg: str | os.PathLike[str] | None) -> Path:
-    """--config DIR|FILE, else $DUCTILE_CONFIG, else ~/.config/ductile; a directory means its config.yaml."""
-    raw = arg or os.environ.get("DUCTILE_CONFIG") or "~/.config/ductile"
+    """--config DIR|FILE, else $DUCTILE_CONFIG, else $DUCTILE_CONFIG_DIR (Ductile's name), else ~/.config/ductile.
+
+    A directory means its config.yaml.
+    """
+    raw = arg or os.environ.get("DUCTILE_CONFIG") or os.environ.get("DUCTILE_CONFIG_DIR") or "~/.config/ductile"
     path = Path(os.path.expanduser(str(raw)))
     if path.is_dir():
         path = path / "config.yaml"
@@ -351,6 +347,7 @@ class ConfigRead:
 
     loaded: LoadedConfig | None  # None only when the root file does not exist
     problems: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 def read_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> ConfigRead:
@@ -359,21 +356,39 @@ def read_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] |
     path = resolve_config_file(arg)
     if not path.is_file():
         return ConfigRead(None, [f"{path}: config file not found (accepted: --config DIR|FILE or $DUCTILE_CONFIG)"])
+    env_problems = load_env_includes(path, env)
     raw = read_config_files(path, env)
     loaded = LoadedConfig(
         config=Config(), path=path, raw=raw.data, origins=raw.origins, pipeline_sources=raw.pipeline_sources
     )
-    shape_problems, data = _shape_checks(raw.data)
-    problems = [*raw.problems, *(loaded.problem(loc, message) for loc, message in shape_problems)]
+    compat = normalise(raw.data, _known_keys(), env)
+    loaded.warnings = list(dict.fromkeys(loaded.problem(loc, message) for loc, message in compat.warnings))
+    shape_problems, data = _shape_checks(compat.data)
+    shape_problems = [(loc, message) for loc, message in shape_problems if not _under(loc, compat.reported)]
+    problems = [
+        *env_problems,
+        *raw.problems,
+        *(loaded.problem(loc, message) for loc, message in [*compat.problems, *shape_problems]),
+    ]
     try:
         loaded.config = Config.model_validate(data)
     except ValidationError as exc:
         # An unset ${VAR} left "" behind; what the schema says about that "" is the same problem again.
-        errors = [e for e in exc.errors() if not _under(_loc(e), raw.unset)]
+        errors = [e for e in exc.errors() if not _under(_loc(e), raw.unset | compat.reported)]
         problems.extend(format_validation_errors(errors, loaded))
         loaded.config, dropped = _without_invalid_parts(data, exc)
         loaded.dropped = frozenset(dropped)
-    return ConfigRead(loaded, list(dict.fromkeys(problems)))
+    return ConfigRead(loaded, list(dict.fromkeys(problems)), loaded.warnings)
+
+
+def _known_keys() -> Known:
+    return Known(
+        top=Config.model_fields,
+        service=ServiceConfig.model_fields,
+        api=ApiConfig.model_fields,
+        plugin=PluginInstanceConfig.model_fields,
+        schedule=ScheduleConfig.model_fields,
+    )
 
 
 def load_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> LoadedConfig:

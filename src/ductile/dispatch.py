@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ductile import protocol
+from ductile import compat_events, protocol
 from ductile.events import EventHub
 from ductile.executor import RunResult, plugin_env, run_plugin
 from ductile.jobs import AttemptRecord, Job, StateChange
@@ -261,7 +261,9 @@ class Dispatcher:
             if job is None:
                 return
             self.per_instance[job.plugin] += 1
-            self._emit("job.started", job)
+            self._emit("job.started", job, parent_job_id=job.parent_job_id)
+            if compat_events.is_scheduled_poll(job):
+                self._emit("poll.started", job)
             task = asyncio.create_task(self._execute(job), name=f"job-{job.job_id}")
             self.running[job.job_id] = task
 
@@ -444,7 +446,18 @@ class Dispatcher:
                 **({"error": decision.last_error[:300]} if decision.last_error else {}),
             },
         )
-        self._emit(_STATUS_EVENT[done.status], done, duration_ms=record.duration_ms, attempt=job.attempt)
+        failure = compat_events.failure_fields(done) if done.status in (Status.FAILED, Status.TIMED_OUT) else {}
+        self._emit(_STATUS_EVENT[done.status], done, duration_ms=record.duration_ms, attempt=job.attempt, **failure)
+        for kind, extra in compat_events.finished_events(
+            done,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            outcome=verdict.outcome,
+            decision=decision,
+            backoff_base=instance.spec.retry.backoff_base if instance else 30.0,
+            duration_ms=record.duration_ms,
+        ):
+            self._emit(kind, done, **{"attempt": job.attempt, **extra})
         self.wake()
 
     async def _finish_until_recorded(

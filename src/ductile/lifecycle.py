@@ -88,11 +88,22 @@ def decide(
     if attempts_left:
         delay = 0.0 if outcome is Outcome.ABANDONED else backoff_seconds(attempt, backoff_base, draw)
         return Decision(Status.QUEUED, next_retry_at=now + timedelta(seconds=delay), last_error=error)
-    if outcome is Outcome.TIMEOUT:
-        return Decision(Status.TIMED_OUT, last_error=error)
     if outcome is Outcome.ABANDONED:
         return Decision(Status.DEAD, last_error=error or "abandoned by crash recovery with no attempts left")
-    return Decision(Status.DEAD, last_error=error)
+    # Exhausted, as Ductile's code ends it: a timeout stays `timed_out`, any other error is `failed`
+    # (so `status=error` finds every failure); `dead` is kept for cancel and crash recovery.
+    exhausted = exhausted_error(attempt, max_attempts, error)
+    if outcome is Outcome.TIMEOUT:
+        return Decision(Status.TIMED_OUT, last_error=exhausted)
+    return Decision(Status.FAILED, last_error=exhausted)
+
+
+def exhausted_error(attempt: int, max_attempts: int, error: str | None) -> str:
+    """`last_error` of a job whose retries ran out: the error first, then which attempt it was."""
+    reason = error or "no error text"
+    if max_attempts <= 1:
+        return f"{reason} (attempt {attempt} of {max_attempts}; no retries configured)"
+    return f"{reason} (attempt {attempt} of {max_attempts}; retries exhausted)"
 
 
 def parse_status_filter(raw: str) -> list[Status]:

@@ -53,3 +53,24 @@ class DatabaseLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def lock_holder(db_path: Path) -> str | None:
+    """The pid text of the gateway holding the database's lock, or None when nobody holds it.
+
+    Probes with a non-blocking flock on a separate descriptor and lets go at once, so it never
+    keeps a gateway from starting (used by `system selfcheck` and `plugin run --wait`).
+    """
+    path = db_path.with_name(db_path.name + ".lock")
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

@@ -38,12 +38,18 @@ class CommandSpec(BaseModel):
 
     def json_schema(self) -> dict[str, Any] | None:
         """The input schema as full JSON Schema; the compact `{field: type}` form is expanded."""
-        schema = self.input_schema
-        if not schema:
-            return None
-        if "type" in schema or "properties" in schema or "$schema" in schema:
-            return schema
-        return {"type": "object", "properties": {k: {"type": v} for k, v in schema.items()}}
+        return _expand(self.input_schema)
+
+    def output_json_schema(self) -> dict[str, Any] | None:
+        return _expand(self.output_schema)
+
+
+def _expand(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not schema:
+        return None
+    if "type" in schema or "properties" in schema or "$schema" in schema:
+        return schema
+    return {"type": "object", "properties": {k: {"type": v} for k, v in schema.items()}}
 
 
 class ConfigKeys(BaseModel):

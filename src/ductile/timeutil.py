@@ -5,6 +5,7 @@ Fixed width, so stored timestamps sort as text in the same order as in time.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -33,3 +34,34 @@ def from_text(text: str) -> datetime:
 
 def add_seconds(moment: datetime, seconds: float) -> datetime:
     return moment + timedelta(seconds=seconds)
+
+
+def local_zone_name(env: dict[str, str] | None = None) -> str:
+    """The host's IANA zone, where a `cron` schedule without `timezone` runs (as Ductile does).
+
+    $TZ first, then the /etc/localtime link; UTC when neither names a zone we can load. A name
+    (not a fixed offset) so daylight saving time is followed.
+    """
+    from zoneinfo import ZoneInfo
+
+    env = os.environ if env is None else env
+    candidates = [env.get("TZ", "").lstrip(":")]
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    try:
+        candidates.append(open("/etc/timezone", encoding="utf-8").read().strip())  # noqa: SIM115
+    except OSError:
+        pass
+    for name in candidates:
+        if not name:
+            continue
+        try:
+            ZoneInfo(name)
+        except (ValueError, KeyError, OSError):
+            continue
+        return name
+    return "UTC"

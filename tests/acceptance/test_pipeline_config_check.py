@@ -53,8 +53,7 @@ def test_pipeline_problems_name_their_file_and_come_with_other_problems(tmp_path
 def test_lints_are_warnings_and_the_config_is_ok(tmp_path):
     config = setup(
         tmp_path,
-        HEAD
-        + "pipelines:\n"
+        HEAD + "pipelines:\n"
         "  - {name: p, on: x, colour: red, steps: [{uses: svc}, {call: q}, {uses: other}]}\n"
         "  - {name: q, on: y, steps: [{uses: other}]}\n",
     )

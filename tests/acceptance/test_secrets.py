@@ -168,7 +168,7 @@ def test_api_read_surfaces_mask_every_secret_for_every_caller(world: World) -> N
             assert detail.json()["payload"] == {"password": "***", "visible": "yes"}
             world.assert_clean("GET /job/{id}/detail (failed)", api.get(f"/job/{world.failed_job}/detail").text)
 
-            logs = api.get("/job-logs", params={"include_result": "true", "limit": 200})
+            logs = api.get("/job-attempts", params={"include_result": "true", "limit": 200})
             assert logs.json()["count"] >= 5
             world.assert_clean("GET /job-logs?include_result=true", logs.text)
             stderr = {a["stderr"] for a in logs.json()["attempts"]}
@@ -192,10 +192,10 @@ def test_job_logs_query_is_no_oracle_for_masked_values(world: World) -> None:
         for value in world.secrets.values():
             # a prefix of the secret as an attacker would guess it, and the whole value
             for needle in (value[:-2], value):
-                body = api.get("/job-logs", params={"query": needle, "include_result": "true"}).json()
+                body = api.get("/job-attempts", params={"query": needle, "include_result": "true"}).json()
                 assert body["count"] == 0, f"query {needle!r} matched {body}"
         # a search for what is still shown keeps working
-        assert api.get("/job-logs", params={"query": "retrying with Bearer"}).json()["count"] >= 3
+        assert api.get("/job-attempts", params={"query": "retrying with Bearer"}).json()["count"] >= 3
 
 
 def test_sse_frames_carry_no_secret(world: World) -> None:

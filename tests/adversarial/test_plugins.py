@@ -3,7 +3,7 @@ a `last_error` that says what happened, no job is left `running`, no plugin proc
 job, and the gateway keeps serving (the next job succeeds).
 
 Every misbehaving instance has `max_attempts: 1`, so its one attempt decides the terminal status
-under the status rule: a retryable error → `dead`, a fatal one → `failed`, a timeout → `timed_out`.
+under the status rule: a retryable error on its last attempt → `failed` (as Ductile), a fatal one → `failed`, a timeout → `timed_out`.
 """
 
 from __future__ import annotations
@@ -41,49 +41,49 @@ def emit(raw: str) -> str:
 
 # name → (plugin script, expected terminal status, fragment of last_error)
 CASES: dict[str, tuple[str, str, str]] = {
-    "invalid_json": (emit("this is not json\n"), "dead", "plugin stdout is not JSON (Expecting value at char 0)"),
-    "empty_output": (py("pass\n"), "dead", "plugin wrote nothing to stdout (expected one JSON object)"),
+    "invalid_json": (emit("this is not json\n"), "failed", "plugin stdout is not JSON (Expecting value at char 0)"),
+    "empty_output": (py("pass\n"), "failed", "plugin wrote nothing to stdout (expected one JSON object)"),
     "two_values": (
         emit('{"status": "ok", "result": 1}\n{"status": "ok", "result": 2}\n'),
-        "dead",
+        "failed",
         "plugin stdout holds more than one JSON value",
     ),
     "non_utf8": (
         py('sys.stdout.buffer.write(b\'{"status": "ok", "result": "\\xff\\xfe"}\')\n'),
-        "dead",
+        "failed",
         "plugin stdout is not UTF-8 text",
     ),
     "deep_nesting": (
         py("sys.stdout.write('[' * 200000)\n"),
-        "dead",
+        "failed",
         "plugin stdout nests arrays/objects 200000 levels deep (accepted: at most 64)",
     ),
     "deep_valid_nesting": (
         py("sys.stdout.write('{\"status\": \"ok\", \"result\": ' + '[' * 5000 + ']' * 5000 + '}')\n"),
-        "dead",
+        "failed",
         "plugin stdout nests arrays/objects 5001 levels deep (accepted: at most 64)",
     ),
     "surrogate_result": (
         emit('{"status": "ok", "result": {"text": "a\\ud800b"}}'),
-        "dead",
+        "failed",
         "plugin stdout holds invalid Unicode: an unpaired surrogate escape (like \\ud800) in result.text",
     ),
     "surrogate_state": (
         emit('{"status": "ok", "result": 1, "state_updates": {"\\udc00key": 1}}'),
-        "dead",
+        "failed",
         "unpaired surrogate escape (like \\ud800) in a key in state_updates",
     ),
     "surrogate_event": (
         emit('{"status": "ok", "result": 1, "events": [{"type": "t", "payload": {"v": ["\\ud83d"]}}]}'),
-        "dead",
+        "failed",
         "unpaired surrogate escape (like \\ud800) in events[0].payload.v[0]",
     ),
     "surrogate_log": (
         emit('{"status": "ok", "result": 1, "logs": [{"level": "info", "message": "\\udfff"}]}'),
-        "dead",
+        "failed",
         "unpaired surrogate escape (like \\ud800) in logs[0].message",
     ),
-    "nan_result": (emit('{"status": "ok", "result": NaN}'), "dead", "NaN is not a JSON value"),
+    "nan_result": (emit('{"status": "ok", "result": NaN}'), "failed", "NaN is not a JSON value"),
     "huge_state": (
         py("print(json.dumps({'status': 'ok', 'result': 1, 'state_updates': {'blob': 'x' * 2_000_000}}))\n"),
         "failed",
@@ -96,12 +96,12 @@ CASES: dict[str, tuple[str, str, str]] = {
     ),
     "self_kill": (
         py("os.kill(os.getpid(), signal.SIGKILL)\n"),
-        "dead",
+        "failed",
         "plugin wrote nothing to stdout (expected one JSON object) (exit code -9)",
     ),
     "stdout_100mb": (
         py("chunk = b'x' * (1 << 20)\nfor _ in range(100):\n    sys.stdout.buffer.write(chunk)\n"),
-        "dead",
+        "failed",
         "plugin stdout exceeded the 10 MiB limit; first bytes: 'xxxx",
     ),
     "hang": (py("time.sleep(300)\n"), "timed_out", "plugin still running after its 1s timeout; process group killed"),
@@ -183,7 +183,7 @@ def run_job(gw: GatewayProcess, plugin: str, timeout: float = 60.0) -> dict[str,
 
 def attempts(gw: GatewayProcess, job_id: str) -> list[dict[str, Any]]:
     with httpx.Client(base_url=gw.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30) as client:
-        response = client.get("/job-logs", params={"job_id": job_id, "include_result": "true"})
+        response = client.get("/job-attempts", params={"job_id": job_id, "include_result": "true"})
         assert response.status_code == 200, response.text
         return response.json()["attempts"]
 
@@ -231,7 +231,7 @@ def test_100mb_of_stdout_keeps_the_gateway_memory_bounded(gw: GatewayProcess) ->
     assert gw.proc is not None
     before = peak_rss_kib(gw.proc.pid)
     job = run_job(gw, "stdout_100mb")
-    assert job["status"] == "dead"
+    assert job["status"] == "failed"
     grown_mib = (peak_rss_kib(gw.proc.pid) - before) / 1024
     # The cap is 10 MiB (plus copies while judging); holding the whole output would add 100+ MiB.
     assert grown_mib < 60, f"gateway peak RSS grew by {grown_mib:.0f} MiB"

@@ -258,7 +258,7 @@ def test_finish_blocked_by_an_outside_writer_is_retried_until_the_lock_is_releas
                 message="the job to be recorded once the lock is gone",
             )
             assert job["attempt"] == 1 and job["result"]["result"] == "through the gate"
-            logs = api.get("/job-logs", params={"job_id": job_id}).json()["attempts"]
+            logs = api.get("/job-attempts", params={"job_id": job_id}).json()["attempts"]
         assert [a["outcome"] for a in logs] == ["success"]  # recorded once, never re-run
         assert any(r.get("msg") == "recorded the end of the job after retrying" for r in gw.log_records())
     finally:

@@ -12,16 +12,25 @@ from typing import Any
 import pytest
 from conftest import ADMIN_TOKEN, GatewayProcess, base_config, free_port, make_plugin, write_config
 
+# Ductile's whole vocabulary (config_compat.KNOWN_SCOPES minus "*"), plus one it does not know.
 SCOPES = [
-    "jobs:ro",
-    "jobs:rw",
-    "jobs:tree:ro",
-    "jobs:result:ro",
     "plugin:ro",
     "plugin:rw",
+    "plugin:catalog:ro",
+    "plugin:invoke:ro",
+    "jobs:ro",
+    "jobs:rw",
+    "jobs:status:ro",
+    "jobs:tree:ro",
+    "jobs:logs:ro",
+    "jobs:result:ro",
     "events:ro",
+    "events:rw",
+    "events:meta:ro",
+    "events:payload:ro",
     "system:ro",
     "system:rw",
+    "made:up:scope",
 ]
 
 

@@ -6,20 +6,34 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN
+from conftest import ADMIN_TOKEN, enqueue, wait_for
 from live_gateway import SCOPES, live, scope_token, seed, stamp  # noqa: F401 - `live` is a fixture
 
-# endpoint → the scopes (besides *) that get 200/202; every other valid token gets 403.
+# Which single scopes (besides *) get 200/202, written out rather than derived from auth.IMPLIES,
+# so a wrong implication table fails here. Every other valid token gets 403.
+STATUS = {"jobs:ro", "jobs:rw", "jobs:status:ro"}
+LOGS = {"jobs:ro", "jobs:rw", "jobs:logs:ro"}
+CATALOG = {"plugin:ro", "plugin:rw", "plugin:catalog:ro"}
+INVOKE = {"plugin:rw", "plugin:invoke:ro"}  # plugin:ro is catalog-only: it cannot invoke (Ductile)
 MATRIX: list[tuple[str, str, set[str] | None]] = [
-    ("GET", "/jobs", {"jobs:ro", "jobs:rw"}),
-    ("GET", "/job/{job_id}", {"jobs:ro", "jobs:rw"}),
-    ("GET", "/job-logs", {"jobs:ro", "jobs:rw"}),
+    ("GET", "/jobs", STATUS),
+    ("GET", "/job/{job_id}", STATUS),
+    ("GET", "/job/{job_id}/detail", STATUS),
+    ("GET", "/job-logs", LOGS),
+    ("GET", "/job-attempts", LOGS),
     ("GET", "/job/{job_id}/tree", {"jobs:ro", "jobs:rw", "jobs:tree:ro"}),
     ("GET", "/pipelines", {"jobs:ro", "jobs:rw", "jobs:tree:ro"}),
     ("POST", "/job/{queued_id}/cancel", {"jobs:rw"}),
+    ("GET", "/schedules", STATUS),
+    ("GET", "/analytics/summary", STATUS),
+    ("GET", "/analytics/queue", STATUS),
     ("GET", "/plugins", None),  # any valid token
-    ("GET", "/plugin/alpha", {"plugin:ro", "plugin:rw"}),
-    ("POST", "/plugin/alpha/poll", {"plugin:ro", "plugin:rw"}),
+    ("GET", "/skills", None),
+    ("GET", "/.well-known/ai-plugin.json", None),
+    ("GET", "/plugin/alpha/openapi.json", None),
+    ("GET", "/plugin/alpha", CATALOG),
+    ("GET", "/plugin-state", CATALOG),
+    ("POST", "/plugin/alpha/poll", INVOKE),
     ("POST", "/plugin/alpha/handle", {"plugin:rw"}),
 ]
 
@@ -55,7 +69,43 @@ def test_each_scope_against_each_endpoint(live: Any, method: str, path: str, all
         assert response.status_code in (200, 202), response.text
     else:
         assert response.status_code == 403, response.text
-        assert "lacks scope" in response.json()["error"]
+        assert response.json()["error"].startswith("insufficient scope")
+
+
+RESULT_SCOPES = {"jobs:ro", "jobs:rw", "jobs:result:ro"}
+
+
+@pytest.fixture(scope="module")
+def finished_job(live: Any) -> str:  # noqa: F811
+    """One real job that ran to the end (attempt record, result, stderr column)."""
+    job_id = enqueue(live.url, ADMIN_TOKEN, "alpha", "poll", {"n": 1})
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    wait_for(lambda: httpx.get(f"{live.url}/job/{job_id}", headers=admin).json()["status"] == "succeeded")
+    return job_id
+
+
+@pytest.mark.parametrize("scope", ["jobs:ro", "jobs:status:ro", "jobs:logs:ro", "jobs:result:ro", "jobs:rw"])
+def test_results_errors_and_stderr_need_jobs_result_ro(live: Any, finished_job: str, scope: str) -> None:  # noqa: F811
+    """C5: without jobs:result:ro, /job/{id} and /job-logs leave results, errors and stderr out."""
+    headers = {"Authorization": f"Bearer {scope_token(scope)}"}
+    sees = scope in RESULT_SCOPES
+    job = httpx.get(f"{live.url}/job/{finished_job}", headers=headers, timeout=10)
+    if scope in STATUS:
+        assert job.status_code == 200
+        assert ("result" in job.json()) is sees
+    else:
+        assert job.status_code == 403
+    logs = httpx.get(
+        f"{live.url}/job-logs", params={"job_id": finished_job, "include_result": "true"}, headers=headers, timeout=10
+    )
+    if scope in LOGS:
+        body = logs.json()
+        [record] = body["logs"]
+        assert body["total"] == 1 and record["log_id"] == f"{finished_job}-1"
+        for field in ("result", "last_error", "error", "stderr"):
+            assert (field in record) is sees, (field, record)
+    else:
+        assert logs.status_code == 403
 
 
 @pytest.mark.parametrize("path", ["/", "/healthz", "/openapi.json"])
@@ -105,11 +155,14 @@ def test_invoke_without_body_is_fine(api: httpx.Client) -> None:
     assert api.post("/plugin/alpha/poll").status_code == 202
 
 
-def test_invoke_unknown_plugin_or_command_404_lists_known(api: httpx.Client) -> None:
+def test_invoke_unknown_plugin_or_command_400_lists_known(api: httpx.Client) -> None:
+    """A6: 400 with Ductile's words first, then what is known."""
     plugin = api.post("/plugin/nope/poll")
-    assert plugin.status_code == 404 and "known: alpha, beta" in plugin.json()["error"]
+    assert plugin.status_code == 400 and plugin.json()["error"].startswith("plugin not found")
+    assert "known: alpha, beta" in plugin.json()["error"]
     command = api.post("/plugin/alpha/nope")
-    assert command.status_code == 404 and "known: poll, handle, store" in command.json()["error"]
+    assert command.status_code == 400 and command.json()["error"].startswith("command not supported by plugin")
+    assert "known: poll, handle, store" in command.json()["error"]
 
 
 @pytest.mark.parametrize(

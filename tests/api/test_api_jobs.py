@@ -322,26 +322,26 @@ def test_get_job_unknown_or_malformed_is_404(api: httpx.Client, job_id: str) -> 
     assert response.status_code == 404 and "error" in response.json()
 
 
-# -- GET /job-logs --------------------------------------------------------------------------
+# -- GET /job-attempts (was /job-logs) --------------------------------------------------------------------------
 
 
 def test_job_logs_filters_and_result(api: httpx.Client) -> None:
     job_id = api.post("/plugin/alpha/poll", json={"payload": {"needle": "haystack-42"}}).json()["job_id"]
     wait_for(lambda: api.get(f"/job/{job_id}").json()["status"] == "succeeded", message="job done")
-    plain = api.get("/job-logs", params={"job_id": job_id}).json()
+    plain = api.get("/job-attempts", params={"job_id": job_id}).json()
     assert plain["count"] == 1 and "result" not in plain["attempts"][0]
     record = plain["attempts"][0]
     assert record["job_id"] == job_id and record["attempt"] == 1 and record["status"] == "succeeded"
-    full = api.get("/job-logs", params={"job_id": job_id, "include_result": "true"}).json()
+    full = api.get("/job-attempts", params={"job_id": job_id, "include_result": "true"}).json()
     assert full["attempts"][0]["result"]["result"]["payload"] == {"needle": "haystack-42"}
-    found = api.get("/job-logs", params={"query": "haystack-42"}).json()
+    found = api.get("/job-attempts", params={"query": "haystack-42"}).json()
     assert [a["job_id"] for a in found["attempts"]] == [job_id]
-    assert api.get("/job-logs", params={"query": "haystack-42", "status": "error"}).json()["count"] == 0
-    assert api.get("/job-logs", params={"plugin": "alpha", "status": "ok", "limit": 1}).json()["count"] == 1
-    either = api.get("/job-logs", params={"query": "haystack-42", "status": "dead,ok"}).json()
+    assert api.get("/job-attempts", params={"query": "haystack-42", "status": "error"}).json()["count"] == 0
+    assert api.get("/job-attempts", params={"plugin": "alpha", "status": "ok", "limit": 1}).json()["count"] == 1
+    either = api.get("/job-attempts", params={"query": "haystack-42", "status": "dead,ok"}).json()
     assert [a["job_id"] for a in either["attempts"]] == [job_id]
-    assert api.get("/job-logs", params={"query": "haystack-42", "status": "dead,failed"}).json()["count"] == 0
-    later = api.get("/job-logs", params={"job_id": job_id, "from": "2999-01-01T00:00:00Z"}).json()
+    assert api.get("/job-attempts", params={"query": "haystack-42", "status": "dead,failed"}).json()["count"] == 0
+    later = api.get("/job-attempts", params={"job_id": job_id, "from": "2999-01-01T00:00:00Z"}).json()
     assert later["count"] == 0
 
 
@@ -350,7 +350,7 @@ def test_job_logs_filters_and_result(api: httpx.Client) -> None:
     [("limit", "0"), ("status", "nope"), ("status", "ok,nope"), ("from", "soon"), ("include_result", "maybe")],
 )
 def test_job_logs_bad_parameters(api: httpx.Client, param: str, value: str) -> None:
-    response = api.get("/job-logs", params={param: value})
+    response = api.get("/job-attempts", params={param: value})
     assert response.status_code == 400 and response.json()["error"].startswith(f"{param}:")
 
 

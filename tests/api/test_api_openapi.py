@@ -14,6 +14,7 @@ from conftest import ADMIN_TOKEN
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from live_gateway import start_gateway
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from ductile.api import cursor
 from ductile.timeutil import to_text
@@ -49,9 +50,23 @@ schema = schemathesis.pytest.from_fixture("api_schema").exclude(path="/events")
 # coverage cases), so it needs more than the suite's 120 s per-test limit on a loaded machine.
 @pytest.mark.timeout(600)
 @schema.parametrize()
+# Generating the coverage cases for the free-form `payload` body takes about a minute on its own
+# and can pass the default 120 s on a loaded 2-core box; a harness limit, not a speed assertion.
+@pytest.mark.timeout(600)
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_openapi_contract(case: Any) -> None:
-    case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    excluded = []
+    if case.operation.path == "/plugin/{plugin}/{command}":
+        # An unknown plugin or command is a 400 (Ductile's contract, A6) and each command validates
+        # its payload against its own input_schema (published per plugin at
+        # /plugin/{name}/openapi.json), so "schema-valid" for this generic operation is not valid.
+        excluded.append(positive_data_acceptance)
+    query = case.query
+    if query is not None and (not isinstance(query, dict) or "" in query):
+        # A query that is not a name=value map at all (sent as `?=false`): every endpoint ignores
+        # unknown query parameters by design, so this "negative" case is nothing to reject.
+        excluded.append(negative_data_rejection)
+    case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, excluded_checks=excluded)
 
 
 def test_openapi_documents_scopes_errors_and_security(contract_gateway: Any) -> None:
@@ -66,7 +81,7 @@ def test_openapi_documents_scopes_errors_and_security(contract_gateway: Any) -> 
         ("post", "/job/{job_id}/cancel"): {"401", "403", "404", "409"},
         ("get", "/plugins"): {"401"},
         ("get", "/plugin/{name}"): {"401", "403", "404"},
-        ("post", "/plugin/{plugin}/{command}"): {"400", "401", "403", "404", "413"},
+        ("post", "/plugin/{plugin}/{command}"): {"400", "401", "403", "413"},
     }
     for (method, path), codes in ours.items():
         op = doc["paths"][path][method]

@@ -56,5 +56,5 @@ def test_schedules_scope(gateway_factory: Any) -> None:
     gw = gateway_factory(sse_config({"echo": {}}))
     assert httpx.get(f"{gw.url}/schedules", timeout=5).status_code == 401
     denied = _get(gw.url, EVENTS_TOKEN)
-    assert denied.status_code == 403 and "jobs:ro" in denied.json()["error"]
+    assert denied.status_code == 403 and "jobs:status:ro" in denied.json()["error"]
     assert _get(gw.url, JOBS_TOKEN).json()["schedules"] == []

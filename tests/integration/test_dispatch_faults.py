@@ -63,7 +63,7 @@ async def test_a_gateway_error_before_the_plugin_runs_still_ends_the_attempt(rig
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("a file where the workspace directory should be")
     job, attempts = await r.run_one("quick")
-    assert job.status is Status.DEAD  # a retryable error, twice: the status rule as for any error
+    assert job.status is Status.FAILED  # a retryable error, twice: exhausted retries end in failed (A17)
     assert [a.outcome for a in attempts] == ["error", "error"]
     assert job.last_error.startswith("gateway error while running attempt 2: FileExistsError: ")
     assert r.store.running_jobs() == []

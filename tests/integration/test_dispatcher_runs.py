@@ -42,7 +42,9 @@ async def test_timeout_kills_the_whole_process_group_and_ends_timed_out(rig, tmp
     assert job.attempt == 2 and [a.attempt for a in attempts] == [1, 2]
     assert [a.outcome for a in attempts] == ["timeout", "timeout"]
     assert [a.status for a in attempts] == ["queued", "timed_out"]
-    assert job.last_error == "plugin still running after its 0.5s timeout; process group killed"
+    assert job.last_error == (
+        "plugin still running after its 0.5s timeout; process group killed (attempt 2 of 2; retries exhausted)"
+    )
     pids = [int(p) for p in pid_file.read_text().split()]
     assert len(pids) == 8  # 4 processes per attempt, two attempts
     # nothing of it is left: plugin, child (which ignored SIGTERM), grandchild, backgrounded sleep
@@ -74,20 +76,20 @@ FAILING = """\
     """
 
 
-async def test_retries_increment_attempt_with_growing_backoff_then_dead(rig, tmp_path):
+async def test_retries_increment_attempt_with_growing_backoff_then_failed(rig, tmp_path):
     make_plugin(tmp_path / "plugins", "flaky", FAILING)
     r = rig({"flaky": {"retry": {"max_attempts": 4, "backoff_base": "100ms"}}})
     job, attempts = await r.run_one("flaky")
-    assert job.status is Status.DEAD
+    assert job.status is Status.FAILED
     assert job.attempt == 4 and [a.attempt for a in attempts] == [1, 2, 3, 4]
-    assert [a.status for a in attempts] == ["queued", "queued", "queued", "dead"]
-    assert job.last_error == "upstream said 503"
+    assert [a.status for a in attempts] == ["queued", "queued", "queued", "failed"]
+    assert job.last_error == "upstream said 503 (attempt 4 of 4; retries exhausted)"
     transitions = r.store.transitions(job.job_id)
     assert [(t.from_status, t.to_status) for t in transitions] == [
         (None, "queued"),
         *[("queued", "running"), ("running", "queued")] * 3,
         ("queued", "running"),
-        ("running", "dead"),
+        ("running", "failed"),
     ]
     # each retry records when the next attempt is due; the delay doubles (draw pinned to 0)
     delays = []

@@ -107,41 +107,48 @@ async def bad_output(rig, tmp_path, script: str, max_attempts: int = 2):
     return await r.run_one("bad")
 
 
-async def test_garbage_stdout_is_retried_then_dead(rig, tmp_path):
+async def test_garbage_stdout_is_retried_then_failed(rig, tmp_path):
     job, attempts = await bad_output(rig, tmp_path, SH + "echo 'this is not json'\n")
-    assert job.status is Status.DEAD
+    assert job.status is Status.FAILED
     assert [a.attempt for a in attempts] == [1, 2]
-    assert job.last_error == "plugin stdout is not JSON (Expecting value at char 0): 'this is not json'"
-    assert attempts[0].error == job.last_error and attempts[0].status == "queued"
+    assert job.last_error == (
+        "plugin stdout is not JSON (Expecting value at char 0): 'this is not json' (attempt 2 of 2; retries exhausted)"
+    )
+    assert job.last_error.startswith(attempts[0].error) and attempts[0].status == "queued"
 
 
 async def test_empty_stdout(rig, tmp_path):
     job, attempts = await bad_output(rig, tmp_path, SH + "echo 'oops' >&2\nexit 3\n")
-    assert job.status is Status.DEAD and len(attempts) == 2
-    assert job.last_error == "plugin wrote nothing to stdout (expected one JSON object) (exit code 3); stderr: oops"
+    assert job.status is Status.FAILED and len(attempts) == 2
+    assert job.last_error == (
+        "plugin wrote nothing to stdout (expected one JSON object) (exit code 3); stderr: oops"
+        " (attempt 2 of 2; retries exhausted)"
+    )
     assert attempts[-1].exit_code == 3
 
 
 async def test_two_objects(rig, tmp_path):
     script = SH + 'echo \'{"status":"ok","result":"one"}\'\necho \'{"status":"ok","result":"two"}\'\n'
     job, _ = await bad_output(rig, tmp_path, script, max_attempts=1)
-    assert job.status is Status.DEAD
+    assert job.status is Status.FAILED
     assert job.last_error == (
         "plugin stdout holds more than one JSON value (expected exactly one object); "
-        'extra data starts with \'{"status":"ok","result":"two"}\''
+        'extra data starts with \'{"status":"ok","result":"two"}\' (attempt 1 of 1; no retries configured)'
     )
 
 
 async def test_body_breaking_the_rules(rig, tmp_path):
     job, _ = await bad_output(rig, tmp_path, SH + 'echo \'{"status":"ok","result":"x","events":[{"type":""}]}\'\n', 1)
-    assert job.status is Status.DEAD
-    assert job.last_error == "response events[0] has an empty 'type' (a non-empty string is required)"
+    assert job.status is Status.FAILED
+    assert job.last_error == (
+        "response events[0] has an empty 'type' (a non-empty string is required) (attempt 1 of 1; no retries configured)"
+    )
 
 
 async def test_eleven_mebibytes_of_stdout(rig, tmp_path):
     script = PY + 'sys.stdout.write(\'{"status":"ok","result":"\' + \'x\' * (11 * 1024 * 1024) + \'"}\')\n'
     job, [attempt] = await bad_output(rig, tmp_path, script, max_attempts=1)
-    assert job.status is Status.DEAD
+    assert job.status is Status.FAILED
     assert job.last_error.startswith(
         'plugin stdout exceeded the 10 MiB limit; first bytes: \'{"status":"ok","result":"xxx'
     )
@@ -179,7 +186,7 @@ async def test_stderr_over_64k_is_truncated_keeping_the_tail(rig, tmp_path):
 async def test_entrypoint_that_cannot_start(rig, tmp_path):
     # a valid executable whose interpreter does not exist
     job, _ = await bad_output(rig, tmp_path, "#!/nonexistent/interpreter\n", max_attempts=1)
-    assert job.status is Status.DEAD
+    assert job.status is Status.FAILED
     assert "could not start" in job.last_error and "bad/run" in job.last_error
 
 

@@ -273,14 +273,14 @@ def test_a_full_retry_history_through_decide(store):
         store.finish(job, record("error", error=f"e{job.attempt}"), decision, now=at(now + 100))
         now += 100
     job = store.get_job(job_id)
-    assert (job.status, job.attempt, job.last_error) == (Status.DEAD, 3, "e3")
+    assert (job.status, job.attempt, job.last_error) == (Status.FAILED, 3, "e3 (attempt 3 of 3; retries exhausted)")
     assert [a.attempt for a in store.attempts(job_id)] == [1, 2, 3]
-    assert [a.status for a in store.attempts(job_id)] == ["queued", "queued", "dead"]
+    assert [a.status for a in store.attempts(job_id)] == ["queued", "queued", "failed"]
     reasons = [t.reason for t in store.transitions(job_id)]
     # the retry transition says when the next attempt is due: base 10s, then 20s
     assert "attempt 1 error; retry as attempt 2 at 2026-11-29T10:01:51.000000Z" in reasons
     assert "attempt 2 error; retry as attempt 3 at 2026-11-29T10:03:41.000000Z" in reasons
-    assert reasons[-1] == "attempt 3 error: e3"
+    assert reasons[-1] == "attempt 3 error: e3 (attempt 3 of 3; retries exhausted)"
 
 
 # -- state ------------------------------------------------------------------------------------

@@ -173,3 +173,20 @@ def test_wildcard_cron_keeps_its_interval_through_the_repeated_hour():
 def test_fixed_time_cron_asked_between_the_two_occurrences_waits_for_the_next_day():
     # the gateway restarts at 02:10 CET (the second 02:xx): the 02:30 CET repeat is not fired
     assert cron_next("30 2 * * *", "Europe/Berlin", utc(2026, 10, 25, 1, 10)) == utc(2026, 10, 26, 1, 30)
+
+
+def test_cron_without_timezone_runs_on_the_hosts_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Ductile: no `timezone` means the server's local zone, not UTC."""
+    from ductile.timeutil import local_zone_name
+
+    monkeypatch.setenv("TZ", "Australia/Sydney")
+    assert local_zone_name() == "Australia/Sydney"
+    after = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)  # winter in Sydney: UTC+10
+    assert cron_next("0 7 * * *", None, after) == datetime(2026, 6, 1, 21, 0, tzinfo=UTC)
+    assert cron_next("0 7 * * *", "UTC", after) == datetime(2026, 6, 1, 7, 0, tzinfo=UTC)
+
+
+def test_local_zone_name_ignores_an_unknown_tz() -> None:
+    from ductile.timeutil import local_zone_name
+
+    assert local_zone_name({"TZ": "Nowhere/Atlantis"}) != "Nowhere/Atlantis"

@@ -65,10 +65,11 @@ def test_retry_delays_grow_through_decide():
     assert delays == [2.0, 4.0, 8.0, 16.0]
 
 
-def test_retryable_error_on_last_attempt_is_dead():
+def test_retryable_error_on_last_attempt_is_failed_saying_retries_ran_out():
+    """As Ductile's code: exhausted retries end in `failed`, never `dead` (A17)."""
     decision = run(Outcome.ERROR, attempt=4, max_attempts=4, error="still broken")
-    assert decision.status is Status.DEAD
-    assert decision.last_error == "still broken"
+    assert decision.status is Status.FAILED
+    assert decision.last_error == "still broken (attempt 4 of 4; retries exhausted)"
     assert decision.next_retry_at is None
 
 
@@ -78,11 +79,13 @@ def test_timeout_with_attempts_left_retries_and_on_last_attempt_is_timed_out():
     assert retry.next_retry_at == NOW + timedelta(seconds=1)
     final = run(Outcome.TIMEOUT, attempt=2, max_attempts=2, error="timed out")
     assert final.status is Status.TIMED_OUT
-    assert final.last_error == "timed out"
+    assert final.last_error == "timed out (attempt 2 of 2; retries exhausted)"
 
 
 def test_single_attempt_budget_means_no_retry():
-    assert run(Outcome.ERROR, attempt=1, max_attempts=1).status is Status.DEAD
+    only = run(Outcome.ERROR, attempt=1, max_attempts=1, error="boom")
+    assert only.status is Status.FAILED
+    assert only.last_error == "boom (attempt 1 of 1; no retries configured)"
     assert run(Outcome.TIMEOUT, attempt=1, max_attempts=1).status is Status.TIMED_OUT
 
 

@@ -111,6 +111,9 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     app.include_router(health.router)
     _include_optional(app)
+    from ductile.api.routers.discovery import install_cors
+
+    install_cors(app, list(gateway.config.api.allowed_origins))
     return app
 
 
@@ -118,7 +121,8 @@ def _include_optional(app: FastAPI) -> None:
     """Routers added by later issues register here when their modules exist."""
     import importlib
 
-    for name in ("jobs", "lineage", "plugins", "pipelines", "schedules", "events", "system"):
+    # discovery before plugins: its GET /plugin/{name}/openapi.json must answer 405s with `Allow: GET`
+    for name in ("jobs", "lineage", "discovery", "plugins", "pipelines", "schedules", "events", "system"):
         try:
             module = importlib.import_module(f"ductile.api.routers.{name}")
         except ModuleNotFoundError as exc:

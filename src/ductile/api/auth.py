@@ -11,15 +11,33 @@ from fastapi import Request
 
 from ductile.config import ApiToken
 
-# What each scope grants directly, beyond itself; `has_scope` follows these transitively.
-# `jobs:tree:ro` (lineage without results) and `jobs:result:ro` (results and errors) are the
-# narrow pipeline scopes of Ductile: a tree reader need not see what plugins returned.
-IMPLIES: dict[str, set[str]] = {
+# What each scope grants directly, beyond itself (Ductile's auth/auth.go); `closure` follows chains.
+# `plugin:ro` is catalog-only: invoking even a read command needs `plugin:invoke:ro` or `plugin:rw`.
+# `system:rw` ⇒ `system:ro` is ours (Ductile's routes list both, so the effect is the same).
+_DIRECT: dict[str, set[str]] = {
+    "plugin:rw": {"plugin:ro", "plugin:catalog:ro", "plugin:invoke:ro"},
+    "plugin:ro": {"plugin:catalog:ro"},
     "jobs:rw": {"jobs:ro"},
-    "jobs:ro": {"jobs:tree:ro", "jobs:result:ro"},
-    "plugin:rw": {"plugin:ro"},
+    "jobs:ro": {"jobs:status:ro", "jobs:tree:ro", "jobs:logs:ro", "jobs:result:ro"},
+    "events:rw": {"events:ro"},
+    "events:ro": {"events:meta:ro", "events:payload:ro"},
     "system:rw": {"system:ro"},
 }
+
+
+def closure(scope: str) -> set[str]:
+    """Every scope `scope` grants, itself included."""
+    seen = {scope}
+    todo = [scope]
+    while todo:
+        for implied in _DIRECT.get(todo.pop(), ()):
+            if implied not in seen:
+                seen.add(implied)
+                todo.append(implied)
+    return seen
+
+
+IMPLIES: dict[str, set[str]] = {scope: closure(scope) - {scope} for scope in _DIRECT}
 
 
 class AuthError(Exception):
@@ -67,8 +85,11 @@ class TokenBook:
                 found = principal
         return found
 
-    def authenticate(self, request: Request) -> Principal:
+    def authenticate(self, request: Request, allow_query_token: bool = False) -> Principal:
         header = request.headers.get("authorization")
+        if not header and allow_query_token and request.query_params.get("token"):
+            # `?token=` only where a browser EventSource cannot send headers (GET /events), as Ductile.
+            header = f"Bearer {request.query_params['token']}"
         if not header:
             raise AuthError(401, "missing bearer token (send Authorization: Bearer <token>)")
         scheme, _, value = header.partition(" ")
@@ -79,10 +100,12 @@ class TokenBook:
             raise AuthError(401, "invalid token")
         return principal
 
-    def require(self, request: Request, scope: str | None) -> Principal:
-        principal = self.authenticate(request)
+    def require(self, request: Request, scope: str | None, allow_query_token: bool = False) -> Principal:
+        principal = self.authenticate(request, allow_query_token)
         if scope is not None and not principal.allows(scope):
             raise AuthError(
-                403, f"token {principal.name!r} lacks scope {scope!r} (it has: {', '.join(sorted(principal.scopes))})"
+                403,
+                f"insufficient scope: token {principal.name!r} lacks scope {scope!r} "
+                f"(it has: {', '.join(sorted(principal.scopes))})",
             )
         return principal

@@ -88,6 +88,22 @@ def moment(params: QueryParams | Mapping[str, str], name: str) -> str | None:
     return to_text(when)  # the store's fixed-width form, so text comparison is time order
 
 
+# One time-window vocabulary on every surface: each bound accepts all three names in use
+# (ours `since`/`until`, Ductile's `from`/`to`, the seed card's `created_after`/`created_before`).
+AFTER_NAMES = ("since", "from", "created_after")
+BEFORE_NAMES = ("until", "to", "created_before")
+
+
+def window_bound(params: QueryParams | Mapping[str, str], names: tuple[str, ...], primary: str) -> str | None:
+    """The bound given under any of `names` (same meaning); two different values is a 400."""
+    given = [(name, moment(params, name)) for name in (primary, *[n for n in names if n != primary])]
+    values = {value for _, value in given if value is not None}
+    if len(values) > 1:
+        used = ", ".join(name for name, value in given if value is not None)
+        raise BadParam(f"{used}: the same bound given twice with different times (accepted: one of {', '.join(names)})")
+    return values.pop() if values else None
+
+
 def flag(params: QueryParams | Mapping[str, str], name: str) -> bool:
     value = _one(params, name)
     if value is None:
@@ -108,8 +124,8 @@ def job_query(params: QueryParams | Mapping[str, str]) -> JobQuery:
             after = cursor.decode(after_text)
         except cursor.CursorError:
             raise BadParam("cursor: malformed (accepted: the next_cursor value of a previous GET /jobs response)")
-    created_after = moment(params, "created_after")
-    created_before = moment(params, "created_before")
+    created_after = window_bound(params, AFTER_NAMES, "created_after")
+    created_before = window_bound(params, BEFORE_NAMES, "created_before")
     return JobQuery(
         plugin=text(params, "plugin"),
         command=text(params, "command"),
@@ -131,8 +147,8 @@ def attempt_query(params: QueryParams | Mapping[str, str]) -> AttemptQuery:
         command=text(params, "command"),
         statuses=tuple(s.value for s in statuses(params)),
         submitted_by=text(params, "submitted_by"),
-        since=moment(params, "from"),
-        until=moment(params, "to"),
+        since=window_bound(params, AFTER_NAMES, "from"),
+        until=window_bound(params, BEFORE_NAMES, "to"),
         text=text(params, "query"),
         limit=limit(params),
     )

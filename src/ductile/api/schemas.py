@@ -142,9 +142,9 @@ class AttemptOut(BaseModel):
     completed_at: str | None
     outcome: str | None
     status: str | None = Field(description="The job status this attempt led to.")
-    error: str | None
+    error: str | None = Field(default=None, description="Only with jobs:result:ro.")
     logs: list[dict[str, Any]]
-    stderr: str
+    stderr: str = Field(default="", description="Only with jobs:result:ro.")
     exit_code: int | None
     duration_ms: float | None
     result: dict[str, Any] | None = Field(default=None, description="Only with include_result=true.")
@@ -154,6 +154,18 @@ class AttemptList(BaseModel):
     model_config = ConfigDict(extra="forbid")
     attempts: list[AttemptOut] = Field(description="Newest first by started_at.")
     count: int = Field(ge=0, description="Number of records in this response.")
+
+
+class JobLogOut(AttemptOut):
+    model_config = ConfigDict(extra="forbid")
+    log_id: str = Field(description="`<job_id>-<attempt>` (Ductile).")
+    last_error: str | None = Field(default=None, description="The attempt's error (Ductile's name for it).")
+
+
+class JobLogList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    logs: list[JobLogOut] = Field(description="Newest first by started_at.")
+    total: int = Field(ge=0, description="Records matching the filters (not only this page).")
 
 
 class PluginSummary(BaseModel):
@@ -170,11 +182,12 @@ class PluginList(BaseModel):
 
 class CommandOut(BaseModel):
     name: str
-    type: str = Field(description="read (needs plugin:ro to invoke) or write (needs plugin:rw)")
+    type: str = Field(description="read (needs plugin:invoke:ro to invoke) or write (needs plugin:rw)")
     description: str | None
     idempotent: bool | None
     retry_safe: bool | None
     input_schema: dict[str, Any] | None = Field(description="JSON Schema the payload is validated against.")
+    output_schema: dict[str, Any] | None = Field(default=None, description="JSON Schema of the result, if declared.")
 
 
 class ScheduleOut(BaseModel):
@@ -189,6 +202,7 @@ class PluginDetail(BaseModel):
     plugin: str
     version: str | None
     description: str | None
+    protocol: int = Field(default=2, description="Plugin protocol version (always 2).")
     concurrency_safe: bool
     parallelism: int
     commands: list[CommandOut]

@@ -31,8 +31,14 @@ class ApiClient:
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
+        return self._send("GET", path, params=clean)
+
+    def post(self, path: str, body: Any = None) -> dict[str, Any]:
+        return self._send("POST", path, json=body)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            response = self._http.get(path, params=clean)
+            response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ApiClientError(f"cannot reach the ductile API at {self.base_url}: {exc}")
         try:
@@ -55,4 +61,4 @@ class ApiClient:
         return self.get(f"/job/{job_id}")
 
     def job_logs(self, **params: Any) -> dict[str, Any]:
-        return self.get("/job-logs", params)
+        return self.get("/job-attempts", params)

@@ -1,13 +1,14 @@
-"""`ductile config check|show`."""
+"""`ductile config check|show|get`."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any
 
 import typer
 import yaml
 
-from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, print_json
+from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json
 from ductile.config import ConfigError
 from ductile.gateway import prepare
 from ductile.redact import redact
@@ -21,11 +22,14 @@ def check(config: ConfigOption = None, json_out: JsonOption = False) -> None:
     try:
         setup = prepare(config)
     except ConfigError as exc:
+        config_warnings = exc.partial.warnings if exc.partial is not None else []
         if json_out:
-            print_json({"ok": False, "problems": exc.problems})
+            print_json({"ok": False, "problems": exc.problems, "warnings": config_warnings})
         else:
             for problem in exc.problems:
                 typer.echo(problem, err=True)
+            for warning in config_warnings:
+                typer.echo(f"warning: {warning}", err=True)
             typer.echo(f"{len(exc.problems)} problem(s) found", err=True)
         raise typer.Exit(1)
     warnings = setup.warnings
@@ -68,3 +72,50 @@ def shown(effective: dict[str, Any]) -> dict[str, Any]:
             for k, v in auth.items()
         }
     return out
+
+
+_MISSING = object()
+
+
+def _walk(data: Any, parts: list[str]) -> Any:
+    for part in parts:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return _MISSING
+    return data
+
+
+def _parts(path: str) -> list[str]:
+    """`service.name`, or Ductile's entity form `plugin:<name>[.key...]` for `plugins.<name>`."""
+    if path.startswith("plugin:"):
+        name, _, rest = path[len("plugin:") :].partition(".")
+        return ["plugins", name, *([p for p in rest.split(".") if p] if rest else [])]
+    return [p for p in path.split(".") if p]
+
+
+@app.command("get")
+def get(
+    path: Annotated[str, typer.Argument(help="Dot path (service.max_workers) or plugin:<name>.")],
+    config: ConfigOption = None,
+    config_dir: Annotated[str | None, typer.Option("--config-dir", help="Alias of --config (Ductile).")] = None,
+    json_out: JsonOption = False,
+    effective: Annotated[
+        bool, typer.Option("--effective", help="Also say whether the value is explicit or a default.")
+    ] = False,
+) -> None:
+    """One value of the effective config (secrets redacted); exit 1 when the path does not exist."""
+    loaded = config_or_exit(config or config_dir)
+    parts = _parts(path)
+    value = _walk(shown(loaded.config.model_dump(mode="json")), parts)
+    if value is _MISSING:
+        fail(f"config path {path!r} not found (accepted: a dot path such as service.max_workers, or plugin:<name>)")
+    aliases = [parts, ["state", *parts[1:]]] if parts[:1] == ["database"] else [parts]  # Ductile's state:
+    source = "explicit" if any(_walk(loaded.raw, p) is not _MISSING for p in aliases) else "default"
+    if json_out:
+        print_json({"value": value, "source": source} if effective else value)
+        return
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    typer.echo(f"{text} ({source})" if effective else text)

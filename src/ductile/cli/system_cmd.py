@@ -10,6 +10,7 @@ import typer
 
 from ductile import logs
 from ductile.api.listen import ListenError
+from ductile.cli import system_tools, target
 from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail, print_json
 from ductile.config import ConfigError
 from ductile.gateway import Gateway, prepare
@@ -19,6 +20,7 @@ from ductile.store import StoreError
 log = logging.getLogger("ductile.gateway")
 
 app = typer.Typer(help="Run and observe the gateway.", no_args_is_help=True)
+system_tools.register(app)
 
 
 @app.command("start")
@@ -53,15 +55,22 @@ def start(config: ConfigOption = None) -> None:
 
 
 ApiUrlOption = Annotated[
-    str,
-    typer.Option("--api-url", envvar="DUCTILE_API_URL", help="Gateway API base URL ($DUCTILE_API_URL)."),
+    str | None,
+    typer.Option(
+        "--api-url",
+        envvar="DUCTILE_API_URL",
+        help="Gateway API base URL (default: $DUCTILE_API_URL, then the config's api.listen, then 127.0.0.1:8080).",
+    ),
 ]
-DEFAULT_API_URL = "http://127.0.0.1:8080"
 
 
 @app.command("status")
-def status(api_url: ApiUrlOption = DEFAULT_API_URL, token: TokenOption = None, json_out: JsonOption = False) -> None:
+def status(
+    api_url: ApiUrlOption = None, token: TokenOption = None, config: ConfigOption = None, json_out: JsonOption = False
+) -> None:
     """One-shot health + schedules summary over the API; exit 1 when unreachable or unhealthy."""
+    api_url = target.api_url(api_url, config)
+    token = target.token_from(token)
     from ductile.monitor.status import gather, render_text
 
     report = asyncio.run(gather(api_url, token))
@@ -74,8 +83,10 @@ def status(api_url: ApiUrlOption = DEFAULT_API_URL, token: TokenOption = None, j
 
 
 @app.command("monitor")
-def monitor(api_url: ApiUrlOption = DEFAULT_API_URL, token: TokenOption = None) -> None:
+def monitor(api_url: ApiUrlOption = None, token: TokenOption = None, config: ConfigOption = None) -> None:
     """Live terminal monitor over the API: jobs, schedules, job detail, plugin state (`?` for keys)."""
+    api_url = target.api_url(api_url, config)
+    token = target.token_from(token)
     from ductile.monitor.app import MonitorApp
     from ductile.monitor.client import MonitorClient
 

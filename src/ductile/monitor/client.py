@@ -114,7 +114,7 @@ class MonitorClient:
         return await self._get(f"/job/{job_id}/detail")
 
     async def attempts(self, job_id: str) -> list[dict[str, Any]]:
-        body = await self._get("/job-logs", job_id=job_id, include_result="true", limit=100)
+        body = await self._get("/job-attempts", job_id=job_id, include_result="true", limit=100)
         items = body.get("attempts", body.get("logs", body.get("items", [])))
         return sorted(items, key=lambda a: a.get("attempt", 0))
 

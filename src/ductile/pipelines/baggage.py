@@ -150,7 +150,9 @@ def _write(result: dict[str, Any], parent: Mapping[str, Any], target: Path, valu
     if existing is MISSING:
         node[target[-1]] = copy.deepcopy(value)
     elif not json_equal(existing, value):  # only inherited values can be there: claims never overlap
-        raise BaggageError(f"baggage path {quote(dotted)} is inherited and immutable: the parent context holds a different value")
+        raise BaggageError(
+            f"baggage path {quote(dotted)} is inherited and immutable: the parent context holds a different value"
+        )
 
 
 def apply_claims(spec: BaggageSpec, payload: Any, parent: dict[str, Any]) -> dict[str, Any]:

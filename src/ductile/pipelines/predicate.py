@@ -20,7 +20,20 @@ from ductile.pipelines.re2compat import RegexError, compile_pattern
 
 MAX_DEPTH: Final = 16
 MAX_ATOMS: Final = 64
-OPERATORS: Final = ("exists", "eq", "neq", "in", "gt", "gte", "lt", "lte", "contains", "startswith", "endswith", "regex")
+OPERATORS: Final = (
+    "exists",
+    "eq",
+    "neq",
+    "in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "contains",
+    "startswith",
+    "endswith",
+    "regex",
+)
 _ORDERING = {"gt": lambda a, b: a > b, "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
 _TEXT = {"contains": str.__contains__, "startswith": str.startswith, "endswith": str.endswith}
 _SHAPES = "path (with op and value), all, any or not"

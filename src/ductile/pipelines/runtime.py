@@ -29,7 +29,9 @@ def load_source(store: Store, job: Job) -> SourceContext | None:
         return None
     row = store.get_context(job.event_context_id)
     if row is None:
-        raise delivery.DeliveryError(f"job preflight failed: load event context: context {job.event_context_id} not found")
+        raise delivery.DeliveryError(
+            f"job preflight failed: load event context: context {job.event_context_id} not found"
+        )
     return SourceContext(
         id=row["id"],
         pipeline=row["pipeline"],

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from ductile.config import ScheduleConfig
+from ductile.timeutil import local_zone_name
 
 MAX_GRACE = 60.0
 
@@ -33,7 +34,7 @@ def cron_next(expr: str, timezone: str | None, after: datetime) -> datetime:
     a wall time repeated by fall-back runs once (the first time), unless the minute or hour field
     is a wildcard (`*`, `*/n`), in which case it keeps firing on the repeated wall clock.
     """
-    tz = ZoneInfo(timezone or "UTC")
+    tz = ZoneInfo(timezone or local_zone_name())  # no timezone: the host's local zone, as Ductile
     fields = expr.split()
     wildcard = fields[0].startswith("*") or fields[1].startswith("*")
     itr = croniter(expr, after.astimezone(tz))

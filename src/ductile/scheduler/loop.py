@@ -179,6 +179,7 @@ class Scheduler:
             },
         )
         self.hub.publish("scheduler.fired", {**data, "job_id": result.job_id})
+        self.hub.publish("scheduler.scheduled", {**data, "job_id": result.job_id})  # Ductile's name for it
         self.hub.job_queued(result.job_id, entry.instance, spec.command, "scheduler")
         self.on_enqueue()
         return result.job_id

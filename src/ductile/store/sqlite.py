@@ -635,33 +635,13 @@ class SqliteStore(SqliteReads):
         return [_attempt(r) for r in self._read(Q["attempts_for_job"], {"job_id": job_id})]
 
     def list_attempts(self, query: AttemptQuery) -> list[Attempt]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column in ("job_id", "plugin", "command", "submitted_by"):
-            value = getattr(query, column)
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if query.statuses:
-            clauses.append(f"status IN ({','.join('?' * len(query.statuses))})")
-            params.extend(query.statuses)
-        if query.since:
-            clauses.append("started_at >= ?")
-            params.append(query.since)
-        if query.until:
-            clauses.append("started_at < ?")
-            params.append(query.until)
-        if query.text:
-            pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            clauses.append(
-                "(error LIKE ? ESCAPE '\\' OR logs LIKE ? ESCAPE '\\' OR stderr LIKE ? ESCAPE '\\' "
-                "OR response LIKE ? ESCAPE '\\')"
-            )
-            params.extend([pattern] * 4)
-        sql = "SELECT * FROM attempts WHERE " + (" AND ".join(clauses) or "1")
-        sql += " ORDER BY started_at DESC, job_id DESC, attempt DESC LIMIT ?"
-        params.append(query.limit)
-        return [_attempt(r) for r in self._read(sql, params)]
+        where, params = _attempt_where(query)
+        sql = f"SELECT * FROM attempts WHERE {where} ORDER BY started_at DESC, job_id DESC, attempt DESC LIMIT ?"
+        return [_attempt(r) for r in self._read(sql, [*params, query.limit])]
+
+    def count_attempts(self, query: AttemptQuery) -> int:
+        where, params = _attempt_where(query)
+        return self._read(f"SELECT count(*) FROM attempts WHERE {where}", params)[0][0]
 
     def transitions(self, job_id: str) -> list[Transition]:
         return [
@@ -692,6 +672,22 @@ class SqliteStore(SqliteReads):
         for status, n in self._read(Q["status_counts"]):
             counts[status] = n
         return counts
+
+    def finished_counts(self, since: str) -> dict[str, int]:
+        """Jobs finished at or after `since`, by status (`GET /analytics/summary`)."""
+        sql = "SELECT status, count(*) FROM jobs WHERE completed_at >= ? GROUP BY status"
+        return {status: n for status, n in self._read(sql, (since,))}
+
+    def active_by_plugin(self) -> list[dict[str, Any]]:
+        """Queued and running jobs per plugin, with the oldest queued one (`GET /analytics/queue`)."""
+        sql = (
+            "SELECT plugin, sum(status = 'queued'), sum(status = 'running'), "
+            "min(CASE WHEN status = 'queued' THEN created_at END) "
+            "FROM jobs WHERE status IN ('queued', 'running') GROUP BY plugin ORDER BY plugin"
+        )
+        return [
+            {"plugin": p, "queued": q, "running": r, "oldest_queued_at": oldest} for p, q, r, oldest in self._read(sql)
+        ]
 
     def count_active(self, plugin: str, command: str, dedupe_key: str) -> int:
         return self._read(Q["count_active_for_key"], {"plugin": plugin, "command": command, "dedupe_key": dedupe_key})[
@@ -816,3 +812,31 @@ def _split_sql(script: str) -> list[str]:
     if "\n".join(buffer).strip():
         statements.append("\n".join(buffer).strip())
     return statements
+
+
+def _attempt_where(query: AttemptQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) for an attempt search; shared by list and count."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column in ("job_id", "plugin", "command", "submitted_by"):
+        value = getattr(query, column)
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if query.statuses:
+        clauses.append(f"status IN ({','.join('?' * len(query.statuses))})")
+        params.extend(query.statuses)
+    if query.since:
+        clauses.append("started_at >= ?")
+        params.append(query.since)
+    if query.until:
+        clauses.append("started_at < ?")
+        params.append(query.until)
+    if query.text:
+        pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        clauses.append(
+            "(error LIKE ? ESCAPE '\\' OR logs LIKE ? ESCAPE '\\' OR stderr LIKE ? ESCAPE '\\' "
+            "OR response LIKE ? ESCAPE '\\')"
+        )
+        params.extend([pattern] * 4)
+    return " AND ".join(clauses) or "1", params

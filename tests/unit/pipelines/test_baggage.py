@@ -18,8 +18,13 @@ from ductile.pipelines.baggage import (
 
 def test_parse_all_forms():
     spec = parse_baggage(
-        {"web.url": "payload.url", "run.first": " context.run.first ", "whole": "payload",
-         "from": "payload.metadata", "namespace": "whisper"}
+        {
+            "web.url": "payload.url",
+            "run.first": " context.run.first ",
+            "whole": "payload",
+            "from": "payload.metadata",
+            "namespace": "whisper",
+        }
     )
     assert spec.claims == (
         (("run", "first"), ("context", "run", "first")),
@@ -56,7 +61,10 @@ def test_bulk_from_bare_payload():
         ({"namespace": "ns"}, "baggage namespace requires from"),
         ({"from": "payload.m"}, "baggage from requires namespace"),
         ({"a..b": "payload.x"}, 'invalid baggage path "a..b": path segments must be non-empty'),
-        ({"a.1b": "payload.x"}, 'invalid baggage path "a.1b": path segment "1b" must use letters, digits, or underscore and must not start with a digit'),
+        (
+            {"a.1b": "payload.x"},
+            'invalid baggage path "a.1b": path segment "1b" must use letters, digits, or underscore and must not start with a digit',
+        ),
         ({"a-b": "payload.x"}, 'path segment "a-b" must use letters, digits, or underscore'),
         ({"from": "context.x", "namespace": "ns"}, 'baggage from "context.x" must reference payload or payload.<path>'),
         ({"from": "payloadx", "namespace": "ns"}, 'baggage from "payloadx" must reference payload or payload.<path>'),
@@ -86,7 +94,9 @@ def test_ductile_prefix_only_reserved_as_first_segment():
 
 
 def test_claims_resolve_payload_and_parent_context_and_leave_parent_untouched():
-    spec = parse_baggage({"web.url": "payload.url", "copy.first": "context.run.first", "from": "payload.meta", "namespace": "whisper"})
+    spec = parse_baggage(
+        {"web.url": "payload.url", "copy.first": "context.run.first", "from": "payload.meta", "namespace": "whisper"}
+    )
     parent = {"run": {"first": 1}, "ductile": {"route_depth": 1}}
     payload = {"url": "https://x", "meta": {"lang": "en", "model": {"size": "small"}}}
     result = apply_claims(spec, payload, parent)
@@ -119,14 +129,34 @@ def test_equal_reclaim_is_allowed_and_json_equal():
         ({"web.url": "payload.url"}, None, {}, 'source "payload.url" not found'),
         ({"a": "context.run.x"}, {}, {"run": {}}, 'baggage.a: source "context.run.x" not found'),
         ({"from": "payload.meta", "namespace": "ns"}, {}, {}, 'baggage from "payload.meta" not found'),
-        ({"from": "payload.meta", "namespace": "ns"}, {"meta": [1]}, {}, 'baggage from "payload.meta" must resolve to an object, found array'),
-        ({"web.url": "payload.url"}, {"url": "new"}, {"web": {"url": "old"}}, 'baggage path "web.url" is inherited and immutable'),
+        (
+            {"from": "payload.meta", "namespace": "ns"},
+            {"meta": [1]},
+            {},
+            'baggage from "payload.meta" must resolve to an object, found array',
+        ),
+        (
+            {"web.url": "payload.url"},
+            {"url": "new"},
+            {"web": {"url": "old"}},
+            'baggage path "web.url" is inherited and immutable',
+        ),
         ({"flag": "payload.f"}, {"f": 1}, {"flag": True}, 'baggage path "flag" is inherited and immutable'),
-        ({"web.url": "payload.url"}, {"url": "u"}, {"web": "a string"}, 'baggage path "web.url": "web" holds a string, not an object'),
+        (
+            {"web.url": "payload.url"},
+            {"url": "u"},
+            {"web": "a string"},
+            'baggage path "web.url": "web" holds a string, not an object',
+        ),
         ({"a.b.c": "payload.x"}, {"x": 1}, {"a": {"b": 2}}, '"a.b" holds a number, not an object'),
         ({"origin_user": "payload.u"}, {"u": "eve"}, {"origin_user": "matt"}, "origin anchor is immutable"),
         ({"origin_req.extra": "payload.u"}, {"u": "x"}, {"origin_req": {"id": 1}}, "origin anchor is immutable"),
-        ({"from": "payload.m", "namespace": "w", "w2": "payload.x"}, {"m": {"k": 1}, "x": 1}, {"w": 5}, '"w" holds a number'),
+        (
+            {"from": "payload.m", "namespace": "w", "w2": "payload.x"},
+            {"m": {"k": 1}, "x": 1},
+            {"w": 5},
+            '"w" holds a number',
+        ),
     ],
 )
 def test_claim_errors(raw, payload, parent, fragment):

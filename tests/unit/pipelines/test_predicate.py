@@ -157,7 +157,12 @@ def test_all_and_any_short_circuit_before_a_type_error():
 
 def test_roots_collects_every_root_referenced():
     cond = parse_condition(
-        {"all": [atom("payload.a", "exists"), {"not": {"any": [atom("context.b", "exists"), atom("config.c", "exists")]}}]}
+        {
+            "all": [
+                atom("payload.a", "exists"),
+                {"not": {"any": [atom("context.b", "exists"), atom("config.c", "exists")]}},
+            ]
+        }
     )
     assert cond.roots() == frozenset({"payload", "context", "config"})
     assert parse_condition(atom("payload", "exists")).roots() == frozenset({"payload"})
@@ -167,7 +172,12 @@ def test_parsed_conditions_are_values():
     raw = {"any": [atom("payload.kind", "regex", "v.*"), atom("payload.n", "in", [1, 2])]}
     assert parse_condition(raw) == parse_condition(raw)
     assert hash(parse_condition(raw)) == hash(parse_condition(raw))  # list and object values stay hashable
-    assert len({parse_condition(atom("payload.o", "eq", {"a": [1]})), parse_condition(atom("payload.o", "eq", {"a": [1]}))}) == 1
+    assert (
+        len(
+            {parse_condition(atom("payload.o", "eq", {"a": [1]})), parse_condition(atom("payload.o", "eq", {"a": [1]}))}
+        )
+        == 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -198,8 +208,14 @@ def test_parsed_conditions_are_values():
         (atom("payload.x", "eq", {1, 2}), "value must be JSON"),
         (atom("payload.x", "gt", float("nan")), "value must be a finite number"),
         (atom("payload.x", "in", [1, float("inf")]), "value must be a finite number"),
-        ({"any": [nested_not(MAX_DEPTH)]}, "any[0]: not: not: not: not: not: not: not: not: not: not: not: not: not: not: not: condition too deep"),
-        ({"all": [atom("payload.x", "exists"), {"not": {"path": "x.y", "op": "exists"}}]}, 'all[1]: not: unsupported path root "x"'),
+        (
+            {"any": [nested_not(MAX_DEPTH)]},
+            "any[0]: not: not: not: not: not: not: not: not: not: not: not: not: not: not: not: condition too deep",
+        ),
+        (
+            {"all": [atom("payload.x", "exists"), {"not": {"path": "x.y", "op": "exists"}}]},
+            'all[1]: not: unsupported path root "x"',
+        ),
         ({"any": [{"all": [atom("payload.x", "in", 1)]}]}, "any[0]: all[0]: in requires a list value"),
     ],
 )
@@ -234,4 +250,6 @@ def test_size_limit():
     with pytest.raises(ConditionError, match="condition too large"):
         parse_condition({"all": [atom("payload.n", "exists")] * (MAX_ATOMS + 1)})
     with pytest.raises(ConditionError, match="condition too large"):
-        parse_condition({"any": [{"all": [atom("payload.n", "exists")] * 40}, {"all": [atom("payload.n", "exists")] * 25}]})
+        parse_condition(
+            {"any": [{"all": [atom("payload.n", "exists")] * 40}, {"all": [atom("payload.n", "exists")] * 25}]}
+        )

@@ -41,7 +41,9 @@ def value_for(op: str) -> st.SearchStrategy:
 
 
 @st.composite
-def atoms(draw, ops=OPERATORS, paths=st.sampled_from(["payload.v", "payload.w", "context.c", "payload.absent", "config.k"])):
+def atoms(
+    draw, ops=OPERATORS, paths=st.sampled_from(["payload.v", "payload.w", "context.c", "payload.absent", "config.k"])
+):
     op = draw(st.sampled_from(ops))
     raw = {"path": draw(paths), "op": op}
     if op != "exists":
@@ -53,9 +55,11 @@ def trees(leaf=None):
     leaf = leaf if leaf is not None else atoms()
     return st.recursive(
         leaf,
-        lambda inner: st.builds(lambda c: {"not": c}, inner)
-        | st.lists(inner, min_size=1, max_size=4).map(lambda cs: {"all": cs})
-        | st.lists(inner, min_size=1, max_size=4).map(lambda cs: {"any": cs}),
+        lambda inner: (
+            st.builds(lambda c: {"not": c}, inner)
+            | st.lists(inner, min_size=1, max_size=4).map(lambda cs: {"all": cs})
+            | st.lists(inner, min_size=1, max_size=4).map(lambda cs: {"any": cs})
+        ),
         max_leaves=12,
     )
 
@@ -141,7 +145,9 @@ def test_in_is_eq_against_any_element(scope, items):
 
 
 @relaxed(100)
-@given(scopes, atoms(paths=st.sampled_from(["payload.absent", "payload.absent.deeper", "config.k", "context.absent.x"])))
+@given(
+    scopes, atoms(paths=st.sampled_from(["payload.absent", "payload.absent.deeper", "config.k", "context.absent.x"]))
+)
 def test_absent_paths_never_raise_and_only_neq_holds(scope, raw):
     scope["payload"].pop("absent", None)
     scope["context"].pop("absent", None)

@@ -113,7 +113,9 @@ def test_translate_leaves_plain_patterns_alone():
     assert translate(r"\.\*") == r"\.\*"
 
 
-@pytest.mark.parametrize(("pattern", "text"), [("a{,2}", "a{,2}"), ("a{}", "a{}"), ("{x}", "{x}"), ("a{2,x}", "a{2,x}")])
+@pytest.mark.parametrize(
+    ("pattern", "text"), [("a{,2}", "a{,2}"), ("a{}", "a{}"), ("{x}", "{x}"), ("a{2,x}", "a{2,x}")]
+)
 def test_braces_that_are_not_a_repeat_are_literal_as_in_re2(pattern, text):
     assert compile_pattern(pattern).fullmatch(text)
     assert not compile_pattern(pattern).fullmatch("aa")

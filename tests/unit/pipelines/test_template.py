@@ -17,15 +17,29 @@ from ductile.pipelines.template import (
 )
 
 SCOPES = {
-    "payload": {"count": 3, "ratio": 2.5, "big": 1e21, "title": "Hi", "ok": True, "none": None,
-                "obj": {"b": [1, "x"], "a": None}, "list": [1, 2.0, "z"]},
+    "payload": {
+        "count": 3,
+        "ratio": 2.5,
+        "big": 1e21,
+        "title": "Hi",
+        "ok": True,
+        "none": None,
+        "obj": {"b": [1, "x"], "a": None},
+        "list": [1, 2.0, "z"],
+    },
     "context": {"ductile_plugin": "p", "run": {"first": 1}},
 }
 
 
 def test_parse_splits_literals_and_references():
     t = parse_template("Hello {payload.title}, n={ payload.count }!")
-    assert t.parts == ("Hello ", Ref("payload.title", ("payload", "title")), ", n=", Ref("payload.count", ("payload", "count")), "!")
+    assert t.parts == (
+        "Hello ",
+        Ref("payload.title", ("payload", "title")),
+        ", n=",
+        Ref("payload.count", ("payload", "count")),
+        "!",
+    )
     assert [r.text for r in t.refs] == ["payload.title", "payload.count"]
     assert parse_template("").parts == ()
     assert parse_template("payload.x").parts == ("payload.x",)
@@ -175,7 +189,14 @@ def test_template_is_a_frozen_value():
 
 def test_parse_with_turns_yaml_scalars_into_template_text():
     parsed = parse_with({"n": 3, "f": 2.5, "b": True, "z": None, "t": "{payload.x}", "s": "plain"})
-    assert {k: t.text for k, t in parsed.items()} == {"n": "3", "f": "2.5", "b": "true", "z": "", "t": "{payload.x}", "s": "plain"}
+    assert {k: t.text for k, t in parsed.items()} == {
+        "n": "3",
+        "f": "2.5",
+        "b": "true",
+        "z": "",
+        "t": "{payload.x}",
+        "s": "plain",
+    }
     assert parse_with(None) == {}
 
 

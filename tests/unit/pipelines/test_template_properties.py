@@ -32,8 +32,10 @@ def test_text_without_braces_is_literal(text):
 
 
 @relaxed()
-@given(st.lists(st.one_of(literals.map(lambda s: ("lit", s)), keys.map(lambda k: ("ref", k))), max_size=6),
-       st.dictionaries(keys, json_values))
+@given(
+    st.lists(st.one_of(literals.map(lambda s: ("lit", s)), keys.map(lambda k: ("ref", k))), max_size=6),
+    st.dictionaries(keys, json_values),
+)
 def test_parse_is_stable_and_render_concatenates_formatted_values(pieces, payload):
     text = "".join(s if kind == "lit" else "{payload." + s + "}" for kind, s in pieces)
     t = parse_template(text)

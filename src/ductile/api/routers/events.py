@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ductile.api.app import ApiError
-from ductile.api.deps import bearer, gateway, require
+from ductile.api.deps import bearer, gateway
 from ductile.api.schemas import errors
 from ductile.events import Event, EventHub
 from ductile.redact import redact
@@ -49,7 +49,9 @@ def frame(event_type: str, data: dict[str, Any], event_id: int | None = None) ->
 
 
 # Frames are encoded once per event, not once per client: keyed by the event object's identity.
-_FRAMES: OrderedDict[int, tuple[Event, bytes]] = OrderedDict()
+_FRAMES: OrderedDict[tuple[int, bool], tuple[Event, bytes]] = OrderedDict()
+# Event fields that carry plugin errors or results: sent only to tokens with `jobs:result:ro`.
+RESULT_FIELDS = frozenset({"last_error", "error", "message", "text", "final_error", "reason", "result"})
 _FRAMES_MAX = 4096
 # At most this many queued events go out in one write, so a burst costs one send, not hundreds.
 BATCH = 256
@@ -59,15 +61,19 @@ BATCH = 256
 FLUSH_DELAY = 0.2
 
 
-def event_frame(event: Event) -> bytes:
-    cached = _FRAMES.get(id(event))
+def event_frame(event: Event, hide_results: bool = False) -> bytes:
+    key = (id(event), hide_results)
+    cached = _FRAMES.get(key)
     if cached is not None and cached[0] is event:
         return cached[1]
     at = to_text(datetime.fromtimestamp(event.at, tz=UTC))
+    data = event.data
+    if hide_results and event.type.startswith(("job.", "poll.")):
+        data = {k: v for k, v in data.items() if k not in RESULT_FIELDS}
     # Event data is the gateway's own fields plus whatever a plugin put in an error or payload;
     # none of the gateway's field names is secret-like, so the whole of it goes through the rule.
-    encoded = frame(event.type, {"id": event.id, "type": event.type, "at": at, "data": redact(event.data)}, event.id)
-    _FRAMES[id(event)] = (event, encoded)
+    encoded = frame(event.type, {"id": event.id, "type": event.type, "at": at, "data": redact(data)}, event.id)
+    _FRAMES[key] = (event, encoded)
     if len(_FRAMES) > _FRAMES_MAX:
         _FRAMES.popitem(last=False)
     return encoded
@@ -98,6 +104,7 @@ async def stream(
     prefixes: tuple[str, ...] = (),
     heartbeat: float = DEFAULT_HEARTBEAT,
     stopping: Any = lambda: False,
+    hide_results: bool = False,
 ) -> AsyncIterator[bytes]:
     """Subscribe first, then replay, so no event falls between the replay and the live tail."""
     sub = hub.subscribe()
@@ -129,7 +136,7 @@ async def stream(
                 )
             for event in replay:
                 if _matches(event.type, prefixes):
-                    yield event_frame(event)
+                    yield event_frame(event, hide_results)
             cursor = max([last_id, *(e.id for e in replay)])
         idle = 0.0
         while True:
@@ -152,7 +159,7 @@ async def stream(
                     continue  # already sent from the replay buffer
                 cursor = event.id
                 if _matches(event.type, prefixes):
-                    out.append(event_frame(event))
+                    out.append(event_frame(event, hide_results))
             if out:
                 idle = 0.0
                 yield b"".join(out)
@@ -185,8 +192,18 @@ async def stream(
         200: {"content": {"text/event-stream": {}}, "description": "The event stream."},
         **errors(400, 401, 403),
     },
-    openapi_extra={"x-required-scope": "events:ro"},
-    dependencies=[Depends(require("events:ro"))],
+    openapi_extra={
+        "x-required-scope": "events:ro",
+        "parameters": [
+            {
+                "name": "token",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 512},
+                "description": "The bearer token, for clients that cannot set headers (EventSource); only here.",
+            }
+        ],
+    },
 )
 async def events(
     request: Request,
@@ -195,6 +212,7 @@ async def events(
     last_event_id_query: str | None = Query(default=None, alias="last_event_id"),
     types: str | None = Query(default=None, description="comma-separated type prefixes, e.g. job.,scheduler."),
 ) -> StreamingResponse:
+    principal = request.app.state.tokens.require(request, "events:ro", allow_query_token=True)
     last_id = _parse_last_id(last_event_id, last_event_id_query)
     prefixes = tuple(p.strip() for p in (types or "").split(",") if p.strip())
 
@@ -203,7 +221,13 @@ async def events(
         return bool(server is not None and server.should_exit)
 
     body = stream(
-        gw.hub, last_id, boot=gw.started_at, prefixes=prefixes, heartbeat=heartbeat_interval(), stopping=stopping
+        gw.hub,
+        last_id,
+        boot=gw.started_at,
+        prefixes=prefixes,
+        heartbeat=heartbeat_interval(),
+        stopping=stopping,
+        hide_results=not principal.allows("jobs:result:ro"),
     )
     return StreamingResponse(
         body,

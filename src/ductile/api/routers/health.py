@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -35,12 +37,16 @@ async def healthz(gw: Any = Depends(gateway)) -> dict[str, Any]:
         "status": "degraded" if found else "ok",
         "reason": "; ".join(found) if found else None,
         "uptime_seconds": round(gw.uptime, 3),
-        "queue_depth": counts.get("queued"),
-        "running": counts.get("running"),
+        "queue_depth": counts.get("queued", 0) + counts.get("running", 0),  # as Ductile: queued + running
+        "queued": counts.get("queued", 0),
+        "running": counts.get("running", 0),
         "workers_busy": gw.dispatcher.busy,
         "max_workers": gw.config.service.max_workers,
         "plugins_loaded": len(gw.registry.instances),
+        "plugins_circuit_open": 0,  # no circuit breaker yet (issue 10): always 0, as in Ductile's code
         "config_path": str(gw.setup.loaded.path),
+        "binary_path": os.path.abspath(sys.argv[0]) if sys.argv[0] else None,
+        "posture": "gateway",
         "version": gw.version,
         "started_at": gw.started_at,
     }
@@ -51,31 +57,64 @@ ENDPOINTS = [
     {"method": "GET", "path": "/healthz", "scope": None, "what": "liveness, queue depth, version"},
     {"method": "GET", "path": "/openapi.json", "scope": None, "what": "OpenAPI document"},
     {"method": "GET", "path": "/plugins", "scope": "any token", "what": "plugin catalog"},
-    {"method": "GET", "path": "/plugin/{name}", "scope": "plugin:ro", "what": "one plugin's manifest view"},
-    {"method": "POST", "path": "/plugin/{plugin}/{command}", "scope": "plugin:ro|plugin:rw", "what": "enqueue a job"},
+    {"method": "GET", "path": "/plugin/{name}", "scope": "plugin:catalog:ro", "what": "one plugin's manifest view"},
+    {
+        "method": "POST",
+        "path": "/plugin/{plugin}/{command}",
+        "scope": "plugin:invoke:ro|plugin:rw",
+        "what": "enqueue a job",
+    },
+    {
+        "method": "GET",
+        "path": "/plugin-state",
+        "scope": "plugin:catalog:ro",
+        "what": "instance state, secrets redacted",
+    },
+    {"method": "GET", "path": "/jobs", "scope": "jobs:status:ro", "what": "list jobs (filters, cursor paging)"},
+    {"method": "GET", "path": "/job/{job_id}", "scope": "jobs:status:ro", "what": "one job with its result"},
+    {
+        "method": "GET",
+        "path": "/job/{job_id}/detail",
+        "scope": "jobs:status:ro",
+        "what": "payload, attempts, transitions",
+    },
     {
         "method": "POST",
         "path": "/pipeline/{name}",
         "scope": "plugin:rw",
         "what": "start a pipeline (async or synchronous)",
     },
-    {"method": "GET", "path": "/plugin-state", "scope": "plugin:ro", "what": "instance state, secrets redacted"},
-    {"method": "GET", "path": "/jobs", "scope": "jobs:ro", "what": "list jobs (filters, cursor paging)"},
-    {"method": "GET", "path": "/job/{job_id}", "scope": "jobs:ro", "what": "one job with its result"},
-    {"method": "GET", "path": "/job/{job_id}/detail", "scope": "jobs:ro", "what": "payload, attempts, transitions"},
     {"method": "GET", "path": "/job/{job_id}/tree", "scope": "jobs:tree:ro", "what": "the job and its descendants"},
     {"method": "GET", "path": "/pipelines", "scope": "jobs:tree:ro", "what": "pipelines and their last instance"},
     {"method": "POST", "path": "/job/{job_id}/cancel", "scope": "jobs:rw", "what": "cancel a queued/running job"},
-    {"method": "GET", "path": "/job-logs", "scope": "jobs:ro", "what": "attempt records, searchable"},
-    {"method": "GET", "path": "/schedules", "scope": "jobs:ro", "what": "every schedule and its next due time"},
+    {"method": "GET", "path": "/job-logs", "scope": "jobs:logs:ro", "what": "job logs, Ductile's {logs, total}"},
+    {"method": "GET", "path": "/job-attempts", "scope": "jobs:logs:ro", "what": "attempt records, searchable"},
+    {"method": "GET", "path": "/skills", "scope": "any token", "what": "every plugin command as a skill"},
+    {"method": "GET", "path": "/.well-known/ai-plugin.json", "scope": "any token", "what": "AI plugin manifest"},
+    {"method": "GET", "path": "/plugin/{name}/openapi.json", "scope": "any token", "what": "one plugin's API"},
+    {"method": "GET", "path": "/analytics/summary", "scope": "jobs:status:ro", "what": "finished jobs, 24h"},
+    {"method": "GET", "path": "/analytics/queue", "scope": "jobs:status:ro", "what": "queued/running by plugin"},
+    {"method": "GET", "path": "/schedules", "scope": "jobs:status:ro", "what": "every schedule and its next due time"},
     {"method": "GET", "path": "/events", "scope": "events:ro", "what": "live event stream (SSE)"},
 ]
+
+
+DISCOVERY = {
+    "health": "/healthz",
+    "skills": "/skills",
+    "plugins": "/plugins",
+    "openapi": "/openapi.json",
+    "ai_plugin": "/.well-known/ai-plugin.json",
+}
 
 
 @router.get("/", summary="Discovery: what this API offers (no auth)")
 async def root(gw: Any = Depends(gateway)) -> dict[str, Any]:
     return {
         "name": gw.config.service.name,
+        "description": "Automation runtime AI agents can run, debug, and build for.",
+        "uptime_seconds": round(gw.uptime, 3),
+        "discovery": DISCOVERY,
         "version": gw.version,
         "auth": "Authorization: Bearer <token>",
         "endpoints": ENDPOINTS,

@@ -70,13 +70,13 @@ def _bad(exc: params.BadParam) -> ApiError:
     responses={200: {"model": schemas.JobList, "description": "One page of jobs."}, **errors(400, 401, 403)},
     openapi_extra={
         **scoped(
-            "jobs:ro",
+            "jobs:status:ro",
             "Jobs sorted by `created_at` descending, ties by `job_id` descending. `total` counts every "
             "match regardless of `limit`. Unknown query parameters are ignored; every invalid value is a 400.",
         ),
         "parameters": _JOBS_PARAMS,
     },
-    dependencies=[Depends(require("jobs:ro"))],
+    dependencies=[Depends(require("jobs:status:ro"))],
 )
 async def list_jobs(request: Request) -> FastJSONResponse:
     # orjson: the page holds only strings and small integers, and encoding was a fifth of the request.
@@ -163,39 +163,99 @@ def lineage(store: Any, job: Job) -> dict[str, Any]:
     response_model=None,
     responses={200: {"model": schemas.JobDetail, "description": "The job."}, **errors(401, 403, 404)},
     openapi_extra=scoped(
-        "jobs:ro",
+        "jobs:status:ro",
         "Status, times, attempt, last error, the plugin's `result` once the job is terminal, and its "
         "lineage: parent, pipeline and step, the `events` it emitted (each with the `children` it "
         "started) and every direct child."
         " Secret-looking values in plugin output and event payloads are `***` for every caller (docs/OPERATIONS.md, Secrets).",
     ),
-    dependencies=[Depends(require("jobs:ro"))],
+    dependencies=[Depends(require("jobs:status:ro"))],
 )
 async def get_job(job_id: str, request: Request) -> JSONResponse:
-    return JSONResponse(job_detail(request.app.state.gateway.store, job_id))
+    principal = request.app.state.tokens.authenticate(request)
+    body = job_detail(request.app.state.gateway.store, job_id)
+    return JSONResponse(shape_results(body, principal.allows("jobs:result:ro")))
 
 
 @router.get(
     "/job-logs",
+    summary="Job logs as Ductile shapes them: {logs, total}, one record per attempt with a log_id",
+    response_model=None,
+    responses={200: {"model": schemas.JobLogList, "description": "Log records."}, **errors(400, 401, 403)},
+    openapi_extra={
+        **scoped(
+            "jobs:logs:ro",
+            "Ductile's shape: `{logs, total}`, each record with `log_id` = `<job_id>-<attempt>`, `last_error`, "
+            "`stderr`, `result` (the last three only with `jobs:result:ro`, `result` only with "
+            "`include_result=true`), plus our attempt fields. `job_id` also accepts a log id. "
+            "Our richer attempt view is `GET /job-attempts`.",
+        ),
+        "parameters": _LOGS_PARAMS,
+    },
+    dependencies=[Depends(require("jobs:logs:ro"))],
+)
+async def job_logs(request: Request) -> JSONResponse:
+    principal = request.app.state.tokens.authenticate(request)
+    body = ductile_logs_body(request.app.state.gateway.store, request.query_params)
+    return JSONResponse(shape_results(body, principal.allows("jobs:result:ro")))
+
+
+def ductile_logs_body(store: Any, query_params: Any) -> dict[str, Any]:
+    """`GET /job-logs`: our (redacted) attempt records under Ductile's names, with the total matching."""
+    query_params = dict(query_params)
+    wanted_attempt = None
+    job_id = query_params.get("job_id")
+    if job_id and job_id.count("-") == 5 and job_id.rpartition("-")[2].isdigit():  # a log id: <uuid>-<attempt>
+        query_params["job_id"], _, number = job_id.rpartition("-")
+        wanted_attempt = int(number)
+    records = logs_body(store, query_params)["attempts"]
+    if wanted_attempt is not None:
+        records = [r for r in records if r["attempt"] == wanted_attempt]
+    logs = [{"log_id": f"{r['job_id']}-{r['attempt']}", **r, "last_error": r.get("error")} for r in records]
+    if wanted_attempt is not None or query_params.get("query"):
+        total = len(logs)  # a search counts what survives redaction (no oracle for masked values)
+    else:
+        total = store.count_attempts(params.attempt_query(query_params))
+    return {"logs": logs, "total": total}
+
+
+RESULT_FIELDS = ("result", "last_error", "error", "stderr", "final_error")
+
+
+def shape_results(body: dict[str, Any], can_see: bool) -> dict[str, Any]:
+    """Without `jobs:result:ro`, results, errors and stderr are left out (as Ductile's canSeeJobResults)."""
+    if can_see:
+        return body
+    out = dict(body)
+    for key in ("logs", "attempts"):
+        if isinstance(out.get(key), list):
+            out[key] = [{k: v for k, v in item.items() if k not in RESULT_FIELDS} for item in out[key]]
+    return {k: v for k, v in out.items() if k not in RESULT_FIELDS}
+
+
+@router.get(
+    "/job-attempts",
     summary="Attempt records (logs, errors, results), searchable",
     response_model=None,
     responses={200: {"model": schemas.AttemptList, "description": "Attempt records."}, **errors(400, 401, 403)},
     openapi_extra={
         **scoped(
-            "jobs:ro",
-            "One record per attempt, newest first by `started_at`. `query` matches only what the record shows."
+            "jobs:logs:ro",
+            "One record per attempt, newest first by `started_at` (was `GET /job-logs`). `query` matches only what the record shows."
             " Secret-looking values in plugin output are `***` for every caller (docs/OPERATIONS.md, Secrets).",
         ),
         "parameters": _LOGS_PARAMS,
     },
-    dependencies=[Depends(require("jobs:ro"))],
+    dependencies=[Depends(require("jobs:logs:ro"))],
 )
-async def job_logs(request: Request) -> JSONResponse:
-    return JSONResponse(logs_body(request.app.state.gateway.store, request.query_params))
+async def job_attempts(request: Request) -> JSONResponse:
+    principal = request.app.state.tokens.authenticate(request)
+    body = logs_body(request.app.state.gateway.store, request.query_params)
+    return JSONResponse(shape_results(body, principal.allows("jobs:result:ro")))
 
 
 def logs_body(store: Any, query_params: Any) -> dict[str, Any]:
-    """The `GET /job-logs` body; shared with the CLI's local-database fallback."""
+    """The `GET /job-attempts` body; shared with the CLI's local-database fallback."""
     try:
         query = params.attempt_query(query_params)
         include_result = params.flag(query_params, "include_result")

@@ -1,7 +1,8 @@
 """`GET /plugins`, `GET /plugin/{name}`, `POST /plugin/{plugin}/{command}`.
 
-Invoking needs `plugin:ro` for a `read` command and `plugin:rw` for a `write` one, so the scope
-check happens after the command is looked up. The body is read by hand to bound its size before
+Invoking needs `plugin:invoke:ro` for a `read` command and `plugin:rw` for a `write` one (as
+Ductile: `plugin:ro` alone only reads the catalog), so the write check happens after the command
+is looked up; an unknown plugin or command is a 400, as in Ductile. The body is read by hand to bound its size before
 parsing and to answer 400/413 with a message instead of FastAPI's 422.
 """
 
@@ -27,12 +28,13 @@ router = APIRouter(tags=["plugins"], dependencies=[Depends(bearer)])
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
-def _instance(request: Request, name: str) -> Any:
+def _instance(request: Request, name: str, status: int = 404) -> Any:
+    """The instance, or `plugin not found` (Ductile's words; 400 when invoking, 404 when reading)."""
     registry = request.app.state.gateway.registry
     inst = registry.get(name)
     if inst is None:
         known = ", ".join(sorted(registry.instances)) or "none"
-        raise ApiError(404, f"unknown plugin {name[:80]!r} (known: {known})")
+        raise ApiError(status, f"plugin not found: {name[:80]!r} (known: {known})")
     return inst
 
 
@@ -67,8 +69,8 @@ async def list_plugins(request: Request) -> JSONResponse:
     summary="One plugin instance: commands with type, description and input schema; schedules",
     response_model=None,
     responses={200: {"model": schemas.PluginDetail, "description": "Manifest view."}, **errors(401, 403, 404)},
-    openapi_extra=scoped("plugin:ro", "What a caller needs to invoke the plugin's commands."),
-    dependencies=[Depends(require("plugin:ro"))],
+    openapi_extra=scoped("plugin:catalog:ro", "What a caller needs to invoke the plugin's commands."),
+    dependencies=[Depends(require("plugin:catalog:ro"))],
 )
 async def get_plugin(name: str, request: Request) -> JSONResponse:
     inst = _instance(request, name)
@@ -79,6 +81,7 @@ async def get_plugin(name: str, request: Request) -> JSONResponse:
             "plugin": inst.base,
             "version": manifest.version,
             "description": manifest.description,
+            "protocol": manifest.protocol,
             "concurrency_safe": manifest.concurrency_safe,
             "parallelism": inst.parallelism,
             "commands": [
@@ -89,6 +92,7 @@ async def get_plugin(name: str, request: Request) -> JSONResponse:
                     "idempotent": c.idempotent,
                     "retry_safe": c.retry_safe,
                     "input_schema": c.json_schema(),
+                    "output_schema": c.output_json_schema(),
                 }
                 for c in manifest.commands
             ],
@@ -139,11 +143,11 @@ def _validate(schema: dict[str, Any], payload: Any) -> None:
     responses={
         202: {"model": schemas.Enqueued, "description": "Queued."},
         200: {"model": schemas.Enqueued, "description": "Idempotency-Key matched an earlier job; nothing new queued."},
-        **errors(400, 401, 403, 404, 413, 415),
+        **errors(400, 401, 403, 413, 415),
     },
     openapi_extra={
         **scoped(
-            "plugin:ro for read commands, plugin:rw for write commands",
+            "plugin:invoke:ro for read commands, plugin:rw for write commands (plugin:ro alone cannot invoke)",
             'Body `{"payload": ...}` (optional), validated against the command\'s `input_schema`. A `handle` '
             "payload is wrapped as event `api.trigger`. An `Idempotency-Key` header becomes the job's dedupe "
             "key: while that job is queued/running, or succeeded within `dedupe_ttl`, a repeat returns it "
@@ -166,13 +170,14 @@ def _validate(schema: dict[str, Any], payload: Any) -> None:
 )
 async def invoke(plugin: str, command: str, request: Request) -> JSONResponse:
     tokens = request.app.state.tokens
-    tokens.require(request, "plugin:ro")
-    inst = _instance(request, plugin)
+    tokens.require(request, "plugin:invoke:ro")
+    inst = _instance(request, plugin, 400)
     spec = inst.command(command)
     if spec is None:
         raise ApiError(
-            404,
-            f"plugin {plugin!r} has no command {command[:80]!r} (known: {', '.join(inst.plugin.manifest.command_names)})",
+            400,
+            f"command not supported by plugin: {plugin!r} has no command {command[:80]!r} "
+            f"(known: {', '.join(inst.plugin.manifest.command_names)})",
         )
     if spec.type == "write":
         tokens.require(request, "plugin:rw")
@@ -187,7 +192,7 @@ async def invoke(plugin: str, command: str, request: Request) -> JSONResponse:
     try:
         result = gw.enqueue(plugin, command, payload, submitted_by="api", dedupe_key=key)
     except UnknownTarget as exc:  # raced with nothing today; kept so the contract holds
-        raise ApiError(404, str(exc))
+        raise ApiError(400, str(exc))
     body = {"job_id": result.job_id, "status": result.status.value, "plugin": plugin, "command": command}
     if not result.created:
         return JSONResponse({**body, "duplicate": True}, status_code=200)

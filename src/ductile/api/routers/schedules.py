@@ -16,7 +16,7 @@ from ductile.config import ScheduleConfig
 from ductile.durations import format_duration
 from ductile.lifecycle import Status
 from ductile.redact import redact
-from ductile.timeutil import to_text, utcnow
+from ductile.timeutil import local_zone_name, to_text, utcnow
 
 router = APIRouter(tags=["schedules"], dependencies=[Depends(bearer)])
 
@@ -31,7 +31,7 @@ def spec_view(spec: ScheduleConfig) -> dict[str, Any]:
         out["every_seconds"] = spec.every
     else:
         out["cron"] = spec.cron
-        out["timezone"] = spec.timezone or "UTC"
+        out["timezone"] = spec.timezone or local_zone_name()
     out["jitter"] = format_duration(spec.jitter) if spec.jitter else None
     return out
 
@@ -50,8 +50,8 @@ def entry_status(last_job_status: str | None, last_fired: str | None, last_skip:
     "/schedules",
     summary="Every schedule: spec, status, last fired, last outcome, next due",
     responses=errors(401, 403),
-    openapi_extra=scoped("jobs:ro", "Every schedule entry of every enabled instance, in config order."),
-    dependencies=[Depends(require("jobs:ro"))],
+    openapi_extra=scoped("jobs:status:ro", "Every schedule entry of every enabled instance, in config order."),
+    dependencies=[Depends(require("jobs:status:ro"))],
 )
 async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
     out: list[dict[str, Any]] = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from ductile.api.app import ApiError
 from ductile.api.deps import bearer, gateway, require
@@ -23,8 +23,10 @@ router = APIRouter(tags=["system"], dependencies=[Depends(bearer)])
     "/plugin-state",
     summary="Each plugin instance's persisted state, secrets redacted",
     responses=errors(401, 403, 404),
-    openapi_extra=scoped("plugin:ro", "`{states: {instance: state}}`; values under secret-looking keys are `***`."),
-    dependencies=[Depends(require("plugin:ro"))],
+    openapi_extra=scoped(
+        "plugin:catalog:ro", "`{states: {instance: state}}`; values under secret-looking keys are `***`."
+    ),
+    dependencies=[Depends(require("plugin:catalog:ro"))],
 )
 async def plugin_state(
     gw: Any = Depends(gateway),
@@ -44,13 +46,13 @@ async def plugin_state(
     summary="One job with everything the monitor's detail view shows: payload, transitions, retry plan",
     responses=errors(401, 403, 404),
     openapi_extra=scoped(
-        "jobs:ro",
+        "jobs:status:ro",
         "`GET /job/{id}` plus payload, dedupe key, retry time and transitions, and the same lineage "
-        "(`pipeline`, `step_id`, `events`, `children`).",
+        "(`pipeline`, `step_id`, `events`, `children`). Errors need `jobs:result:ro`.",
     ),
-    dependencies=[Depends(require("jobs:ro"))],
+    dependencies=[Depends(require("jobs:status:ro"))],
 )
-async def job_full(job_id: str, gw: Any = Depends(gateway)) -> dict[str, Any]:
+async def job_full(job_id: str, request: Request, gw: Any = Depends(gateway)) -> dict[str, Any]:
     """`GET /job/{id}` plus payload, context, dedupe key, retry time, the transition history and
     the job's lineage (what the monitor's detail screen shows).
 
@@ -58,7 +60,8 @@ async def job_full(job_id: str, gw: Any = Depends(gateway)) -> dict[str, Any]:
     job = gw.store.get_job(job_id)
     if job is None:
         raise ApiError(404, f"no job {job_id!r} (list jobs with GET /jobs)")
-    return {
+    can_see = request.app.state.tokens.authenticate(request).allows("jobs:result:ro")
+    body = {
         "job_id": job.job_id,
         "plugin": job.plugin,
         "command": job.command,
@@ -80,3 +83,7 @@ async def job_full(job_id: str, gw: Any = Depends(gateway)) -> dict[str, Any]:
         ],
         **lineage(gw.store, job),
     }
+    if not can_see:  # errors (in last_error and in transition reasons) need jobs:result:ro
+        body.pop("last_error")
+        body["transitions"] = [{**t, "reason": None} for t in body["transitions"]]
+    return body

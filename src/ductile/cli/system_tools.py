@@ -1,0 +1,213 @@
+"""`ductile system scheduler|plugin-facts|backup|selfcheck|stop|restart`: Ductile's operator tools.
+
+They read the database file directly with a read-only connection (safe beside a running gateway:
+WAL lets readers and the one writer proceed together), so they work whether or not a gateway runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json
+from ductile.config import LoadedConfig
+from ductile.lifecycle import ALL_STATUSES, TERMINAL
+from ductile.lock import lock_holder
+from ductile.store import queries
+
+LIFECYCLE_MESSAGE = "ductile system {action} does not exist — the service manager owns the daemon lifecycle."
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scheduler")(scheduler)
+    app.command("plugin-facts")(plugin_facts)
+    app.command("backup")(backup)
+    app.command("selfcheck")(selfcheck)
+    app.command("stop", help="Not a command (Ductile compatibility): the service manager stops the gateway.")(stop)
+    app.command("restart", help="Not a command (Ductile compatibility): the service manager restarts it.")(restart)
+
+
+@contextmanager
+def _read_only(loaded: LoadedConfig) -> Iterator[sqlite3.Connection]:
+    path = loaded.db_path
+    if not path.exists():
+        fail(f"no database at {path} (has the gateway run yet?)")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
+    db.row_factory = sqlite3.Row
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def scheduler(config: ConfigOption = None, json_out: JsonOption = False) -> None:
+    """Scheduler-submitted jobs that are queued or running now (oldest first)."""
+    loaded = config_or_exit(config)
+    with _read_only(loaded) as db:
+        rows = [
+            dict(r)
+            for r in db.execute(
+                "SELECT job_id, plugin, command, status, attempt, created_at, started_at, next_retry_at FROM jobs "
+                "WHERE submitted_by = 'scheduler' AND status IN ('queued', 'running') ORDER BY created_at, job_id"
+            )
+        ]
+    if json_out:
+        print_json({"jobs": rows, "total": len(rows)})
+        return
+    if not rows:
+        typer.echo("no scheduler jobs queued or running")
+    for r in rows:
+        typer.echo(f"{r['created_at']}  {r['status']:8} {r['plugin']}:{r['command']}  job={r['job_id']}")
+
+
+def plugin_facts(
+    plugin: Annotated[str, typer.Argument(help="Plugin instance.")],
+    fact_type: Annotated[str | None, typer.Option("--fact-type", help="Only this fact type.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Newest N (1..1000).")] = 50,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Facts a plugin recorded (`state_updates` facts), newest first."""
+    loaded = config_or_exit(config)
+    sql = (
+        "SELECT f.id, f.instance AS plugin, f.fact_type, f.job_id, j.command, f.data, f.created_at "
+        "FROM facts f LEFT JOIN jobs j ON j.job_id = f.job_id WHERE f.instance = ?"
+    )
+    params: list[Any] = [plugin]
+    if fact_type:
+        sql += " AND f.fact_type = ?"
+        params.append(fact_type)
+    sql += " ORDER BY f.id DESC LIMIT ?"
+    params.append(limit)
+    with _read_only(loaded) as db:
+        rows = [dict(r) for r in db.execute(sql, params)]
+    for row in rows:
+        try:
+            row["fact"] = json.loads(row.pop("data"))
+        except ValueError:
+            row["fact"] = None
+    if json_out:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo(f"no facts for {plugin}" + (f" of type {fact_type}" if fact_type else ""))
+    for row in rows:
+        typer.echo(
+            f"{row['created_at']}  #{row['id']} {row['fact_type']}  job={row['job_id']}  "
+            + json.dumps(row["fact"], ensure_ascii=False)[:300]
+        )
+
+
+def _snapshot(loaded: LoadedConfig, target: Path) -> None:
+    """A consistent copy through SQLite's online backup API: safe while a gateway writes."""
+    source = sqlite3.connect(f"file:{loaded.db_path}?mode=ro", uri=True, timeout=10.0)
+    dest = sqlite3.connect(target)
+    try:
+        source.backup(dest)
+    finally:
+        dest.close()
+        source.close()
+
+
+def backup(
+    to: Annotated[str, typer.Option("--to", help="Target file: *.tar.gz (database + config files) or a .db file.")],
+    config: ConfigOption = None,
+) -> None:
+    """Back up the database (online, consistent) and, for a .tar.gz target, the config files too."""
+    loaded = config_or_exit(config)
+    if not loaded.db_path.exists():
+        fail(f"no database at {loaded.db_path} (has the gateway run yet?)")
+    target = Path(to).expanduser().resolve()
+    if target.exists():
+        fail(f"{target} already exists (accepted: a new file name; a backup never overwrites)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.name.endswith((".tar.gz", ".tgz")):
+        _snapshot(loaded, target)
+        typer.echo(f"database backed up to {target}")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        db_copy = Path(tmp) / loaded.db_path.name
+        _snapshot(loaded, db_copy)
+        with tarfile.open(target, "w:gz") as tar:
+            tar.add(db_copy, arcname=f"db/{loaded.db_path.name}")
+            for file in sorted({loaded.path, *loaded.origins.values()}):
+                tar.add(file, arcname=f"config/{file.name}")
+    typer.echo(f"database and {len({loaded.path, *loaded.origins.values()})} config file(s) backed up to {target}")
+
+
+def _checks(loaded: LoadedConfig) -> list[dict[str, Any]]:
+    """Each check as {name, ok, detail}; read-only, so it may run beside a gateway."""
+    out: list[dict[str, Any]] = []
+    holder = lock_holder(loaded.db_path)
+    out.append(
+        {"name": "lock", "ok": True, "detail": f"held by gateway pid {holder}" if holder else "no gateway running"}
+    )
+    with _read_only(loaded) as db:
+        integrity = [r[0] for r in db.execute("PRAGMA integrity_check")]
+        out.append({"name": "integrity", "ok": integrity == ["ok"], "detail": "; ".join(integrity[:5])})
+        latest = queries.migrations()[-1][0]
+        try:
+            version = db.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            version, latest_text = None, f"unreadable ({exc})"
+        else:
+            latest_text = f"{version} (this ductile: {latest})"
+        out.append({"name": "schema", "ok": version == latest, "detail": latest_text})
+        placeholders = ",".join("?" * len(ALL_STATUSES))
+        bad_status = db.execute(f"SELECT count(*) FROM jobs WHERE status NOT IN ({placeholders})", ALL_STATUSES)
+        unknown = bad_status.fetchone()[0]
+        out.append({"name": "statuses", "ok": unknown == 0, "detail": f"{unknown} job(s) with an unknown status"})
+        terminal = tuple(s.value for s in TERMINAL)
+        marks = ",".join("?" * len(terminal))
+        open_done = db.execute(
+            f"SELECT count(*) FROM jobs WHERE status IN ({marks}) AND completed_at IS NULL", terminal
+        ).fetchone()[0]
+        out.append(
+            {
+                "name": "finished_jobs",
+                "ok": open_done == 0,
+                "detail": f"{open_done} finished job(s) without completed_at",
+            }
+        )
+        running = db.execute("SELECT count(*) FROM jobs WHERE status = 'running'").fetchone()[0]
+        orphans = running if not holder else 0
+        out.append(
+            {
+                "name": "running_jobs",
+                "ok": True,
+                "detail": f"{running} running"
+                + (f"; {orphans} left by a stopped gateway (recovered at its next start)" if orphans else ""),
+            }
+        )
+    return out
+
+
+def selfcheck(config: ConfigOption = None, json_out: JsonOption = False) -> None:
+    """Database health: lock, PRAGMA integrity_check, schema version, queue invariants. Exit 1 on a failure."""
+    loaded = config_or_exit(config)
+    checks = _checks(loaded)
+    ok = all(c["ok"] for c in checks)
+    if json_out:
+        print_json({"ok": ok, "database": str(loaded.db_path), "checks": checks})
+    else:
+        for c in checks:
+            typer.echo(f"{'ok  ' if c['ok'] else 'FAIL'}  {c['name']}: {c['detail']}")
+        typer.echo("selfcheck passed" if ok else "selfcheck FAILED")
+    if not ok:
+        raise typer.Exit(1)
+
+
+def stop() -> None:
+    fail(LIFECYCLE_MESSAGE.format(action="stop"))
+
+
+def restart() -> None:
+    fail(LIFECYCLE_MESSAGE.format(action="restart"))

@@ -1,0 +1,54 @@
+"""Which gateway a command talks to: one rule for every command that can use the HTTP API.
+
+`--api-url`, else $DUCTILE_API_URL, else the config's own `api.listen` when the API is enabled
+there; commands that can also work on local files fall back to the database when none answers.
+"""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+
+from ductile.config import ConfigError, load_config
+
+FALLBACK_URL = "http://127.0.0.1:8080"
+
+
+def config_api_url(config: str | None) -> str | None:
+    """The URL the config's own gateway listens on, if its API is enabled."""
+    try:
+        loaded = load_config(config)
+    except ConfigError:
+        return None
+    api = loaded.config.api
+    if not api.enabled:
+        return None
+    host = api.host if api.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{api.port}"
+
+
+def configured_api_url(option: str | None, config: str | None) -> str | None:
+    """--api-url / $DUCTILE_API_URL (typer fills the option from it), else the config's; None if neither."""
+    return option or os.environ.get("DUCTILE_API_URL") or config_api_url(config)
+
+
+def api_url(option: str | None, config: str | None) -> str:
+    """As configured_api_url, else Ductile's default address."""
+    return configured_api_url(option, config) or FALLBACK_URL
+
+
+def reachable(url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(url.rstrip("/") + "/healthz", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def token_from(*candidates: str | None) -> str | None:
+    """The first token given: Ductile's --api-key/$DUCTILE_API_KEY or our --token/$DUCTILE_TOKEN."""
+    for value in (*candidates, os.environ.get("DUCTILE_API_KEY"), os.environ.get("DUCTILE_TOKEN")):
+        if value:
+            return value
+    return None
