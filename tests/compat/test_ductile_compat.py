@@ -82,6 +82,12 @@ plugins:
       - id: rare
         cron: "0 3 1 1 *"
         only_between: "08:00-18:00"
+pipelines:
+  - name: echo-later
+    on: compat.never_emitted
+    execution_mode: synchronous
+    timeout: 45s
+    steps: [{{uses: echo}}]
 """
 
 
@@ -303,6 +309,15 @@ def a12_skills(gw: GatewayProcess) -> None:
         "tier": "READ",
         "plugin": "echo",
         "command": "poll",
+    }
+    assert skills[-1] == {  # pipelines follow the plugin commands, by name
+        "name": "pipeline.echo-later",
+        "kind": "pipeline",
+        "endpoint": "/pipeline/echo-later",
+        "pipeline": "echo-later",
+        "trigger": "compat.never_emitted",
+        "execution_mode": "synchronous",
+        "timeout_secs": 45,
     }
 
 

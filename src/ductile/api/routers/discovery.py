@@ -24,9 +24,12 @@ DESCRIPTION = "Automation runtime AI agents can run, debug, and build for."
 
 @router.get(
     "/skills",
-    summary="Every invocable skill: one per plugin command",
+    summary="Every invocable skill: one per plugin command, then one per pipeline",
     responses=errors(401),
-    openapi_extra=scoped("any valid token", "`{skills: [...]}`, plugins by name, commands by name (Ductile's shape)."),
+    openapi_extra=scoped(
+        "any valid token",
+        "`{skills: [...]}`: plugins by name, commands by name, then pipelines by name (Ductile's shape).",
+    ),
     dependencies=[Depends(require(None))],
 )
 async def skills(request: Request) -> dict[str, Any]:
@@ -46,6 +49,19 @@ async def skills(request: Request) -> dict[str, Any]:
                 }
             )
             out.append(skill)
+    graph = request.app.state.gateway.graph
+    for name, pipeline in sorted(graph.pipelines.items()):
+        out.append(
+            {
+                "name": f"pipeline.{name}",
+                "kind": "pipeline",
+                "endpoint": f"/pipeline/{name}",
+                "pipeline": name,
+                "trigger": pipeline.on or pipeline.on_hook,
+                "execution_mode": pipeline.execution_mode,
+                "timeout_secs": int(pipeline.timeout),
+            }
+        )
     return {"skills": out}
 
 

@@ -89,7 +89,7 @@ ENDPOINTS = [
     {"method": "POST", "path": "/job/{job_id}/cancel", "scope": "jobs:rw", "what": "cancel a queued/running job"},
     {"method": "GET", "path": "/job-logs", "scope": "jobs:logs:ro", "what": "job logs, Ductile's {logs, total}"},
     {"method": "GET", "path": "/job-attempts", "scope": "jobs:logs:ro", "what": "attempt records, searchable"},
-    {"method": "GET", "path": "/skills", "scope": "any token", "what": "every plugin command as a skill"},
+    {"method": "GET", "path": "/skills", "scope": "any token", "what": "every plugin command and pipeline as a skill"},
     {"method": "GET", "path": "/.well-known/ai-plugin.json", "scope": "any token", "what": "AI plugin manifest"},
     {"method": "GET", "path": "/plugin/{name}/openapi.json", "scope": "any token", "what": "one plugin's API"},
     {"method": "GET", "path": "/analytics/summary", "scope": "jobs:status:ro", "what": "finished jobs, 24h"},
