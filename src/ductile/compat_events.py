@@ -76,3 +76,20 @@ def finished_events(
     if is_scheduled_poll(done) and done.status is not Status.QUEUED:
         out.append(("poll.completed", {"outcome": done.status.value, "duration_ms": duration_ms}))
     return out
+
+
+def recovery_event(job: Job) -> dict[str, Any]:
+    """`job.failed {..., recovery: true}` for a job crash recovery ended `dead` (no attempts left),
+    with the error Ductile's hook payload carries for the same case (pipelines.md §5.2)."""
+    error = f"Job marked dead during crash recovery: max attempts ({job.max_attempts}) reached"
+    return {
+        "job_id": job.job_id,
+        "plugin": job.plugin,
+        "command": job.command,
+        "status": job.status.value,
+        "submitted_by": job.submitted_by,
+        "error": error,
+        "message": f"Job failed [{job.plugin}]: {error}",
+        "text": f"Job failed [{job.plugin}]: {error}",
+        "recovery": True,
+    }

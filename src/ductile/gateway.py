@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ductile import __version__
+from ductile.compat_events import recovery_event
 from ductile.config import ConfigError, LoadedConfig
 from ductile.config_check import check_config
 from ductile.dispatch import Dispatcher, recover
 from ductile.events import EventHub
 from ductile.executor import install_child_watcher
 from ductile.jobs import EnqueueResult, NewJob
+from ductile.lifecycle import Status
 from ductile.lock import DatabaseLock
 from ductile.manifest import Discovery
 from ductile.pipelines.compile import EMPTY_GRAPH, Graph
@@ -229,6 +231,9 @@ class Gateway:
             raise
         if recovered:
             log.warning("crash recovery re-queued or closed jobs", extra={"count": len(recovered)})
+        for job in recovered:
+            if job.status is Status.DEAD:  # Ductile's signal for a job recovery had to give up on
+                self.hub.publish("job.failed", recovery_event(job))
         service = self.config.service
         self.dispatcher = Dispatcher(
             self.store,

@@ -10,6 +10,7 @@ from pathlib import Path
 from conftest import make_plugin, wait_for
 
 from ductile.dispatch import recover
+from ductile.gateway import Gateway
 from ductile.lifecycle import Status
 from ductile.timeutil import from_text, utcnow
 
@@ -268,3 +269,25 @@ async def test_max_workers_caps_all_instances_together(rig, tmp_path):
     jobs = await r.run_until_done(ids, timeout=60)
     most = [r.store.attempts(j.job_id)[0].response["result"]["most"] for j in jobs]
     assert max(most) == 2
+
+
+def test_recovery_that_gives_up_publishes_ductiles_job_failed_with_recovery_true(rig, tmp_path):
+    """A job left running with no attempts left ends `dead` at start-up, and a Ductile client on
+    /events sees `job.failed {..., recovery: true}` for it (ductile-compat A14)."""
+    make_plugin(tmp_path / "plugins", "once", "#!/usr/bin/env bash\ncat >/dev/null\necho '{\"status\":\"ok\",\"result\":\"x\"}'\n")
+    r = rig({"once": {"retry": {"max_attempts": 1}}})
+    job_id = r.submit("once")
+    claimed = r.store.claim(now=utcnow())
+    assert claimed is not None and claimed.job_id == job_id  # running, as a kill -9'd gateway leaves it
+    r.close()
+    gateway = Gateway(r.setup, api=False)
+    gateway.open()
+    try:
+        assert gateway.store is not None and gateway.store.get_job(job_id).status is Status.DEAD
+        events, _ = gateway.hub.replay_since(0)
+        [failed] = [e for e in events if e.type == "job.failed"]
+        assert failed.data["job_id"] == job_id and failed.data["recovery"] is True
+        assert failed.data["error"] == "Job marked dead during crash recovery: max attempts (1) reached"
+    finally:
+        gateway.close()
+        r.open()
