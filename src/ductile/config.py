@@ -363,6 +363,7 @@ def read_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] |
     )
     compat = normalise(raw.data, _known_keys(), env)
     loaded.warnings = list(dict.fromkeys(loaded.problem(loc, message) for loc, message in compat.warnings))
+    loaded.warnings.extend(_included_env_vars(raw.origins, path))
     shape_problems, data = _shape_checks(compat.data)
     shape_problems = [(loc, message) for loc, message in shape_problems if not _under(loc, compat.reported)]
     problems = [
@@ -379,6 +380,16 @@ def read_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] |
         loaded.config, dropped = _without_invalid_parts(data, exc)
         loaded.dropped = frozenset(dropped)
     return ConfigRead(loaded, list(dict.fromkeys(problems)), loaded.warnings)
+
+
+def _included_env_vars(origins: dict[Loc, Path], root: Path) -> list[str]:
+    """`environment_vars` is read from the root file only (before any include can be found, since
+    includes may use ${VAR}); one in an included file is ignored, and said so, never silently."""
+    files = sorted({str(f) for loc, f in origins.items() if loc[:1] == ("environment_vars",) and f != root.resolve()})
+    return [
+        f"{f}: environment_vars: ignored in an included file (accepted: environment_vars in the root config, {root})"
+        for f in files
+    ]
 
 
 def _known_keys() -> Known:

@@ -106,6 +106,17 @@ def test_missing_dotenv_file_is_a_problem(tmp_path: Path) -> None:
     assert any("environment_vars.include: cannot read 'missing.env'" in p for p in read.problems)
 
 
+def test_environment_vars_in_an_included_file_is_one_warning_not_silence(tmp_path: Path) -> None:
+    (tmp_path / "extra.yaml").write_text("environment_vars:\n  include: [extra.env]\n")
+    (tmp_path / "extra.env").write_text("FROM_EXTRA=1\n")
+    config = tmp_path / "config.yaml"
+    config.write_text("include: [extra.yaml]\n")
+    read = read_config(config, env={})
+    assert not read.problems
+    [warning] = [w for w in read.warnings if "environment_vars" in w]
+    assert "extra.yaml" in warning and "ignored in an included file" in warning
+
+
 def test_secret_ref_env_and_legacy_tokens(tmp_path: Path) -> None:
     read = read_config(_copy(tmp_path, "security.yaml"), env=dict(ENV))
     assert read.loaded is not None
