@@ -14,6 +14,7 @@ import json
 import logging
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -160,19 +161,7 @@ def _route_event(
             )
             continue
         rows = router.plan_contexts(c, settings.graph, source, envelope.get("payload"), roots)
-        for row in rows:
-            db.execute(
-                Q["insert_context"],
-                {
-                    "id": row.id,
-                    "parent_id": row.parent_id,
-                    "pipeline": row.pipeline,
-                    "step_id": row.step_id,
-                    "instance_id": row.instance_id,
-                    "accumulated": _dumps(row.accumulated),
-                    "now": stamp,
-                },
-            )
+        insert_contexts(db, rows, stamp)
         context_id = rows[-1].id
         child_id = insert_child(
             db,
@@ -360,24 +349,29 @@ class EntryJob:
     step_id: str
 
 
+def insert_contexts(db: sqlite3.Connection, rows: Sequence[Any], stamp: str) -> None:
+    """Context rows planned by the router (routed children and API entries alike)."""
+    for row in rows:
+        db.execute(
+            Q["insert_context"],
+            {
+                "id": row.id,
+                "parent_id": row.parent_id,
+                "pipeline": row.pipeline,
+                "step_id": row.step_id,
+                "instance_id": row.instance_id,
+                "accumulated": _dumps(row.accumulated),
+                "now": stamp,
+            },
+        )
+
+
 def insert_entries(db: sqlite3.Connection, entries: list[EntryJob], now: datetime, submitted_by: str) -> list[str]:
     """Every context row and entry job of one pipeline start (one transaction: all or none)."""
     stamp = to_text(now)
     ids = []
     for entry in entries:
-        for row in entry.contexts:
-            db.execute(
-                Q["insert_context"],
-                {
-                    "id": row.id,
-                    "parent_id": row.parent_id,
-                    "pipeline": row.pipeline,
-                    "step_id": row.step_id,
-                    "instance_id": row.instance_id,
-                    "accumulated": _dumps(row.accumulated),
-                    "now": stamp,
-                },
-            )
+        insert_contexts(db, entry.contexts, stamp)
         ids.append(
             insert_child(
                 db,
