@@ -16,7 +16,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ductile import __version__
+from ductile import __version__, sdnotify
 from ductile.compat_events import recovery_event
 from ductile.config import ConfigError, LoadedConfig
 from ductile.config_check import check_config
@@ -270,6 +270,9 @@ class Gateway:
             if self.api_enabled:
                 assert listeners is not None
                 tasks.append(asyncio.create_task(self._serve_api(listeners), name="api"))
+            interval = sdnotify.watchdog_interval()
+            if interval is not None:
+                tasks.append(asyncio.create_task(sdnotify.watchdog(stop, interval), name="watchdog"))
             log.info(
                 "gateway started",
                 extra={
@@ -283,12 +286,14 @@ class Gateway:
             self.hub.publish("gateway.started", {"version": self.version, "started_at": self.started_at})
             if ready is not None:
                 ready.set()
+            sdnotify.notify(f"READY=1\nSTATUS=running {len(self.registry.instances)} plugin(s)")
             stopper = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if task is not stopper and not task.cancelled() and task.exception() is not None:
                     self._failed(task.get_name(), task.exception())
             stop.set()
+            sdnotify.notify("STOPPING=1\nSTATUS=draining running jobs")
             self.hub.publish("gateway.stopping", {"reason": "signal or stop request"})
             left = await self.dispatcher.drain(self.config.service.drain_grace)
             if left:
