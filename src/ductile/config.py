@@ -223,6 +223,13 @@ class ApiAuth(_Model):
     tokens: list[ApiToken] = Field(default_factory=list)
 
 
+class MetricsConfig(_Model):
+    """`api.metrics`: Prometheus `/metrics` on the API listener (docs/OPERATIONS.md#metrics)."""
+
+    enabled: bool = True
+    public: bool = False  # true: no token needed (only for an API on a private address)
+
+
 class ApiConfig(_Model):
     enabled: bool = False
     listen: str = "127.0.0.1:8080"
@@ -237,6 +244,7 @@ class ApiConfig(_Model):
     max_url_bytes: int = Field(default=8 * 1024, ge=256)
     max_concurrent_sync: int = 10  # synchronous POST /pipeline waits at once; <= 0 means 10
     max_sync_timeout: OptionalDuration = 0.0  # caps a pipeline's timeout for synchronous calls; 0 = no cap
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @field_validator("max_concurrent_sync")
     @classmethod

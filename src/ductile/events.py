@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,8 @@ class EventHub:
         self._subscribers: set[Subscription] = set()
         self._queue_size = queue_size
         self.last_id = 0
+        # Synchronous observers (metrics): called inside publish, so each must be a few increments.
+        self.taps: list[Callable[[Event], None]] = []
 
     def publish(self, type_: str, data: dict[str, Any]) -> Event:
         event = Event(id=next(self._ids), type=type_, data=data)
@@ -90,6 +93,8 @@ class EventHub:
         self._replay.append(event)
         for sub in list(self._subscribers):
             sub.offer(event)
+        for tap in self.taps:
+            tap(event)
         return event
 
     def subscribe(self) -> Subscription:

@@ -167,6 +167,12 @@ class Gateway:
         self.exit_code = 0
         self.graph = setup.graph
         self.routing = routing_settings(setup)
+        self.metrics: Any = None
+        if self.api_enabled and self.config.api.metrics.enabled:
+            from ductile.metrics import GatewayMetrics  # here, not at the top: the CLI imports this module
+
+            self.metrics = GatewayMetrics(self)
+            self.hub.taps.append(self.metrics.observe)
 
     @property
     def uptime(self) -> float:

@@ -114,6 +114,10 @@ def create_app(gateway: Gateway) -> FastAPI:
     from ductile.api.routers.discovery import install_cors
 
     install_cors(app, list(gateway.config.api.allowed_origins))
+    if getattr(gateway, "metrics", None) is not None:
+        from ductile.metrics import HttpMetricsMiddleware
+
+        app.add_middleware(HttpMetricsMiddleware, metrics=gateway.metrics)
     return app
 
 
@@ -122,7 +126,7 @@ def _include_optional(app: FastAPI) -> None:
     import importlib
 
     # discovery before plugins: its GET /plugin/{name}/openapi.json must answer 405s with `Allow: GET`
-    for name in ("jobs", "lineage", "discovery", "plugins", "pipelines", "schedules", "events", "system"):
+    for name in ("jobs", "lineage", "discovery", "plugins", "pipelines", "schedules", "events", "system", "metrics"):
         try:
             module = importlib.import_module(f"ductile.api.routers.{name}")
         except ModuleNotFoundError as exc:

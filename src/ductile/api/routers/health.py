@@ -56,6 +56,7 @@ ENDPOINTS = [
     {"method": "GET", "path": "/", "scope": None, "what": "this discovery document"},
     {"method": "GET", "path": "/healthz", "scope": None, "what": "liveness, queue depth, version"},
     {"method": "GET", "path": "/openapi.json", "scope": None, "what": "OpenAPI document"},
+    {"method": "GET", "path": "/metrics", "scope": "system:ro", "what": "Prometheus metrics"},
     {"method": "GET", "path": "/plugins", "scope": "any token", "what": "plugin catalog"},
     {"method": "GET", "path": "/plugin/{name}", "scope": "plugin:catalog:ro", "what": "one plugin's manifest view"},
     {

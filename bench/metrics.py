@@ -1,0 +1,204 @@
+"""What Prometheus metrics cost: dispatch throughput with `api.metrics` on vs off, paired in one
+run, and `GET /metrics` latency on a gateway with 100 plugins x 3 commands, beside `/healthz`.
+
+    .venv/bin/python bench/metrics.py            # 3 pairs of 1,000 jobs; 300-series scrape
+    .venv/bin/python bench/metrics.py --quick    # 1 pair of 300 jobs
+
+Each side runs the real gateway (`Gateway(prepare(config))`, API enabled on a free port) in a
+fresh child process; jobs of the trivial bash plugin from bench/dispatch.py are enqueued through
+`Gateway.enqueue` (which publishes `job.queued`, so the hub tap runs for every job as in
+production); wall time = last `completed_at` - first `created_at` from the database. Pairs
+alternate which side goes first so drift on a shared machine hits both alike. Target (issue 13):
+metrics cost < 3 % of dispatch throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))
+import dispatch as common  # noqa: E402  (bench/dispatch.py: the plugin and config writers)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(directory: Path, plugin_root: Path, plugins: dict[str, Any], *, metrics: bool, workers: int) -> str:
+    import yaml
+
+    directory.mkdir(parents=True)
+    config = {
+        "service": {"log_format": "json", "log_level": "warning", "max_workers": workers},
+        "database": {"path": "./data/ductile.db"},
+        "plugin_roots": [str(plugin_root)],
+        "plugins": plugins,
+        "api": {
+            "enabled": True,
+            "listen": f"127.0.0.1:{free_port()}",
+            "metrics": {"enabled": metrics},
+            "auth": {"tokens": [{"name": "bench", "token": "bench-token-0123456789abcdef", "scopes": ["*"]}]},
+        },
+    }
+    (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return str(directory)
+
+
+def child_throughput(spec: dict[str, Any]) -> dict[str, Any]:
+    from ductile import logs
+    from ductile.gateway import Gateway, prepare
+    from ductile.timeutil import from_text
+
+    setup = prepare(spec["config"])
+    logs.setup("warning", "json")
+    gateway = Gateway(setup)
+    gateway.open()
+
+    async def main() -> dict[str, Any]:
+        ready = asyncio.Event()
+        running = asyncio.create_task(gateway.run(ready=ready))
+        await ready.wait()
+        assert gateway.store is not None
+        cpu = time.process_time()
+        for i in range(spec["jobs"]):
+            gateway.enqueue("benchsh", "poll", submitted_by="bench")
+            if i % 50 == 49:
+                await asyncio.sleep(0)
+        while True:
+            counts = gateway.store.status_counts()
+            if counts["queued"] == 0 and counts["running"] == 0:
+                break
+            await asyncio.sleep(0.05)
+        cpu = time.process_time() - cpu
+        row = gateway.store._read("SELECT min(created_at), max(completed_at), sum(status = 'succeeded') FROM jobs")[0]  # type: ignore[attr-defined]
+        assert gateway.stop_event is not None
+        gateway.stop_event.set()
+        await running
+        seconds = (from_text(row[1]) - from_text(row[0])).total_seconds()
+        return {"jobs_per_s": spec["jobs"] / seconds, "cpu_ms_per_job": cpu * 1000 / spec["jobs"], "ok": row[2]}
+
+    return asyncio.run(main())
+
+
+def run_child(kind: str, spec: dict[str, Any], log: Path) -> dict[str, Any]:
+    with open(log, "ab") as err:
+        proc = subprocess.run(
+            [sys.executable, str(HERE), "--child", kind, json.dumps(spec)], stdout=subprocess.PIPE, stderr=err
+        )
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} child failed; see {log}")
+    return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+
+
+def scrape_latency(work: Path, root: Path, log: Path, requests: int) -> dict[str, Any]:
+    """A real `ductile system start` with 100 instances x 3 commands, one job of each done, then
+    sequential GET /metrics and GET /healthz, interleaved."""
+    import httpx
+    import yaml
+
+    manifest = yaml.safe_load((root / "benchsh" / "manifest.yaml").read_text())
+    manifest["commands"] = [{"name": c, "type": "read"} for c in ("poll", "sync", "check")]
+    (root / "benchsh" / "manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    plugins = {f"p{i:03d}": {"uses": "benchsh"} for i in range(100)}
+    directory = write_config(work / "scrape", root, plugins, metrics=True, workers=2)
+    port = yaml.safe_load(Path(directory, "config.yaml").read_text())["api"]["listen"].rsplit(":", 1)[1]
+    url, headers = f"http://127.0.0.1:{port}", {"Authorization": "Bearer bench-token-0123456789abcdef"}
+    ductile = Path(sys.executable).parent / "ductile"
+    with open(log, "ab") as err:
+        proc = subprocess.Popen([str(ductile), "system", "start", "--config", directory], stdout=err, stderr=err)
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            for name in plugins:
+                for command in ("poll", "sync", "check"):
+                    assert client.post(f"/plugin/{name}/{command}", json={}).status_code == 202
+            while client.get("/healthz").json()["queue_depth"]:
+                time.sleep(0.2)
+            body = client.get("/metrics").text
+            series = sum(1 for line in body.splitlines() if line and not line.startswith("#"))
+            timings: dict[str, list[float]] = {"/metrics": [], "/healthz": []}
+            for _ in range(requests):
+                for path in timings:
+                    t = time.perf_counter()
+                    response = client.get(path)
+                    timings[path].append((time.perf_counter() - t) * 1000)
+                    assert response.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    out: dict[str, Any] = {"series": series, "bytes": len(body)}
+    for path, values in timings.items():
+        ordered = sorted(values)
+        out[path] = {"p50_ms": statistics.median(ordered), "p99_ms": ordered[int(len(ordered) * 0.99) - 1]}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", nargs=2)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1000)
+    args = parser.parse_args()
+    if args.child:
+        kind, spec = args.child
+        print(json.dumps({"throughput": child_throughput}[kind](json.loads(spec))))
+        return
+    pairs, jobs = (1, 300) if args.quick else (args.pairs, args.jobs)
+    with tempfile.TemporaryDirectory(prefix="ductile-bench-metrics-") as tmp:
+        work = Path(tmp)
+        root = work / "plugins"
+        common.write_plugins(root)
+        log = work / "children.log"
+        print(f"load average before: {os.getloadavg()[0]:.2f}; {pairs} pair(s) of {jobs} jobs, 2 workers")
+        ratios, rows = [], []
+        for i in range(pairs):
+            results = {}
+            order = (True, False) if i % 2 == 0 else (False, True)
+            for metrics in order:
+                config = write_config(work / f"t{i}-{metrics}", root, {"benchsh": {}}, metrics=metrics, workers=2)
+                results[metrics] = run_child("throughput", {"config": config, "jobs": jobs}, log)
+                assert results[metrics]["ok"] == jobs, results
+            ratio = results[True]["jobs_per_s"] / results[False]["jobs_per_s"]
+            ratios.append(ratio)
+            rows.append(results)
+            print(
+                f"pair {i + 1}: metrics off {results[False]['jobs_per_s']:.0f} jobs/s "
+                f"({results[False]['cpu_ms_per_job']:.3f} ms CPU/job) | on {results[True]['jobs_per_s']:.0f} jobs/s "
+                f"({results[True]['cpu_ms_per_job']:.3f} ms CPU/job) | on/off {ratio:.3f}"
+            )
+        median = statistics.median(ratios)
+        cpu_delta = statistics.median(r[True]["cpu_ms_per_job"] - r[False]["cpu_ms_per_job"] for r in rows)
+        print(f"median on/off throughput: {median:.3f} (cost {100 * (1 - median):+.1f} %; target < 3 %)")
+        print(f"median extra gateway CPU per job with metrics: {cpu_delta * 1000:+.1f} µs")
+        scrape = scrape_latency(work, root, log, 50 if args.quick else 200)
+        print(
+            f"GET /metrics with 100 plugins x 3 commands: {scrape['series']} series, {scrape['bytes']} bytes; "
+            f"p50 {scrape['/metrics']['p50_ms']:.2f} ms, p99 {scrape['/metrics']['p99_ms']:.2f} ms | "
+            f"GET /healthz p50 {scrape['/healthz']['p50_ms']:.2f} ms, p99 {scrape['/healthz']['p99_ms']:.2f} ms"
+        )
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

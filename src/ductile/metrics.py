@@ -1,0 +1,213 @@
+"""Prometheus metrics for one gateway, on its own `CollectorRegistry`.
+
+Two kinds, chosen by cost: things that *happen* (jobs queued and finished, attempts, durations,
+schedule fires and skips, HTTP requests) are counters fed by a tap on the event hub, so the
+dispatcher pays one dict lookup and an increment per event and nothing else; things that *are*
+(queue depth by status, busy workers, SSE clients, each schedule's next fire and lateness) are
+read when Prometheus scrapes, so an idle gateway does no work for them at all. Labels are only
+config-bounded values (instance, command, schedule id, route template): never a job id or a path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ductile.events import Event
+from ductile.store import StoreError
+from ductile.timeutil import from_text, utcnow
+
+if TYPE_CHECKING:
+    from ductile.gateway import Gateway
+
+# A job's end, as the dispatcher publishes it → the attempt outcome label.
+ATTEMPT_EVENTS = {
+    "job.succeeded": "succeeded",
+    "job.failed": "failed",
+    "job.timed_out": "timed_out",
+    "job.dead": "dead",
+    "job.retrying": "retrying",
+}
+JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 3600)
+HTTP_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 10)
+
+
+class GatewayMetrics:
+    """Counters and histograms fed by hub events and HTTP middleware; gauges read at scrape."""
+
+    def __init__(self, gateway: Gateway):
+        # `_created` series double the exposition of every counter for a value nobody graphs;
+        # a gateway with 300 plugin commands would scrape twice the bytes for it.
+        disable_created_metrics()
+        self.gateway = gateway
+        self.registry = CollectorRegistry(auto_describe=False)
+        r = self.registry
+        self.enqueued = Counter(
+            "ductile_jobs_enqueued", "Jobs created", ["plugin", "command", "submitted_by"], registry=r
+        )
+        self.attempts = Counter(
+            "ductile_job_attempts", "Attempts ended, by outcome", ["plugin", "command", "outcome"], registry=r
+        )
+        self.finished = Counter(
+            "ductile_jobs_finished", "Jobs that reached a terminal status", ["plugin", "command", "status"], registry=r
+        )
+        self.retries = Counter("ductile_job_retries", "Attempts that ended in a retry", ["plugin", "command"], registry=r)
+        self.duration = Histogram(
+            "ductile_job_duration_seconds",
+            "Attempt wall time, spawn to exit",
+            ["plugin", "command"],
+            buckets=JOB_BUCKETS,
+            registry=r,
+        )
+        self.fires = Counter("ductile_schedule_fires", "Schedule slots enqueued", ["plugin", "schedule_id"], registry=r)
+        self.skips = Counter(
+            "ductile_schedule_skips", "Schedule slots skipped", ["plugin", "schedule_id", "reason"], registry=r
+        )
+        self.http_requests = Counter(
+            "ductile_http_requests", "API requests answered", ["method", "route", "status"], registry=r
+        )
+        self.http_duration = Histogram(
+            "ductile_http_request_duration_seconds",
+            "API request handling time",
+            ["method", "route"],
+            buckets=HTTP_BUCKETS,
+            registry=r,
+        )
+        r.register(_StateCollector(gateway))
+        self._handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
+            "job.queued": self._queued,
+            "scheduler.fired": self._fired,
+            "scheduler.skipped": self._skipped,
+            **dict.fromkeys(ATTEMPT_EVENTS, self._ended),
+        }
+
+    def observe(self, event: Event) -> None:
+        """The hub tap: runs inside `publish`, so it must stay a lookup and an increment."""
+        handler = self._handlers.get(event.type)
+        if handler is not None:
+            handler(event.type, event.data)
+
+    def _queued(self, kind: str, data: dict[str, Any]) -> None:
+        self.enqueued.labels(data.get("plugin", ""), data.get("command", ""), data.get("submitted_by", "")).inc()
+
+    def _ended(self, kind: str, data: dict[str, Any]) -> None:
+        plugin, command = data.get("plugin", ""), data.get("command", "")
+        outcome = ATTEMPT_EVENTS[kind]
+        self.attempts.labels(plugin, command, outcome).inc()
+        if outcome == "retrying":
+            self.retries.labels(plugin, command).inc()
+        else:
+            self.finished.labels(plugin, command, outcome).inc()
+        duration_ms = data.get("duration_ms")
+        if isinstance(duration_ms, int | float):
+            self.duration.labels(plugin, command).observe(duration_ms / 1000)
+
+    def _fired(self, kind: str, data: dict[str, Any]) -> None:
+        self.fires.labels(data.get("plugin", ""), data.get("schedule_id", "")).inc()
+
+    def _skipped(self, kind: str, data: dict[str, Any]) -> None:
+        reason = str(data.get("reason", ""))
+        if "still queued or running" in reason:  # the text names a count; the label must not
+            reason = "already_running"
+        self.skips.labels(data.get("plugin", ""), data.get("schedule_id", ""), reason).inc()
+
+    def http(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_duration.labels(method, route).observe(seconds)
+
+
+class _StateCollector(Collector):
+    """Gauges computed at scrape time from the live gateway."""
+
+    def __init__(self, gateway: Gateway):
+        self.gateway = gateway
+
+    def collect(self) -> Iterator[Metric]:
+        gw = self.gateway
+        now = utcnow()
+        yield _gauge("ductile_up", "1 while the gateway runs", 1)
+        yield _gauge("ductile_uptime_seconds", "Seconds since the gateway started", round(gw.uptime, 3))
+        info = GaugeMetricFamily("ductile_build_info", "Version of the running gateway", labels=["version"])
+        info.add_metric([gw.version], 1)
+        yield info
+        jobs = GaugeMetricFamily("ductile_jobs", "Jobs in the database by status (queue depth)", labels=["status"])
+        degraded = 0
+        try:
+            counts = gw.store.status_counts() if gw.store is not None else {}
+        except StoreError:
+            counts, degraded = {}, 1
+        for status in ("queued", "running", "succeeded", "failed", "timed_out", "dead"):
+            jobs.add_metric([status], counts.get(status, 0))
+        yield jobs
+        if gw.store is not None and gw.store.write_fault is not None:
+            degraded = 1
+        dispatcher = gw.dispatcher
+        if dispatcher is not None and dispatcher.unrecorded:
+            degraded = 1
+        yield _gauge("ductile_degraded", "1 while /healthz reports degraded", degraded)
+        yield _gauge("ductile_workers_busy", "Plugin processes running now", dispatcher.busy if dispatcher else 0)
+        yield _gauge("ductile_workers_max", "service.max_workers", gw.config.service.max_workers)
+        yield _gauge("ductile_sse_clients", "Connected /events subscribers", gw.hub.subscriber_count)
+        yield _gauge("ductile_plugins_loaded", "Enabled plugin instances", len(gw.registry.instances))
+        yield from _schedule_gauges(gw, now.timestamp())
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _schedule_gauges(gw: Gateway, now: float) -> Iterator[Metric]:
+    labels = ["plugin", "schedule_id"]
+    next_fire = GaugeMetricFamily("ductile_schedule_next_fire_timestamp_seconds", "When the slot fires next", labels=labels)
+    lateness = GaugeMetricFamily(
+        "ductile_schedule_lateness_seconds", "How far past its fire time a due slot is (0 when on time)", labels=labels
+    )
+    last = GaugeMetricFamily(
+        "ductile_schedule_last_fired_timestamp_seconds", "When the schedule last enqueued a job", labels=labels
+    )
+    entries = list(gw.scheduler.entries) if gw.scheduler is not None else []
+    for entry in entries:
+        key = [entry.instance, entry.spec.id]
+        fire_at = entry.fire_at.timestamp()
+        next_fire.add_metric(key, fire_at)
+        lateness.add_metric(key, max(0.0, now - fire_at))
+        if entry.last_fired:
+            last.add_metric(key, from_text(entry.last_fired).timestamp())
+    yield next_fire
+    yield lateness
+    yield last
+
+
+class HttpMetricsMiddleware:
+    """Pure ASGI middleware: counts each response by method, route template and status.
+
+    The route *template* (`/job/{job_id}`), never the raw path, so an attacker probing random
+    URLs cannot create label values; unmatched paths count as `unmatched`."""
+
+    def __init__(self, app: Any, metrics: GatewayMetrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.http(scope.get("method", ""), template, status[0], time.perf_counter() - started)
