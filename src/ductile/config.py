@@ -245,6 +245,7 @@ class ApiConfig(_Model):
     max_concurrent_sync: int = 10  # synchronous POST /pipeline waits at once; <= 0 means 10
     max_sync_timeout: OptionalDuration = 0.0  # caps a pipeline's timeout for synchronous calls; 0 = no cap
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    bulk_max: int = Field(default=1000, ge=1, le=100000)  # jobs one POST /jobs/retry|cancel acts on
 
     @field_validator("max_concurrent_sync")
     @classmethod

@@ -31,6 +31,7 @@ class NewJob:
     route_key: str | None = None  # "<pipeline>/<step_id>"; "" for other routed or hook children
     pipeline: str | None = None
     step_id: str | None = None
+    retry_of: str | None = None  # the job this one repeats (POST /job/{id}/retry, bulk retry)
 
 
 @dataclass(frozen=True)
@@ -215,3 +216,31 @@ class ScheduleState:
     next_fire: str | None
     last_fired: str | None
     last_job_id: str | None
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """One audit row: who ran which bulk action on which filter, and what it did."""
+
+    action: str
+    actor: str
+    filter: dict[str, Any]
+    matched: int
+    acted: int
+    skipped: int
+    job_ids: list[str]
+    created_at: str = ""
+    id: int | None = None
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "action": self.action,
+            "actor": self.actor,
+            "filter": self.filter,
+            "matched": self.matched,
+            "acted": self.acted,
+            "skipped": self.skipped,
+            "job_ids": self.job_ids,
+            "created_at": self.created_at,
+        }

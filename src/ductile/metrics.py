@@ -56,7 +56,9 @@ class GatewayMetrics:
         self.finished = Counter(
             "ductile_jobs_finished", "Jobs that reached a terminal status", ["plugin", "command", "status"], registry=r
         )
-        self.retries = Counter("ductile_job_retries", "Attempts that ended in a retry", ["plugin", "command"], registry=r)
+        self.retries = Counter(
+            "ductile_job_retries", "Attempts that ended in a retry", ["plugin", "command"], registry=r
+        )
         self.duration = Histogram(
             "ductile_job_duration_seconds",
             "Attempt wall time, spawn to exit",
@@ -163,7 +165,9 @@ def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
 
 def _schedule_gauges(gw: Gateway, now: float) -> Iterator[Metric]:
     labels = ["plugin", "schedule_id"]
-    next_fire = GaugeMetricFamily("ductile_schedule_next_fire_timestamp_seconds", "When the slot fires next", labels=labels)
+    next_fire = GaugeMetricFamily(
+        "ductile_schedule_next_fire_timestamp_seconds", "When the slot fires next", labels=labels
+    )
     lateness = GaugeMetricFamily(
         "ductile_schedule_lateness_seconds", "How far past its fire time a due slot is (0 when on time)", labels=labels
     )

@@ -126,7 +126,7 @@ def _include_optional(app: FastAPI) -> None:
     import importlib
 
     # discovery before plugins: its GET /plugin/{name}/openapi.json must answer 405s with `Allow: GET`
-    for name in ("jobs", "lineage", "discovery", "plugins", "pipelines", "schedules", "events", "system", "metrics"):
+    for name in ("jobs", "lineage", "discovery", "plugins", "pipelines", "schedules", "events", "system", "metrics", "actions"):
         try:
             module = importlib.import_module(f"ductile.api.routers.{name}")
         except ModuleNotFoundError as exc:

@@ -83,6 +83,8 @@ class JobDetail(BaseModel):
     parent_job_id: str | None = Field(default=None, description="The job that started this one (routing, hooks).")
     pipeline: str | None = Field(default=None, description="Set when the job is a pipeline step.")
     step_id: str | None = None
+    retry_of: str | None = Field(default=None, description="The job this one retries (POST /job/{id}/retry).")
+    retried_by: list[str] | None = Field(default=None, description="Retries made of this job, oldest first.")
     events: list[EmittedEvent] = Field(description="Events the job emitted, oldest first.")
     children: list[ChildJob] = Field(description="Direct children, oldest first.")
 

@@ -33,8 +33,9 @@ class ApiClient:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         return self._send("GET", path, params=clean)
 
-    def post(self, path: str, body: Any = None) -> dict[str, Any]:
-        return self._send("POST", path, json=body)
+    def post(self, path: str, body: Any = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        return self._send("POST", path, json=body, params=clean)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ductile.cli import job_inspect
+from ductile.cli import job_actions, job_inspect
 from ductile.cli.api_client import ApiClient, ApiClientError
 from ductile.cli.common import ConfigOption, JsonOption, TokenOption, config_or_exit, fail, print_json
 
@@ -240,69 +240,4 @@ def logs(
 
 app.command("inspect")(job_inspect.inspect)
 
-
-@app.command("cancel")
-def cancel(
-    job_id: Annotated[str, typer.Argument(help="Job id.")],
-    api_url: ApiUrlOption = None,
-    token: TokenOption = None,
-    api_key: Annotated[str | None, typer.Option("--api-key", help="Alias of --token (Ductile).")] = None,
-    config: ConfigOption = None,
-    json_out: JsonOption = False,
-) -> None:
-    """Cancel a queued or running job through the gateway (a running one has its processes killed)."""
-    from ductile.cli import target
-
-    url = target.api_url(api_url, config)
-    try:
-        with ApiClient(url, target.token_from(api_key, token)) as client:
-            job = client.post(f"/job/{job_id}/cancel")
-    except ApiClientError as exc:
-        hint = " (is a gateway running? cancel needs one: it owns the job's processes)" if exc.status is None else ""
-        fail(f"{exc}{hint}")
-    print_json(job) if json_out else typer.echo(f"{job['job_id']} {job['status']}: {job.get('last_error') or ''}")
-
-
-@app.command("retry")
-def retry(
-    job_id: Annotated[str, typer.Argument(help="Id of a finished job to run again.")],
-    config: ConfigOption = None,
-    json_out: JsonOption = False,
-) -> None:
-    """Queue a new job with the same plugin, command and payload; its context says `retry_of: <id>`.
-
-    A new job rather than resetting the old one: the old job's history stays exactly as it happened.
-    """
-    from ductile.cli.common import setup_or_exit
-    from ductile.gateway import UnknownTarget, submit
-    from ductile.lifecycle import TERMINAL
-    from ductile.store import open_store
-
-    setup = setup_or_exit(config)
-    if not setup.loaded.db_path.exists():
-        fail(f"no database at {setup.loaded.db_path} (has the gateway run yet?)")
-    store = open_store(setup.loaded.db_path)
-    try:
-        old = store.get_job(job_id)
-        if old is None:
-            fail(f"no job with id {job_id[:80]!r}")
-        if old.status not in TERMINAL:
-            fail(f"job {job_id} is {old.status.value}; only finished jobs can be retried (accepted: cancel it first)")
-        try:
-            result = submit(
-                store,
-                setup.registry,
-                instance=old.plugin,
-                command=old.command,
-                payload=old.payload,
-                submitted_by="cli",
-                context={"retry_of": old.job_id},
-            )
-        except UnknownTarget as exc:
-            fail(f"cannot retry {job_id}: {exc}")
-    finally:
-        store.close()
-    out = {"job_id": result.job_id, "status": result.status.value, "plugin": old.plugin, "command": old.command}
-    print_json({**out, "retry_of": old.job_id}) if json_out else typer.echo(
-        f"Queued job {result.job_id} ({old.plugin} {old.command}), a retry of {old.job_id}"
-    )
+job_actions.register(app)

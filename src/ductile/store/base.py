@@ -24,6 +24,7 @@ from ductile.jobs import (
     Attempt,
     AttemptQuery,
     AttemptRecord,
+    BulkAction,
     EnqueueResult,
     Job,
     JobPage,
@@ -102,6 +103,23 @@ class Store(Protocol):
 
     def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
         """A pipeline start: every context row and entry job in one transaction; their ids."""
+
+    def enqueue_many(
+        self, jobs: list[NewJob], *, now: datetime, dedupe_since: datetime | None, audit: BulkAction | None = None
+    ) -> tuple[list[EnqueueResult], int | None]:
+        """Enqueue each job (dedupe enforced) and, with `audit`, its bulk-action row (acted,
+        skipped and job_ids filled from the results) in one transaction; the results and the
+        audit row id."""
+
+    # -- retries and bulk actions (issue 13) ------------------------------------------------
+    def retry_links(self, job_id: str) -> dict[str, Any]:
+        """`{retry_of, retried_by}` for one job."""
+
+    def record_bulk_action(self, action: BulkAction, *, now: datetime) -> int:
+        """Append an audit row; its id."""
+
+    def bulk_actions(self, limit: int = 50) -> list[BulkAction]:
+        """Newest audit rows first."""
 
     def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None: ...
 

@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ductile.jobs import (
     Attempt,
     AttemptQuery,
     AttemptRecord,
+    BulkAction,
     EnqueueResult,
     Job,
     JobPage,
@@ -36,6 +38,7 @@ from ductile.store import queries
 from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
 from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
 from ductile.store.routing import EntryJob, Routing, fire_hooks, insert_entries, route_completion
+from ductile.store.sqlite_actions import SqliteActions, insert_bulk_action
 from ductile.store.sqlite_reads import SqliteReads
 from ductile.timeutil import from_text, to_text
 
@@ -99,7 +102,7 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     )
 
 
-class SqliteStore(SqliteReads):
+class SqliteStore(SqliteReads, SqliteActions):
     """See `ductile.store.base.Store` for the contract of each method; lineage reads live in
     `sqlite_reads.SqliteReads`."""
 
@@ -283,48 +286,20 @@ class SqliteStore(SqliteReads):
         schedule_state: ScheduleState | None = None,
     ) -> EnqueueResult:
         with self._tx() as db:
-            if job.dedupe_key and enforce_dedupe:
-                key = {"dedupe_key": job.dedupe_key, "plugin": job.plugin, "command": job.command}
-                row = db.execute(Q["find_duplicate_active"], key).fetchone()
-                if row is None and dedupe_since is not None:
-                    row = db.execute(Q["find_duplicate_succeeded"], {**key, "since": to_text(dedupe_since)}).fetchone()
-                if row is not None:
-                    return EnqueueResult(job_id=row["job_id"], created=False, status=Status(row["status"]))
-            job_id = str(uuid.uuid4())
-            stamp = to_text(now)
-            db.execute(
-                Q["insert_job"],
-                {
-                    "job_id": job_id,
-                    "plugin": job.plugin,
-                    "command": job.command,
-                    "payload": _dumps(job.payload),
-                    "max_attempts": job.max_attempts,
-                    "submitted_by": job.submitted_by,
-                    "dedupe_key": job.dedupe_key,
-                    "created_at": stamp,
-                    "parent_job_id": job.parent_job_id,
-                    "context": _dumps(job.context),
-                    "source_event_id": job.source_event_id,
-                    "event_context_id": job.event_context_id,
-                    "route_key": job.route_key,
-                    "pipeline": job.pipeline,
-                    "step_id": job.step_id,
-                },
-            )
-            db.execute(
-                Q["insert_transition"],
-                {
-                    "job_id": job_id,
-                    "from_status": None,
-                    "to_status": "queued",
-                    "reason": f"enqueued by {job.submitted_by}",
-                    "at": stamp,
-                },
-            )
-            if schedule_state is not None:
-                db.execute(Q["put_schedule_state"], {**schedule_state.__dict__, "last_job_id": job_id})
-        return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
+            return _enqueue_in(db, job, now, dedupe_since, enforce_dedupe, schedule_state)
+
+    def enqueue_many(
+        self, jobs: list[NewJob], *, now: datetime, dedupe_since: datetime | None, audit: BulkAction | None = None
+    ) -> tuple[list[EnqueueResult], int | None]:
+        """Several enqueues (and the bulk action's audit row) in one transaction: a bulk retry
+        is all-or-nothing, and never without its audit record."""
+        with self._tx() as db:
+            results = [_enqueue_in(db, job, now, dedupe_since, True, None) for job in jobs]
+            if audit is None:
+                return results, None
+            created = [r.job_id for r in results if r.created]
+            audit = replace(audit, acted=len(created), skipped=audit.matched - len(created), job_ids=created)
+            return results, insert_bulk_action(db, audit, now)
 
     def claim(self, *, now: datetime, excluded_plugins: Collection[str] = ()) -> Job | None:
         stamp = to_text(now)
@@ -743,6 +718,63 @@ class SqliteStore(SqliteReads):
                         db.execute(Q["delete_orphan_roots"], {"instances": json.dumps(instances)})
                 removed += len(ids)
         return removed
+
+
+
+def _enqueue_in(
+    db: sqlite3.Connection,
+    job: NewJob,
+    now: datetime,
+    dedupe_since: datetime | None,
+    enforce_dedupe: bool,
+    schedule_state: ScheduleState | None,
+) -> EnqueueResult:
+    """One enqueue inside the caller's transaction: dedupe check, job row, first transition."""
+    if job.dedupe_key and enforce_dedupe:
+        key = {"dedupe_key": job.dedupe_key, "plugin": job.plugin, "command": job.command}
+        row = db.execute(Q["find_duplicate_active"], key).fetchone()
+        if row is None and dedupe_since is not None:
+            row = db.execute(Q["find_duplicate_succeeded"], {**key, "since": to_text(dedupe_since)}).fetchone()
+        if row is not None:
+            return EnqueueResult(job_id=row["job_id"], created=False, status=Status(row["status"]))
+    job_id = str(uuid.uuid4())
+    stamp = to_text(now)
+    db.execute(
+        Q["insert_job"],
+        {
+            "job_id": job_id,
+            "plugin": job.plugin,
+            "command": job.command,
+            "payload": _dumps(job.payload),
+            "max_attempts": job.max_attempts,
+            "submitted_by": job.submitted_by,
+            "dedupe_key": job.dedupe_key,
+            "created_at": stamp,
+            "parent_job_id": job.parent_job_id,
+            "context": _dumps(job.context),
+            "source_event_id": job.source_event_id,
+            "event_context_id": job.event_context_id,
+            "route_key": job.route_key,
+            "pipeline": job.pipeline,
+            "step_id": job.step_id,
+        },
+    )
+    if job.retry_of is not None:
+        db.execute(Q["set_retry_of"], {"retry_of": job.retry_of, "job_id": job_id})
+    db.execute(
+        Q["insert_transition"],
+        {
+            "job_id": job_id,
+            "from_status": None,
+            "to_status": "queued",
+            "reason": f"enqueued by {job.submitted_by}"
+            + (f" (retry of {job.retry_of})" if job.retry_of else ""),
+            "at": stamp,
+        },
+    )
+    if schedule_state is not None:
+        db.execute(Q["put_schedule_state"], {**schedule_state.__dict__, "last_job_id": job_id})
+    return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
 
 
 def _job_filters(query: JobQuery) -> tuple[list[str], list[Any]]:

@@ -135,6 +135,11 @@ def lineage(store: Any, job: Job) -> dict[str, Any]:
         value = getattr(job, key)
         if value is not None:
             out[key] = value
+    links = store.retry_links(job.job_id)
+    if links["retry_of"] is not None:
+        out["retry_of"] = links["retry_of"]
+    if links["retried_by"]:
+        out["retried_by"] = links["retried_by"]
     out["events"] = [
         {k: redact(v) if k == "payload" else v for k, v in event.items() if v is not None or k == "payload"}
         for event in store.emitted_with_children(job.job_id)

@@ -271,3 +271,22 @@ WITH RECURSIVE tree (job_id, depth) AS (
 SELECT jobs.job_id, plugin, command, pipeline, step_id, status, created_at, started_at, completed_at
 FROM tree JOIN jobs ON jobs.job_id = tree.job_id
 ORDER BY tree.depth, jobs.created_at, jobs.rowid;
+
+-- ---- retries and bulk actions (issue 13; store/sqlite_actions.py) ---------------------------
+
+-- name: set_retry_of
+UPDATE jobs SET retry_of = :retry_of WHERE job_id = :job_id;
+
+-- name: retry_of
+SELECT retry_of FROM jobs WHERE job_id = :job_id;
+
+-- name: retried_by
+SELECT job_id FROM jobs WHERE retry_of = :job_id ORDER BY created_at, job_id;
+
+-- name: insert_bulk_action
+INSERT INTO bulk_actions (action, actor, filter, matched, acted, skipped, job_ids, created_at)
+VALUES (:action, :actor, :filter, :matched, :acted, :skipped, :job_ids, :created_at);
+
+-- name: list_bulk_actions
+SELECT id, action, actor, filter, matched, acted, skipped, job_ids, created_at
+FROM bulk_actions ORDER BY id DESC LIMIT :limit;
