@@ -203,12 +203,18 @@ def logs(
     query: Annotated[str | None, typer.Option("--query", "-q", help="Search error, logs, stderr, result.")] = None,
     limit: LimitOption = 50,
     include_result: Annotated[bool, typer.Option("--include-result", help="Include each plugin response.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="With --job-id: print attempts as they end until the job finishes.")
+    ] = False,
     api_url: ApiUrlOption = None,
     token: TokenOption = None,
     config: ConfigOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Attempt records, newest first: outcome, error and plugin log lines."""
+    if follow:
+        _follow(job_id, api_url, token, config, json_out)
+        return
     with _source(api_url, token, config) as source:
         body = source.job_logs(
             job_id=job_id,
@@ -236,6 +242,39 @@ def logs(
         if include_result and a.get("result") is not None:
             typer.echo("    result: " + json.dumps(a["result"], ensure_ascii=False)[:500])
     typer.echo(f"{body['count']} attempt record(s)")
+
+
+def _show_attempt(a: dict[str, Any]) -> None:
+    typer.echo(
+        f"{_when(a['started_at'])}  {a['plugin']}:{a['command']}  {a['job_id']} #{a['attempt']}  "
+        f"{a.get('outcome') or 'running'} -> {a.get('status') or '-'}"
+    )
+    if a.get("error"):
+        typer.echo(f"    error: {a['error']}")
+    for line in a.get("logs") or []:
+        typer.echo(f"    [{line.get('level', 'info')}] {line.get('message', '')}")
+    if a.get("stderr"):
+        for line in str(a["stderr"]).splitlines()[-20:]:
+            typer.echo(f"    stderr: {line}")
+
+
+def _follow(job_id: str | None, api_url: str | None, token: str | None, config: str | None, json_out: bool) -> None:
+    """`job logs --job-id ID --follow`: exit 0 when the job succeeds, 1 when it ends otherwise."""
+    from ductile.cli import events_cmd, target
+
+    if job_id is None:
+        fail("--follow needs --job-id (the job to follow)")
+    url = target.api_url(api_url, config)
+
+    def show(record: dict[str, Any]) -> None:
+        if json_out:
+            typer.echo(json.dumps(record, ensure_ascii=False, default=str))
+        else:
+            _show_attempt(record)
+
+    code = events_cmd.follow_job_logs(url, target.token_from(token), job_id, show)
+    if code:
+        raise typer.Exit(code)
 
 
 app.command("inspect")(job_inspect.inspect)

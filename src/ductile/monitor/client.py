@@ -128,14 +128,16 @@ class MonitorClient:
     async def plugin_state(self) -> dict[str, Any]:
         return await self._get("/plugin-state")
 
-    async def events(self, last_id: int | None = None, *, read_timeout: float = 60.0) -> AsyncIterator[SseEvent]:
+    async def events(
+        self, last_id: int | None = None, *, read_timeout: float = 60.0, types: str | None = None
+    ) -> AsyncIterator[SseEvent]:
         """Yield events one by one until the stream ends (see `event_batches`)."""
-        async for batch in self.event_batches(last_id, read_timeout=read_timeout):
+        async for batch in self.event_batches(last_id, read_timeout=read_timeout, types=types):
             for event in batch:
                 yield event
 
     async def event_batches(
-        self, last_id: int | None = None, *, read_timeout: float = 60.0
+        self, last_id: int | None = None, *, read_timeout: float = 60.0, types: str | None = None
     ) -> AsyncIterator[list[SseEvent]]:
         """Yield the events of each network read together (the server flushes in batches), until
         the stream ends; raise ApiUnavailable/ApiRefused on failure. A consumer that handles a batch
@@ -151,7 +153,8 @@ class MonitorClient:
         parser = SseParser()
         pending = ""
         try:
-            async with self._http.stream("GET", "/events", headers=headers, timeout=timeout) as response:
+            params = {"types": types} if types else None
+            async with self._http.stream("GET", "/events", headers=headers, timeout=timeout, params=params) as response:
                 if response.status_code >= 400:
                     body = (await response.aread()).decode(errors="replace")
                     try:
