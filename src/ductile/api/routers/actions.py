@@ -20,7 +20,7 @@ from ductile.api.auth import Principal
 from ductile.api.deps import bearer, require
 from ductile.api.schemas import LIMIT_SCHEMA, errors, query_param, scoped
 from ductile.jobs import BulkAction
-from ductile.lifecycle import Status
+from ductile.lifecycle import STATUS_ALIASES, Status
 from ductile.timeutil import add_seconds, utcnow
 
 router = APIRouter(tags=["actions"], dependencies=[Depends(bearer)])
@@ -30,11 +30,16 @@ _DRY = query_param(
 )
 
 
-def _filters(statuses: str) -> list[dict[str, Any]]:
+def _filters(allowed: tuple[Status, ...]) -> list[dict[str, Any]]:
+    """GET /jobs' filters, with `status` limited to what the action can act on (aliases included)."""
     from ductile.api.routers.jobs import _JOBS_PARAMS
 
+    words = [s.value for s in allowed] + [alias for alias, s in STATUS_ALIASES.items() if s in allowed]
+    either = "|".join(words)
+    pattern = rf"^ *({either}) *(, *({either}) *)*$"
     out = [p for p in _JOBS_PARAMS if p["name"] not in ("limit", "cursor", "status")]
-    out.append(query_param("status", {"type": "string"}, f"Comma-separated; accepted: {statuses}."))
+    text = f"Comma-separated; accepted: {', '.join(words)}."
+    out.append(query_param("status", {"type": "string", "pattern": pattern}, text))
     return [*out, _DRY]
 
 
@@ -96,7 +101,7 @@ def _preview(page: Any, cap: int, dry: bool, action: str) -> dict[str, Any]:
             "Statuses default to failed, timed_out, dead. At most `api.bulk_max` jobs per call, newest first; "
             "a job whose earlier retry is active or succeeded within dedupe_ttl is skipped. One audit row per call.",
         ),
-        "parameters": _filters("succeeded, failed, timed_out, dead"),
+        "parameters": _filters(actions.RETRYABLE),
     },
 )
 async def bulk_retry(request: Request, principal: Principal = Depends(require("jobs:rw"))) -> JSONResponse:
@@ -143,7 +148,7 @@ async def bulk_retry(request: Request, principal: Principal = Depends(require("j
             "Statuses default to queued, running; running jobs have their process group killed. "
             "At most `api.bulk_max` jobs per call. One audit row per call.",
         ),
-        "parameters": _filters("queued, running"),
+        "parameters": _filters(actions.CANCELLABLE),
     },
 )
 async def bulk_cancel(request: Request, principal: Principal = Depends(require("jobs:rw"))) -> JSONResponse:

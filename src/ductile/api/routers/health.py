@@ -57,6 +57,10 @@ ENDPOINTS = [
     {"method": "GET", "path": "/healthz", "scope": None, "what": "liveness, queue depth, version"},
     {"method": "GET", "path": "/openapi.json", "scope": None, "what": "OpenAPI document"},
     {"method": "GET", "path": "/metrics", "scope": "system:ro", "what": "Prometheus metrics"},
+    {"method": "POST", "path": "/job/{job_id}/retry", "scope": "jobs:rw", "what": "run a finished job again"},
+    {"method": "POST", "path": "/jobs/retry", "scope": "jobs:rw", "what": "retry every job matching filters"},
+    {"method": "POST", "path": "/jobs/cancel", "scope": "jobs:rw", "what": "cancel every job matching filters"},
+    {"method": "GET", "path": "/bulk-actions", "scope": "jobs:ro", "what": "audit trail of bulk actions"},
     {"method": "GET", "path": "/plugins", "scope": "any token", "what": "plugin catalog"},
     {"method": "GET", "path": "/plugin/{name}", "scope": "plugin:catalog:ro", "what": "one plugin's manifest view"},
     {

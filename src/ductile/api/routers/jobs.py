@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from ductile.api import cursor, params, schemas
 from ductile.api.app import ApiError
+from ductile.api.auth import Principal
 from ductile.api.deps import bearer, require
 from ductile.api.jsonio import FastJSONResponse
 from ductile.api.schemas import LIMIT_SCHEMA, TEXT_SCHEMA, TIME_SCHEMA, errors, query_param, scoped
@@ -174,10 +175,8 @@ def lineage(store: Any, job: Job) -> dict[str, Any]:
         "started) and every direct child."
         " Secret-looking values in plugin output and event payloads are `***` for every caller (docs/OPERATIONS.md, Secrets).",
     ),
-    dependencies=[Depends(require("jobs:status:ro"))],
 )
-async def get_job(job_id: str, request: Request) -> JSONResponse:
-    principal = request.app.state.tokens.authenticate(request)
+async def get_job(job_id: str, request: Request, principal: Principal = Depends(require("jobs:status:ro"))) -> JSONResponse:
     body = job_detail(request.app.state.gateway.store, job_id)
     return JSONResponse(shape_results(body, principal.allows("jobs:result:ro")))
 
@@ -197,10 +196,8 @@ async def get_job(job_id: str, request: Request) -> JSONResponse:
         ),
         "parameters": _LOGS_PARAMS,
     },
-    dependencies=[Depends(require("jobs:logs:ro"))],
 )
-async def job_logs(request: Request) -> JSONResponse:
-    principal = request.app.state.tokens.authenticate(request)
+async def job_logs(request: Request, principal: Principal = Depends(require("jobs:logs:ro"))) -> JSONResponse:
     body = ductile_logs_body(request.app.state.gateway.store, request.query_params)
     return JSONResponse(shape_results(body, principal.allows("jobs:result:ro")))
 
@@ -251,10 +248,8 @@ def shape_results(body: dict[str, Any], can_see: bool) -> dict[str, Any]:
         ),
         "parameters": _LOGS_PARAMS,
     },
-    dependencies=[Depends(require("jobs:logs:ro"))],
 )
-async def job_attempts(request: Request) -> JSONResponse:
-    principal = request.app.state.tokens.authenticate(request)
+async def job_attempts(request: Request, principal: Principal = Depends(require("jobs:logs:ro"))) -> JSONResponse:
     body = logs_body(request.app.state.gateway.store, request.query_params)
     return JSONResponse(shape_results(body, principal.allows("jobs:result:ro")))
 

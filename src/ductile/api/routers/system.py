@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from ductile.api.app import ApiError
+from ductile.api.auth import Principal
 from ductile.api.deps import bearer, gateway, require
 from ductile.api.routers.jobs import lineage
 from ductile.api.schemas import errors, scoped
@@ -50,9 +51,10 @@ async def plugin_state(
         "`GET /job/{id}` plus payload, dedupe key, retry time and transitions, and the same lineage "
         "(`pipeline`, `step_id`, `events`, `children`). Errors need `jobs:result:ro`.",
     ),
-    dependencies=[Depends(require("jobs:status:ro"))],
 )
-async def job_full(job_id: str, request: Request, gw: Any = Depends(gateway)) -> dict[str, Any]:
+async def job_full(
+    job_id: str, gw: Any = Depends(gateway), principal: Principal = Depends(require("jobs:status:ro"))
+) -> dict[str, Any]:
     """`GET /job/{id}` plus payload, context, dedupe key, retry time, the transition history and
     the job's lineage (what the monitor's detail screen shows).
 
@@ -60,7 +62,7 @@ async def job_full(job_id: str, request: Request, gw: Any = Depends(gateway)) ->
     job = gw.store.get_job(job_id)
     if job is None:
         raise ApiError(404, f"no job {job_id!r} (list jobs with GET /jobs)")
-    can_see = request.app.state.tokens.authenticate(request).allows("jobs:result:ro")
+    can_see = principal.allows("jobs:result:ro")
     body = {
         "job_id": job.job_id,
         "plugin": job.plugin,
