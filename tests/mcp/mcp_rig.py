@@ -18,6 +18,18 @@ REPO = Path(__file__).resolve().parents[2]
 CATALOG_TOKEN = "tok-mcp-catalog-only-0123456789"  # plugin:ro: the catalog, nothing else
 JOBS_TOKEN = "tok-mcp-jobs-read-0123456789"  # jobs:ro: read jobs, may not invoke
 BUDGET = 4000  # --max-result-bytes for the servers under test
+EXPECTED_TOOLS = {  # what every MCP server lists, whatever its token
+    "list_jobs",
+    "get_job",
+    "job_tree",
+    "job_logs",
+    "list_schedules",
+    "list_plugins",
+    "get_plugin",
+    "invoke_plugin",
+    "run_pipeline",
+    "retry_job",
+}
 
 ECHO = """\
 #!/usr/bin/env python3

@@ -12,22 +12,19 @@ import httpx
 import pytest
 from conftest import ADMIN_TOKEN, GatewayProcess, free_port
 from mcp import MCPError
-from mcp_rig import BUDGET, CATALOG_TOKEN, JOBS_TOKEN, body, error_text, mcp_client, start_gateway, wait_terminal
+from mcp_rig import (
+    BUDGET,
+    CATALOG_TOKEN,
+    EXPECTED_TOOLS,
+    JOBS_TOKEN,
+    body,
+    error_text,
+    mcp_client,
+    start_gateway,
+    wait_terminal,
+)
 
 from ductile.mcp.tools import TOOLS, arg_name
-
-EXPECTED_TOOLS = {
-    "list_jobs",
-    "get_job",
-    "job_tree",
-    "job_logs",
-    "list_schedules",
-    "list_plugins",
-    "get_plugin",
-    "invoke_plugin",
-    "run_pipeline",
-    "retry_job",
-}
 
 
 @pytest.fixture(scope="module")

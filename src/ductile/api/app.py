@@ -114,6 +114,10 @@ def create_app(gateway: Gateway) -> FastAPI:
     from ductile.api.routers.discovery import install_cors
 
     install_cors(app, list(gateway.config.api.allowed_origins))
+    if gateway.config.api.mcp.enabled:  # MCP over streamable HTTP at /mcp (docs/AGENTS.md)
+        from ductile.mcp.http import install
+
+        install(app, gateway.config.api.mcp.max_result_bytes, gateway.config.api.max_body_bytes)
     return app
 
 

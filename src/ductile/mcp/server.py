@@ -8,6 +8,8 @@ gateway cannot be asked, from this package's own document (same routers), with a
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
 from ductile import __version__
-from ductile.mcp.calls import call_tool
+from ductile.mcp.calls import Outcome, call_tool
 from ductile.mcp.client import GatewayClient, GatewayError
 from ductile.mcp.docs import DocPage, read_page
 from ductile.mcp.tools import Tool, build_tools, local_openapi
@@ -42,8 +44,8 @@ def instructions(settings: Settings, source: str) -> str:
         else "No documentation pages are available (no docs directory was found)."
     )
     return (
-        f"Ductile automation runtime at {settings.api_url}. Tools call its HTTP API with one token, so "
-        "the token's scopes decide what succeeds; a refused call is an error result naming the scope. "
+        f"Ductile automation runtime at {settings.api_url}. Tools call its HTTP API with this connection's "
+        "token, so the token's scopes decide what succeeds; a refused call is an error result naming the scope. "
         f"Tool schemas come from {source}. Answers larger than {settings.budget} bytes are shortened: "
         "cut strings end in '…[truncated: N chars]', cut lists in '…[N more items]', and the answer has "
         "result_truncated: true, result_bytes and truncated_fields; narrow the query (filters, limit, job_id) "
@@ -65,7 +67,20 @@ def as_mcp_tool(tool: Tool) -> types.Tool:
     )
 
 
-def build_server(client: GatewayClient, tools: dict[str, Tool], settings: Settings, source: str) -> Server[Any]:
+# Given a call's request context, the client to make the call with (stdio: always the same one;
+# streamable HTTP: one carrying that request's own bearer token), or an Outcome refusing the call.
+ClientFor = Callable[[Any], AbstractAsyncContextManager["GatewayClient | Outcome"]]
+
+
+def fixed_client(client: GatewayClient) -> ClientFor:
+    @asynccontextmanager
+    async def client_for(ctx: Any) -> AsyncIterator[GatewayClient | Outcome]:
+        yield client
+
+    return client_for
+
+
+def build_server(client_for: ClientFor, tools: dict[str, Tool], settings: Settings, source: str) -> Server[Any]:
     listed = [as_mcp_tool(t) for t in tools.values()]
 
     async def on_list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
@@ -77,7 +92,11 @@ def build_server(client: GatewayClient, tools: dict[str, Tool], settings: Settin
             known = ", ".join(tools)
             text = f"unknown tool {params.name!r} (known: {known})"
             return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
-        outcome = await call_tool(client, tool, params.arguments, settings.budget)
+        async with client_for(ctx) as client:
+            if isinstance(client, Outcome):
+                outcome = client
+            else:
+                outcome = await call_tool(client, tool, params.arguments, settings.budget)
         return types.CallToolResult(
             content=[types.TextContent(text=outcome.text)],
             structured_content=outcome.structured,
@@ -125,7 +144,7 @@ async def serve_stdio(settings: Settings) -> None:
     client = GatewayClient(settings.api_url, settings.token)
     try:
         tools, source = await load_tools(client)
-        server = build_server(client, tools, settings, source)
+        server = build_server(fixed_client(client), tools, settings, source)
         async with stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
     finally:
