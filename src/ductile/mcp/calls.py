@@ -27,7 +27,7 @@ def error_text(tool: Tool, method: str, path: str, exc: GatewayError) -> str:
     status = f"API {exc.status}" if exc.status is not None else "API unreachable"
     text = f"{tool.spec.name} failed: {status} from {method} {path}: {exc.message}"
     if exc.status in (401, 403) and tool.scope:
-        text += f" (this tool needs a token with scope {tool.scope}; the MCP server's token is given by --token)"
+        text += f" (this tool needs a token with scope {tool.scope})"
     if exc.status in (404, 405) and not tool.documented and exc.message.startswith(("no such endpoint", "method")):
         text += f" (this gateway does not offer {method} {tool.spec.path}; it is older than this tool)"
     return text
