@@ -20,7 +20,8 @@ DEFAULT_BUDGET = 16_000
 
 def size(value: Any) -> int:
     """Bytes of the compact JSON form (what a client puts in the context)."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return len(text.encode("utf-8", "surrogatepass"))  # a lone surrogate still has a size
 
 
 def _shrink(value: Any, text_limit: int, list_limit: int, path: str, cut: list[str]) -> Any:
