@@ -230,6 +230,13 @@ class MetricsConfig(_Model):
     public: bool = False  # true: no token needed (only for an API on a private address)
 
 
+class ApiMcpConfig(_Model):
+    """`api.mcp`: the MCP server on the API (streamable HTTP at `/mcp`, docs/AGENTS.md)."""
+
+    enabled: bool = False
+    max_result_bytes: int = Field(default=16_000, ge=1000)
+
+
 class ApiConfig(_Model):
     enabled: bool = False
     listen: str = "127.0.0.1:8080"
@@ -253,6 +260,7 @@ class ApiConfig(_Model):
         return value if value > 0 else 10
 
     allowed_origins: list[str] = Field(default_factory=list)  # CORS, exact origins (Ductile's C9)
+    mcp: ApiMcpConfig = Field(default_factory=ApiMcpConfig)
 
     @field_validator("listen")
     @classmethod

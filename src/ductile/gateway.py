@@ -363,9 +363,14 @@ class Gateway:
         from ductile.api.app import create_app
         from ductile.api.server import make_server
 
-        self.api_server = make_server(create_app(self), self.config.api)
+        app = create_app(self)
+        self.api_server = make_server(app, self.config.api)
         try:
-            await self.api_server.serve(sockets=listeners)
+            async with contextlib.AsyncExitStack() as stack:
+                mcp = getattr(app.state, "mcp", None)  # api.mcp.enabled: /mcp's session manager
+                if mcp is not None:
+                    await stack.enter_async_context(mcp.running())
+                await self.api_server.serve(sockets=listeners)
         finally:
             for sock in listeners:
                 sock.close()

@@ -118,6 +118,10 @@ def create_app(gateway: Gateway) -> FastAPI:
         from ductile.metrics import HttpMetricsMiddleware
 
         app.add_middleware(HttpMetricsMiddleware, metrics=gateway.metrics)
+    if gateway.config.api.mcp.enabled:  # MCP over streamable HTTP at /mcp (docs/AGENTS.md)
+        from ductile.mcp.http import install
+
+        install(app, gateway.config.api.mcp.max_result_bytes, gateway.config.api.max_body_bytes)
     return app
 
 

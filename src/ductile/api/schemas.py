@@ -216,6 +216,14 @@ class InvokeBody(BaseModel):
     payload: Any = Field(default=None, description="Handed to the plugin; validated against input_schema.")
 
 
+class PipelineBody(BaseModel):
+    """`POST /pipeline/{name}` body; other fields are ignored (as Ductile)."""
+
+    payload: dict[str, Any] | None = Field(
+        default=None, description="The entry event's payload (a JSON object); steps read it as `payload.*`."
+    )
+
+
 class Enqueued(BaseModel):
     job_id: str
     status: str

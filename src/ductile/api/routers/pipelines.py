@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from ductile.api import schemas
 from ductile.api.app import ApiError
 from ductile.api.deps import bearer
 from ductile.api.routers.lineage import tree_items
@@ -61,6 +62,27 @@ async def _body(request: Request, limit: int) -> dict[str, Any] | None:
         404: {"description": "pipeline not found"},
         413: {"description": "root baggage exceeds the context size limit"},
         503: {"description": "too many concurrent synchronous requests"},
+    },
+    # Documented here so clients generated from /openapi.json (the MCP server's run_pipeline tool
+    # among them) see the body, the `async` switch and the scope; the handler parses them by hand.
+    openapi_extra={
+        **schemas.scoped(
+            "plugin:rw",
+            "Starts the pipeline's entry step(s) with `payload`. Asynchronous pipelines (or `async=true`) "
+            "answer 202 with the entry job's id at once; synchronous ones wait, up to the pipeline's timeout "
+            "(capped by `api.max_sync_timeout`), and answer 200 with `status`, `result` and the job `tree`.",
+        ),
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": schemas.PipelineBody.model_json_schema()}},
+        },
+        "parameters": [
+            schemas.query_param(
+                "async",
+                {"type": "boolean", "default": False},
+                "`true`: answer 202 at once even for a synchronous pipeline.",
+            )
+        ],
     },
 )
 async def trigger(name: str, request: Request) -> JSONResponse:
