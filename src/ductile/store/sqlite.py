@@ -37,6 +37,7 @@ from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreEr
 from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
 from ductile.store.routing import EntryJob, Routing, fire_hooks, insert_entries, route_completion
 from ductile.store.sqlite_reads import SqliteReads
+from ductile.store.webhooks import WebhookJob, enqueue_delivery
 from ductile.timeutil import from_text, to_text
 
 log = logging.getLogger(__name__)
@@ -325,6 +326,12 @@ class SqliteStore(SqliteReads):
             if schedule_state is not None:
                 db.execute(Q["put_schedule_state"], {**schedule_state.__dict__, "last_job_id": job_id})
         return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
+
+    def enqueue_webhook(
+        self, job: WebhookJob, *, now: datetime, delivery_since: datetime | None, dedupe_since: datetime | None
+    ) -> EnqueueResult:
+        with self._tx() as db:
+            return enqueue_delivery(db, job, now=now, delivery_since=delivery_since, dedupe_since=dedupe_since)
 
     def claim(self, *, now: datetime, excluded_plugins: Collection[str] = ()) -> Job | None:
         stamp = to_text(now)

@@ -271,3 +271,14 @@ WITH RECURSIVE tree (job_id, depth) AS (
 SELECT jobs.job_id, plugin, command, pipeline, step_id, status, created_at, started_at, completed_at
 FROM tree JOIN jobs ON jobs.job_id = tree.job_id
 ORDER BY tree.depth, jobs.created_at, jobs.rowid;
+
+-- ---------------------------------------------------------------------------------------------
+-- Webhooks (store/webhooks.py)
+
+-- name: webhook_delivery_seen
+-- A job of (plugin, command) with this delivery's dedupe key created since :since, in any status
+-- (pipelines.md §7.6): the redelivery answers with it. Uses the jobs_dedupe index.
+SELECT job_id, status FROM jobs
+WHERE dedupe_key = :dedupe_key AND plugin = :plugin AND command = :command AND created_at >= :since
+ORDER BY created_at, rowid
+LIMIT 1;
