@@ -7,6 +7,7 @@ scenarios 17 and 18, §7.5 "events the plugin emits are routed like any root job
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from conftest import ADMIN_TOKEN
 
+from ductile.monitor.client import MonitorClient
 from tests.acceptance.pipeline_rig import (
     IMPLS,
     Gateways,
@@ -26,6 +28,7 @@ from tests.acceptance.pipeline_rig import (
     stored_payload,
     wait_settled,
 )
+from tests.api.sse_helpers import collect
 from tests.webhooks.rig import HookGateway, endpoint, sign, start
 
 pytestmark = pytest.mark.slow
@@ -95,6 +98,20 @@ def test_webhook_job_emits_a_pipeline_runs_and_a_hook_fires(tmp_path: Path, gate
     )
     gh_request = recorded(rec / "gh")[root]
     assert gh_request["event"]["payload"]["ref"] == "refs/heads/main"  # raw promotion of the body
+
+    async def queued_events() -> list[Any]:  # /events replays from the start with Last-Event-ID: 0
+        client = MonitorClient(hook.gw.url, ADMIN_TOKEN)
+        try:
+            return await collect(
+                client,
+                lambda seen: any(e.type == "job.queued" and e.data.get("job_id") == root for e in seen),
+                last_id=0,
+            )
+        finally:
+            await client.aclose()
+
+    [announced] = [e for e in asyncio.run(queued_events()) if e.type == "job.queued" and e.data.get("job_id") == root]
+    assert (announced.data["plugin"], announced.data["submitted_by"]) == ("gh", "webhook:/webhook/github")
 
 
 @pytest.mark.parametrize("impl", IMPLS)
