@@ -104,14 +104,21 @@ def test_webhook_job_emits_a_pipeline_runs_and_a_hook_fires(tmp_path: Path, gate
         try:
             return await collect(
                 client,
-                lambda seen: any(e.type == "job.queued" and e.data.get("job_id") == root for e in seen),
+                lambda seen: any(e.type == "job.queued" and e.data.get("data", {}).get("job_id") == root for e in seen),
                 last_id=0,
             )
         finally:
             await client.aclose()
 
-    [announced] = [e for e in asyncio.run(queued_events()) if e.type == "job.queued" and e.data.get("job_id") == root]
-    assert (announced.data["plugin"], announced.data["submitted_by"]) == ("gh", "webhook:/webhook/github")
+    [announced] = [
+        e
+        for e in asyncio.run(queued_events())
+        if e.type == "job.queued" and e.data.get("data", {}).get("job_id") == root
+    ]
+    assert (announced.data["data"]["plugin"], announced.data["data"]["submitted_by"]) == (
+        "gh",
+        "webhook:/webhook/github",
+    )
 
 
 @pytest.mark.parametrize("impl", IMPLS)
