@@ -283,3 +283,5 @@ def test_endpoints_from_a_standalone_file_in_ductiles_flat_list(tmp_path: Path, 
     assert hook.signed("/hooks/b", b"{}").status_code == 202
     assert hook.signed("/hooks/c", b"{}").status_code == 404
     wait_for(lambda: len(jobs(hook.db)) == 2, message="two webhook jobs")
+    assert hook.gw.stop() == 0  # SIGTERM: both listeners close, the gateway drains and exits cleanly
+    assert "gateway stopped" in hook.gw.log()
