@@ -31,7 +31,8 @@ def config_dir(tmp_path: Path, webhooks: Any, *, extra: dict[str, Any] | None = 
     roots = tmp_path / "plugins"
     make_plugin(roots, "hooked", MARKER)
     make_plugin(roots, "pollonly", MARKER, commands=[{"name": "poll", "type": "read"}])
-    config = base_config([roots], {"hooked": {}, "pollonly": {}}, webhooks=webhooks, **(extra or {}))
+    plugins = {"hooked": {}, "pollonly": {}, "off": {"uses": "hooked", "enabled": False}}
+    config = base_config([roots], plugins, webhooks=webhooks, **(extra or {}))
     directory = tmp_path / "cfg"
     write_config(directory, config)
     return directory
@@ -77,6 +78,7 @@ def test_no_endpoints_means_no_listener(tmp_path: Path) -> None:
     [
         (ep(plugin="nope"), 'webhook[0] (/hooks/a): plugin "nope" does not exist'),
         (ep(plugin="pollonly"), 'webhook[0] (/hooks/a): plugin "pollonly" has no handle command'),
+        (ep(plugin="off"), 'webhook[0] (/hooks/a): plugin "off" is disabled'),
         (ep(secret_ref=""), "webhook[0] (/hooks/a): secret_ref is required"),
         ({k: v for k, v in ep().items() if k != "secret_ref"}, "webhook[0] (/hooks/a): secret_ref is required"),
         (ep(signature_header=""), "webhook[0] (/hooks/a): signature_header is required"),

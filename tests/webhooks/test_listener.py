@@ -237,8 +237,19 @@ def test_a_sender_hanging_up_does_not_cancel_the_enqueue(tmp_path: Path, gateway
         with socket.create_connection(("127.0.0.1", hook.port), timeout=10) as sock:
             sock.sendall(head + body)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+    body = b'{"cut":"short"}'
+    with socket.create_connection(("127.0.0.1", hook.port), timeout=10) as sock:  # gone mid-body
+        sock.sendall(
+            f"POST /hooks/site HTTP/1.1\r\nHost: x\r\nX-Sig: {sign(body)}\r\nContent-Length: 100\r\n\r\n".encode()
+        )
+        sock.sendall(body)
     done = wait_settled(hook.db, at_least=5)
     assert sorted(j["payload"] for j in done) == sorted(json.dumps({"n": n}) for n in range(5))
+    wait_for(
+        lambda: any("disconnected before the body was complete" in r.get("msg", "") for r in hook.gw.log_records()),
+        message="the cut-off delivery logged",
+    )
+    assert len(jobs(hook.db)) == 5  # nothing for the incomplete body
 
 
 def test_bodies_the_plugin_cannot_read_are_accepted_and_fail_at_dispatch(tmp_path: Path, gateways: Gateways) -> None:

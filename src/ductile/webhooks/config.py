@@ -227,6 +227,9 @@ def _plugin_problems(loaded: LoadedConfig, spec: WebhookEndpoint, discovery: Dis
         known = ", ".join(sorted(loaded.config.plugins)) or "none configured"
         problem(f'plugin "{spec.plugin}" does not exist (accepted: a plugin instance under plugins: {known})')
         return
+    if not instance.enabled:
+        problem(f'plugin "{spec.plugin}" is disabled (accepted: an instance with enabled: true)')
+        return
     plugin = discovery.plugins.get(instance.uses or spec.plugin) if discovery is not None else None
     if plugin is not None and "handle" not in plugin.manifest.command_names:
         problem(
