@@ -20,6 +20,8 @@ What it measures (numbers go to docs/BENCHMARKS.md, "Webhooks"):
   For each: requests/s and p50/p99 under 16 clients, and p50/p99 with one client. The report gives
   the median of the rounds and the ratio webhook/healthz. Every 202 is checked, and afterwards the
   number of queued jobs in the database must equal the number of 202s.
+* The gateway process's CPU time per request under the 16-client load (from /proc/<pid>/stat):
+  steadier than wall-clock figures on a shared machine.
 * Load average (1 min) before and after each round: the machine is shared; read the figures with it.
 
 Target (issue 10): webhook rate ≥ 50 % of the healthz rate of the same run, webhook p99 ≤ 20 ms
@@ -142,6 +144,12 @@ async def load(
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """The gateway process's user + system CPU time so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start(work: Path) -> tuple[subprocess.Popen[bytes], int, int]:
     import httpx
 
@@ -232,7 +240,10 @@ def main() -> None:
                     result: dict[str, Any] = {"load_before": os.getloadavg()[0]}
                     for side in order:
                         port = api_port if side == "healthz" else hook_port
+                        cpu = cpu_seconds(proc.pid)
                         result[side] = await load(port, side, args.seconds, counter)
+                        done = result[side]["rps"] * args.seconds
+                        result[side]["cpu_ms_per_request"] = (cpu_seconds(proc.pid) - cpu) * 1000 / max(done, 1)
                         one = await load(port, side, 0, counter, clients=1, count=args.sequential)
                         result[side].update(seq_p50_ms=one["p50_ms"], seq_p99_ms=one["p99_ms"])
                     result["load_after"] = os.getloadavg()[0]
@@ -260,11 +271,13 @@ def report(rounds: list[dict[str, Any]], queued: int, running: int) -> None:
         return statistics.median(r[side][key] for r in rounds)
 
     print(f"webhook listener vs GET /healthz, {CLIENTS} clients, {len(rounds)} round(s), medians")
-    print(f"{'side':<16}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}   one client: {'p50 ms':>7}{'p99 ms':>8}")
+    print(
+        f"{'side':<16}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}   one client: {'p50 ms':>7}{'p99 ms':>8}"
+    )
     for side in ("webhook", "webhook+dedupe", "healthz"):
         print(
             f"{side:<16}{med(side, 'rps'):>8.0f}{med(side, 'p50_ms'):>9.2f}{med(side, 'p99_ms'):>9.2f}"
-            f"{'':>15}{med(side, 'seq_p50_ms'):>7.2f}{med(side, 'seq_p99_ms'):>8.2f}"
+            f"{med(side, 'cpu_ms_per_request'):>12.3f}{'':>15}{med(side, 'seq_p50_ms'):>7.2f}{med(side, 'seq_p99_ms'):>8.2f}"
         )
     for side in ("webhook", "webhook+dedupe"):
         paired = [r[side]["rps"] / r["healthz"]["rps"] for r in rounds]  # each round is one pair
