@@ -1,4 +1,5 @@
-"""The API's listening socket, bound by the gateway *before* the dispatcher and scheduler start.
+"""The API's listening socket (and the webhook listener's), bound by the gateway *before* the
+dispatcher and scheduler start.
 
 So a taken port stops the gateway before any job runs, with one line saying which address and
 what to change — instead of jobs running and the process dying afterwards. Kept free of uvicorn
