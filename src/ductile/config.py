@@ -32,6 +32,7 @@ from ductile.config_yaml import Loc, read_config_files, substitute_env
 from ductile.cron_fields import cron_problems
 from ductile.durations import format_duration, parse_duration
 from ductile.manifest import NAME_PATTERN
+from ductile.webhooks.config import WebhooksConfig
 
 __all__ = ["substitute_env"]  # re-exported: it used to live here
 
@@ -286,7 +287,7 @@ class Config(_Model):
     plugins: dict[str, PluginInstanceConfig] = Field(default_factory=dict)
     api: ApiConfig = Field(default_factory=ApiConfig)
     pipelines: Any = None
-    webhooks: Any = None
+    webhooks: WebhooksConfig = Field(default_factory=WebhooksConfig)  # the webhook listener (docs/WEBHOOKS.md)
 
     @field_validator("plugins", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ from ductile.config import LoadedConfig, ScheduleConfig, read_config
 from ductile.manifest import Discovery, discover
 from ductile.pipelines.compile import EMPTY_GRAPH, Graph
 from ductile.pipelines.load import check_pipelines
+from ductile.webhooks.config import Intake, check_webhooks
 
 
 @dataclass
@@ -26,10 +27,12 @@ class ConfigReport:
     # each), discovery and pipelines.
     warnings: list[str] = field(default_factory=list)
     graph: Graph = EMPTY_GRAPH  # the compiled pipelines (empty while any pipeline has a problem)
+    webhooks: Intake | None = None  # the webhook listener to run (None: no endpoints, or a problem)
 
 
 def check_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> ConfigReport:
     """Run every check, each on whatever the earlier ones left valid; return all problems at once."""
+    env = dict(os.environ) if env is None else env  # with environment_vars.include added by read_config
     read = read_config(arg, env)
     report = ConfigReport(loaded=read.loaded, problems=list(read.problems), warnings=list(read.warnings))
     loaded = read.loaded
@@ -41,6 +44,9 @@ def check_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] 
     report.graph, pipeline_problems, pipeline_warnings = check_pipelines(loaded)
     report.problems.extend(pipeline_problems)
     report.warnings.extend([*report.discovery.warnings, *pipeline_warnings])
+    webhooks = check_webhooks(loaded, env, report.discovery)
+    report.problems.extend(webhooks.problems)
+    report.webhooks = webhooks.intake
     # Further checks add their problems here.
     report.problems = list(dict.fromkeys(report.problems))
     return report

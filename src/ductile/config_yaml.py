@@ -218,6 +218,8 @@ def read_config_files(path: Path, env: dict[str, str]) -> RawConfig:
         includes = _include_targets(data, file, raw.problems)
         if "pipelines" in data:
             raw.pipeline_sources.append((file, data["pipelines"]))
+        if isinstance(data.get("webhooks"), list):  # Ductile's flat list in a standalone file (pipelines.md §7.1)
+            data["webhooks"] = {"endpoints": data["webhooks"]}
         _merge(raw.data, data, file, raw.origins)
         for target in includes:
             visit(target)

@@ -35,6 +35,7 @@ from ductile.store import Store, StoreError, open_store
 from ductile.store.errors import EXIT_UNAVAILABLE
 from ductile.timeutil import add_seconds, to_text, utcnow
 from ductile.upkeep import pruner
+from ductile.webhooks.config import Intake
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Setup:
     registry: Registry
     graph: Graph = EMPTY_GRAPH
     warnings: list[str] = field(default_factory=list)  # discovery's and the pipelines' lints
+    webhooks: Intake | None = None  # the webhook listener's endpoints (secrets resolved); None: no listener
 
 
 def prepare(config_arg: str | None = None) -> Setup:
@@ -66,6 +68,7 @@ def prepare(config_arg: str | None = None) -> Setup:
         registry=build_registry(report.loaded, report.discovery),
         graph=report.graph,
         warnings=report.warnings,
+        webhooks=report.webhooks,
     )
 
 
@@ -160,6 +163,7 @@ class Gateway:
         self.started_at = to_text(utcnow())
         self.stop_event: asyncio.Event | None = None
         self.api_server: Any = None
+        self.webhook_server: Any = None
         self.version = __version__
         # Set when a component failed and the gateway stopped because of it: one line for the
         # operator, and the process exit status (`ductile system start` exits with it).
@@ -266,6 +270,7 @@ class Gateway:
             self.open()
         assert self.dispatcher is not None and self.scheduler is not None and self.store is not None
         listeners = self._listen() if self.api_enabled else None  # before anything can run a job
+        hook_sockets = self._listen_webhooks(listeners)  # likewise
         with self._signals(stop):
             self.scheduler.load()
             tasks = [
@@ -279,6 +284,11 @@ class Gateway:
             interval = sdnotify.watchdog_interval()
             if interval is not None:
                 tasks.append(asyncio.create_task(sdnotify.watchdog(stop, interval), name="watchdog"))
+            if hook_sockets is not None and self.setup.webhooks is not None:
+                from ductile.webhooks import listener
+
+                serving = listener.serve(self, self.setup.webhooks, hook_sockets)
+                tasks.append(asyncio.create_task(serving, name="webhook listener"))
             log.info(
                 "gateway started",
                 extra={
@@ -287,6 +297,9 @@ class Gateway:
                     "max_workers": self.config.service.max_workers,
                     "database": str(self.setup.loaded.db_path),
                     "api": self.config.api.listen if self.api_enabled else None,
+                    "webhooks": self.setup.webhooks.listen
+                    if hook_sockets is not None and self.setup.webhooks
+                    else None,
                 },
             )
             self.hub.publish("gateway.started", {"version": self.version, "started_at": self.started_at})
@@ -306,6 +319,8 @@ class Gateway:
                 log.warning("jobs still running at shutdown left for recovery", extra={"count": left})
             if self.api_server is not None:
                 self.api_server.should_exit = True
+            if self.webhook_server is not None:
+                self.webhook_server.should_exit = True
             await asyncio.gather(*tasks, return_exceptions=True)
             log.info("gateway stopped")
         self.close()
@@ -356,6 +371,26 @@ class Gateway:
             return listen.bind(self.config.api, str(where))
         except listen.ListenError as exc:
             log.error(str(exc), extra={"listen": self.config.api.listen, "setting": "api.listen"})
+            self.close()
+            raise
+
+    def _listen_webhooks(self, api_sockets: list[socket.socket] | None) -> list[socket.socket] | None:
+        """Bind the webhook listener (when endpoints are configured), like `_listen`: one line
+        naming `webhooks.listen` and the gateway does not start."""
+        intake = self.setup.webhooks
+        if intake is None or not intake.endpoints:
+            return None
+        from ductile.api import listen
+        from ductile.webhooks import listener
+
+        loaded = self.setup.loaded
+        where = loaded.origins.get(("webhooks", "listen")) or loaded.origins.get(("webhooks",)) or loaded.path
+        try:
+            return listener.bind(intake, str(where))
+        except listen.ListenError as exc:
+            log.error(str(exc), extra={"listen": intake.listen, "setting": "webhooks.listen"})
+            for sock in api_sockets or []:
+                sock.close()
             self.close()
             raise
 

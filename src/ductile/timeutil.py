@@ -6,6 +6,7 @@ Fixed width, so stored timestamps sort as text in the same order as in time.
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime, timedelta
 
 FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -30,6 +31,22 @@ def from_text(text: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {text!r} has no timezone (accepted: RFC 3339, e.g. 2026-11-29T10:00:00Z)")
     return moment.astimezone(UTC)
+
+
+# RFC 3339 date-time as Go's time.Time unmarshals it: T separator, seconds, optional fraction, Z or
+# an offset. `datetime.fromisoformat` alone also takes dates without time or zone.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def is_rfc3339(text: str) -> bool:
+    """Whether `text` is an RFC 3339 timestamp (a stored event's `timestamp` must be, §7.5)."""
+    if not _RFC3339.fullmatch(text):
+        return False
+    try:
+        from_text(text)
+    except ValueError:
+        return False
+    return True
 
 
 def add_seconds(moment: datetime, seconds: float) -> datetime:

@@ -51,6 +51,7 @@ OURS = Impl(
         "sqlite_change": "row_watch",
         "check_youtube": "link_check",
         "discord_notify": "chat_notify",
+        "astro_rebuild_staging": "cmd_runner",
     },
 )
 REAL = Impl("real", {role: role for role in OURS.uses}, (Path(REAL_PLUGINS),) if REAL_PLUGINS else ())

@@ -1,4 +1,5 @@
-"""The API's listening socket, bound by the gateway *before* the dispatcher and scheduler start.
+"""The API's listening socket (and the webhook listener's), bound by the gateway *before* the
+dispatcher and scheduler start.
 
 So a taken port stops the gateway before any job runs, with one line saying which address and
 what to change — instead of jobs running and the process dying afterwards. Kept free of uvicorn
@@ -9,23 +10,38 @@ from __future__ import annotations
 
 import errno
 import socket
+from typing import Protocol
 
-from ductile.config import ApiConfig
+
+class Address(Protocol):
+    """A `host:port` setting: `api` (ApiConfig) or `webhooks` (WebhooksConfig)."""
+
+    @property
+    def listen(self) -> str: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
 
 
 class ListenError(OSError):
     """The API address cannot be listened on; the message is the whole log line."""
 
 
-def bind(api: ApiConfig, config_path: str, backlog: int = 2048) -> list[socket.socket]:
+def bind(
+    api: Address, config_path: str, backlog: int = 2048, *, setting: str = "api.listen", label: str = "API"
+) -> list[socket.socket]:
     """Listening sockets on every address `api.listen` resolves to (as uvicorn's own start would:
-    `localhost` is both 127.0.0.1 and ::1), or ListenError naming the address and what to change."""
+    `localhost` is both 127.0.0.1 and ::1), or ListenError naming the address and what to change.
+    `setting`/`label` name another listener (the webhook listener's `webhooks.listen`)."""
     try:
         infos = socket.getaddrinfo(api.host, api.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
         raise ListenError(
-            f"API cannot listen on {api.listen}: host {api.host!r} does not resolve ({exc}); "
-            f"set api.listen in {config_path} to a local host:port"
+            f"{label} cannot listen on {api.listen}: host {api.host!r} does not resolve ({exc}); "
+            f"set {setting} in {config_path} to a local host:port"
         )
     sockets: list[socket.socket] = []
     seen: set[tuple[int, object]] = set()
@@ -34,7 +50,7 @@ def bind(api: ApiConfig, config_path: str, backlog: int = 2048) -> list[socket.s
             if (family, address) in seen:
                 continue
             seen.add((family, address))
-            sockets.append(_listen_on(family, kind, proto, address, api, config_path, backlog))
+            sockets.append(_listen_on(family, kind, proto, address, api, config_path, backlog, setting, label))
     except BaseException:
         for sock in sockets:
             sock.close()
@@ -43,7 +59,15 @@ def bind(api: ApiConfig, config_path: str, backlog: int = 2048) -> list[socket.s
 
 
 def _listen_on(
-    family: int, kind: int, proto: int, address: object, api: ApiConfig, config_path: str, backlog: int
+    family: int,
+    kind: int,
+    proto: int,
+    address: object,
+    api: Address,
+    config_path: str,
+    backlog: int,
+    setting: str,
+    label: str,
 ) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
@@ -56,13 +80,13 @@ def _listen_on(
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             reason = "the port is already in use by another process"
-            advice = f"stop the other process or set api.listen in {config_path} to a free host:port"
+            advice = f"stop the other process or set {setting} in {config_path} to a free host:port"
         elif exc.errno == errno.EACCES:
             reason = "permission denied (ports below 1024 need privileges)"
-            advice = f"set api.listen in {config_path} to a port above 1023"
+            advice = f"set {setting} in {config_path} to a port above 1023"
         else:
             reason = exc.strerror or str(exc)
-            advice = f"set api.listen in {config_path} to an address of this machine"
-        raise ListenError(f"API cannot listen on {api.listen}: {reason} (errno {exc.errno}); {advice}")
+            advice = f"set {setting} in {config_path} to an address of this machine"
+        raise ListenError(f"{label} cannot listen on {api.listen}: {reason} (errno {exc.errno}); {advice}")
     sock.setblocking(False)
     return sock

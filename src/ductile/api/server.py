@@ -236,9 +236,10 @@ class _Server(uvicorn.Server):
         yield
 
 
-def make_server(app: Any, api: ApiConfig) -> uvicorn.Server:
-    """The gateway's uvicorn server for `app`; serve it with `serve(sockets=listen.bind(...))`."""
-    limits = HttpLimits.of(api)
+def make_server(app: Any, api: ApiConfig, limits: HttpLimits | None = None) -> uvicorn.Server:
+    """The gateway's uvicorn server for `app`; serve it with `serve(sockets=listen.bind(...))`.
+    `limits` default to the API's (the webhook listener passes its own)."""
+    limits = limits or HttpLimits.of(api)
     config = uvicorn.Config(
         app,
         host=api.host,

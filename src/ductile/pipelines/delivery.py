@@ -11,6 +11,7 @@ from ductile.pipelines.compile import SWITCH_FALSE, SWITCH_TRUE, Graph
 from ductile.pipelines.predicate import EvaluationError, evaluate
 from ductile.pipelines.router import SourceContext
 from ductile.pipelines.template import WithError, apply_with
+from ductile.timeutil import is_rfc3339
 
 
 class DeliveryError(Exception):
@@ -47,6 +48,9 @@ def parse_envelope(stored: Any) -> dict[str, Any]:
         value = stored.get(key)
         if value is not None and not isinstance(value, str):
             raise DeliveryError(f"failed to unmarshal event payload: {key} must be a string, got {value!r}")
+    stamp = stored.get("timestamp")
+    if stamp and not is_rfc3339(stamp):  # Go's time.Time refuses it (webhook bodies, §7.5)
+        raise DeliveryError(f"failed to unmarshal event payload: timestamp {stamp!r} is not RFC 3339")
     return stored
 
 

@@ -37,6 +37,7 @@ from ductile.jobs import (
 )
 from ductile.lifecycle import Decision
 from ductile.store.routing import EntryJob, Routing
+from ductile.store.webhooks import WebhookJob
 
 if TYPE_CHECKING:
     from ductile.store.errors import StoreUnavailable
@@ -83,6 +84,14 @@ class Store(Protocol):
         """Insert a queued job unless its dedupe key matches an active job (or a success after
         `dedupe_since`, when given); then return the existing job's id with created=False.
         `schedule_state`, when given, is written in the same transaction (scheduler fires)."""
+
+    def enqueue_webhook(
+        self, job: WebhookJob, *, now: datetime, delivery_since: datetime | None, dedupe_since: datetime | None
+    ) -> EnqueueResult:
+        """A webhook delivery (store/webhooks.py): the body stored verbatim; with a dedupe key, the
+        job of (plugin, handle, key) created since `delivery_since` in any status, or an active /
+        recently succeeded one, is returned instead (created=False). Look-up and insert are one
+        transaction: two identical deliveries at once make one job."""
 
     def claim(self, *, now: datetime, excluded_plugins: Collection[str] = ()) -> Job | None: ...
 

@@ -40,6 +40,7 @@ from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
 from ductile.store.routing import EntryJob, Routing, fire_hooks, insert_entries, route_completion
 from ductile.store.sqlite_actions import SqliteActions, insert_bulk_action
 from ductile.store.sqlite_reads import SqliteReads
+from ductile.store.webhooks import WebhookJob, enqueue_delivery
 from ductile.timeutil import from_text, to_text
 
 log = logging.getLogger(__name__)
@@ -300,6 +301,12 @@ class SqliteStore(SqliteReads, SqliteActions):
             created = [r.job_id for r in results if r.created]
             audit = replace(audit, acted=len(created), skipped=audit.matched - len(created), job_ids=created)
             return results, insert_bulk_action(db, audit, now)
+
+    def enqueue_webhook(
+        self, job: WebhookJob, *, now: datetime, delivery_since: datetime | None, dedupe_since: datetime | None
+    ) -> EnqueueResult:
+        with self._tx() as db:
+            return enqueue_delivery(db, job, now=now, delivery_since=delivery_since, dedupe_since=dedupe_since)
 
     def claim(self, *, now: datetime, excluded_plugins: Collection[str] = ()) -> Job | None:
         stamp = to_text(now)

@@ -29,7 +29,9 @@ _JOBS_PARAMS = [
     query_param("plugin", TEXT_SCHEMA, "Exact plugin instance name, e.g. `withings`."),
     query_param("command", TEXT_SCHEMA, "Exact command name, e.g. `poll`."),
     query_param("status", {"type": "string", "pattern": schemas.STATUS_LIST_PATTERN}, _STATUS_DOC),
-    query_param("submitted_by", TEXT_SCHEMA, "Exact submitter: `scheduler`, `api`, `cli`, `route`, `webhook:<name>`."),
+    query_param(
+        "submitted_by", TEXT_SCHEMA, "Exact submitter: `scheduler`, `api`, `cli`, `route`, `hook`, `webhook:<path>`."
+    ),
     query_param("parent_job_id", TEXT_SCHEMA, "Only direct children of this job (pipeline steps, hook jobs)."),
     query_param("pipeline", TEXT_SCHEMA, "Only jobs that are steps of this pipeline."),
     query_param("created_after", TIME_SCHEMA, "Only jobs created at or after this RFC 3339 time."),

@@ -290,3 +290,15 @@ VALUES (:action, :actor, :filter, :matched, :acted, :skipped, :job_ids, :created
 -- name: list_bulk_actions
 SELECT id, action, actor, filter, matched, acted, skipped, job_ids, created_at
 FROM bulk_actions ORDER BY id DESC LIMIT :limit;
+-- ---------------------------------------------------------------------------------------------
+-- Webhooks (store/webhooks.py)
+
+-- name: webhook_delivery_seen
+-- A job of (plugin, command) with this delivery's dedupe key created since :since, in any status
+-- (pipelines.md §7.6): the redelivery answers with it. INDEXED BY: without ANALYZE statistics the
+-- planner prefers jobs_plugin_command_created for the created_at range, which scans every job of
+-- the plugin inside the window (all of them, for a busy webhook) instead of the one or two per key.
+SELECT job_id, status FROM jobs INDEXED BY jobs_dedupe
+WHERE dedupe_key = :dedupe_key AND plugin = :plugin AND command = :command AND created_at >= :since
+ORDER BY created_at, rowid
+LIMIT 1;

@@ -1,0 +1,296 @@
+"""Webhook listener benchmark: signed deliveries/s to `queued`, side by side with GET /healthz.
+
+    .venv/bin/python bench/webhooks.py             # 3 paired rounds of 5 s per side (about 1 minute)
+    .venv/bin/python bench/webhooks.py --quick     # 1 round of 2 s per side (smoke test)
+
+What it measures (numbers go to docs/BENCHMARKS.md, "Webhooks"):
+
+* One real `ductile system start` with the API and the webhook listener on loopback, and one
+  plugin instance whose `handle` sleeps for an hour with `max_workers: 1`: the first delivery
+  occupies the only worker, so every later one stays `queued`. Dispatch does not run during the
+  measurement; what is measured is the listener and the enqueue (read the body, HMAC-SHA256 check,
+  one SQLite transaction inserting the job and its transition, SSE `job.queued`, 202).
+* Three sides, 16 concurrent keep-alive connections each, for `--seconds` each, then
+  `--sequential` requests on one connection (latency without queueing behind other clients), in
+  one round, rotated between rounds so machine noise hits every side alike:
+  - `webhook`: POST /hooks/bench, a distinct signed body per request (`X-Sig: sha256=<hex>`);
+  - `webhook+dedupe`: POST /hooks/dedupe with a distinct `X-GitHub-Delivery` per request
+    (the redelivery look-up runs inside the same transaction);
+  - `healthz`: GET /healthz on the API (FastAPI, one store read): the HTTP floor of this build.
+  For each: requests/s and p50/p99 under 16 clients, and p50/p99 with one client. The report gives
+  the median of the rounds and the ratio webhook/healthz. Every 202 is checked, and afterwards the
+  number of queued jobs in the database must equal the number of 202s.
+* The gateway process's CPU time per request under the 16-client load (from /proc/<pid>/stat):
+  steadier than wall-clock figures on a shared machine.
+* Load average (1 min) before and after each round: the machine is shared; read the figures with it.
+
+Target (issue 10): webhook rate ≥ 50 % of the healthz rate of the same run, webhook p99 ≤ 20 ms
+(one client, as bench/list_jobs.py measures p99; the 16-client p99 is printed too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+VENV_BIN = Path(sys.executable).parent
+SECRET = b"bench-secret"
+CLIENTS = 16
+
+SLEEPER = """\
+#!/usr/bin/env bash
+read -r _request
+sleep 3600
+printf '%s\\n' '{"status":"ok","result":"done"}'
+"""
+
+
+class Conn:
+    """A minimal keep-alive HTTP/1.1 client, so the client's own cost stays small."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Conn:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        length = 0
+        for line in lines[1:]:
+            if line.lower().startswith("content-length:"):
+                length = int(line.split(":", 1)[1])
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def delivery(path: str, n: int, dedupe: bool) -> bytes:
+    body = json.dumps({"action": "opened", "number": n, "repository": {"full_name": "octo/bench"}}).encode()
+    sig = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    extra = f"X-GitHub-Delivery: bench-{n}\r\n" if dedupe else ""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        f"X-Sig: sha256={sig}\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n"
+
+
+async def load(
+    port: int, side: str, seconds: float, counter: list[int], clients: int = CLIENTS, count: int | None = None
+) -> dict[str, Any]:
+    """`clients` connections for `seconds` (or `count` requests each); requests/s and the
+    percentiles of every request's latency."""
+    samples: list[float] = []
+    stop_at = time.perf_counter() + seconds
+    accepted = 0
+
+    async def worker() -> None:
+        nonlocal accepted
+        conn = await Conn.open(port)
+        sent = 0
+        try:
+            while (sent < count) if count is not None else (time.perf_counter() < stop_at):
+                sent += 1
+                if side == "healthz":
+                    raw, want = HEALTHZ, 200
+                else:
+                    counter[0] += 1
+                    raw = delivery(
+                        "/hooks/dedupe" if side == "webhook+dedupe" else "/hooks/bench", counter[0], side != "webhook"
+                    )
+                    want = 202
+                t0 = time.perf_counter()
+                status, body = await conn.request(raw)
+                samples.append((time.perf_counter() - t0) * 1000)
+                if status != want:
+                    raise RuntimeError(f"{side}: HTTP {status} {body[:200]!r}")
+                if want == 202:
+                    accepted += 1
+        finally:
+            conn.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    elapsed = time.perf_counter() - t0
+    samples.sort()
+    return {
+        "rps": len(samples) / elapsed,
+        "p50_ms": statistics.median(samples),
+        "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
+        "accepted": accepted,
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """The gateway process's user + system CPU time so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start(work: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+    import httpx
+
+    root = work / "plugins" / "sleeper"
+    root.mkdir(parents=True)
+    (root / "manifest.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "manifest_spec": "ductile.plugin",
+                "manifest_version": 1,
+                "name": "sleeper",
+                "version": "1.0.0",
+                "protocol": 2,
+                "entrypoint": "run.sh",
+                "commands": [{"name": "handle", "type": "write"}],
+            }
+        )
+    )
+    (root / "run.sh").write_text(SLEEPER)
+    (root / "run.sh").chmod(0o755)
+    api_port, hook_port = free_port(), free_port()
+    endpoint = {"plugin": "sleeper", "secret_ref": "env:BENCH_WEBHOOK_SECRET", "signature_header": "X-Sig"}
+    config = {
+        "service": {"log_format": "json", "log_level": "warning", "max_workers": 1},
+        "database": {"path": str(work / "bench.db")},
+        "plugin_roots": [str(work / "plugins")],
+        "plugins": {"sleeper": {"timeouts": {"handle": "2h"}}},
+        "api": {"enabled": True, "listen": f"127.0.0.1:{api_port}"},
+        "webhooks": {
+            "listen": f"127.0.0.1:{hook_port}",
+            "endpoints": [
+                {"path": "/hooks/bench", **endpoint},
+                {"path": "/hooks/dedupe", "delivery_id_header": "X-GitHub-Delivery", **endpoint},
+            ],
+        },
+    }
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    log = open(work / "gateway.log", "wb")  # noqa: SIM115 - handed to the child
+    env = dict(os.environ, BENCH_WEBHOOK_SECRET=SECRET.decode(), PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "ductile"), "system", "start", "--config", str(work)], stdout=log, stderr=log, env=env
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError((work / "gateway.log").read_text())
+        try:
+            if httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=1).status_code == 200:
+                return proc, api_port, hook_port
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("gateway did not start")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--sequential", type=int, default=400, help="requests on one connection, for p50/p99")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds, args.sequential = 1, 2.0, 100
+    sides = ["webhook", "webhook+dedupe", "healthz"]
+    with tempfile.TemporaryDirectory(prefix="ductile-bench-webhooks-") as tmp:
+        work = Path(tmp)
+        proc, api_port, hook_port = start(work)
+        counter = [0]
+        try:
+
+            async def run() -> list[dict[str, Any]]:
+                rounds = []
+                # warm-up: the first delivery takes the only worker; the rest stay queued
+                await load(hook_port, "webhook", 1.0, counter)
+                await load(api_port, "healthz", 1.0, counter)
+                for index in range(args.rounds):
+                    order = sides[index % 3 :] + sides[: index % 3]
+                    result: dict[str, Any] = {"load_before": os.getloadavg()[0]}
+                    for side in order:
+                        port = api_port if side == "healthz" else hook_port
+                        cpu = cpu_seconds(proc.pid)
+                        result[side] = await load(port, side, args.seconds, counter)
+                        done = result[side]["rps"] * args.seconds
+                        result[side]["cpu_ms_per_request"] = (cpu_seconds(proc.pid) - cpu) * 1000 / max(done, 1)
+                        one = await load(port, side, 0, counter, clients=1, count=args.sequential)
+                        result[side].update(seq_p50_ms=one["p50_ms"], seq_p99_ms=one["p99_ms"])
+                    result["load_after"] = os.getloadavg()[0]
+                    rounds.append(result)
+                return rounds
+
+            rounds = asyncio.run(run())
+            with sqlite3.connect(work / "bench.db") as db:
+                queued = db.execute("SELECT count(*) FROM jobs WHERE status = 'queued'").fetchone()[0]
+                running = db.execute("SELECT count(*) FROM jobs WHERE status = 'running'").fetchone()[0]
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    total_202 = counter[0]  # every delivery sent was checked to answer 202
+    if queued + running != total_202 or running != 1:
+        raise SystemExit(f"database holds {queued} queued + {running} running jobs for {total_202} deliveries")
+    report(rounds, queued, running)
+
+
+def report(rounds: list[dict[str, Any]], queued: int, running: int) -> None:
+    def med(side: str, key: str) -> float:
+        return statistics.median(r[side][key] for r in rounds)
+
+    print(f"webhook listener vs GET /healthz, {CLIENTS} clients, {len(rounds)} round(s), medians")
+    print(
+        f"{'side':<16}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}   one client: {'p50 ms':>7}{'p99 ms':>8}"
+    )
+    for side in ("webhook", "webhook+dedupe", "healthz"):
+        print(
+            f"{side:<16}{med(side, 'rps'):>8.0f}{med(side, 'p50_ms'):>9.2f}{med(side, 'p99_ms'):>9.2f}"
+            f"{med(side, 'cpu_ms_per_request'):>12.3f}{'':>15}{med(side, 'seq_p50_ms'):>7.2f}{med(side, 'seq_p99_ms'):>8.2f}"
+        )
+    for side in ("webhook", "webhook+dedupe"):
+        paired = [r[side]["rps"] / r["healthz"]["rps"] for r in rounds]  # each round is one pair
+        print(
+            f"{side}/healthz rate: median {statistics.median(paired):.0%} of the paired rounds "
+            f"({', '.join(f'{p:.0%}' for p in paired)}; target >= 50%); p99 {med(side, 'seq_p99_ms'):.1f} ms one "
+            f"client, {med(side, 'p99_ms'):.1f} ms under {CLIENTS} clients (target <= 20 ms)"
+        )
+    loads = ", ".join(f"{r['load_before']:.2f}→{r['load_after']:.2f}" for r in rounds)
+    print(f"load average (1 min) per round: {loads}; cores: {os.cpu_count()}")
+    print(f"database afterwards: {queued} queued + {running} running (the sleeper) = every 202")
+    print(json.dumps({"rounds": rounds}, indent=None))
+
+
+if __name__ == "__main__":
+    main()
