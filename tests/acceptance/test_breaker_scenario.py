@@ -211,3 +211,14 @@ def test_scenario_19_breaker_opens_skips_half_opens_closes_and_resets(gateways, 
             await client.aclose()
 
     asyncio.run(reset_event())
+
+    # the CLI over the API (--api-url): same answers, text form
+    shown = cli(gw, "breaker", "bad", "--api-url", gw.url, "--token", ADMIN_TOKEN)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("bad (poll): closed, 0 consecutive failure(s), threshold 2, reset_after 3s")
+    assert "open -> half_open  cooldown_elapsed" in shown.stdout
+    remote = cli(gw, "reset", "bad", "--api-url", gw.url, "--token", ADMIN_TOKEN)
+    assert remote.returncode == 0 and remote.stdout.strip() == "Reset circuit breaker for bad (poll)"
+    assert [t["reason"] for t in transitions(gw)][-3:] == ["manual_reset"] * 3
+    gone = cli(gw, "reset", "nope", "--api-url", gw.url, "--token", ADMIN_TOKEN)
+    assert gone.returncode == 1 and "Unknown plugin: nope" in gone.stderr

@@ -173,3 +173,28 @@ def test_state_survives_reopen_and_prune_removes_old_transitions(tmp_path):
         assert left["reason"] == "manual_reset"
     finally:
         s.close()
+
+
+async def test_the_pruner_honours_breaker_transitions_retention(tmp_path):
+    import asyncio
+
+    from ductile.timeutil import utcnow
+    from ductile.upkeep import pruner
+
+    s = SqliteStore(tmp_path / "ductile.db")
+    try:
+        now = utcnow()
+        s.reset_breaker("p", "poll", now - timedelta(days=91))
+        s.reset_breaker("p", "poll", now - timedelta(days=89))
+        stop = asyncio.Event()
+        task = asyncio.create_task(pruner.run(s, {"default": 30 * 86400.0}, stop, breaker_retention=90 * 86400.0))
+        for _ in range(500):  # a deadline of iterations, not a timing assertion
+            if len(s.breaker_transitions("p", "poll")) == 1:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task
+        [left] = s.breaker_transitions("p", "poll")
+        assert left["created_at"] > (now - timedelta(days=90)).isoformat()[:10]
+    finally:
+        s.close()
