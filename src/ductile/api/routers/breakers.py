@@ -63,7 +63,7 @@ async def list_breakers(gw: Any = Depends(gateway)) -> dict[str, Any]:
 @router.get(
     "/breakers/{plugin}",
     summary="One breaker's state and its recent transitions, newest first",
-    responses=errors(401, 403, 404),
+    responses=errors(400, 401, 403, 404),
     openapi_extra=scoped("plugin:ro", "`{breaker: {...}, transitions: [...]}`; `command` defaults to `poll`."),
     dependencies=[Depends(require("plugin:ro"))],
 )
