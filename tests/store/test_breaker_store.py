@@ -198,3 +198,18 @@ async def test_the_pruner_honours_breaker_transitions_retention(tmp_path):
         assert left["created_at"] > (now - timedelta(days=90)).isoformat()[:10]
     finally:
         s.close()
+
+
+def test_a_failing_listener_does_not_turn_a_committed_finish_into_an_error(tmp_path):
+    s = SqliteStore(tmp_path / "ductile.db")
+
+    def broken(changes: list[Change]) -> None:
+        raise RuntimeError("subscriber blew up")
+
+    s.configure_breakers(thresholds={"p": 1}, reset_after={}, listener=broken)
+    try:
+        done = end(s, running(s), Status.FAILED, T0)
+        assert done.status is Status.FAILED
+        assert s.breaker_row("p", "poll")["state"] == "open"
+    finally:
+        s.close()

@@ -13,6 +13,7 @@ transaction committed, so a rolled-back finish never announces a change that did
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -35,6 +36,7 @@ from ductile.store import queries
 from ductile.timeutil import from_text, to_text
 
 Q = queries.load("sqlite")
+log = logging.getLogger(__name__)
 # Terminal statuses that feed a breaker (§8); `skipped` is not an outcome of a run.
 COUNTED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.DEAD})
 # Who "the scheduler" is in `jobs.submitted_by`: ours writes `scheduler`; Ductile writes
@@ -67,7 +69,10 @@ class Breakers:
         pending = Pending(self)
         yield pending
         if pending.changes and self.listener is not None:
-            self.listener(list(pending.changes))
+            try:
+                self.listener(list(pending.changes))
+            except Exception:  # the change is committed: a failing listener must not look like a failed finish
+                log.exception("circuit breaker listener failed", extra={"changes": len(pending.changes)})
 
 
 @dataclass
