@@ -11,6 +11,7 @@ from ductile.breaker import wiring
 from ductile.events import EventHub
 from ductile.jobs import NewJob
 from ductile.lifecycle import Status
+from ductile.pipelines.router import HOOK_SUBMITTER, ROUTE_SUBMITTER
 from ductile.scheduler.loop import Scheduler
 
 from .conftest import TEST_PLUGINS
@@ -39,9 +40,12 @@ class Harness:
                 "schedules": [{"every": "1m"}],
                 "retry": {"max_attempts": 1},
                 "circuit_breaker": {"threshold": 2, "reset_after": "5m"},
-            }
+            },
+            # an upstream plugin whose event a pipeline routes into `bad` (a routed job)
+            "up": {"uses": "recorder", "config": {"emit": [{"type": "go.bad", "payload": {}}]}},
         }
-        self.r = rig(plugins, roots=[TEST_PLUGINS])
+        pipelines = [{"name": "into-bad", "on": "go.bad", "steps": [{"uses": "bad"}]}]
+        self.r = rig(plugins, roots=[TEST_PLUGINS], pipelines=pipelines)
         self.hub = EventHub()
         self.r.store.configure_breakers(
             **wiring.settings(self.r.setup.loaded.config), listener=wiring.publisher(self.hub)
@@ -141,7 +145,7 @@ async def test_api_webhook_routed_and_hook_jobs_are_never_blocked_nor_counted(ri
     await h.fire_at(1)
     assert h.breaker()["state"] == "open"
     ids = []
-    for by in ("api", "webhook:/hooks/bad", "route", "hook", "cli"):
+    for by in ("api", "webhook:/hooks/bad", ROUTE_SUBMITTER, HOOK_SUBMITTER, "cli"):
         result = h.r.store.enqueue(
             NewJob(plugin="bad", command="poll", payload=None, submitted_by=by, max_attempts=1),
             now=h.clock.now,
@@ -150,6 +154,11 @@ async def test_api_webhook_routed_and_hook_jobs_are_never_blocked_nor_counted(ri
         ids.append(result.job_id)
     jobs = await h.r.run_until_done(ids)
     assert [j.status for j in jobs] == [Status.FAILED] * 5  # they ran (the plugin still fails)
+    # a really routed job: `up` emits go.bad, the pipeline starts a `bad` step job
+    [upstream] = await h.r.run_until_done([h.r.submit("up")])
+    [routed] = h.r.store.children(upstream.job_id)
+    [routed] = await h.r.run_until_done([routed.job_id])
+    assert (routed.plugin, routed.submitted_by, routed.status) == ("bad", ROUTE_SUBMITTER, Status.FAILED)
     assert (h.breaker()["state"], h.breaker()["failure_count"]) == ("open", 2)  # and were not counted
     h.mode.write_text("ok")
     jobs = await h.r.run_until_done([h.r.submit("bad")])
