@@ -163,3 +163,20 @@ async def test_api_webhook_routed_and_hook_jobs_are_never_blocked_nor_counted(ri
     h.mode.write_text("ok")
     jobs = await h.r.run_until_done([h.r.submit("bad")])
     assert jobs[0].status is Status.SUCCEEDED and h.breaker()["state"] == "open"  # a success by cli closes nothing
+
+
+async def test_a_scheduled_job_crash_recovery_gives_up_on_counts_once(rig, tmp_path):
+    from ductile.dispatch import recover
+
+    h = Harness(rig, tmp_path)
+    job_id = h.sched.fire(h.entry, T0)
+    assert job_id is not None
+    claimed = h.r.store.claim(now=T0)  # the gateway "dies" with it running (max_attempts 1)
+    assert claimed is not None and claimed.job_id == job_id
+    h.r.reopen()
+    h.r.store.configure_breakers(**wiring.settings(h.r.setup.loaded.config), listener=wiring.publisher(h.hub))
+    [ended] = recover(h.r.store, h.r.setup.registry, now=T0 + timedelta(seconds=5))
+    assert ended.status is Status.DEAD
+    assert (h.breaker()["failure_count"], h.breaker()["last_job_id"]) == (1, job_id)
+    assert recover(h.r.store, h.r.setup.registry, now=T0 + timedelta(seconds=6)) == []  # nothing twice
+    assert h.breaker()["failure_count"] == 1
