@@ -46,6 +46,8 @@ def _local(config: str | None, plugin: str, work: Callable[[Any], Any]) -> Any:
     loaded = config_or_exit(config)
     if plugin not in loaded.config.plugins:
         fail(f"Unknown plugin: {plugin}")
+    if not loaded.db_path.exists():  # never create a database just to read or reset a breaker
+        fail(f"no database at {loaded.db_path} (has the gateway run yet?)")
     try:
         store = open_store(loaded.db_path)
     except StoreError as exc:
