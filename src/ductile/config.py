@@ -85,6 +85,7 @@ class ServiceConfig(_Model):
     # Pipelines (spec pipelines.md §3.6, §5.1): bound root-trigger chains and hook-on-hook chains.
     max_chain_depth: int = Field(default=20, ge=1, le=10000)
     hook_max_depth: int = Field(default=4, ge=0, le=1000)
+    breaker_transitions_retention: Duration = 90 * 86400.0  # circuit breaker history (pipelines.md §8)
 
     @field_validator("hook_max_depth")
     @classmethod
@@ -120,6 +121,21 @@ class DatabaseConfig(_Model):
 class RetryConfig(_Model):
     max_attempts: int = Field(default=4, ge=1, le=100)
     backoff_base: Duration = 30.0
+
+
+class CircuitBreakerConfig(_Model):
+    """`plugins.<p>.circuit_breaker` (pipelines.md §8): scheduled runs of a (plugin, command) stop
+    after `threshold` consecutive failures, for `reset_after`, then one trial run decides."""
+
+    threshold: int = Field(default=3, le=1_000_000)
+    reset_after: Duration = 30 * 60.0
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _threshold(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be a whole number of consecutive failures, got {value!r} (≤ 0 means 3)")
+        return value if value > 0 else 3  # Ductile's rule: ≤ 0 means the default
 
 
 class ScheduleConfig(_Model):
@@ -179,6 +195,7 @@ class PluginInstanceConfig(_Model):
     parallelism: int | None = Field(default=None, ge=1, le=1024)
     max_outstanding_polls: int = Field(default=1, ge=1, le=1000)
     notify_on_complete: bool = False  # root jobs of this instance fire on-hook pipelines (pipelines.md §5)
+    circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
 
     @field_validator("config", mode="before")
     @classmethod

@@ -51,7 +51,6 @@ SERVICE: dict[str, str] = {
     "tick_interval": _ignored(
         "ductile's scheduler computes each schedule's next due time exactly and sleeps until then; it needs no tick"
     ),
-    "breaker_transitions_retention": _not_yet("the circuit breaker"),
     "hook_max_depth": _not_yet("hooks (notify_on_complete)"),
     "admission": _ignored(
         "ductile always validates the whole config before it starts and refuses on any problem; "
@@ -72,7 +71,6 @@ API: dict[str, str] = {
 PLUGIN: dict[str, str] = {
     "run_as": _ignored("plugins run as the gateway's user (no privilege separation)"),
     "requires_vault": _ignored("there is no secret vault"),
-    "circuit_breaker": _not_yet("the circuit breaker"),
     "notify_on_complete": _not_yet("hooks (notify_on_complete)"),
     "timeout": _ignored("not a config key in Ductile either; per-command timeouts go under timeouts: {poll: 60s}"),
     "path": _ignored("plugins are found under plugin_roots; list this plugin's parent directory there"),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ductile import __version__, sdnotify
+from ductile.breaker import wiring as breaker_wiring
 from ductile.compat_events import recovery_event
 from ductile.config import ConfigError, LoadedConfig
 from ductile.config_check import check_config
@@ -232,6 +233,9 @@ class Gateway:
             if not self.store.probe_write() and self.store.write_fault is not None:
                 raise self.store.write_fault
             self.store.start_checkpointer()
+            self.store.configure_breakers(
+                **breaker_wiring.settings(self.config), listener=breaker_wiring.publisher(self.hub)
+            )
             recovered = recover(self.store, self.registry, now=utcnow(), routing=self.routing)
         except BaseException:
             if self.store is not None:
@@ -254,7 +258,9 @@ class Gateway:
             env_passthrough=service.plugin_env_passthrough,
             routing=self.routing,
         )
-        self.scheduler = Scheduler(self.store, self.registry, hub=self.hub, on_enqueue=self.dispatcher.wake)
+        self.scheduler = Scheduler(
+            self.store, self.registry, hub=self.hub, on_enqueue=self.dispatcher.wake, gate=self.store.breaker_gate
+        )
 
     def close(self) -> None:
         if self.store is not None:
@@ -276,7 +282,15 @@ class Gateway:
             tasks = [
                 asyncio.create_task(self.dispatcher.run(stop), name="dispatcher"),
                 asyncio.create_task(self.scheduler.run(stop), name="scheduler"),
-                asyncio.create_task(pruner.run(self.store, self.config.service.job_retention, stop), name="pruner"),
+                asyncio.create_task(
+                    pruner.run(
+                        self.store,
+                        self.config.service.job_retention,
+                        stop,
+                        breaker_retention=self.config.service.breaker_transitions_retention,
+                    ),
+                    name="pruner",
+                ),
             ]
             if self.api_enabled:
                 assert listeners is not None

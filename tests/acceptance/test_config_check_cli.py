@@ -71,7 +71,7 @@ CASES = {
     "unknown_key": (
         HEAD + "  svc:\n    config: {api_key: k}\n    retries: {max_attempts: 2}\n",
         "plugins.svc.retries: unknown key (accepted: enabled, uses, config, schedules, retry, timeouts, "
-        "parallelism, max_outstanding_polls, notify_on_complete)",
+        "parallelism, max_outstanding_polls, notify_on_complete, circuit_breaker)",
     ),
     "bad_cron": (
         HEAD + "  svc:\n    config: {api_key: k}\n    schedules:\n      - {cron: '61 * * * *'}\n",

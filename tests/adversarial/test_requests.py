@@ -59,6 +59,9 @@ ROUTES: list[tuple[str, str, int]] = [
     ("GET", "/plugin/{name}/openapi.json", 200),
     ("GET", "/analytics/summary", 200),
     ("GET", "/analytics/queue", 200),
+    ("GET", "/breakers", 200),
+    ("GET", "/breakers/{plugin}", 200),
+    ("POST", "/breakers/{plugin}/{command}/reset", 200),
 ]
 BODY_ROUTES = {"/plugin/{plugin}/{command}"}
 

@@ -68,6 +68,7 @@ SCHEDULES = [
         "last_outcome": "succeeded",
         "last_job_id": JOBS[0]["job_id"],
         "next_due": "2026-11-29T12:03:00.000000Z",
+        "breaker": {"state": "closed", "failure_count": 0, "opened_at": None},
     },
     {
         "instance": "fetch",
@@ -79,6 +80,7 @@ SCHEDULES = [
         "last_outcome": "running",
         "last_job_id": JOBS[3]["job_id"],
         "next_due": "2026-11-30T02:00:00.000000Z",
+        "breaker": {"state": "open", "failure_count": 3, "opened_at": "2026-11-29T11:40:00.000000Z"},
     },
 ]
 
@@ -215,6 +217,7 @@ class StubClient:
             "workers_busy": 1,
             "max_workers": 4,
             "plugins_loaded": 3,
+            "plugins_circuit_open": 1,
             "version": "0.1.0",
         }
 

@@ -31,7 +31,6 @@ EXPECTED = {
         "plugins.harvest.timeout",
         "plugins.birds.max_attempts",
         "plugins.birds.concurrency_safe",
-        "plugins.mailbox.circuit_breaker",
         "plugins.reader.path",
     ],
     "scheduling.yaml": [
@@ -46,7 +45,6 @@ EXPECTED = {
     "security.yaml": [
         "service.admission",
         "service.unconfined",
-        "service.breaker_transitions_retention",
         "secrets",
         "accounts",
         "api.management_socket",

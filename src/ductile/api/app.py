@@ -130,7 +130,8 @@ def _include_optional(app: FastAPI) -> None:
     import importlib
 
     # discovery before plugins: its GET /plugin/{name}/openapi.json must answer 405s with `Allow: GET`
-    for name in ("jobs", "lineage", "discovery", "plugins", "pipelines", "schedules", "events", "system", "metrics", "actions"):
+    routers = ("jobs", "lineage", "discovery", "plugins", "pipelines", "schedules", "events", "system", "breakers")
+    for name in (*routers, "metrics", "actions"):
         try:
             module = importlib.import_module(f"ductile.api.routers.{name}")
         except ModuleNotFoundError as exc:

@@ -10,7 +10,7 @@ import typer
 
 from ductile import logs
 from ductile.api.listen import ListenError
-from ductile.cli import system_service, system_tools, target
+from ductile.cli import breaker_cmd, system_service, system_tools, target
 from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail, print_json
 from ductile.config import ConfigError
 from ductile.gateway import Gateway, prepare
@@ -22,6 +22,7 @@ log = logging.getLogger("ductile.gateway")
 app = typer.Typer(help="Run and observe the gateway.", no_args_is_help=True)
 system_tools.register(app)
 system_service.register(app)
+breaker_cmd.register(app)
 
 
 @app.command("start")

@@ -6,7 +6,7 @@ from typing import Any
 
 from ductile.monitor.client import ApiRefused, ApiUnavailable, MonitorClient
 from ductile.monitor.fmt import age, countdown, span
-from ductile.monitor.widgets.schedule_table import spec_text
+from ductile.monitor.widgets.schedule_table import breaker_text, spec_text
 from ductile.timeutil import utcnow
 
 
@@ -39,7 +39,8 @@ def render_text(report: dict[str, Any]) -> str:
         f"{'ok' if report['ok'] else 'UNHEALTHY'}  {report['api_url']}  ductile {h.get('version')}  "
         f"up {span(float(h.get('uptime_seconds', 0)))}",
         f"queue {h.get('queue_depth')}  running {h.get('running', '?')}  "
-        f"workers {h.get('workers_busy', '?')}/{h.get('max_workers', '?')}  plugins {h.get('plugins_loaded')}",
+        f"workers {h.get('workers_busy', '?')}/{h.get('max_workers', '?')}  plugins {h.get('plugins_loaded')}"
+        + (f"  circuit open {h['plugins_circuit_open']}" if h.get("plugins_circuit_open") else ""),
     ]
     if report.get("error") and report["ok"] is False:
         lines.append(report["error"])
@@ -54,5 +55,10 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append(
             f"  {s['instance']}/{s['schedule_id']} {s['command']}  {spec_text(s['spec'])}  {s['status']}  "
             f"last {fired} → {s.get('last_outcome') or '—'}  next {countdown(s.get('next_due'), now)}"
+            + (
+                f"  breaker {breaker_text(s['breaker'])}"
+                if (s.get("breaker") or {}).get("state", "closed") != "closed"
+                else ""
+            )
         )
     return "\n".join(lines)

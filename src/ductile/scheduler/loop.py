@@ -51,6 +51,7 @@ class Scheduler:
         on_enqueue: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
         draw: Callable[[], float] = random.random,
+        gate: Callable[[str, str, datetime], str | None] | None = None,
     ):
         self.store = store
         self.registry = registry
@@ -58,6 +59,7 @@ class Scheduler:
         self.on_enqueue = on_enqueue
         self.clock = clock
         self.draw = draw
+        self.gate = gate  # the circuit breaker (pipelines.md §8): a reason to skip this run, or None
         self.entries: list[Entry] = []
         # seconds between fire time and enqueue of the latest fires (bounded: the gateway runs for months)
 
@@ -142,6 +144,13 @@ class Scheduler:
         due_at, slot = entry.fire_at, entry.slot
         entry.slot, entry.fire_at = upcoming, fire_time(spec, upcoming, self.draw())
         data = {"plugin": entry.instance, "schedule_id": spec.id, "command": spec.command, "due_at": to_text(due_at)}
+        blocked = self.gate(entry.instance, spec.command, now) if self.gate is not None else None
+        if blocked is not None:
+            entry.last_skip = fired_at
+            self.store.put_schedule_state(self._state(entry))
+            log.info("schedule skipped: circuit breaker open", extra=data)
+            self.hub.publish("scheduler.skipped", {**data, "reason": blocked})
+            return None
         if active >= limit:
             entry.last_skip = fired_at
             self.store.put_schedule_state(self._state(entry))

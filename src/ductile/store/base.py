@@ -16,7 +16,7 @@ Contracts every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,6 +40,7 @@ from ductile.store.routing import EntryJob, Routing
 from ductile.store.webhooks import WebhookJob
 
 if TYPE_CHECKING:
+    from ductile.breaker.state import Change
     from ductile.store.errors import StoreUnavailable
 
 STATE_LIMIT = 1024 * 1024
@@ -209,3 +210,37 @@ class Store(Protocol):
         """Delete finished jobs (with attempts, transitions, events) of each status completed
         before its cutoff, at most `batch` per status per call, each batch its own transaction;
         returns how many went. Call again until 0, so a large backlog never holds the writer long."""
+
+    # -- circuit breaker (pipelines.md §8; sqlite: store/breaker.py) -------------------------
+    # `finish` and `cancel` feed the breaker of a scheduler-submitted job that ends, in their own
+    # transaction; transitions reach the configured listener only after that commit.
+    def configure_breakers(
+        self,
+        *,
+        thresholds: dict[str, int],
+        reset_after: dict[str, float],
+        submitters: frozenset[str] = ...,
+        listener: Callable[[list[Change]], None] | None = None,
+    ) -> None:
+        """Per-plugin threshold and cooldown (seconds), which `submitted_by` values are the
+        scheduler, and who hears about transitions (the gateway: SSE)."""
+
+    def breaker_gate(self, plugin: str, command: str, now: datetime) -> str | None:
+        """None = the due run may go; "circuit_open" = skip it. Moves open → half_open once the
+        cooldown elapsed (transition `cooldown_elapsed`)."""
+
+    def reset_breaker(self, plugin: str, command: str, now: datetime) -> Change:
+        """Operator reset to closed; always records a `manual_reset` transition."""
+
+    def breaker_rows(self) -> list[dict[str, Any]]:
+        """Every `circuit_breakers` row (plugin, command order)."""
+
+    def breaker_row(self, plugin: str, command: str) -> dict[str, Any] | None: ...
+
+    def breaker_transitions(self, plugin: str, command: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Newest first."""
+
+    def count_open_breakers(self) -> int: ...
+
+    def prune_breaker_transitions(self, cutoff: datetime, batch: int = 1000) -> int:
+        """Delete at most `batch` transitions created before `cutoff`; call again until 0."""

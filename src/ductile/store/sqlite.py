@@ -36,6 +36,7 @@ from ductile.jobs import (
 from ductile.lifecycle import Decision, Status
 from ductile.store import queries
 from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
+from ductile.store.breaker import SqliteBreakers
 from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
 from ductile.store.routing import EntryJob, Routing, fire_hooks, insert_entries, route_completion
 from ductile.store.sqlite_actions import SqliteActions, insert_bulk_action
@@ -103,7 +104,7 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     )
 
 
-class SqliteStore(SqliteReads, SqliteActions):
+class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
     """See `ductile.store.base.Store` for the contract of each method; lineage reads live in
     `sqlite_reads.SqliteReads`."""
 
@@ -352,7 +353,7 @@ class SqliteStore(SqliteReads, SqliteActions):
         stamp = to_text(now)
         if routing is not None:
             routing.reset()
-        with self._tx() as db:
+        with self.breakers.after_commit() as breaker, self._tx() as db:
             if state_change is not None:
                 self._apply_state(db, job, state_change, stamp)
             if routing is not None:
@@ -431,6 +432,8 @@ class SqliteStore(SqliteReads, SqliteActions):
                         "event_id": event.get("event_id"),
                     },
                 )
+            if not decision.retrying:
+                breaker.job_ended(db, job, decision.status, now)
             row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
         return _job(row)
 
@@ -466,7 +469,7 @@ class SqliteStore(SqliteReads, SqliteActions):
 
     def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None:
         stamp = to_text(now)
-        with self._tx() as db:
+        with self.breakers.after_commit() as breaker, self._tx() as db:
             row = db.execute(Q["get_job"], {"job_id": job_id}).fetchone()
             if row is None:
                 return None
@@ -504,6 +507,7 @@ class SqliteStore(SqliteReads, SqliteActions):
                 Q["insert_transition"],
                 {"job_id": job_id, "from_status": job.status.value, "to_status": "dead", "reason": reason, "at": stamp},
             )
+            breaker.job_ended(db, job, Status.DEAD, now)
             row = db.execute(Q["get_job"], {"job_id": job_id}).fetchone()
         return _job(row)
 

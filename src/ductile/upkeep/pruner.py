@@ -23,7 +23,11 @@ def cutoffs(retention: dict[str, float], now: datetime) -> dict[str, datetime]:
     return {s.value: now - timedelta(seconds=retention.get(s.value, default)) for s in TERMINAL}
 
 
-async def run(store: Store, retention: dict[str, float], stop: asyncio.Event) -> None:
+async def run(
+    store: Store, retention: dict[str, float], stop: asyncio.Event, *, breaker_retention: float | None = None
+) -> None:
+    """`breaker_retention` (seconds, `service.breaker_transitions_retention`): circuit breaker
+    transitions older than this go too; None keeps them."""
     while not stop.is_set():
         try:
             limits = cutoffs(retention, utcnow())
@@ -33,9 +37,22 @@ async def run(store: Store, retention: dict[str, float], stop: asyncio.Event) ->
                 await asyncio.sleep(0)  # let jobs and API requests in between batches
             if removed:
                 log.info("pruned finished jobs", extra={"removed": removed})
+            if breaker_retention is not None:
+                await prune_breaker_transitions(store, utcnow() - timedelta(seconds=breaker_retention))
         except Exception:
             log.exception("pruning failed; will try again")
         try:
             await asyncio.wait_for(stop.wait(), timeout=INTERVAL)
         except TimeoutError:
             pass
+
+
+async def prune_breaker_transitions(store: Store, cutoff: datetime) -> int:
+    """Delete circuit breaker transitions created before `cutoff`, in batches; how many went."""
+    removed = 0
+    while batch_removed := store.prune_breaker_transitions(cutoff):
+        removed += batch_removed
+        await asyncio.sleep(0)
+    if removed:
+        log.info("pruned circuit breaker transitions", extra={"removed": removed})
+    return removed

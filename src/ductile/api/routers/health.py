@@ -33,6 +33,11 @@ async def healthz(gw: Any = Depends(gateway)) -> dict[str, Any]:
     except StoreError as exc:  # reads fail too: still answer, degraded
         found.append(str(exc))
         counts = {}
+    try:
+        circuit_open: int | None = gw.store.count_open_breakers()  # ours (O9): a real count
+    except StoreError as exc:
+        found.append(str(exc))
+        circuit_open = None
     return {
         "status": "degraded" if found else "ok",
         "reason": "; ".join(found) if found else None,
@@ -43,7 +48,7 @@ async def healthz(gw: Any = Depends(gateway)) -> dict[str, Any]:
         "workers_busy": gw.dispatcher.busy,
         "max_workers": gw.config.service.max_workers,
         "plugins_loaded": len(gw.registry.instances),
-        "plugins_circuit_open": 0,  # no circuit breaker yet (issue 10): always 0, as in Ductile's code
+        "plugins_circuit_open": circuit_open,
         "config_path": str(gw.setup.loaded.path),
         "binary_path": os.path.abspath(sys.argv[0]) if sys.argv[0] else None,
         "posture": "gateway",
@@ -101,6 +106,14 @@ ENDPOINTS = [
     {"method": "GET", "path": "/analytics/queue", "scope": "jobs:status:ro", "what": "queued/running by plugin"},
     {"method": "GET", "path": "/schedules", "scope": "jobs:status:ro", "what": "every schedule and its next due time"},
     {"method": "GET", "path": "/events", "scope": "events:ro", "what": "live event stream (SSE)"},
+    {"method": "GET", "path": "/breakers", "scope": "plugin:ro", "what": "circuit breakers of scheduled commands"},
+    {"method": "GET", "path": "/breakers/{plugin}", "scope": "plugin:ro", "what": "one breaker and its transitions"},
+    {
+        "method": "POST",
+        "path": "/breakers/{plugin}/{command}/reset",
+        "scope": "plugin:rw",
+        "what": "reset a circuit breaker to closed",
+    },
 ]
 
 

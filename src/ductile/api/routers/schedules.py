@@ -46,6 +46,13 @@ def entry_status(last_job_status: str | None, last_fired: str | None, last_skip:
     return "waiting"
 
 
+def breaker_brief(row: dict[str, Any] | None) -> dict[str, Any]:
+    """The schedule's (plugin, command) circuit breaker (pipelines.md §8); closed when no row yet."""
+    if row is None:
+        return {"state": "closed", "failure_count": 0, "opened_at": None}
+    return {"state": row["state"], "failure_count": row["failure_count"], "opened_at": row["opened_at"]}
+
+
 @router.get(
     "/schedules",
     summary="Every schedule: spec, status, last fired, last outcome, next due",
@@ -56,6 +63,7 @@ def entry_status(last_job_status: str | None, last_fired: str | None, last_skip:
 async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
     out: list[dict[str, Any]] = []
     scheduler = gw.scheduler
+    breakers = {(r["plugin"], r["command"]): r for r in gw.store.breaker_rows()}
     for entry in list(scheduler.entries if scheduler is not None else []):
         job = gw.store.get_job(entry.last_job_id) if entry.last_job_id else None
         last_status = job.status.value if job is not None else None
@@ -74,6 +82,7 @@ async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
             "last_completed_at": job.completed_at if job is not None else None,
             "next_due": to_text(entry.fire_at),
             "next_slot": to_text(entry.slot),
+            "breaker": breaker_brief(breakers.get((entry.instance, entry.spec.command))),
         }
         out.append(item)
     # Schedules of disabled instances never fire; list them so the operator sees why.
@@ -97,6 +106,7 @@ async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
                     "last_completed_at": None,
                     "next_due": None,
                     "next_slot": None,
+                    "breaker": breaker_brief(breakers.get((name, sched.command))),
                 }
             )
     out.sort(key=lambda s: (s["instance"], s["schedule_id"]))

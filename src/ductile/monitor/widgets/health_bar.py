@@ -50,6 +50,8 @@ class HealthBar(Static):
             busy = h.get("workers_busy", h.get("running", 0))
             text.append(f"  workers {busy}/{h.get('max_workers', '?')}")
             text.append(f"  plugins {h.get('plugins_loaded', 0)}")
+            if h.get("plugins_circuit_open"):  # scheduled runs skipped until a breaker half-opens
+                text.append(f"  circuit open {h['plugins_circuit_open']}", style="bold white on red")
             if h.get("status", "ok") != "ok":  # e.g. degraded: the database cannot be written
                 text.append(f"  {str(h['status']).upper()}: {h.get('reason') or ''}", style="bold white on red")
         if self.state == "disconnected" and self.detail:

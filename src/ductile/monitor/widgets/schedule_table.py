@@ -10,12 +10,21 @@ from textual.widgets import DataTable
 
 from ductile.monitor.fmt import STATUS_STYLE, age, countdown
 
-COLUMNS = ("instance", "schedule", "command", "spec", "status", "last fired", "last outcome", "next due")
+COLUMNS = ("instance", "schedule", "command", "spec", "status", "last fired", "last outcome", "breaker", "next due")
+BREAKER_STYLE = {"closed": "green", "open": "bold white on red", "half_open": "bold yellow"}
 
 
 def spec_text(spec: dict[str, Any]) -> str:
     text = f"every {spec['every']}" if spec.get("every") else f"cron {spec.get('cron')} {spec.get('timezone', '')}"
     return f"{text} ±{spec['jitter']}" if spec.get("jitter") else text
+
+
+def breaker_text(breaker: dict[str, Any] | None) -> str:
+    """`closed`, `closed (1)` after a failure, `open (3)`, `half_open (3)`; `—` from an older gateway."""
+    if not breaker:
+        return "—"
+    count = breaker.get("failure_count") or 0
+    return f"{breaker.get('state', '?')} ({count})" if count else str(breaker.get("state", "?"))
 
 
 class ScheduleTable(DataTable):
@@ -37,6 +46,9 @@ class ScheduleTable(DataTable):
                 Text(s.get("status", ""), style=STATUS_STYLE.get(s.get("status", ""), "")),
                 f"{age(fired, now)} ago" if fired else "never",
                 Text(outcome, style=STATUS_STYLE.get(outcome, "")),
+                Text(
+                    breaker_text(s.get("breaker")), style=BREAKER_STYLE.get((s.get("breaker") or {}).get("state"), "")
+                ),
                 countdown(s.get("next_due"), now),
                 key=f"{s['instance']}:{s['schedule_id']}",
             )

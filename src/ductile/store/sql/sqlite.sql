@@ -302,3 +302,38 @@ SELECT job_id, status FROM jobs INDEXED BY jobs_dedupe
 WHERE dedupe_key = :dedupe_key AND plugin = :plugin AND command = :command AND created_at >= :since
 ORDER BY created_at, rowid
 LIMIT 1;
+-- ============================================================================================
+-- Circuit breaker (pipelines.md §8; store/breaker.py)
+-- ============================================================================================
+
+-- name: breaker_get
+SELECT plugin, command, state, failure_count, opened_at, last_failure_at, last_job_id, updated_at
+FROM circuit_breakers WHERE plugin = :plugin AND command = :command;
+
+-- name: breaker_all
+SELECT plugin, command, state, failure_count, opened_at, last_failure_at, last_job_id, updated_at
+FROM circuit_breakers ORDER BY plugin, command;
+
+-- name: breaker_put
+INSERT INTO circuit_breakers (plugin, command, state, failure_count, opened_at, last_failure_at, last_job_id, updated_at)
+VALUES (:plugin, :command, :state, :failure_count, :opened_at, :last_failure_at, :last_job_id, :updated_at)
+ON CONFLICT (plugin, command) DO UPDATE SET
+    state = excluded.state, failure_count = excluded.failure_count, opened_at = excluded.opened_at,
+    last_failure_at = excluded.last_failure_at, last_job_id = excluded.last_job_id, updated_at = excluded.updated_at;
+
+-- name: breaker_insert_transition
+INSERT INTO circuit_breaker_transitions (plugin, command, from_state, to_state, failure_count, reason, job_id, created_at)
+VALUES (:plugin, :command, :from_state, :to_state, :failure_count, :reason, :job_id, :created_at);
+
+-- name: breaker_transitions
+-- Newest first (the CLI and API show the recent history).
+SELECT id, plugin, command, from_state, to_state, failure_count, reason, job_id, created_at
+FROM circuit_breaker_transitions WHERE plugin = :plugin AND command = :command
+ORDER BY id DESC LIMIT :limit;
+
+-- name: breaker_count_open
+SELECT count(*) FROM circuit_breakers WHERE state = 'open';
+
+-- name: breaker_prune_transitions
+DELETE FROM circuit_breaker_transitions
+WHERE id IN (SELECT id FROM circuit_breaker_transitions WHERE created_at < :cutoff ORDER BY id LIMIT :batch);
