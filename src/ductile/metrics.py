@@ -70,6 +70,12 @@ class GatewayMetrics:
         self.skips = Counter(
             "ductile_schedule_skips", "Schedule slots skipped", ["plugin", "schedule_id", "reason"], registry=r
         )
+        self.breaker_changes = Counter(
+            "ductile_breaker_transitions",
+            "Circuit breaker state changes",
+            ["plugin", "command", "state"],
+            registry=r,
+        )
         self.http_requests = Counter(
             "ductile_http_requests", "API requests answered", ["method", "route", "status"], registry=r
         )
@@ -85,6 +91,7 @@ class GatewayMetrics:
             "job.queued": self._queued,
             "scheduler.fired": self._fired,
             "scheduler.skipped": self._skipped,
+            "scheduler.circuit_state_changed": self._breaker,
             **dict.fromkeys(ATTEMPT_EVENTS, self._ended),
         }
 
@@ -117,6 +124,9 @@ class GatewayMetrics:
         if "still queued or running" in reason:  # the text names a count; the label must not
             reason = "already_running"
         self.skips.labels(data.get("plugin", ""), data.get("schedule_id", ""), reason).inc()
+
+    def _breaker(self, kind: str, data: dict[str, Any]) -> None:
+        self.breaker_changes.labels(data.get("plugin", ""), data.get("command", ""), data.get("state", "")).inc()
 
     def http(self, method: str, route: str, status: int, seconds: float) -> None:
         self.http_requests.labels(method, route, str(status)).inc()
@@ -157,6 +167,7 @@ class _StateCollector(Collector):
         yield _gauge("ductile_sse_clients", "Connected /events subscribers", gw.hub.subscriber_count)
         yield _gauge("ductile_plugins_loaded", "Enabled plugin instances", len(gw.registry.instances))
         yield from _schedule_gauges(gw, now.timestamp())
+        yield from _breaker_gauges(gw)
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -185,6 +196,30 @@ def _schedule_gauges(gw: Gateway, now: float) -> Iterator[Metric]:
     yield next_fire
     yield lateness
     yield last
+
+
+BREAKER_STATES = ("closed", "open", "half_open")
+
+
+def _breaker_gauges(gw: Gateway) -> Iterator[Metric]:
+    """One series per (plugin, command, state), 1 for the breaker's current state: alert on
+    `ductile_breaker_state{state="open"} == 1`. Only breakers that have a row (ever counted)."""
+    state = GaugeMetricFamily(
+        "ductile_breaker_state", "Circuit breaker state (1 = current)", labels=["plugin", "command", "state"]
+    )
+    failures = GaugeMetricFamily(
+        "ductile_breaker_failures", "Consecutive failures counted by the breaker", labels=["plugin", "command"]
+    )
+    try:
+        rows = gw.store.breaker_rows() if gw.store is not None else []
+    except StoreError:
+        rows = []
+    for row in rows:
+        for name in BREAKER_STATES:
+            state.add_metric([row["plugin"], row["command"], name], 1 if row["state"] == name else 0)
+        failures.add_metric([row["plugin"], row["command"]], row.get("failure_count") or 0)
+    yield state
+    yield failures
 
 
 class HttpMetricsMiddleware:

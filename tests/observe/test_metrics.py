@@ -145,10 +145,18 @@ def test_alert_rules_and_dashboard_use_only_series_the_gateway_exports(tmp_path,
     assert len(used) >= 8
     cfg = config(tmp_path)
     cfg["plugins"]["okp"]["schedules"] = [{"id": "hourly", "every": "1h"}]
+    # a scheduled failure opens badp's breaker (threshold 1): the breaker series have samples too
+    cfg["plugins"]["badp"].update(
+        schedules=[{"id": "hourly", "every": "1h"}], circuit_breaker={"threshold": 1, "reset_after": "1h"}
+    )
     gw = gateway_factory(cfg)
     enqueue(gw.url, ADMIN_TOKEN, "badp", "poll")  # a retry and a failure: every family has a sample
     with gw.client() as client:
-        wait_for(lambda: client.get("/jobs", params={"status": "failed"}).json()["total"] == 1, timeout=60)
-    exported = {name for name, _ in scrape(gw.url)}
+        wait_for(lambda: client.get("/jobs", params={"status": "failed"}).json()["total"] == 2, timeout=60)
+    samples = scrape(gw.url)
+    assert value(samples, "ductile_breaker_state", plugin="badp", command="poll", state="open") == 1
+    assert value(samples, "ductile_breaker_state", plugin="badp", command="poll", state="closed") == 0
+    assert value(samples, "ductile_breaker_transitions_total", plugin="badp", command="poll", state="open") == 1
+    exported = {name for name, _ in samples}
     missing = sorted(used - exported)
     assert not missing, f"deploy/ uses series the gateway does not export: {missing}"
