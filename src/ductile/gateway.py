@@ -244,7 +244,9 @@ class Gateway:
             env_passthrough=service.plugin_env_passthrough,
             routing=self.routing,
         )
-        self.scheduler = Scheduler(self.store, self.registry, hub=self.hub, on_enqueue=self.dispatcher.wake)
+        self.scheduler = Scheduler(
+            self.store, self.registry, hub=self.hub, on_enqueue=self.dispatcher.wake, cancel=self.dispatcher.cancel
+        )
 
     def close(self) -> None:
         if self.store is not None:

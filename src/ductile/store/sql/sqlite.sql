@@ -128,11 +128,16 @@ VALUES (:instance, :fact_type, :job_id, :data, :now);
 SELECT * FROM schedule_state;
 
 -- name: put_schedule_state
-INSERT INTO schedule_state (instance, schedule_id, next_slot, next_fire, last_fired, last_job_id)
-VALUES (:instance, :schedule_id, :next_slot, :next_fire, :last_fired, :last_job_id)
+INSERT INTO schedule_state (instance, schedule_id, next_slot, next_fire, last_fired, last_job_id,
+    status, reason, paused_by, paused_at, command, definition, updated_at)
+VALUES (:instance, :schedule_id, :next_slot, :next_fire, :last_fired, :last_job_id,
+    :status, :reason, :paused_by, :paused_at, :command, :definition, :updated_at)
 ON CONFLICT (instance, schedule_id) DO UPDATE SET
     next_slot = excluded.next_slot, next_fire = excluded.next_fire,
-    last_fired = excluded.last_fired, last_job_id = excluded.last_job_id;
+    last_fired = excluded.last_fired, last_job_id = excluded.last_job_id,
+    status = excluded.status, reason = excluded.reason, paused_by = excluded.paused_by,
+    paused_at = excluded.paused_at, command = excluded.command, definition = excluded.definition,
+    updated_at = excluded.updated_at;
 
 -- name: status_counts
 SELECT status, sum(n) FROM job_counts GROUP BY status;
@@ -271,3 +276,12 @@ WITH RECURSIVE tree (job_id, depth) AS (
 SELECT jobs.job_id, plugin, command, pipeline, step_id, status, created_at, started_at, completed_at
 FROM tree JOIN jobs ON jobs.job_id = tree.job_id
 ORDER BY tree.depth, jobs.created_at, jobs.rowid;
+
+-- ---- schedules (issue 10 items 3+4: schedule extras, pause/resume/run now) ----
+
+-- name: outstanding_scheduler_jobs
+-- Queued and running jobs the scheduler submitted for one plugin+command (if_running: cancel, O8).
+SELECT job_id, status FROM jobs
+WHERE plugin = :plugin AND command = :command AND submitted_by = 'scheduler'
+  AND status IN ('queued', 'running')
+ORDER BY created_at, rowid;
