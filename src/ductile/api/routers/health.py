@@ -95,6 +95,10 @@ ENDPOINTS = [
     {"method": "GET", "path": "/analytics/summary", "scope": "jobs:status:ro", "what": "finished jobs, 24h"},
     {"method": "GET", "path": "/analytics/queue", "scope": "jobs:status:ro", "what": "queued/running by plugin"},
     {"method": "GET", "path": "/schedules", "scope": "jobs:status:ro", "what": "every schedule and its next due time"},
+    {"method": "POST", "path": "/schedules/{plugin}/{schedule_id}/pause", "scope": "plugin:rw", "what": "pause"},
+    {"method": "POST", "path": "/schedules/{plugin}/{schedule_id}/resume", "scope": "plugin:rw", "what": "resume"},
+    {"method": "POST", "path": "/schedules/{plugin}/{schedule_id}/run", "scope": "plugin:rw", "what": "run now"},
+    {"method": "GET", "path": "/scheduler/jobs", "scope": "jobs:status:ro", "what": "Ductile's schedule entry list"},
     {"method": "GET", "path": "/events", "scope": "events:ro", "what": "live event stream (SSE)"},
 ]
 
