@@ -162,16 +162,20 @@ def _instants(day: date, wall: time, tz: ZoneInfo) -> Iterable[datetime]:
 
 
 def _transitions(day: date, tz: ZoneInfo) -> list[datetime]:
-    """The instant the UTC offset changes during `day` (local), found to the second; [] if none."""
-    lo = datetime.combine(day, time(0, 0), tzinfo=tz).astimezone(UTC) - timedelta(hours=3)
-    hi = lo + timedelta(hours=30)
-    if lo.astimezone(tz).utcoffset() == hi.astimezone(tz).utcoffset():
+    """The instant the UTC offset changes during `day` (local), to the second; [] if none."""
+    lo = int((datetime.combine(day, time(0, 0), tzinfo=tz).astimezone(UTC) - timedelta(hours=3)).timestamp())
+    hi = lo + 30 * 3600
+    before = _offset(lo, tz)
+    if before == _offset(hi, tz):
         return []
-    before = lo.astimezone(tz).utcoffset()
-    while (hi - lo) > timedelta(seconds=1):
-        mid = lo + (hi - lo) / 2
-        if mid.astimezone(tz).utcoffset() == before:
+    while hi - lo > 1:  # invariant: offset(lo) == before != offset(hi)
+        mid = (lo + hi) // 2
+        if _offset(mid, tz) == before:
             lo = mid
         else:
             hi = mid
-    return [hi.replace(microsecond=0) + (timedelta(seconds=1) if hi.microsecond else timedelta())]
+    return [datetime.fromtimestamp(hi, UTC)]
+
+
+def _offset(seconds: int, tz: ZoneInfo) -> timedelta | None:
+    return datetime.fromtimestamp(seconds, UTC).astimezone(tz).utcoffset()
