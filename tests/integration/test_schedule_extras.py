@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import wait_for
-from integration.conftest import TEST_PLUGINS, alive
 
 from ductile.events import EventHub
 from ductile.jobs import JobQuery, ScheduleState
 from ductile.lifecycle import Status
 from ductile.scheduler.loop import CANCEL_REASON, ScheduleNotFound, ScheduleNotRunnable, Scheduler
 from ductile.timeutil import to_text
+from integration.conftest import TEST_PLUGINS, alive
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)  # a Monday
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -107,7 +107,7 @@ async def test_window_across_midnight_skips_then_fires_at_the_window_start(rig):
     assert await sched.fire(entry, T0) is None
     assert entry.slot == slot  # the slot is not moved...
     assert entry.fire_at == datetime(2026, 6, 1, 22, 0, tzinfo=UTC)  # ...the entry sleeps until the window opens
-    [(kind, data)] = [e for e in seen() if e[0] == "scheduler.skipped"]
+    [(_kind, data)] = [e for e in seen() if e[0] == "scheduler.skipped"]
     assert data == {
         "plugin": "night",
         "schedule_id": "default",
@@ -257,7 +257,7 @@ async def test_pause_survives_a_reopen_resume_moves_on_and_run_now_ignores_pause
     clock = Clock(T0)
     sched = make(r, clock)
     [entry] = sched.entries
-    entry_, changed = sched.pause("tick", "t", by="ops", reason="maintenance")
+    _, changed = sched.pause("tick", "t", by="ops", reason="maintenance")
     assert changed and entry.status == "paused_manual" and not entry.due_any_time
     again, changed = sched.pause("tick", "t", by="someone-else")
     assert not changed and again.paused_by == "ops"  # idempotent: the first pauser is kept
