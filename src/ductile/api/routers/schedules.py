@@ -268,6 +268,8 @@ async def scheduler_jobs(gw: Any = Depends(gateway)) -> dict[str, Any]:
         }
         if entry.reason:
             item["reason"] = entry.reason
+        if entry.paused_by:  # ours: who paused it and when
+            item["paused_by"], item["paused_at"] = entry.paused_by, entry.paused_at
         if spec.timezone:
             item["timezone"] = spec.timezone
         if entry.fire_at is not None and entry.status == "active":
