@@ -53,8 +53,7 @@ def render_text(report: dict[str, Any]) -> str:
         fired = f"{age(s['last_fired'], now)} ago" if s.get("last_fired") else "never"
         lines.append(
             f"  {s['instance']}/{s['schedule_id']} {s['command']}  {spec_text(s['spec'])}  {shown_status(s)}  "
-            f"last {fired} → {s.get('last_outcome') or '—'}  next {countdown(s.get('next_due'), now)}"
-            + _why(s)
+            f"last {fired} → {s.get('last_outcome') or '—'}  next {countdown(s.get('next_due'), now)}" + _why(s)
         )
     return "\n".join(lines)
 
