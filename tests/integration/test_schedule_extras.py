@@ -214,8 +214,10 @@ async def test_if_running_cancel_kills_only_scheduler_jobs_and_they_stay_dead(ri
         assert transitions[-1].reason == CANCEL_REASON
     finally:
         stop.set()
-        await r.dispatcher.drain(0.1)
-        task.cancel()
+        await task
+        for job_id in list(r.dispatcher.running):
+            await r.dispatcher.cancel(job_id, "test over")
+        await r.dispatcher.drain(1.0)
     assert r.store.get_job(old).status is Status.DEAD  # a late completion did not overwrite it
 
 
@@ -255,13 +257,26 @@ async def test_catch_up_run_all_after_a_stop_enqueues_each_missed_slot_once(rig)
 async def test_pause_survives_a_reopen_resume_moves_on_and_run_now_ignores_pause(rig):
     r = rig({"tick": recorder([{"id": "t", "every": "1m"}])}, roots=[TEST_PLUGINS])
     clock = Clock(T0)
-    sched = make(r, clock)
+    hub = EventHub()
+    seen = events(hub)
+    sched = make(r, clock, hub=hub)
     [entry] = sched.entries
     _, changed = sched.pause("tick", "t", by="ops", reason="maintenance")
     assert changed and entry.status == "paused_manual" and not entry.due_any_time
     again, changed = sched.pause("tick", "t", by="someone-else")
     assert not changed and again.paused_by == "ops"  # idempotent: the first pauser is kept
     assert await sched.fire(entry, T0) is None and jobs(r) == []
+    [(kind, data)] = seen()
+    assert kind == "scheduler.paused" and data == {
+        "plugin": "tick",
+        "schedule_id": "t",
+        "command": "poll",
+        "status": "paused_manual",
+        "reason": "maintenance",
+        "paused_by": "ops",
+        "paused_at": to_text(T0),
+        "next_run_at": to_text(T0),
+    }
     r.reopen()
     clock.now = T0 + timedelta(minutes=10)
     sched = make(r, clock)
@@ -294,3 +309,29 @@ async def test_exhausted_cannot_be_paused_but_can_run_now(rig):
         sched.pause("once", "default", by="ops")
     assert sched.run_now("once", "default", by="ops")
     assert sched.entries[0].status == "exhausted"
+
+
+async def test_if_running_skip_and_queue_publish_their_reasons(rig):
+    r = rig(
+        {
+            "one": recorder([{"every": "1m"}]),
+            "two": {**recorder([{"every": "1m", "if_running": "queue"}]), "max_outstanding_polls": 2},
+        },
+        roots=[TEST_PLUGINS],
+    )
+    clock = Clock(T0)
+    hub = EventHub()
+    seen = events(hub)
+    sched = make(r, clock, hub=hub)
+    one, two = sched.entries
+    for minute in range(3):
+        clock.now = T0 + timedelta(minutes=minute)
+        await sched.fire(one, clock.now)
+        await sched.fire(two, clock.now)
+    skips = [(d["plugin"], d["reason"], d["next_run_at"]) for k, d in seen() if k == "scheduler.skipped"]
+    later = to_text(T0 + timedelta(minutes=2) + timedelta(minutes=1))
+    assert skips == [
+        ("one", "already_running", to_text(T0 + timedelta(minutes=2))),
+        ("one", "already_running", later),
+        ("two", "outstanding_limit", later),
+    ]
