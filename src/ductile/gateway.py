@@ -30,6 +30,7 @@ from ductile.manifest import Discovery
 from ductile.pipelines.compile import EMPTY_GRAPH, Graph
 from ductile.pipelines.router import ZERO_TIME, Settings
 from ductile.registry import Registry, build_registry
+from ductile.scheduler.cancel import graceful_canceller
 from ductile.scheduler.loop import Scheduler
 from ductile.store import Store, StoreError, open_store
 from ductile.store.errors import EXIT_UNAVAILABLE
@@ -245,7 +246,11 @@ class Gateway:
             routing=self.routing,
         )
         self.scheduler = Scheduler(
-            self.store, self.registry, hub=self.hub, on_enqueue=self.dispatcher.wake, cancel=self.dispatcher.cancel
+            self.store,
+            self.registry,
+            hub=self.hub,
+            on_enqueue=self.dispatcher.wake,
+            cancel=graceful_canceller(self.store, self.dispatcher, service.kill_grace),
         )
 
     def close(self) -> None:

@@ -99,17 +99,21 @@ def test_scenario_20_schedule_extras(gateways: Gateways, tmp_path: Path) -> None
 
     # if_running: cancel: the running job is dead with Ductile's reason, its process gone, a new job queued
     def cancelled() -> dict[str, Any] | None:
-        dead = jobs(db, "plugin = 'slow' AND status = 'dead'")
-        return dead[0] if dead else None
+        """A dead slow job whose plugin process had started (under load a cancel can also land
+        between claim and spawn; that one has no process to check)."""
+        found = rows(
+            db,
+            "SELECT j.*, a.pid, a.outcome FROM jobs AS j JOIN attempts AS a ON a.job_id = j.job_id "
+            "WHERE j.plugin = 'slow' AND j.status = 'dead' AND a.pid IS NOT NULL ORDER BY j.created_at",
+        )
+        return found[0] if found else None
 
-    dead = wait_for(cancelled, 40, message="a cancelled slow job")
-    assert dead["last_error"] == "cancelled by scheduler (if_running=cancel)"
-    [attempt] = rows(db, "SELECT pid, outcome FROM attempts WHERE job_id = ?", (dead["job_id"],))
-    assert attempt["outcome"] == "cancelled" and attempt["pid"]
-    wait_for(lambda: not alive(attempt["pid"]), 15, message="the cancelled plugin process to be gone")
-    later = jobs(db, "plugin = 'slow' AND created_at > ?", (dead["created_at"],))
-    assert later and later[0]["submitted_by"] == "scheduler"
-    assert (rec / f"{dead['job_id']}.json").exists()  # it had really started before being cancelled
+    dead = wait_for(cancelled, 60, message="a cancelled slow job that had started")
+    assert dead["last_error"] == "cancelled by scheduler (if_running=cancel)" and dead["outcome"] == "cancelled"
+    wait_for(lambda: not alive(dead["pid"]), 15, message="the cancelled plugin process to be gone")
+    # the new job is enqueued once the old process is gone (SIGTERM, then SIGKILL after kill_grace)
+    later = wait_for(lambda: jobs(db, "plugin = 'slow' AND created_at > ?", (dead["created_at"],)), 30, message="new")
+    assert later[0]["submitted_by"] == "scheduler"
 
     # catch_up: run_all: 5 jobs, one per missed slot, keyed by slot
     catch = jobs(db, "plugin = 'catchup' AND dedupe_key LIKE '%:catchup:%'")

@@ -11,11 +11,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import wait_for
+from conftest import make_plugin, wait_for
 
 from ductile.events import EventHub
 from ductile.jobs import JobQuery, ScheduleState
 from ductile.lifecycle import Status
+from ductile.scheduler.cancel import graceful_canceller
 from ductile.scheduler.loop import CANCEL_REASON, ScheduleNotFound, ScheduleNotRunnable, Scheduler
 from ductile.timeutil import to_text
 from integration.conftest import TEST_PLUGINS, alive
@@ -335,3 +336,65 @@ async def test_if_running_skip_and_queue_publish_their_reasons(rig):
         ("one", "already_running", later),
         ("two", "outstanding_limit", later),
     ]
+
+
+STUBBORN = """\
+#!/usr/bin/env python3
+import json, os, signal, sys, time
+req = json.load(sys.stdin)
+config = req.get("config") or {}
+base = os.path.join(config["dir"], req["job_id"])
+def term(*_):
+    open(base + ".term", "w").close()
+    if config.get("polite"):
+        print(json.dumps({"status": "ok", "result": "stopped politely"}))
+        sys.stdout.flush()
+        sys.exit(0)
+signal.signal(signal.SIGTERM, term)
+with open(base + ".pid", "w") as handle:
+    handle.write(str(os.getpid()))
+while True:
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.parametrize("polite", [True, False], ids=["exits-on-sigterm", "ignores-sigterm"])
+async def test_cancel_sends_sigterm_first_then_sigkill_after_the_grace(rig, tmp_path, polite):
+    make_plugin(tmp_path / "plugins", "stubborn", STUBBORN, extra={"config_keys": {"optional": ["dir", "polite"]}})
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    r = rig(
+        {
+            "stubborn": {
+                "schedules": [{"every": "1m", "if_running": "cancel"}],
+                "config": {"dir": str(marks), "polite": polite},
+            }
+        }
+    )
+    clock = Clock(T0)
+    sched = make(
+        r, clock, cancel=graceful_canceller(r.store, r.dispatcher, grace=10.0 if polite else 2.0)
+    )  # a deadline for the polite one
+    [entry] = sched.entries
+    old = await sched.fire(entry, T0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.dispatcher.run(stop))
+    try:
+        pid_file = marks / f"{old}.pid"
+        await asyncio.to_thread(wait_for, pid_file.exists, 20, 0.05, "the plugin to start")
+        pid = int(pid_file.read_text())
+        clock.now = T0 + timedelta(minutes=1)
+        assert await sched.fire(entry, clock.now) is not None
+        assert (marks / f"{old}.term").exists()  # SIGTERM came first, whatever happened next
+        await asyncio.to_thread(wait_for, lambda: not alive(pid), 10, 0.05, "the process to be gone")
+        job = r.store.get_job(old)
+        # a plugin that answered `ok` on SIGTERM did not turn the cancelled job into a success
+        assert job.status is Status.DEAD and job.last_error == CANCEL_REASON
+        [attempt] = r.store.attempts(old)
+        assert attempt.outcome == "cancelled"
+    finally:
+        stop.set()
+        await task
+        for job_id in list(r.dispatcher.running):
+            await r.dispatcher.cancel(job_id, "test over")
+        await r.dispatcher.drain(1.0)
