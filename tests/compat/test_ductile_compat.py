@@ -229,7 +229,7 @@ def c12_schedule_keys(gw: GatewayProcess) -> None:
     assert not [w for w in warnings if "only_between" in w]  # honoured since issue 10: no warning
     with api(gw) as client:
         [rare] = [s for s in client.get("/schedules").json()["schedules"] if s["instance"] == "flaky"]
-    assert rare["spec"]["only_between"] == "08:00-18:00" and rare["status"] == "active"
+    assert rare["spec"]["only_between"] == "08:00-18:00" and rare["entry_status"] == "active"
     assert rare["spec"]["timezone"]  # no timezone in the config: the host's zone (as Ductile), never empty
 
 
