@@ -59,12 +59,16 @@ ROUTES: list[tuple[str, str, int]] = [
     ("GET", "/plugin/{name}/openapi.json", 200),
     ("GET", "/analytics/summary", 200),
     ("GET", "/analytics/queue", 200),
+    ("POST", "/schedules/{plugin}/{schedule_id}/pause", 404),  # alpha has no schedules
+    ("POST", "/schedules/{plugin}/{schedule_id}/resume", 404),
+    ("POST", "/schedules/{plugin}/{schedule_id}/run", 404),
+    ("GET", "/scheduler/jobs", 200),
 ]
-BODY_ROUTES = {"/plugin/{plugin}/{command}"}
+BODY_ROUTES = {"/plugin/{plugin}/{command}", "/schedules/{plugin}/{schedule_id}/pause"}
 
 
 def _url(gw: GatewayProcess, template: str) -> str:
-    path = template.format(name="alpha", plugin="alpha", command="poll", job_id=UNKNOWN_JOB)
+    path = template.format(name="alpha", plugin="alpha", command="poll", job_id=UNKNOWN_JOB, schedule_id="default")
     return gw.url + path
 
 

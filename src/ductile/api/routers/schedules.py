@@ -174,8 +174,11 @@ async def _reason(request: Request, limit: int) -> str | None:
     body = await jsonio.read_json(request, limit)
     if body is None:
         return None
-    if not isinstance(body, dict) or set(body) - {"reason"}:
-        raise ApiError(400, 'body must be empty or {"reason": "<text>"} (accepted: reason, a string up to 500 chars)')
+    if not isinstance(body, dict):
+        raise ApiError(400, f'body must be a JSON object, got {type(body).__name__} (accepted: {{"reason": "<text>"}})')
+    extra = sorted(set(body) - {"reason"})
+    if extra:
+        raise ApiError(400, f"unknown body field(s) {', '.join(map(ascii, extra[:10]))} (accepted: reason)")
     reason = body.get("reason")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
         raise ApiError(400, "reason must be a string of at most 500 characters")
