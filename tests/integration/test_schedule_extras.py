@@ -398,3 +398,35 @@ async def test_cancel_sends_sigterm_first_then_sigkill_after_the_grace(rig, tmp_
         for job_id in list(r.dispatcher.running):
             await r.dispatcher.cancel(job_id, "test over")
         await r.dispatcher.drain(1.0)
+
+
+async def test_the_loop_sleeps_until_the_window_opens_instead_of_polling(rig):
+    r = rig({"night": recorder([{"every": "1s", "only_between": "22:00-06:00"}])}, roots=[TEST_PLUGINS])
+    clock = Clock(T0)  # 12:00 UTC and it stays there: a polling loop would skip again and again
+    hub = EventHub()
+    seen = events(hub)
+    sched = make(r, clock, hub=hub)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sched.run(stop))
+    got: list[Any] = []
+    try:
+        for _ in range(500):
+            got += seen()
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        for _ in range(30):  # give a busy loop plenty of chances to show itself
+            await asyncio.sleep(0.01)
+        got += seen()
+        assert [k for k, _ in got] == ["scheduler.skipped"]  # once, then asleep until 22:00
+        assert sched.entries[0].fire_at == datetime(2026, 6, 1, 22, 0, tzinfo=UTC)
+        clock.now = datetime(2026, 6, 1, 22, 0, tzinfo=UTC)
+        sched.wake()  # stands in for the sleep ending at 22:00
+        for _ in range(500):
+            if jobs(r):
+                break
+            await asyncio.sleep(0.01)
+        assert len(jobs(r)) == 1
+    finally:
+        stop.set()
+        await task
