@@ -710,7 +710,9 @@ class SqliteStore(SqliteReads):
         return schedules.states(self._read(Q["schedule_states"]))
 
     def outstanding_scheduler_jobs(self, plugin: str, command: str) -> list[str]:
-        return schedules.outstanding(self._read(Q["outstanding_scheduler_jobs"], {"plugin": plugin, "command": command}))
+        return schedules.outstanding(
+            self._read(Q["outstanding_scheduler_jobs"], {"plugin": plugin, "command": command})
+        )
 
     def put_schedule_state(self, state: ScheduleState) -> None:
         with self._tx() as db:
