@@ -37,7 +37,11 @@ from ductile.webhooks.config import WebhooksConfig
 __all__ = ["substitute_env"]  # re-exported: it used to live here
 
 SCOPES = KNOWN_SCOPES  # Ductile's vocabulary; an unknown scope is a warning (config_compat), never an error
-ONE_SPEC = "exactly one of 'every' or 'cron' is required (accepted: every: 5m, or cron: '0 * * * *')"
+ONE_SPEC = (
+    "exactly one of 'every', 'cron', 'at' or 'after' is required "
+    "(accepted: every: 5m, cron: '0 * * * *', at: '2026-06-01T07:30:00+10:00', or after: 10m)"
+)
+TRIGGERS = ("every", "cron", "at", "after")
 ONE_SECRET = "exactly one of 'token' or 'token_sha256' is required"
 
 
@@ -146,8 +150,41 @@ class ScheduleConfig(_Model):
     cron: str | None = None
     timezone: str | None = None
     jitter: OptionalDuration = 0.0
-    if_running: Literal["skip", "queue"] = "skip"
-    catch_up: Literal["skip", "run_once"] = "skip"
+    if_running: Literal["skip", "queue", "cancel"] = "skip"
+    catch_up: Literal["skip", "run_once", "run_all"] = "skip"
+    # One-shots and windows (pipelines.md §9.2, §9.3); checked in ductile.scheduler.windows/oneshot.
+    at: str | None = None
+    after: Duration | None = None
+    only_between: str | None = None
+    not_on: list[int] | None = None
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at(cls, value: Any) -> Any:
+        from ductile.scheduler.oneshot import parse_at
+
+        if value is None:
+            return value
+        if hasattr(value, "isoformat"):  # YAML reads an unquoted timestamp as a datetime
+            value = value.isoformat()
+        parse_at(value)
+        return value
+
+    @field_validator("only_between")
+    @classmethod
+    def _only_between(cls, value: str | None) -> str | None:
+        from ductile.scheduler.windows import parse_window
+
+        if value is not None:
+            parse_window(value)
+        return value
+
+    @field_validator("not_on", mode="before")
+    @classmethod
+    def _not_on(cls, value: Any) -> Any:
+        from ductile.scheduler.windows import parse_days
+
+        return None if value is None else sorted(parse_days(value))
 
     @field_validator("cron")
     @classmethod
@@ -180,9 +217,18 @@ class ScheduleConfig(_Model):
 
     @model_validator(mode="after")
     def _one_spec(self) -> ScheduleConfig:
-        if (self.every is None) == (self.cron is None):
+        if sum(getattr(self, key) is not None for key in TRIGGERS) != 1:
             raise ValueError(ONE_SPEC)
         return self
+
+    @property
+    def mode(self) -> str:
+        """Which trigger this entry has: every, cron, at or after (Ductile's `mode` in /scheduler/jobs)."""
+        return next(key for key in TRIGGERS if getattr(self, key) is not None)
+
+    @property
+    def one_shot(self) -> bool:
+        return self.at is not None or self.after is not None
 
 
 class PluginInstanceConfig(_Model):
@@ -488,7 +534,7 @@ def _schedule_shape(loc: Loc, schedules: list[Any]) -> list[tuple[Loc, str]]:
         if not isinstance(entry, dict):
             continue
         ids.append(entry.get("id", "default"))
-        if (entry.get("every") is None) == (entry.get("cron") is None):
+        if sum(entry.get(key) is not None for key in TRIGGERS) != 1:
             problems.append(((*loc, str(index)), ONE_SPEC))
     for dupe in _repeated(ids):
         problems.append((loc, duplicate_schedule_id(dupe)))

@@ -78,15 +78,7 @@ PLUGIN: dict[str, str] = {
     "concurrency_safe": _ignored("a manifest key, not a config key; set parallelism: 1 here to run one at a time"),
 }
 SCHEDULE: dict[str, str] = {
-    "at": _not_yet("one-shot schedules (at)"),
-    "after": _not_yet("one-shot schedules (after)"),
-    "only_between": _not_yet("schedule windows (only_between)"),
-    "not_on": _not_yet("schedule exclusions (not_on)"),
     "preferred_window": _ignored("Ductile parses it but never uses it either"),
-}
-SCHEDULE_VALUES: dict[tuple[str, str], tuple[str, str]] = {
-    ("if_running", "cancel"): ("skip", _not_yet("if_running: cancel; it behaves as if_running: skip")),
-    ("catch_up", "run_all"): ("run_once", _not_yet("catch_up: run_all; it behaves as catch_up: run_once")),
 }
 # Scopes a Ductile token may hold (auth/auth.go); anything else is accepted but never matches.
 KNOWN_SCOPES = (
@@ -298,15 +290,7 @@ def _plugin(out: Normalised, loc: Loc, spec: dict[str, Any], known: Known) -> di
             if not isinstance(entry, dict):
                 kept.append(entry)
                 continue
-            entry = _section(out, where, dict(entry), SCHEDULE, known.schedule)
-            for (key, value), (instead, reason) in SCHEDULE_VALUES.items():
-                if entry.get(key) == value:
-                    out.warnings.append(((*where, key), reason))
-                    entry[key] = instead
-            one_shot = any(k in schedules[index] for k in ("at", "after")) and not ({"every", "cron"} & set(entry))
-            if one_shot:
-                continue  # its warning says it is not honoured yet; without every/cron nothing is left to run
-            kept.append(entry)
+            kept.append(_section(out, where, dict(entry), SCHEDULE, known.schedule))
         spec["schedules"] = kept
     return spec
 

@@ -31,6 +31,7 @@ from ductile.manifest import Discovery
 from ductile.pipelines.compile import EMPTY_GRAPH, Graph
 from ductile.pipelines.router import ZERO_TIME, Settings
 from ductile.registry import Registry, build_registry
+from ductile.scheduler.cancel import graceful_canceller
 from ductile.scheduler.loop import Scheduler
 from ductile.store import Store, StoreError, open_store
 from ductile.store.errors import EXIT_UNAVAILABLE
@@ -259,7 +260,12 @@ class Gateway:
             routing=self.routing,
         )
         self.scheduler = Scheduler(
-            self.store, self.registry, hub=self.hub, on_enqueue=self.dispatcher.wake, gate=self.store.breaker_gate
+            self.store,
+            self.registry,
+            hub=self.hub,
+            on_enqueue=self.dispatcher.wake,
+            cancel=graceful_canceller(self.store, self.dispatcher, service.kill_grace),
+            gates=[self.store.breaker_gate],
         )
 
     def close(self) -> None:

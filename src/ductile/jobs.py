@@ -216,6 +216,14 @@ class ScheduleState:
     next_fire: str | None
     last_fired: str | None
     last_job_id: str | None
+    # Entry status (pipelines.md §9.6): active | paused_manual | paused_invalid | exhausted.
+    status: str = "active"
+    reason: str | None = None
+    paused_by: str | None = None
+    paused_at: str | None = None
+    command: str | None = None  # the command the plan was made for; another one starts over
+    definition: str | None = None  # one-shot value behind next_slot, or the one that fired (O13)
+    updated_at: str | None = None
 
 
 @dataclass(frozen=True)

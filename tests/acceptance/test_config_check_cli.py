@@ -88,6 +88,31 @@ CASES = {
         HEAD + "  svc:\n    config: {api_key: k}\n    schedules:\n      - {command: handle, every: 1m}\n",
         "plugins.svc.schedules.0.command: 'handle' cannot be scheduled (accepted: any other command, usually poll)",
     ),
+    # O15: what Ductile only logs at each tick, config check refuses (pipelines.md §9.3)
+    "window_equal_ends": (
+        HEAD + GOOD + "    schedules:\n      - {every: 1m, only_between: '09:00-09:00'}\n",
+        "plugins.svc.schedules.0.only_between: only_between '09:00-09:00': start and end cannot be equal",
+    ),
+    "window_malformed": (
+        HEAD + GOOD + "    schedules:\n      - {every: 1m, only_between: 9am-5pm}\n",
+        "plugins.svc.schedules.0.only_between: only_between '9am-5pm': '9am' is not HH:MM (accepted: 00:00 to 23:59)",
+    ),
+    "not_on_unknown_day": (
+        HEAD + GOOD + "    schedules:\n      - {every: 1m, not_on: [sat, funday]}\n",
+        "plugins.svc.schedules.0.not_on: not_on: 'funday' is not a day (accepted: day names (sun|sunday, "
+        "mon|monday, tue|tues|tuesday, wed|wednesday, thu|thurs|thursday, fri|friday, sat|saturday) or "
+        "integers 0-6 (0 = Sunday) and 7 (Sunday))",
+    ),
+    "at_without_offset": (
+        HEAD + GOOD + "    schedules:\n      - {at: '2026-06-01 07:30'}\n",
+        "plugins.svc.schedules.0.at: at '2026-06-01 07:30' has no UTC offset (accepted: an RFC 3339 time with "
+        "an offset, e.g. '2026-06-01T07:30:00+10:00' or '2026-06-01T07:30:00Z')",
+    ),
+    "after_not_a_duration": (
+        HEAD + GOOD + "    schedules:\n      - {after: soon}\n",
+        "plugins.svc.schedules.0.after: invalid duration 'soon' "
+        "(accepted: a number with a unit ms/s/m/h/d/w, combinable: 500ms, 30s, 5m, 1h30m, 2d)",
+    ),
     "duplicate_schedule_id": (
         HEAD + "  svc:\n    config: {api_key: k}\n    schedules:\n      - {every: 1m}\n      - {every: 5m}\n",
         "plugins.svc.schedules: schedule id 'default' is used twice (accepted: unique ids per instance)",

@@ -177,7 +177,10 @@ def test_scheduler_every_2s_skip_overlap_and_no_double_fire_across_restart(tmp_p
     spans = sorted((j["started_at"], j["completed_at"]) for j in slow_jobs)
     for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end, spans
-    assert any(r.get("msg") == "schedule skipped: previous run still active" for r in gw.log_records())
+    assert any(
+        r.get("msg") == "schedule skipped" and r.get("reason") == "already_running" and r.get("plugin") == "slow"
+        for r in gw.log_records()
+    )
 
     # restart: no slot fires twice
     assert gw.stop() == 0

@@ -62,12 +62,16 @@ ROUTES: list[tuple[str, str, int]] = [
     ("GET", "/breakers", 200),
     ("GET", "/breakers/{plugin}", 200),
     ("POST", "/breakers/{plugin}/{command}/reset", 200),
+    ("POST", "/schedules/{plugin}/{schedule_id}/pause", 404),  # alpha has no schedules
+    ("POST", "/schedules/{plugin}/{schedule_id}/resume", 404),
+    ("POST", "/schedules/{plugin}/{schedule_id}/run", 404),
+    ("GET", "/scheduler/jobs", 200),
 ]
-BODY_ROUTES = {"/plugin/{plugin}/{command}"}
+BODY_ROUTES = {"/plugin/{plugin}/{command}", "/schedules/{plugin}/{schedule_id}/pause"}
 
 
 def _url(gw: GatewayProcess, template: str) -> str:
-    path = template.format(name="alpha", plugin="alpha", command="poll", job_id=UNKNOWN_JOB)
+    path = template.format(name="alpha", plugin="alpha", command="poll", job_id=UNKNOWN_JOB, schedule_id="default")
     return gw.url + path
 
 

@@ -42,6 +42,7 @@ def test_schedules_list_every_entry_with_outcome(gateway_factory: Any) -> None:
     if job.status_code == 200:  # GET /job/{id} comes from the jobs router
         assert job.json()["plugin"] == "echo"
     assert nightly["spec"] == {
+        "mode": "cron",
         "cron": "0 3 * * *",
         "timezone": "Europe/Berlin",
         "jitter": "5m",
@@ -49,6 +50,7 @@ def test_schedules_list_every_entry_with_outcome(gateway_factory: Any) -> None:
         "catch_up": "skip",
     }
     assert nightly["status"] == "waiting" and nightly["last_outcome"] is None and nightly["next_due"] > body["now"]
+    assert nightly["entry_status"] == "active" and nightly["reason"] is None and nightly["paused_by"] is None
     assert hourly["status"] == "disabled" and hourly["next_due"] is None
 
 

@@ -148,9 +148,9 @@ async def test_a_schedule_due_while_writes_fail_keeps_its_slot_and_fires_once_af
     slot, fire_at = entry.slot, entry.fire_at
     with contextlib.closing(sqlite3.connect(r.setup.loaded.db_path, isolation_level=None)) as outsider:
         outsider.execute("BEGIN IMMEDIATE")
-        assert sched._fire_or_keep(entry, due) is False
+        assert await sched._fire_or_keep(entry, due) is False
         assert (entry.slot, entry.fire_at) == (slot, fire_at)  # still due: not skipped
         outsider.execute("ROLLBACK")
-    assert sched._fire_or_keep(entry, due) is True
+    assert await sched._fire_or_keep(entry, due) is True
     assert len(r.store.list_jobs(JobQuery(limit=10)).jobs) == 1
     assert entry.slot > slot

@@ -34,7 +34,7 @@ def queued(rig: Any) -> list[Any]:
     return rig.store.list_jobs(JobQuery(limit=200)).jobs
 
 
-def test_if_running_queue_allows_up_to_max_outstanding_polls(rig):
+async def test_if_running_queue_allows_up_to_max_outstanding_polls(rig):
     r = rig(
         {"tick": {"uses": "echo", "schedules": [{"every": "1m", "if_running": "queue"}], "max_outstanding_polls": 2}},
         roots=[BUNDLED_PLUGINS],
@@ -45,7 +45,7 @@ def test_if_running_queue_allows_up_to_max_outstanding_polls(rig):
     fired = []
     for minute in range(4):
         clock.now = T0 + timedelta(minutes=minute)
-        fired.append(sched.fire(entry, clock.now))
+        fired.append(await sched.fire(entry, clock.now))
     # nothing runs the jobs: two may wait, the third and fourth fires are skipped
     assert [f is not None for f in fired] == [True, True, False, False]
     assert len(queued(r)) == 2
@@ -53,20 +53,20 @@ def test_if_running_queue_allows_up_to_max_outstanding_polls(rig):
     job = r.store.claim(now=clock.now)
     r.store.finish(job, AttemptRecord("success", "s", "e", 1.0), Decision(Status.SUCCEEDED), now=clock.now)
     clock.now = T0 + timedelta(minutes=4)
-    assert sched.fire(entry, clock.now) is not None
+    assert await sched.fire(entry, clock.now) is not None
 
 
-def test_if_running_skip_allows_one(rig):
+async def test_if_running_skip_allows_one(rig):
     r = rig({"tick": {"uses": "echo", "schedules": [{"every": "1m"}]}}, roots=[BUNDLED_PLUGINS])
     clock = Clock(T0)
     sched = scheduler(r, clock)
     [entry] = sched.entries
-    assert sched.fire(entry, T0) is not None
-    assert sched.fire(entry, T0 + timedelta(minutes=1)) is None
+    assert await sched.fire(entry, T0) is not None
+    assert await sched.fire(entry, T0 + timedelta(minutes=1)) is None
     assert entry.last_skip is not None and len(queued(r)) == 1
 
 
-def test_catch_up_run_once_fires_one_missed_slot_at_start(rig):
+async def test_catch_up_run_once_fires_one_missed_slot_at_start(rig):
     plugins = {
         "late": {"uses": "echo", "schedules": [{"every": "1h", "catch_up": "run_once"}]},
         "skipper": {"uses": "echo", "schedules": [{"every": "1h"}]},
@@ -75,7 +75,7 @@ def test_catch_up_run_once_fires_one_missed_slot_at_start(rig):
     clock = Clock(T0)
     first = scheduler(r, clock)
     for entry in first.entries:
-        first.fire(entry, T0)  # both fire at T0; next slot T0+1h is persisted
+        await first.fire(entry, T0)  # both fire at T0; next slot T0+1h is persisted
     # the gateway is down for 5 hours
     r.reopen()
     clock.now = T0 + timedelta(hours=5, minutes=10)
@@ -84,11 +84,11 @@ def test_catch_up_run_once_fires_one_missed_slot_at_start(rig):
     # run_once: one catch-up fire now; skip: straight to the next slot on the grid
     assert plans["late"].fire_at == clock.now
     assert plans["skipper"].fire_at == T0 + timedelta(hours=6)
-    second.fire(plans["late"], clock.now)
+    await second.fire(plans["late"], clock.now)
     assert plans["late"].fire_at == T0 + timedelta(hours=6)  # back on the grid, missed slots not bunched
 
 
-def test_jitter_delays_each_fire_within_its_window(rig):
+async def test_jitter_delays_each_fire_within_its_window(rig):
     r = rig(
         {"tick": {"uses": "echo", "schedules": [{"every": "1m", "jitter": "20s"}]}},
         roots=[BUNDLED_PLUGINS],
@@ -97,7 +97,7 @@ def test_jitter_delays_each_fire_within_its_window(rig):
     sched = scheduler(r, clock, draw=0.5)
     [entry] = sched.entries
     assert entry.fire_at == T0 + timedelta(seconds=10)
-    sched.fire(entry, entry.fire_at)
+    await sched.fire(entry, entry.fire_at)
     assert entry.slot == T0 + timedelta(minutes=1)
     assert entry.fire_at == T0 + timedelta(minutes=1, seconds=10)
     state = r.store.schedule_states()[("tick", "default")]

@@ -34,13 +34,7 @@ EXPECTED = {
         "plugins.reader.path",
     ],
     "scheduling.yaml": [
-        "plugins.reports.schedules.0.only_between",
-        "plugins.reports.schedules.0.not_on",
-        "plugins.reports.schedules.0.if_running",
-        "plugins.reports.schedules.1.catch_up",
         "plugins.reports.schedules.1.preferred_window",
-        "plugins.reports.schedules.2.at",
-        "plugins.reports.schedules.3.after",
     ],
     "security.yaml": [
         "service.admission",
@@ -147,14 +141,18 @@ def test_secret_ref_and_token_together_is_a_problem(tmp_path: Path) -> None:
     assert any("set exactly one of token, token_sha256 or secret_ref" in p for p in read.problems)
 
 
-def test_schedule_extras_not_yet_honoured(tmp_path: Path) -> None:
+def test_schedule_extras_load_as_written(tmp_path: Path) -> None:
     read = read_config(_copy(tmp_path, "scheduling.yaml"), env=dict(ENV))
     assert read.loaded is not None
     schedules = read.loaded.config.plugins["reports"].schedules
-    assert [s.id for s in schedules] == ["weekday-mornings", "nightly", "default"]
-    assert schedules[0].if_running == "skip" and schedules[1].catch_up == "run_once"
-    not_yet = [w for w in read.warnings if NOT_YET in w]
-    assert len(not_yet) == 6  # everything but preferred_window, which Ductile does not use either
+    assert [s.id for s in schedules] == ["weekday-mornings", "nightly", "once", "after-start", "default"]
+    morning, nightly, once, after = schedules[:4]
+    assert morning.if_running == "cancel" and morning.only_between == "08:00-18:00"
+    assert morning.not_on == [0, 6]  # saturday, sunday as Ductile's day numbers (0 = Sunday)
+    assert nightly.catch_up == "run_all"
+    assert once.at == "2027-01-01T09:00:00Z" and once.mode == "at"
+    assert after.after == 600.0 and after.mode == "after"
+    assert not [w for w in read.warnings if NOT_YET in w]
 
 
 def test_database_wins_over_state(tmp_path: Path) -> None:

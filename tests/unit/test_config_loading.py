@@ -145,11 +145,11 @@ def test_schedule_rules(tmp_path):
     )
     where = f"{path.resolve()}: plugins.echo.schedules"
     assert problems_of(tmp_path) == [
-        f"{where}.0: exactly one of 'every' or 'cron' is required (accepted: every: 5m, or cron: '0 * * * *')",
-        f"{where}.1: exactly one of 'every' or 'cron' is required (accepted: every: 5m, or cron: '0 * * * *')",
+        f"{where}.0: exactly one of 'every', 'cron', 'at' or 'after' is required (accepted: every: 5m, cron: '0 * * * *', at: '2026-06-01T07:30:00+10:00', or after: 10m)",
+        f"{where}.1: exactly one of 'every', 'cron', 'at' or 'after' is required (accepted: every: 5m, cron: '0 * * * *', at: '2026-06-01T07:30:00+10:00', or after: 10m)",
         f"{where}.2.cron: invalid cron expression '0 0 * * * *': has 6 fields "
         "(accepted: 5 fields: minute hour day-of-month month day-of-week, e.g. '*/15 * * * *')",
-        f"{where}.3.if_running: 'wait' is not allowed (accepted: 'skip' or 'queue')",
+        f"{where}.3.if_running: 'wait' is not allowed (accepted: 'skip', 'queue' or 'cancel')",
     ]
 
 

@@ -30,8 +30,8 @@ def test_a_duplicate_schedule_id_behind_a_bad_cron_is_found_in_the_same_run(tmp_
         "      - {id: a, cron: '*/61 * * * *'}\n      - {id: a, every: 5m}\n      - {id: b, every: 1m, cron: '0 99 * * *'}\n",
     )
     assert found == [
-        "plugins.svc.schedules.2: exactly one of 'every' or 'cron' is required "
-        "(accepted: every: 5m, or cron: '0 * * * *')",
+        "plugins.svc.schedules.2: exactly one of 'every', 'cron', 'at' or 'after' is required "
+        "(accepted: every: 5m, cron: '0 * * * *', at: '2026-06-01T07:30:00+10:00', or after: 10m)",
         "plugins.svc.schedules: schedule id 'a' is used twice (accepted: unique ids per instance)",
         "plugins.svc.schedules.0.cron: invalid cron expression '*/61 * * * *': "
         "minute step '61' is out of range (accepted: */N with N from 1 to 59)",

@@ -49,6 +49,9 @@ class MonitorApp(App[None]):
         Binding("t", "state", "state"),
         Binding("l", "pipelines", "pipelines"),
         Binding("r", "refetch", "refresh"),
+        # on the selected row of the schedules panel (plugin:rw); not in the footer, listed under `?`
+        Binding("P", "schedule('toggle')", "pause/resume", show=False),
+        Binding("R", "schedule('run')", "run now", show=False),
     ]
 
     def __init__(
@@ -251,6 +254,31 @@ class MonitorApp(App[None]):
     def action_refetch(self) -> None:
         self._stale = True
         self._schedules_stale = True
+
+    def action_schedule(self, op: str) -> None:
+        """Pause/resume (`P`) or run now (`R`) the schedule under the schedules panel's cursor."""
+        table = self.main.query_one(ScheduleTable)
+        if table.row_count == 0:
+            self.notify("no schedule selected", severity="warning")
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        entry = next((s for s in self.schedules if f"{s['instance']}:{s['schedule_id']}" == key), None)
+        if entry is None or entry.get("entry_status") is None:
+            self.notify(f"{key}: the instance is disabled", severity="warning")
+            return
+        action = op if op == "run" else ("resume" if entry["entry_status"] == "paused_manual" else "pause")
+        self.run_worker(self._schedule_action(entry["instance"], entry["schedule_id"], action), group="schedule-action")
+
+    async def _schedule_action(self, plugin: str, schedule_id: str, action: str) -> None:
+        try:
+            body = await self.client.schedule_action(plugin, schedule_id, action)
+        except (ApiRefused, ApiUnavailable) as exc:
+            self.notify(f"{action} {plugin}/{schedule_id}: {_short(exc)}", severity="error")
+            return
+        done = f"queued job {body['job_id'][:8]}" if action == "run" else body.get("status", action)
+        self.notify(f"{plugin}/{schedule_id}: {done}")
+        self._schedules_stale = True
+        await self._fetch_schedules()
 
     def action_cycle(self, key: str) -> None:
         """Step one filter through the values seen so far (then back to none)."""

@@ -16,6 +16,9 @@ STATUS_STYLE = {
     "skipped": "dim",
     "waiting": "green",
     "disabled": "dim",
+    "paused_manual": "bold yellow",
+    "paused_invalid": "bold red",
+    "exhausted": "dim",
 }
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from ductile.monitor.client import ApiRefused, ApiUnavailable, MonitorClient
 from ductile.monitor.fmt import age, countdown, span
-from ductile.monitor.widgets.schedule_table import breaker_text, spec_text
+from ductile.monitor.widgets.schedule_table import breaker_text, shown_status, spec_text
 from ductile.timeutil import utcnow
 
 
@@ -53,8 +53,9 @@ def render_text(report: dict[str, Any]) -> str:
     for s in schedules:
         fired = f"{age(s['last_fired'], now)} ago" if s.get("last_fired") else "never"
         lines.append(
-            f"  {s['instance']}/{s['schedule_id']} {s['command']}  {spec_text(s['spec'])}  {s['status']}  "
+            f"  {s['instance']}/{s['schedule_id']} {s['command']}  {spec_text(s['spec'])}  {shown_status(s)}  "
             f"last {fired} → {s.get('last_outcome') or '—'}  next {countdown(s.get('next_due'), now)}"
+            + _why(s)
             + (
                 f"  breaker {breaker_text(s['breaker'])}"
                 if (s.get("breaker") or {}).get("state", "closed") != "closed"
@@ -62,3 +63,11 @@ def render_text(report: dict[str, Any]) -> str:
             )
         )
     return "\n".join(lines)
+
+
+def _why(s: dict[str, Any]) -> str:
+    """The reason behind a non-active entry, and who paused it when."""
+    if not s.get("entry_status") or s["entry_status"] == "active":
+        return ""
+    who = f" by {s['paused_by']} at {s['paused_at']}" if s.get("paused_by") else ""
+    return f"  ({s.get('reason') or s['entry_status']}{who})"

@@ -99,7 +99,7 @@ def plan_at_startup(
         return Plan(first, fire_time(spec, first, draw))
     if fire_at > now or (now - fire_at).total_seconds() <= grace(spec):
         return Plan(slot, fire_at)
-    if spec.catch_up == "run_once":
+    if spec.catch_up in ("run_once", "run_all"):  # run_all of an `every` entry is planned in entries.py
         return Plan(slot, now, catch_up=True)
     upcoming = next_slot(spec, slot, now)
     return Plan(upcoming, fire_time(spec, upcoming, draw))

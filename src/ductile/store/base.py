@@ -205,6 +205,11 @@ class Store(Protocol):
 
     def put_schedule_state(self, state: ScheduleState) -> None: ...
 
+    def outstanding_scheduler_jobs(self, plugin: str, command: str) -> list[str]:
+        """Ids of queued/running jobs the scheduler submitted for plugin+command, oldest first
+        (`if_running: cancel` cancels exactly these, pipelines.md O8)."""
+        ...
+
     # -- upkeep -----------------------------------------------------------------------------
     def prune(self, cutoffs: dict[str, datetime], batch: int = 1000) -> int:
         """Delete finished jobs (with attempts, transitions, events) of each status completed

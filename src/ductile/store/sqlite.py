@@ -34,7 +34,7 @@ from ductile.jobs import (
     Transition,
 )
 from ductile.lifecycle import Decision, Status
-from ductile.store import queries
+from ductile.store import queries, schedules
 from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
 from ductile.store.breaker import SqliteBreakers
 from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
@@ -693,17 +693,12 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
         return {r["instance"]: _loads(r["state"]) for r in self._read(Q["all_states"])}
 
     def schedule_states(self) -> dict[tuple[str, str], ScheduleState]:
-        return {
-            (r["instance"], r["schedule_id"]): ScheduleState(
-                instance=r["instance"],
-                schedule_id=r["schedule_id"],
-                next_slot=r["next_slot"],
-                next_fire=r["next_fire"],
-                last_fired=r["last_fired"],
-                last_job_id=r["last_job_id"],
-            )
-            for r in self._read(Q["schedule_states"])
-        }
+        return schedules.states(self._read(Q["schedule_states"]))
+
+    def outstanding_scheduler_jobs(self, plugin: str, command: str) -> list[str]:
+        return schedules.outstanding(
+            self._read(Q["outstanding_scheduler_jobs"], {"plugin": plugin, "command": command})
+        )
 
     def put_schedule_state(self, state: ScheduleState) -> None:
         with self._tx() as db:

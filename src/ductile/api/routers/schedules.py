@@ -1,15 +1,21 @@
-"""`GET /schedules`: every schedule entry with its spec, last outcome and next due time.
+"""`GET /schedules`: every schedule entry with its spec, status, last outcome and next due time;
+`POST /schedules/{plugin}/{schedule_id}/pause|resume|run` (ours); Ductile's `GET /scheduler/jobs`.
 
 Reads the running scheduler's in-memory entries (the same objects that fire) and looks each
 entry's last job up in the store, so "last outcome" is the job's real status, not a guess.
+Operator actions go through the scheduler itself, so what it fires and what it shows never differ.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
+from ductile.api import jsonio
+from ductile.api.app import ApiError
+from ductile.api.auth import Principal
 from ductile.api.deps import bearer, gateway, require
 from ductile.api.schemas import errors, scoped
 from ductile.config import ScheduleConfig
@@ -24,16 +30,39 @@ _ACTIVE = {Status.QUEUED.value, Status.RUNNING.value}
 
 
 def spec_view(spec: ScheduleConfig) -> dict[str, Any]:
-    """The schedule's timing as configured: `every` (seconds and text) or `cron` + `timezone`, plus jitter."""
-    out: dict[str, Any] = {"if_running": spec.if_running, "catch_up": spec.catch_up}
+    """The schedule's timing as configured: `every` (seconds and text), `cron` + `timezone`, or a
+    one-shot `at`/`after`; jitter, and the window keys when set."""
+    out: dict[str, Any] = {"mode": spec.mode, "if_running": spec.if_running, "catch_up": spec.catch_up}
     if spec.every is not None:
         out["every"] = format_duration(spec.every)
         out["every_seconds"] = spec.every
-    else:
+    elif spec.cron is not None:
         out["cron"] = spec.cron
         out["timezone"] = spec.timezone or local_zone_name()
+    elif spec.at is not None:
+        out["at"] = spec.at
+    else:
+        assert spec.after is not None
+        out["after"] = format_duration(spec.after)
+    if spec.cron is None and (spec.timezone or spec.only_between or spec.not_on):
+        out["timezone"] = spec.timezone or "UTC"  # windows default to UTC (cron to the host's zone)
+    if spec.only_between:
+        out["only_between"] = spec.only_between
+    if spec.not_on:
+        out["not_on"] = list(spec.not_on)
     out["jitter"] = format_duration(spec.jitter) if spec.jitter else None
     return out
+
+
+def entry_fields(entry: Any) -> dict[str, Any]:
+    """The entry status of pipelines.md §9.6 with its reason, and who paused it and when."""
+    return {
+        "entry_status": entry.status,
+        "reason": entry.reason,
+        "paused_by": entry.paused_by,
+        "paused_at": entry.paused_at,
+        "last_skip_reason": entry.last_skip_reason,
+    }
 
 
 def entry_status(last_job_status: str | None, last_fired: str | None, last_skip: str | None) -> str:
@@ -80,8 +109,9 @@ async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
             "last_outcome": last_status,
             "last_error": redact(job.last_error) if job is not None and last_status not in _ACTIVE else None,
             "last_completed_at": job.completed_at if job is not None else None,
-            "next_due": to_text(entry.fire_at),
-            "next_slot": to_text(entry.slot),
+            "next_due": to_text(entry.fire_at) if entry.fire_at and entry.status == "active" else None,
+            "next_slot": to_text(entry.slot) if entry.slot else None,
+            **entry_fields(entry),
             "breaker": breaker_brief(breakers.get((entry.instance, entry.spec.command))),
         }
         out.append(item)
@@ -106,8 +136,156 @@ async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
                     "last_completed_at": None,
                     "next_due": None,
                     "next_slot": None,
+                    "entry_status": None,
+                    "reason": "instance disabled",
+                    "paused_by": None,
+                    "paused_at": None,
+                    "last_skip_reason": None,
                     "breaker": breaker_brief(breakers.get((name, sched.command))),
                 }
             )
     out.sort(key=lambda s: (s["instance"], s["schedule_id"]))
     return {"schedules": out, "now": to_text(utcnow())}
+
+
+def _scheduler(gw: Any) -> Any:
+    if gw.scheduler is None:
+        raise ApiError(503, "the scheduler is not running in this gateway")
+    return gw.scheduler
+
+
+def _action(gw: Any, call: Any, plugin: str, schedule_id: str, **kwargs: Any) -> Any:
+    from ductile.scheduler.loop import ScheduleNotFound, ScheduleNotRunnable
+
+    try:
+        return call(plugin[:200], schedule_id[:200], **kwargs)
+    except ScheduleNotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    except ScheduleNotRunnable as exc:
+        raise ApiError(409, str(exc)) from None
+
+
+def _entry_view(entry: Any, changed: bool) -> dict[str, Any]:
+    return {
+        "plugin": entry.instance,
+        "schedule_id": entry.spec.id,
+        "command": entry.spec.command,
+        "status": entry.status,
+        "reason": entry.reason,
+        "paused_by": entry.paused_by,
+        "paused_at": entry.paused_at,
+        "next_run_at": to_text(entry.fire_at) if entry.fire_at and entry.status == "active" else None,
+        "changed": changed,
+    }
+
+
+async def _reason(request: Request, limit: int) -> str | None:
+    """Optional body `{"reason": "..."}` (shown in /schedules as the pause reason)."""
+    body = await jsonio.read_json(request, limit)
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        raise ApiError(400, f'body must be a JSON object, got {type(body).__name__} (accepted: {{"reason": "<text>"}})')
+    extra = sorted(set(body) - {"reason"})
+    if extra:
+        raise ApiError(400, f"unknown body field(s) {', '.join(map(ascii, extra[:10]))} (accepted: reason)")
+    reason = body.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+        raise ApiError(400, "reason must be a string of at most 500 characters")
+    return redact(reason) if reason else None
+
+
+_ACTION_ERRORS = errors(400, 401, 403, 404, 409)
+
+
+@router.post(
+    "/schedules/{plugin}/{schedule_id}/pause",
+    summary="Pause a schedule entry (it stops firing until resumed; survives restarts)",
+    response_model=None,
+    responses=_ACTION_ERRORS,
+    openapi_extra=scoped(
+        "plugin:rw",
+        "Status becomes `paused_manual`, recorded with the token name and time. Pausing a paused entry "
+        'changes nothing (`changed: false`). Optional body `{"reason": "..."}`. An exhausted or invalid entry is a 409.',
+    ),
+)
+async def pause(
+    plugin: str, schedule_id: str, request: Request, who: Principal = Depends(require("plugin:rw"))
+) -> JSONResponse:
+    gw = request.app.state.gateway
+    reason = await _reason(request, gw.config.api.max_body_bytes)
+    entry, changed = _action(gw, _scheduler(gw).pause, plugin, schedule_id, by=who.name, reason=reason)
+    return JSONResponse(_entry_view(entry, changed))
+
+
+@router.post(
+    "/schedules/{plugin}/{schedule_id}/resume",
+    summary="Resume a paused schedule entry",
+    response_model=None,
+    responses=_ACTION_ERRORS,
+    openapi_extra=scoped(
+        "plugin:rw",
+        "Back to `active`; slots missed while paused are not run (use run now), the entry continues at its next "
+        "slot. Resuming an entry that is not paused changes nothing (`changed: false`).",
+    ),
+)
+async def resume(
+    plugin: str, schedule_id: str, request: Request, who: Principal = Depends(require("plugin:rw"))
+) -> JSONResponse:
+    gw = request.app.state.gateway
+    entry, changed = _action(gw, _scheduler(gw).resume, plugin, schedule_id, by=who.name)
+    return JSONResponse(_entry_view(entry, changed))
+
+
+@router.post(
+    "/schedules/{plugin}/{schedule_id}/run",
+    summary="Run a schedule entry now: one extra job",
+    response_model=None,
+    responses={202: {"description": "The job was queued."}, **_ACTION_ERRORS},
+    openapi_extra=scoped(
+        "plugin:rw",
+        "Enqueues one job with the entry's command and payload (`submitted_by: scheduler`, dedupe key "
+        "`<plugin>:<command>:<schedule_id>:run_now:<time>`). It runs whatever the entry's pause, window, "
+        "breaker or if_running say (an explicit operator request), and does not move the next fire. "
+        "A `paused_invalid` entry is a 409.",
+    ),
+)
+async def run_now(
+    plugin: str, schedule_id: str, request: Request, who: Principal = Depends(require("plugin:rw"))
+) -> JSONResponse:
+    gw = request.app.state.gateway
+    job_id = _action(gw, _scheduler(gw).run_now, plugin, schedule_id, by=who.name)
+    return JSONResponse(
+        {"job_id": job_id, "plugin": plugin, "schedule_id": schedule_id, "status": "queued"}, status_code=202
+    )
+
+
+@router.get(
+    "/scheduler/jobs",
+    summary="Ductile's schedule entry list: mode, status, reason, next run",
+    responses=errors(401, 403),
+    openapi_extra=scoped("jobs:status:ro", "Ductile's shape (pipelines.md §9.6), plugins sorted by name."),
+    dependencies=[Depends(require("jobs:status:ro"))],
+)
+async def scheduler_jobs(gw: Any = Depends(gateway)) -> dict[str, Any]:
+    jobs: list[dict[str, Any]] = []
+    entries = list(gw.scheduler.entries if gw.scheduler is not None else [])
+    for entry in sorted(entries, key=lambda e: e.instance):  # stable: config order within a plugin
+        spec = entry.spec
+        item: dict[str, Any] = {
+            "plugin": entry.instance,
+            "schedule_id": spec.id,
+            "command": spec.command,
+            "mode": spec.mode,
+            "status": entry.status,
+        }
+        if entry.reason:
+            item["reason"] = entry.reason
+        if entry.paused_by:  # ours: who paused it and when
+            item["paused_by"], item["paused_at"] = entry.paused_by, entry.paused_at
+        if spec.timezone:
+            item["timezone"] = spec.timezone
+        if entry.fire_at is not None and entry.status == "active":
+            item["next_run_at"] = to_text(entry.fire_at)
+        jobs.append(item)
+    return {"jobs": jobs}

@@ -17,6 +17,8 @@ KEYS = [
     ("l", "pipelines: last instance, status, duration"),
     ("u", "in a job: open its parent (enter on a child opens it)"),
     ("r", "refetch everything now"),
+    ("P", "schedules panel: pause / resume the selected schedule"),
+    ("R", "schedules panel: run the selected schedule now"),
     ("escape", "back"),
     ("?", "this help"),
     ("q", "quit"),

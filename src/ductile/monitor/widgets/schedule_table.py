@@ -15,7 +15,20 @@ BREAKER_STYLE = {"closed": "green", "open": "bold white on red", "half_open": "b
 
 
 def spec_text(spec: dict[str, Any]) -> str:
-    text = f"every {spec['every']}" if spec.get("every") else f"cron {spec.get('cron')} {spec.get('timezone', '')}"
+    if spec.get("every"):
+        text = f"every {spec['every']}"
+    elif spec.get("at"):
+        text = f"at {spec['at']}"
+    elif spec.get("after"):
+        text = f"after {spec['after']}"
+    else:
+        text = f"cron {spec.get('cron')} {spec.get('timezone', '')}"
+    if spec.get("only_between"):
+        text += f" {spec['only_between']}"
+    if spec.get("not_on"):
+        text += " not " + ",".join(DAYS[d] for d in spec["not_on"] if 0 <= d < 7)
+    if (spec.get("only_between") or spec.get("not_on")) and not spec.get("cron"):
+        text += f" {spec.get('timezone', 'UTC')}"
     return f"{text} ±{spec['jitter']}" if spec.get("jitter") else text
 
 
@@ -25,6 +38,16 @@ def breaker_text(breaker: dict[str, Any] | None) -> str:
         return "—"
     count = breaker.get("failure_count") or 0
     return f"{breaker.get('state', '?')} ({count})" if count else str(breaker.get("state", "?"))
+
+
+DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def shown_status(s: dict[str, Any]) -> str:
+    """The entry status (paused_manual, paused_invalid, exhausted) when it is not active, else what
+    the last fire did (waiting, running, skipped, disabled)."""
+    entry = s.get("entry_status")
+    return entry if entry and entry != "active" else s.get("status", "")
 
 
 class ScheduleTable(DataTable):
@@ -43,7 +66,7 @@ class ScheduleTable(DataTable):
                 s["schedule_id"],
                 s["command"],
                 spec_text(s.get("spec", {})),
-                Text(s.get("status", ""), style=STATUS_STYLE.get(s.get("status", ""), "")),
+                Text(shown_status(s), style=STATUS_STYLE.get(shown_status(s), "")),
                 f"{age(fired, now)} ago" if fired else "never",
                 Text(outcome, style=STATUS_STYLE.get(outcome, "")),
                 Text(

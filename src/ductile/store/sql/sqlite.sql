@@ -128,11 +128,16 @@ VALUES (:instance, :fact_type, :job_id, :data, :now);
 SELECT * FROM schedule_state;
 
 -- name: put_schedule_state
-INSERT INTO schedule_state (instance, schedule_id, next_slot, next_fire, last_fired, last_job_id)
-VALUES (:instance, :schedule_id, :next_slot, :next_fire, :last_fired, :last_job_id)
+INSERT INTO schedule_state (instance, schedule_id, next_slot, next_fire, last_fired, last_job_id,
+    status, reason, paused_by, paused_at, command, definition, updated_at)
+VALUES (:instance, :schedule_id, :next_slot, :next_fire, :last_fired, :last_job_id,
+    :status, :reason, :paused_by, :paused_at, :command, :definition, :updated_at)
 ON CONFLICT (instance, schedule_id) DO UPDATE SET
     next_slot = excluded.next_slot, next_fire = excluded.next_fire,
-    last_fired = excluded.last_fired, last_job_id = excluded.last_job_id;
+    last_fired = excluded.last_fired, last_job_id = excluded.last_job_id,
+    status = excluded.status, reason = excluded.reason, paused_by = excluded.paused_by,
+    paused_at = excluded.paused_at, command = excluded.command, definition = excluded.definition,
+    updated_at = excluded.updated_at;
 
 -- name: status_counts
 SELECT status, sum(n) FROM job_counts GROUP BY status;
@@ -337,3 +342,11 @@ SELECT count(*) FROM circuit_breakers WHERE state = 'open';
 -- name: breaker_prune_transitions
 DELETE FROM circuit_breaker_transitions
 WHERE id IN (SELECT id FROM circuit_breaker_transitions WHERE created_at < :cutoff ORDER BY id LIMIT :batch);
+-- ---- schedules (issue 10 items 3+4: schedule extras, pause/resume/run now) ----
+
+-- name: outstanding_scheduler_jobs
+-- Queued and running jobs the scheduler submitted for one plugin+command (if_running: cancel, O8).
+SELECT job_id, status FROM jobs
+WHERE plugin = :plugin AND command = :command AND submitted_by = 'scheduler'
+  AND status IN ('queued', 'running')
+ORDER BY created_at, rowid;
