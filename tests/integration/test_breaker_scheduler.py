@@ -58,7 +58,7 @@ class Harness:
             hub=self.hub,
             clock=self.clock,
             draw=lambda: 0.0,
-            gate=self.r.store.breaker_gate,
+            gates=[self.r.store.breaker_gate],
         )
         self.sched.load()
         [self.entry] = self.sched.entries
@@ -66,7 +66,7 @@ class Harness:
     async def fire_at(self, minutes: float) -> str | None:
         """Fire the schedule at T0+minutes and run its job (if any) to the end."""
         self.clock.now = T0 + timedelta(minutes=minutes)
-        job_id = self.sched.fire(self.entry, self.clock.now)
+        job_id = await self.sched.fire(self.entry, self.clock.now)
         if job_id is not None:
             [job] = await self.r.run_until_done([job_id])
             assert job.submitted_by == "scheduler"
@@ -169,7 +169,7 @@ async def test_a_scheduled_job_crash_recovery_gives_up_on_counts_once(rig, tmp_p
     from ductile.dispatch import recover
 
     h = Harness(rig, tmp_path)
-    job_id = h.sched.fire(h.entry, T0)
+    job_id = await h.sched.fire(h.entry, T0)
     assert job_id is not None
     claimed = h.r.store.claim(now=T0)  # the gateway "dies" with it running (max_attempts 1)
     assert claimed is not None and claimed.job_id == job_id
