@@ -75,6 +75,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ScheduleHealthConfig(_Model):
+    """`service.schedule_health`: when a schedule counts as late, failing or stale (OPERATIONS.md)."""
+
+    late_after: Duration = 60.0
+    failing_after: int = Field(default=3, ge=1, le=1000)
+    stale_after: float = Field(default=3.0, gt=0, le=1000)
+
+
 class ServiceConfig(_Model):
     name: str = "ductile"
     log_level: Literal["debug", "info", "warn", "warning", "error"] = "info"
@@ -90,6 +98,7 @@ class ServiceConfig(_Model):
     max_chain_depth: int = Field(default=20, ge=1, le=10000)
     hook_max_depth: int = Field(default=4, ge=0, le=1000)
     breaker_transitions_retention: Duration = 90 * 86400.0  # circuit breaker history (pipelines.md §8)
+    schedule_health: ScheduleHealthConfig = Field(default_factory=ScheduleHealthConfig)
 
     @field_validator("hook_max_depth")
     @classmethod

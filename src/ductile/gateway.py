@@ -174,6 +174,8 @@ class Gateway:
         self.graph = setup.graph
         self.routing = routing_settings(setup)
         self.metrics: Any = None
+        # (instance, schedule_id) → (Health, Evidence), kept by scheduler.health_watch.watch
+        self.schedule_health: dict[tuple[str, str], Any] = {}
         if self.api_enabled and self.config.api.metrics.enabled:
             from ductile.metrics import GatewayMetrics  # here, not at the top: the CLI imports this module
 
@@ -301,6 +303,9 @@ class Gateway:
             if self.api_enabled:
                 assert listeners is not None
                 tasks.append(asyncio.create_task(self._serve_api(listeners), name="api"))
+            from ductile.scheduler import health_watch
+
+            tasks.append(asyncio.create_task(health_watch.watch(self, stop), name="schedule health"))
             interval = sdnotify.watchdog_interval()
             if interval is not None:
                 tasks.append(asyncio.create_task(sdnotify.watchdog(stop, interval), name="watchdog"))

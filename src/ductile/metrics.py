@@ -185,8 +185,28 @@ def _schedule_gauges(gw: Gateway, now: float) -> Iterator[Metric]:
     last = GaugeMetricFamily(
         "ductile_schedule_last_fired_timestamp_seconds", "When the schedule last enqueued a job", labels=labels
     )
+    health = GaugeMetricFamily(
+        "ductile_schedule_health",
+        "Schedule health (1 = current): ok, late, failing, stale, paused",
+        labels=["plugin", "schedule_id", "state"],
+    )
+    success = GaugeMetricFamily(
+        "ductile_schedule_last_success_timestamp_seconds", "When the schedule's last run succeeded", labels=labels
+    )
+    failures = GaugeMetricFamily(
+        "ductile_schedule_consecutive_failures", "Finished runs since the last success", labels=labels
+    )
+    judged = getattr(gw, "schedule_health", {})
     entries = list(gw.scheduler.entries) if gw.scheduler is not None else []
     for entry in entries:
+        found = judged.get((entry.instance, entry.spec.id))
+        if found is not None:
+            verdict, evidence = found
+            for state in HEALTH_STATES:
+                health.add_metric([entry.instance, entry.spec.id, state], 1 if verdict.state == state else 0)
+            failures.add_metric([entry.instance, entry.spec.id], evidence.consecutive_failures)
+            if evidence.last_success_at:
+                success.add_metric([entry.instance, entry.spec.id], from_text(evidence.last_success_at).timestamp())
         key = [entry.instance, entry.spec.id]
         fire_at = entry.fire_at.timestamp()
         next_fire.add_metric(key, fire_at)
@@ -196,9 +216,13 @@ def _schedule_gauges(gw: Gateway, now: float) -> Iterator[Metric]:
     yield next_fire
     yield lateness
     yield last
+    yield health
+    yield success
+    yield failures
 
 
 BREAKER_STATES = ("closed", "open", "half_open")
+HEALTH_STATES = ("ok", "late", "failing", "stale", "paused")
 
 
 def _breaker_gauges(gw: Gateway) -> Iterator[Metric]:

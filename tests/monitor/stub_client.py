@@ -69,6 +69,7 @@ SCHEDULES = [
         "last_job_id": JOBS[0]["job_id"],
         "next_due": "2026-11-29T12:03:00.000000Z",
         "breaker": {"state": "closed", "failure_count": 0, "opened_at": None},
+        "health": {"state": "ok", "reason": "on schedule", "consecutive_failures": 0},
     },
     {
         "instance": "fetch",
@@ -81,6 +82,7 @@ SCHEDULES = [
         "last_job_id": JOBS[3]["job_id"],
         "next_due": "2026-11-30T02:00:00.000000Z",
         "breaker": {"state": "open", "failure_count": 3, "opened_at": "2026-11-29T11:40:00.000000Z"},
+        "health": {"state": "failing", "reason": "the last 3 runs failed", "consecutive_failures": 3},
     },
 ]
 

@@ -31,7 +31,7 @@ async def test_pause_resume_and_run_now_keys(gateway_factory: Any, tmp_path: Pat
         await pilot.press("P")
         await until(pilot, lambda: _entry(gw)["entry_status"] == "paused_manual", what="paused via P")
         assert _entry(gw)["paused_by"] == "admin"
-        await until(pilot, lambda: str(table.get_row_at(0)[4]) == "paused_manual", what="panel shows paused")
+        await until(pilot, lambda: str(table.get_row_at(0)[3]) == "paused_manual", what="panel shows paused")
         before = _entry(gw)["last_job_id"]
         await pilot.press("R")
         jobs = lambda: httpx.get(  # noqa: E731

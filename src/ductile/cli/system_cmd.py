@@ -70,18 +70,20 @@ ApiUrlOption = Annotated[
 def status(
     api_url: ApiUrlOption = None, token: TokenOption = None, config: ConfigOption = None, json_out: JsonOption = False
 ) -> None:
-    """One-shot health + schedules summary over the API; exit 1 when unreachable or unhealthy."""
+    """One-shot health + schedules summary over the API; exit 1 when the gateway is unreachable or
+    degraded, 2 when a schedule is late, failing or stale (for cron and monitoring checks)."""
     api_url = target.api_url(api_url, config)
     token = target.token_from(token)
-    from ductile.monitor.status import gather, render_text
+    from ductile.monitor.status import exit_code, gather, render_text
 
     report = asyncio.run(gather(api_url, token))
     if json_out:
         print_json(report)
     else:
         typer.echo(render_text(report))
-    if not report["ok"]:
-        raise typer.Exit(1)
+    code = exit_code(report)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("monitor")

@@ -7,7 +7,18 @@ from typing import Any
 from ductile.monitor.client import ApiRefused, ApiUnavailable, MonitorClient
 from ductile.monitor.fmt import age, countdown, span
 from ductile.monitor.widgets.schedule_table import breaker_text, shown_status, spec_text
+from ductile.scheduler.health import UNHEALTHY
 from ductile.timeutil import utcnow
+
+# `ductile system status` exit codes: 0 all well, 1 gateway unreachable or degraded, 2 the
+# gateway is fine but at least one schedule is late, failing or stale.
+EXIT_GATEWAY, EXIT_SCHEDULES = 1, 2
+
+
+def exit_code(report: dict[str, Any]) -> int:
+    if not report["ok"]:
+        return EXIT_GATEWAY
+    return EXIT_SCHEDULES if report.get("unhealthy") else 0
 
 
 async def gather(api_url: str, token: str | None) -> dict[str, Any]:
@@ -22,6 +33,11 @@ async def gather(api_url: str, token: str | None) -> dict[str, Any]:
             report["error"] = f"gateway reports status {health.get('status')!r}" + (f": {reason}" if reason else "")
         try:
             report["schedules"] = (await client.schedules())["schedules"]
+            report["unhealthy"] = [
+                f"{s['instance']}/{s['schedule_id']}"
+                for s in report["schedules"]
+                if (s.get("health") or {}).get("state") in UNHEALTHY
+            ]
         except ApiRefused as exc:
             report["schedules_error"] = exc.message if token else "no token given: schedules need jobs:ro"
     except (ApiUnavailable, ApiRefused) as exc:
@@ -48,7 +64,8 @@ def render_text(report: dict[str, Any]) -> str:
     if schedules is None:
         lines.append(f"schedules: unavailable ({report.get('schedules_error', 'unknown error')})")
         return "\n".join(lines)
-    lines.append(f"schedules: {len(schedules)}")
+    bad = report.get("unhealthy") or []
+    lines.append(f"schedules: {len(schedules)}" + (f"  UNHEALTHY: {', '.join(bad)}" if bad else ""))
     now = utcnow()
     for s in schedules:
         fired = f"{age(s['last_fired'], now)} ago" if s.get("last_fired") else "never"
@@ -56,6 +73,7 @@ def render_text(report: dict[str, Any]) -> str:
             f"  {s['instance']}/{s['schedule_id']} {s['command']}  {spec_text(s['spec'])}  {shown_status(s)}  "
             f"last {fired} → {s.get('last_outcome') or '—'}  next {countdown(s.get('next_due'), now)}"
             + _why(s)
+            + _health(s)
             + (
                 f"  breaker {breaker_text(s['breaker'])}"
                 if (s.get("breaker") or {}).get("state", "closed") != "closed"
@@ -63,6 +81,14 @@ def render_text(report: dict[str, Any]) -> str:
             )
         )
     return "\n".join(lines)
+
+
+def _health(s: dict[str, Any]) -> str:
+    """`  health failing: the last 3 runs failed …` when the schedule is not ok."""
+    health = s.get("health") or {}
+    if health.get("state") in (None, "ok"):
+        return ""
+    return f"  health {health['state']}: {health.get('reason', '')}"
 
 
 def _why(s: dict[str, Any]) -> str:

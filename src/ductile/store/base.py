@@ -186,6 +186,12 @@ class Store(Protocol):
         `{instance_id, entry_job_id, jobs: [{job_id, plugin, command, pipeline, step_id, status,
         created_at, started_at, completed_at}]}` in tree order; None when it never ran."""
 
+    def schedule_runs(
+        self, plugin: str, command: str, key: str, limit: int
+    ) -> tuple[list[tuple[str, str | None]], str | None]:
+        """A schedule entry's (dedupe key `key`) newest `limit` finished runs, newest first, as
+        (status, completed_at), and its last success's completed_at (schedule health)."""
+
     def emitted_with_children(self, job_id: str) -> list[dict[str, Any]]:
         """The job's emitted events `{event_id, type, payload, created_at, children: [job_id]}`,
         oldest first; children are the jobs routing started from that event."""

@@ -88,6 +88,16 @@ class SqliteReads:
         jobs = [dict(r) for r in self._read(Q["instance_jobs"], {"entry": entry, "instance": instance})]
         return {"instance_id": instance, "entry_job_id": entry, "jobs": jobs}
 
+    def schedule_runs(
+        self, plugin: str, command: str, key: str, limit: int
+    ) -> tuple[list[tuple[str, str | None]], str | None]:
+        """One schedule entry's newest `limit` finished runs, newest first, as (status,
+        completed_at), and when it last succeeded (None: never, or pruned)."""
+        params = {"plugin": plugin, "command": command, "key": key, "limit": limit}
+        runs = [(r[0], r[1]) for r in self._read(Q["schedule_recent_runs"], params)]
+        success = self._read(Q["schedule_last_success"], params)
+        return runs, success[0][0] if success else None
+
 
 def _context(row: sqlite3.Row) -> dict[str, Any]:
     return {

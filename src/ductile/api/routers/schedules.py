@@ -22,7 +22,8 @@ from ductile.config import ScheduleConfig
 from ductile.durations import format_duration
 from ductile.lifecycle import Status
 from ductile.redact import redact
-from ductile.timeutil import local_zone_name, to_text, utcnow
+from ductile.scheduler import health_watch
+from ductile.timeutil import from_text, local_zone_name, to_text, utcnow
 
 router = APIRouter(tags=["schedules"], dependencies=[Depends(bearer)])
 
@@ -93,6 +94,9 @@ async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
     out: list[dict[str, Any]] = []
     scheduler = gw.scheduler
     breakers = {(r["plugin"], r["command"]): r for r in gw.store.breaker_rows()}
+    now = utcnow()
+    policy = health_watch.policy_of(gw.config)
+    since = from_text(gw.started_at)
     for entry in list(scheduler.entries if scheduler is not None else []):
         job = gw.store.get_job(entry.last_job_id) if entry.last_job_id else None
         last_status = job.status.value if job is not None else None
@@ -113,6 +117,7 @@ async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
             "next_slot": to_text(entry.slot) if entry.slot else None,
             **entry_fields(entry),
             "breaker": breaker_brief(breakers.get((entry.instance, entry.spec.command))),
+            "health": health_watch.judge(entry, gw.store, since, policy, now),
         }
         out.append(item)
     # Schedules of disabled instances never fire; list them so the operator sees why.
@@ -142,10 +147,11 @@ async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
                     "paused_at": None,
                     "last_skip_reason": None,
                     "breaker": breaker_brief(breakers.get((name, sched.command))),
+                    "health": None,
                 }
             )
     out.sort(key=lambda s: (s["instance"], s["schedule_id"]))
-    return {"schedules": out, "now": to_text(utcnow())}
+    return {"schedules": out, "now": to_text(now)}
 
 
 def _scheduler(gw: Any) -> Any:

@@ -10,7 +10,15 @@ from textual.widgets import DataTable
 
 from ductile.monitor.fmt import STATUS_STYLE, age, countdown
 
-COLUMNS = ("instance", "schedule", "command", "spec", "status", "last fired", "last outcome", "breaker", "next due")
+# instance/schedule in one column: with health and breaker the table must still fit 120 columns
+COLUMNS = ("schedule", "command", "spec", "status", "health", "fired", "outcome", "breaker", "next due")
+HEALTH_STYLE = {
+    "ok": "green",
+    "late": "bold yellow",
+    "failing": "bold white on red",
+    "stale": "bold red",
+    "paused": "dim",
+}
 BREAKER_STYLE = {"closed": "green", "open": "bold white on red", "half_open": "bold yellow"}
 
 
@@ -50,6 +58,15 @@ def shown_status(s: dict[str, Any]) -> str:
     return entry if entry and entry != "active" else s.get("status", "")
 
 
+def _health_text(health: dict[str, Any] | None) -> Text:
+    """`failing (3)` with the consecutive failures; `—` from an older gateway."""
+    if not health:
+        return Text("—")
+    state = health.get("state", "?")
+    count = health.get("consecutive_failures") or 0
+    return Text(f"{state} ({count})" if state == "failing" else state, style=HEALTH_STYLE.get(state, ""))
+
+
 class ScheduleTable(DataTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -62,11 +79,11 @@ class ScheduleTable(DataTable):
             outcome = s.get("last_outcome") or "—"
             fired = s.get("last_fired")
             self.add_row(
-                s["instance"],
-                s["schedule_id"],
+                f"{s['instance']}/{s['schedule_id']}",
                 s["command"],
                 spec_text(s.get("spec", {})),
                 Text(shown_status(s), style=STATUS_STYLE.get(shown_status(s), "")),
+                _health_text(s.get("health")),
                 f"{age(fired, now)} ago" if fired else "never",
                 Text(outcome, style=STATUS_STYLE.get(outcome, "")),
                 Text(

@@ -350,3 +350,28 @@ SELECT job_id, status FROM jobs
 WHERE plugin = :plugin AND command = :command AND submitted_by = 'scheduler'
   AND status IN ('queued', 'running')
 ORDER BY created_at, rowid;
+
+-- ---- schedule health (issue 13; store/sqlite_reads.py) --------------------------------------
+
+-- name: schedule_recent_runs
+-- The newest finished runs of one schedule entry (its dedupe key): one index seek per terminal
+-- status, merged, so the cost does not grow with the entry's history.
+SELECT status, completed_at FROM (
+    SELECT * FROM (SELECT status, completed_at, created_at FROM jobs
+        WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'succeeded'
+        ORDER BY created_at DESC LIMIT :limit)
+    UNION ALL SELECT * FROM (SELECT status, completed_at, created_at FROM jobs
+        WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'failed'
+        ORDER BY created_at DESC LIMIT :limit)
+    UNION ALL SELECT * FROM (SELECT status, completed_at, created_at FROM jobs
+        WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'timed_out'
+        ORDER BY created_at DESC LIMIT :limit)
+    UNION ALL SELECT * FROM (SELECT status, completed_at, created_at FROM jobs
+        WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'dead'
+        ORDER BY created_at DESC LIMIT :limit)
+) ORDER BY created_at DESC LIMIT :limit;
+
+-- name: schedule_last_success
+SELECT completed_at FROM jobs
+WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'succeeded'
+ORDER BY created_at DESC LIMIT 1;

@@ -1,4 +1,4 @@
--- 0008: retries and bulk actions (issue 13). A retry is a new job linked to the one it repeats
+-- 0008: retries, bulk actions and schedule health (issue 13). A retry is a new job linked to the one it repeats
 -- (jobs.retry_of), so the old job's history stays as it happened; every bulk retry or cancel
 -- leaves an audit row saying who acted, on which filter, and on how many jobs.
 
@@ -17,3 +17,8 @@ CREATE TABLE bulk_actions (
     created_at TEXT NOT NULL
 );
 CREATE INDEX bulk_actions_created ON bulk_actions (created_at);
+
+-- Schedule health reads a schedule's newest finished runs and its last success by its dedupe key:
+-- created_at joins the dedupe index so both are index seeks, however many runs the key has.
+DROP INDEX jobs_dedupe;
+CREATE INDEX jobs_dedupe ON jobs (dedupe_key, plugin, command, status, created_at) WHERE dedupe_key IS NOT NULL;

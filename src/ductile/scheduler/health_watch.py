@@ -1,0 +1,129 @@
+"""Schedule health at the edges: gather each entry's evidence from the store, judge it with the
+pure `scheduler.health.assess`, and tell people when a judgement changes.
+
+`watch` re-judges every entry every few seconds and publishes `schedule.health_changed` (and a
+log line) on each change, so a person tailing events, an agent on SSE, or Prometheus sees a
+schedule go late, failing or stale without polling `/schedules`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ductile.scheduler.due import cron_next
+from ductile.scheduler.entries import ACTIVE, Entry
+from ductile.scheduler.health import Evidence, Health, HealthPolicy, assess, interval_of
+from ductile.store import StoreError
+
+if TYPE_CHECKING:
+    from ductile.gateway import Gateway
+
+log = logging.getLogger(__name__)
+WATCH_INTERVAL = 5.0
+RECENT = 10  # finished runs read per entry: enough to count `failing_after` up to 10
+
+
+def policy_of(config: Any) -> HealthPolicy:
+    h = config.service.schedule_health
+    return HealthPolicy(late_after=h.late_after, failing_after=h.failing_after, stale_after=h.stale_after)
+
+
+def evidence(entry: Entry, store: Any, watched_since: datetime, limit: int = RECENT) -> tuple[Evidence, int]:
+    """The entry's evidence, and how many finished runs were looked at."""
+    spec = entry.spec
+    runs, last_success = store.schedule_runs(entry.instance, spec.command, entry.key, limit)
+    failures = 0
+    last_failure = None
+    for status, completed_at in runs:
+        if status == "succeeded":
+            break
+        failures += 1
+        last_failure = last_failure or completed_at
+    if last_failure is None:
+        last_failure = next((done for status, done in runs if status != "succeeded"), None)
+    active = entry.status == ACTIVE
+    next_fire = entry.fire_at if active else None
+    after_next = None
+    if spec.cron and next_fire is not None:
+        after_next = cron_next(spec.cron, spec.timezone, next_fire)
+    return (
+        Evidence(
+            entry_status=entry.status,
+            next_fire=next_fire,
+            interval=None if spec.one_shot else interval_of(spec.every, next_fire, after_next),
+            watched_since=watched_since,
+            last_success_at=last_success,
+            last_failure_at=last_failure,
+            consecutive_failures=failures,
+        ),
+        len(runs),
+    )
+
+
+def judge(entry: Entry, store: Any, watched_since: datetime, policy: HealthPolicy, now: datetime) -> dict[str, Any]:
+    """The `health` object of one `/schedules` entry: state, reason and the evidence behind it."""
+    e, _ = evidence(entry, store, watched_since, max(RECENT, policy.failing_after))
+    h = assess(e, now, policy)
+    return {
+        "state": h.state,
+        "reason": h.reason,
+        "last_success_at": e.last_success_at,
+        "last_failure_at": e.last_failure_at,
+        "consecutive_failures": e.consecutive_failures,
+        "expected_next": e.next_fire.isoformat().replace("+00:00", "Z") if e.next_fire else None,
+        "interval_seconds": e.interval,
+    }
+
+
+async def watch(gw: Gateway, stop: asyncio.Event, interval: float = WATCH_INTERVAL) -> None:
+    """Re-judge every entry every `interval` seconds; publish and log each change."""
+    from ductile.timeutil import from_text
+
+    policy = policy_of(gw.config)
+    since = from_text(gw.started_at)
+    last: dict[tuple[str, str], Health] = {}
+    while not stop.is_set():
+        try:
+            _round(gw, policy, since, last)
+        except Exception:  # a monitoring feature must never stop the gateway that runs the jobs
+            log.exception("schedule health round failed; trying again next round")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+
+
+def _round(gw: Gateway, policy: HealthPolicy, since: datetime, last: dict[tuple[str, str], Health]) -> None:
+    from ductile.timeutil import utcnow
+
+    scheduler, store = gw.scheduler, gw.store
+    if scheduler is None or store is None:
+        return
+    now = utcnow()
+    for entry in list(scheduler.entries):
+        try:
+            e, _ = evidence(entry, store, since, max(RECENT, policy.failing_after))
+        except StoreError:
+            return  # reads failing: /healthz says so; judge again next round
+        health = assess(e, now, policy)
+        key = (entry.instance, entry.spec.id)
+        before = last.get(key)
+        last[key] = health
+        gw.schedule_health[key] = (health, e)
+        if before is not None and before.state == health.state:
+            continue
+        data = {
+            "plugin": entry.instance,
+            "schedule_id": entry.spec.id,
+            "command": entry.spec.command,
+            "previous": before.state if before else None,
+            "health": health.state,
+            "reason": health.reason,
+        }
+        if before is not None or health.unhealthy:
+            gw.hub.publish("schedule.health_changed", data)
+            level = logging.WARNING if health.unhealthy else logging.INFO
+            log.log(level, "schedule health changed", extra=data)
