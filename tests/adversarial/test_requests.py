@@ -66,12 +66,19 @@ ROUTES: list[tuple[str, str, int]] = [
     ("POST", "/schedules/{plugin}/{schedule_id}/resume", 404),
     ("POST", "/schedules/{plugin}/{schedule_id}/run", 404),
     ("GET", "/scheduler/jobs", 200),
+    ("GET", "/metrics", 200),
+    ("POST", "/job/{job_id}/retry", 404),
+    ("POST", "/jobs/retry", 200),  # as a dry run (see _url): the barrage must not act on the jobs
+    ("POST", "/jobs/cancel", 200),
+    ("GET", "/bulk-actions", 200),
 ]
 BODY_ROUTES = {"/plugin/{plugin}/{command}", "/schedules/{plugin}/{schedule_id}/pause"}
 
 
 def _url(gw: GatewayProcess, template: str) -> str:
     path = template.format(name="alpha", plugin="alpha", command="poll", job_id=UNKNOWN_JOB, schedule_id="default")
+    if template in ("/jobs/retry", "/jobs/cancel"):
+        path += "?dry_run=true"
     return gw.url + path
 
 
