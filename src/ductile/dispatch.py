@@ -502,7 +502,11 @@ class Dispatcher:
             duration_ms=record.duration_ms,
         ):
             self._emit(kind, done, **{"attempt": job.attempt, **extra})
-        self.wake()
+        if done.status is Status.QUEUED or (routing is not None and (routing.children or routing.hooks)):
+            # A retry falling due or jobs routed from this one: the run loop recomputes its wait
+            # and claims. Otherwise `_execute` refills the freed slot itself and waking the loop
+            # would only cost a pass through it for every job.
+            self.wake()
 
     async def _finish_until_recorded(
         self,
