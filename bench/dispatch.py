@@ -1,18 +1,24 @@
-"""Dispatch benchmark: the real gateway against a bare spawn loop, side by side in one run.
+"""Dispatch benchmark: the real gateway against the raw spawn limit, side by side in one run.
 
-    .venv/bin/python bench/dispatch.py             # full run (about 5 minutes on 2 cores)
+    .venv/bin/python bench/dispatch.py             # everything (throughput, latency, interpreters, lateness, RSS)
     .venv/bin/python bench/dispatch.py --quick     # smaller counts, one repeat, short lateness run
+    .venv/bin/python bench/dispatch.py --only throughput,latency --before-src /tmp/before/src
+                                                   # paired before/after against another checkout's src/
 
-What it measures (numbers go to docs/BENCHMARKS.md, "Dispatch"):
+What it measures (numbers go to docs/BENCHMARKS.md, "Dispatch"; children in dispatch_children.py):
 
-* Throughput. N jobs of a trivial plugin go through the real gateway (`Gateway(prepare(config))`,
-  the object `ductile system start` runs, with the CLI's JSON logging to a file): enqueued through
-  `Gateway.enqueue` while the gateway runs, until every job is `succeeded` in the database. Wall
-  time = last `completed_at` - first `created_at`, both read from the database. The baseline is a
-  bare asyncio loop that spawns the same entrypoint the same way (own session, same env, same
-  request bytes, pidfd child watcher) with the same parallelism and does nothing else. Each side
-  runs in a fresh child process; the pairs run back to back and are repeated, so machine noise
-  hits both sides alike. Ratio = gateway jobs/s ÷ bare jobs/s.
+* Throughput, for `--workers` (default 1, 2, 4) and a trivial bash and Python plugin. `raw`: the
+  same entrypoint spawned by `subprocess.run` from as many threads as max_workers (own session,
+  the gateway's env, a request of the gateway's shape). `gateway`: the real gateway
+  (`Gateway(prepare(config))`, API on, JSON logging to a file) measured from a full queue — every
+  worker held by a job waiting on a file, N jobs enqueued over `POST /plugin/<name>/poll`, then
+  the file created; wall = last `completed_at` - first `started_at` from the database; CPU/job =
+  the gateway process's CPU from the release to the empty queue ÷ N. `before` (with
+  `--before-src`): the same gateway child importing ductile from that directory. Each side runs
+  in a fresh child process, back to back, order rotated between repeats; the 1-minute load
+  average is printed beside every pair. Ratio = gateway jobs/s ÷ raw jobs/s of the same pair.
+* Enqueue→running latency on an idle gateway: jobs posted over the API one at a time;
+  `started_at` - `created_at` of each.
 * Interpreter resolution: where each plugin's `#!/usr/bin/env …` shebang lands with the
   virtualenv's bin first on PATH (as `make run` does) and with the inherited PATH, and what a
   start costs through each (a version-manager shim costs ~100 ms a start).
