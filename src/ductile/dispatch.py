@@ -273,16 +273,18 @@ class Dispatcher:
                 job = self.store.claim(
                     now=now, excluded_plugins=excluded, start=functools.partial(self._start, now=now)
                 )
-            except (StoreUnavailable, StoreDamaged) as exc:
+            except BaseException as exc:
                 if self._started is not None and self._started.child is not None:
                     discard(self._started.child)  # spawned, but the claim did not commit
                 self._started = None
                 if isinstance(exc, StoreDamaged):
                     self._fatal = exc
                     self.wake()
-                else:
+                    return
+                if isinstance(exc, StoreUnavailable):
                     self._pause(exc)
-                return
+                    return
+                raise
             started, self._started = self._started, None
             if job is None:
                 return
