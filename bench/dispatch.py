@@ -1,18 +1,24 @@
-"""Dispatch benchmark: the real gateway against a bare spawn loop, side by side in one run.
+"""Dispatch benchmark: the real gateway against the raw spawn limit, side by side in one run.
 
-    .venv/bin/python bench/dispatch.py             # full run (about 5 minutes on 2 cores)
+    .venv/bin/python bench/dispatch.py             # everything (throughput, latency, interpreters, lateness, RSS)
     .venv/bin/python bench/dispatch.py --quick     # smaller counts, one repeat, short lateness run
+    .venv/bin/python bench/dispatch.py --only throughput,latency --before-src /tmp/before/src
+                                                   # paired before/after against another checkout's src/
 
-What it measures (numbers go to docs/BENCHMARKS.md, "Dispatch"):
+What it measures (numbers go to docs/BENCHMARKS.md, "Dispatch"; children in dispatch_children.py):
 
-* Throughput. N jobs of a trivial plugin go through the real gateway (`Gateway(prepare(config))`,
-  the object `ductile system start` runs, with the CLI's JSON logging to a file): enqueued through
-  `Gateway.enqueue` while the gateway runs, until every job is `succeeded` in the database. Wall
-  time = last `completed_at` - first `created_at`, both read from the database. The baseline is a
-  bare asyncio loop that spawns the same entrypoint the same way (own session, same env, same
-  request bytes, pidfd child watcher) with the same parallelism and does nothing else. Each side
-  runs in a fresh child process; the pairs run back to back and are repeated, so machine noise
-  hits both sides alike. Ratio = gateway jobs/s ÷ bare jobs/s.
+* Throughput, for `--workers` (default 1, 2, 4) and a trivial bash and Python plugin. `raw`: the
+  same entrypoint spawned by `subprocess.run` from as many threads as max_workers (own session,
+  the gateway's env, a request of the gateway's shape). `gateway`: the real gateway
+  (`Gateway(prepare(config))`, API on, JSON logging to a file) measured from a full queue — every
+  worker held by a job waiting on a file, N jobs enqueued over `POST /plugin/<name>/poll`, then
+  the file created; wall = last `completed_at` - first `started_at` from the database; CPU/job =
+  the gateway process's CPU from the release to the empty queue ÷ N. `before` (with
+  `--before-src`): the same gateway child importing ductile from that directory. Each side runs
+  in a fresh child process, back to back, order rotated between repeats; the 1-minute load
+  average is printed beside every pair. Ratio = gateway jobs/s ÷ raw jobs/s of the same pair.
+* Enqueue→running latency on an idle gateway: jobs posted over the API one at a time;
+  `started_at` - `created_at` of each.
 * Interpreter resolution: where each plugin's `#!/usr/bin/env …` shebang lands with the
   virtualenv's bin first on PATH (as `make run` does) and with the inherited PATH, and what a
   start costs through each (a version-manager shim costs ~100 ms a start).
@@ -33,7 +39,6 @@ import asyncio
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -45,6 +50,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dispatch_children import (
+    child_gateway,
+    child_latency,
+    child_raw,
+    cpu_seconds,
+    free_port,
+    load_average,
+    vm_hwm_kb,
+    write_gateway_config,
+)
 
 HERE = Path(__file__).resolve()
 VENV_BIN = Path(sys.executable).parent
@@ -127,126 +142,8 @@ def start_cost_ms(program: str, path: str, runs: int = 15) -> float:
 
 
 # -- children -----------------------------------------------------------------------------------
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _vm_hwm_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def child_bare(spec: dict[str, Any]) -> dict[str, Any]:
-    """Spawn the entrypoint `jobs` times with `workers` at once; nothing else."""
-    from ductile.executor import install_child_watcher, plugin_env
-
-    entry = Path(spec["entry"])
-    env = plugin_env([])
-    request = (
-        json.dumps(
-            {
-                "protocol": 2,
-                "job_id": "00000000-0000-4000-8000-000000000000",
-                "command": "poll",
-                "config": {},
-                "state": {},
-                "context": {"ductile_plugin": entry.parent.name},
-                "instance": entry.parent.name,
-                "workspace_dir": str(Path(spec["workdir"]) / "workspace"),
-                "deadline_at": "2030-01-01T00:00:00.000000Z",
-            },
-            separators=(",", ":"),
-        ).encode()
-        + b"\n"
-    )
-    failures = 0
-
-    async def main() -> float:
-        nonlocal failures
-        install_child_watcher()
-        remaining = spec["jobs"]
-
-        async def worker() -> None:
-            nonlocal remaining, failures
-            while remaining > 0:
-                remaining -= 1
-                proc = await asyncio.create_subprocess_exec(
-                    str(entry),
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
-                    cwd=str(entry.parent),
-                    env=env,
-                    start_new_session=True,
-                )
-                out, _ = await proc.communicate(request)
-                if proc.returncode != 0 or json.loads(out)["status"] != "ok":
-                    failures += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(spec["workers"])))
-        return time.perf_counter() - started
-
-    cpu = _cpu_seconds()
-    seconds = asyncio.run(main())
-    return {
-        "seconds": seconds,
-        "jobs": spec["jobs"],
-        "failures": failures,
-        "cpu_s": _cpu_seconds() - cpu,
-        "vm_hwm_kb": _vm_hwm_kb(),
-    }
-
-
-def child_gateway(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run the real gateway in this process, enqueue `jobs` jobs through it, wait for them."""
-    from ductile import logs
-    from ductile.gateway import Gateway, prepare
-    from ductile.timeutil import from_text
-
-    setup = prepare(spec["config"])
-    service = setup.loaded.config.service
-    logs.setup(service.log_level, service.log_format)  # as `ductile system start` does
-    gateway = Gateway(setup)
-    gateway.open()
-    jobs, instance = spec["jobs"], spec["instance"]
-
-    async def main() -> dict[str, Any]:
-        ready = asyncio.Event()
-        running = asyncio.create_task(gateway.run(ready=ready))
-        await ready.wait()
-        assert gateway.store is not None
-        cpu = _cpu_seconds()
-        for i in range(jobs):
-            gateway.enqueue(instance, "poll", submitted_by="bench")
-            if i % 50 == 49:
-                await asyncio.sleep(0)  # let the dispatcher start while the rest is enqueued
-        while True:
-            counts = gateway.store.status_counts()
-            if counts["queued"] == 0 and counts["running"] == 0:
-                break
-            await asyncio.sleep(0.1)
-        row = gateway.store._read(  # type: ignore[attr-defined]
-            "SELECT min(created_at), max(completed_at), sum(status = 'succeeded') FROM jobs"
-        )[0]
-        cpu = _cpu_seconds() - cpu
-        assert gateway.stop_event is not None
-        gateway.stop_event.set()
-        await running
-        first, last, succeeded = row[0], row[1], row[2]
-        return {
-            "seconds": (from_text(last) - from_text(first)).total_seconds(),
-            "jobs": jobs,
-            "failures": jobs - succeeded,
-            "cpu_s": cpu,
-        }
-
-    result = asyncio.run(main())
-    result["vm_hwm_kb"] = _vm_hwm_kb()
-    return result
+_cpu_seconds = cpu_seconds
+_vm_hwm_kb = vm_hwm_kb
 
 
 def child_lateness(spec: dict[str, Any]) -> dict[str, Any]:
@@ -316,7 +213,7 @@ def child_lateness(spec: dict[str, Any]) -> dict[str, Any]:
     return {"db_ms": by_db, "event_ms": by_event, "vm_hwm_kb": _vm_hwm_kb(), "api": gateway.api_enabled, **seen}
 
 
-CHILDREN = {"bare": child_bare, "gateway": child_gateway, "lateness": child_lateness}
+CHILDREN = {"raw": child_raw, "gateway": child_gateway, "latency": child_latency, "lateness": child_lateness}
 
 
 def rss_with_history(work: Path, plugin_root: Path, history: int, schedules: int) -> dict[str, Any]:
@@ -403,8 +300,12 @@ def rss_with_history(work: Path, plugin_root: Path, history: int, schedules: int
     return {"jobs": count, "db_mb": size_mb, "vm_hwm_kb": hwm}
 
 
-def run_child(kind: str, spec: dict[str, Any], *, stderr_path: Path, path: str = BENCH_PATH) -> dict[str, Any]:
+def run_child(
+    kind: str, spec: dict[str, Any], *, stderr_path: Path, path: str = BENCH_PATH, src: str | None = None
+) -> dict[str, Any]:
     env = dict(os.environ, PATH=path)
+    if src:  # import ductile from another checkout (the "before" side)
+        env["PYTHONPATH"] = src
     with open(stderr_path, "ab") as err:
         proc = subprocess.run(
             [sys.executable, str(HERE), "--child", kind, json.dumps(spec)],
@@ -427,6 +328,162 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def interpreters(entries: dict[str, Path]) -> tuple[dict[tuple[str, str], float], dict[str, Any]]:
+    """Where each shebang resolves (benchmark PATH vs inherited PATH) and what a start costs."""
+    inherited = os.environ.get("PATH", "")
+    interp: dict[str, Any] = {}
+    for name, entry in entries.items():
+        interp[name] = {
+            "bench_path": resolve_shebang(entry, BENCH_PATH),
+            "inherited_path": resolve_shebang(entry, inherited),
+        }
+    costs = {}
+    for name, prog in {"benchsh": "bash", "benchpy": "python3"}.items():
+        for label, path in (("bench_path", BENCH_PATH), ("inherited_path", inherited)):
+            found = shutil.which(prog, path=path)
+            if found:
+                costs[(name, label)] = start_cost_ms(found, path)
+                interp[name][label]["start_ms"] = round(costs[(name, label)], 1)
+    print("interpreters (shebang → PATH lookup → real file, median start cost of `-c pass`):")
+    for name, row in interp.items():
+        for label in ("bench_path", "inherited_path"):
+            r = row[label]
+            print(
+                f"  {name:8} {label:15} {r['shebang']:24} → {r['resolves_to']} → {r['realpath']}"
+                f"  ({r.get('start_ms', '?')} ms)"
+            )
+    print()
+    return costs, interp
+
+
+def throughput(
+    args: argparse.Namespace,
+    work: Path,
+    plugin_root: Path,
+    entries: dict[str, Path],
+    sides: list[tuple[str, str | None]],
+    log: Path,
+) -> dict[str, list[dict[str, Any]]]:
+    """Paired runs: raw limit, gateway (and the `before` gateway) back to back, order rotated."""
+    counts = {"benchsh": args.bash_jobs, "benchpy": args.python_jobs}
+    configs = [(name, int(w)) for w in args.workers.split(",") for name in ("benchsh", "benchpy")]
+    results: dict[str, list[dict[str, Any]]] = {}
+    for rep in range(args.repeat):
+        for name, workers in configs:
+            jobs = counts[name]
+            # rotate which side goes first so drift in machine load does not favour one side
+            order = sides[rep % len(sides) :] + sides[: rep % len(sides)]
+            row: dict[str, Any] = {"plugin": name, "workers": workers, "jobs": jobs, "load_before": load_average()}
+            for side, src in order:
+                if side == "raw":
+                    spec = {"entry": str(entries[name]), "jobs": jobs, "workers": workers, "workdir": str(work)}
+                    out = run_child("raw", spec, stderr_path=log)
+                else:
+                    port = free_port()
+                    cfg = write_gateway_config(
+                        work / f"gw-{side}-{name}-{workers}-{rep}", plugin_root, name, workers, port
+                    )
+                    spec = {"config": str(cfg), "jobs": jobs, "instance": name, "workers": workers, "port": port}
+                    out = run_child("gateway", spec, stderr_path=log, src=src)
+                row[side] = {
+                    "rate": out["jobs"] / out["seconds"],
+                    "cpu_ms_per_job": out["cpu_s"] * 1000 / out["jobs"],
+                    "failures": out["failures"],
+                    "vm_hwm_kb": out["vm_hwm_kb"],
+                }
+            row["load_after"] = load_average()
+            for side, _ in sides[1:]:
+                row[side]["ratio"] = row[side]["rate"] / row["raw"]["rate"]
+            results.setdefault(f"{name}/{workers}", []).append(row)
+            parts = [f"raw {row['raw']['rate']:7.1f}/s ({row['raw']['cpu_ms_per_job']:.2f} ms CPU)"]
+            for side, _ in sides[1:]:
+                r = row[side]
+                parts.append(
+                    f"{side} {r['rate']:7.1f}/s = {r['ratio']:.0%} ({r['cpu_ms_per_job']:.2f} ms CPU/job, "
+                    f"failures {r['failures']})"
+                )
+            print(
+                f"  rep {rep + 1} {name} max_workers={workers} jobs={jobs}: "
+                + "; ".join(parts)
+                + f"  [load {row['load_before']} → {row['load_after']}]",
+                flush=True,
+            )
+    return results
+
+
+def latency(
+    args: argparse.Namespace, work: Path, plugin_root: Path, sides: list[tuple[str, str | None]], log: Path
+) -> dict[str, Any]:
+    """p50/p90/p99 enqueue→running on an idle gateway (bash plugin, max_workers 1)."""
+    out: dict[str, Any] = {}
+    for side, src in sides[1:]:
+        port = free_port()
+        cfg = write_gateway_config(work / f"latency-{side}", plugin_root, "benchsh", 1, port)
+        load = load_average()
+        values = run_child(
+            "latency",
+            {"config": str(cfg), "jobs": args.latency_jobs, "instance": "benchsh", "port": port},
+            stderr_path=log,
+            src=src,
+        )["latency_ms"]
+        out[side] = {q: percentile(values, q) for q in (50, 90, 99)} | {"n": len(values), "load": load}
+        print(
+            f"  enqueue→running, idle gateway ({side}): p50 {out[side][50]:.2f} ms  p90 {out[side][90]:.2f}  "
+            f"p99 {out[side][99]:.2f}  (n={len(values)}, load {load})",
+            flush=True,
+        )
+    return out
+
+
+def print_summary(
+    args: argparse.Namespace,
+    report: dict[str, Any],
+    results: dict[str, list[dict[str, Any]]],
+    costs: dict[tuple[str, str], float],
+    interp: dict[str, Any],
+) -> None:
+    print("\nsummary (median of paired runs; [min-max] of the ratio to raw):")
+    for rows in results.values():
+        head = f"  {rows[0]['plugin']:8} max_workers={rows[0]['workers']} jobs={rows[0]['jobs']}: "
+        parts = [f"raw {statistics.median(r['raw']['rate'] for r in rows):.1f}/s"]
+        for side in report["sides"][1:]:
+            ratios = [r[side]["ratio"] for r in rows]
+            parts.append(
+                f"{side} {statistics.median(r[side]['rate'] for r in rows):.1f}/s "
+                f"{statistics.median(ratios):.0%} [{min(ratios):.0%}-{max(ratios):.0%}] "
+                f"CPU/job {statistics.median(r[side]['cpu_ms_per_job'] for r in rows):.2f} ms"
+            )
+        loads = ", ".join(r["load_before"].split()[0] for r in rows)
+        print(head + "; ".join(parts) + f"  (1-min load at start of each pair: {loads})")
+    if results:
+        hwm = max(r[s]["vm_hwm_kb"] for rows in results.values() for r in rows for s in report["sides"][1:])
+        print(f"\n  gateway peak RSS (VmHWM): throughput runs max {hwm / 1024:.1f} MB")
+    for label, lat in report["lateness"].items():
+        what = (
+            "idle dispatcher" if label == "idle" else f"dispatcher saturated ({lat['flood_jobs_done']} flood jobs ran)"
+        )
+        print(
+            f"  scheduler, {args.schedules} x every 1s for {args.lateness_seconds:g} s, API on, {what}: "
+            f"{lat['fires']} fires, {lat['skipped']} skipped; lateness created_at-due p50 {lat['db'][50]:.1f} ms, "
+            f"p90 {lat['db'][90]:.1f}, p99 {lat['db'][99]:.1f}, max {lat['db'][100]:.1f}; "
+            f"published-due p50 {lat['event'][50]:.1f}, p99 {lat['event'][99]:.1f}, max {lat['event'][100]:.1f}; "
+            f"VmHWM {lat['vm_hwm_kb'] / 1024:.1f} MB" + (f"; listener lagged {lat['lagged']}x" if lat["lagged"] else "")
+        )
+    if args.rss_history:
+        big = report["rss_history"]
+        print(
+            f"  `ductile system start` (API on, {args.schedules} schedules) over {big['jobs']} jobs "
+            f"({big['db_mb']:.0f} MB database) after GET /jobs queries: VmHWM {big['vm_hwm_kb'] / 1024:.1f} MB"
+        )
+    if interp:
+        shim_cost = costs.get(("benchpy", "inherited_path"))
+        venv_cost = costs.get(("benchpy", "bench_path"))
+        print(
+            f"  python3 via inherited PATH ({interp['benchpy']['inherited_path']['resolves_to']}): "
+            f"{shim_cost or float('nan'):.1f} ms a start vs {venv_cost or float('nan'):.1f} ms via the venv"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -446,6 +503,19 @@ def main() -> None:
         metavar="N",
         help="also measure `ductile system start` peak RSS over a database of N finished jobs (0: skip)",
     )
+    parser.add_argument("--workers", default="1,2,4", help="max_workers values to measure (default 1,2,4)")
+    parser.add_argument("--latency-jobs", type=int, default=200, help="jobs for enqueue→running on an idle gateway")
+    parser.add_argument(
+        "--only",
+        default="throughput,latency,interpreters,lateness,rss",
+        help="comma-separated sections to run (default: all of throughput,latency,interpreters,lateness,rss)",
+    )
+    parser.add_argument(
+        "--before-src",
+        metavar="DIR",
+        help="also run the gateway children with PYTHONPATH=DIR (a `src` of another checkout, e.g. "
+        "`git archive main src | tar -x -C /tmp/before`) in every pair: a paired before/after",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
     if args.child:
@@ -454,6 +524,10 @@ def main() -> None:
     if args.quick:
         args.bash_jobs, args.python_jobs, args.repeat, args.lateness_seconds = 400, 100, 1, 10.0
         args.rss_history = min(args.rss_history, 20000)
+        args.latency_jobs = 50
+    sections = set(args.only.split(","))
+    if "rss" not in sections:
+        args.rss_history = 0
 
     from ductile.config import _default_workers
 
@@ -474,91 +548,27 @@ def main() -> None:
     print(f"nproc={report['nproc']}  python={report['python']} ({sys.executable})  kernel={report['kernel']}")
     print(f"default max_workers = max(1, cpus-1) = {default_workers}; work dir {work}\n")
 
-    # interpreters
-    inherited = os.environ.get("PATH", "")
+    costs: dict[tuple[str, str], float] = {}
     interp: dict[str, Any] = {}
-    for name, entry in entries.items():
-        bench = resolve_shebang(entry, BENCH_PATH)
-        plain = resolve_shebang(entry, inherited)
-        interp[name] = {"bench_path": bench, "inherited_path": plain}
-    program = {"benchsh": "bash", "benchpy": "python3"}
-    costs = {}
-    for name, prog in program.items():
-        for label, path in (("bench_path", BENCH_PATH), ("inherited_path", inherited)):
-            found = shutil.which(prog, path=path)
-            if found:
-                costs[(name, label)] = start_cost_ms(found, path)
-                interp[name][label]["start_ms"] = round(costs[(name, label)], 1)
-    report["interpreters"] = interp
-    print("interpreters (shebang → PATH lookup → real file, median start cost of `-c pass`):")
-    for name, row in interp.items():
-        for label in ("bench_path", "inherited_path"):
-            r = row[label]
-            print(
-                f"  {name:8} {label:15} {r['shebang']:24} → {r['resolves_to']} → {r['realpath']}"
-                f"  ({r.get('start_ms', '?')} ms)"
-            )
-    print()
+    if "interpreters" in sections:
+        costs, interp = interpreters(entries)
+        report["interpreters"] = interp
 
-    # throughput pairs
-    counts = {"benchsh": args.bash_jobs, "benchpy": args.python_jobs}
-    configs = []
-    for workers in sorted({default_workers, 2}):
-        for name in ("benchsh", "benchpy"):
-            configs.append((name, workers))
+    sides = [("raw", None), ("gateway", None)]
+    if args.before_src:
+        sides.append(("before", args.before_src))
+    report["sides"] = [name for name, _ in sides]
     results: dict[str, list[dict[str, Any]]] = {}
-    for rep in range(args.repeat):
-        for name, workers in configs:
-            jobs = counts[name]
-            cfg_dir = write_config(work / f"gw-{name}-{workers}-{rep}", plugin_root, {name: {}}, max_workers=workers)
-            # alternate which side goes first so drift in machine load does not favour one side
-            order = ("bare", "gateway") if rep % 2 == 0 else ("gateway", "bare")
-            pair: dict[str, Any] = {}
-            for kind in order:
-                if kind == "bare":
-                    spec = {"entry": str(entries[name]), "jobs": jobs, "workers": workers, "workdir": str(cfg_dir)}
-                else:
-                    spec = {"config": str(cfg_dir), "jobs": jobs, "instance": name}
-                pair[kind] = run_child(kind, spec, stderr_path=log)
-            bare_rate = pair["bare"]["jobs"] / pair["bare"]["seconds"]
-            gw_rate = pair["gateway"]["jobs"] / pair["gateway"]["seconds"]
-            row = {
-                "plugin": name,
-                "workers": workers,
-                "jobs": jobs,
-                "bare_rate": bare_rate,
-                "gateway_rate": gw_rate,
-                "ratio": gw_rate / bare_rate,
-                "gateway_failures": pair["gateway"]["failures"],
-                "bare_failures": pair["bare"]["failures"],
-                "gateway_vm_hwm_kb": pair["gateway"]["vm_hwm_kb"],
-                "gateway_cpu_ms_per_job": pair["gateway"]["cpu_s"] * 1000 / jobs,
-                "bare_cpu_ms_per_job": pair["bare"]["cpu_s"] * 1000 / jobs,
-            }
-            results.setdefault(f"{name}/{workers}", []).append(row)
-            print(
-                f"  rep {rep + 1} {name} max_workers={workers}: bare {bare_rate:7.1f} jobs/s  "
-                f"gateway {gw_rate:7.1f} jobs/s  ratio {row['ratio']:.0%}  "
-                f"(own CPU/job {row['gateway_cpu_ms_per_job']:.2f} vs {row['bare_cpu_ms_per_job']:.2f} ms; "
-                f"failures {row['gateway_failures']}/{row['bare_failures']}; "
-                f"gateway VmHWM {row['gateway_vm_hwm_kb'] / 1024:.1f} MB)",
-                flush=True,
-            )
+    if "throughput" in sections:
+        results = throughput(args, work, plugin_root, entries, sides, log)
     report["throughput"] = results
-
-    # shim note: bare spawn with the inherited PATH (whatever `python3` is there)
-    shim_jobs = min(50, args.python_jobs)
-    shim = run_child(
-        "bare",
-        {"entry": str(entries["benchpy"]), "jobs": shim_jobs, "workers": default_workers, "workdir": str(work)},
-        stderr_path=log,
-        path=inherited,
-    )
-    report["inherited_path_bare_python_rate"] = shim["jobs"] / shim["seconds"]
+    if "latency" in sections:
+        report["latency"] = latency(args, work, plugin_root, sides, log)
 
     # lateness + RSS with the API on
     report["lateness"] = {}
-    for label, flood in (("idle", None), ("flood", "benchsh")):
+    for label in ("idle", "flood") if "lateness" in sections else ():
+        flood = "benchsh" if label == "flood" else None
         instances: dict[str, Any] = {
             f"tick{i:02d}": {"uses": "benchpy", "schedules": [{"every": "1s"}]} for i in range(args.schedules)
         }
@@ -593,44 +603,7 @@ def main() -> None:
         report["rss_history"] = rss_with_history(work, plugin_root, args.rss_history, args.schedules)
 
     # summary
-    print("\nsummary (median of repeats; [min-max] ratio):")
-    print(f"  {'plugin':8} {'max_workers':>11} {'jobs':>5} {'bare jobs/s':>12} {'gateway jobs/s':>15} {'ratio':>6}")
-    for rows in results.values():
-        ratios = [r["ratio"] for r in rows]
-        print(
-            f"  {rows[0]['plugin']:8} {rows[0]['workers']:>11} {rows[0]['jobs']:>5} "
-            f"{statistics.median(r['bare_rate'] for r in rows):12.1f} "
-            f"{statistics.median(r['gateway_rate'] for r in rows):15.1f} "
-            f"{statistics.median(ratios):6.0%}  [{min(ratios):.0%}-{max(ratios):.0%}]  "
-            f"own CPU/job gateway {statistics.median(r['gateway_cpu_ms_per_job'] for r in rows):.2f} ms, "
-            f"bare {statistics.median(r['bare_cpu_ms_per_job'] for r in rows):.2f} ms"
-        )
-    hwm = max(r["gateway_vm_hwm_kb"] for rows in results.values() for r in rows)
-    print(f"\n  gateway peak RSS (VmHWM): throughput runs max {hwm / 1024:.1f} MB")
-    for label, lat in report["lateness"].items():
-        what = (
-            "idle dispatcher" if label == "idle" else f"dispatcher saturated ({lat['flood_jobs_done']} flood jobs ran)"
-        )
-        print(
-            f"  scheduler, {args.schedules} x every 1s for {args.lateness_seconds:g} s, API on, {what}: "
-            f"{lat['fires']} fires, {lat['skipped']} skipped; lateness created_at-due p50 {lat['db'][50]:.1f} ms, "
-            f"p90 {lat['db'][90]:.1f}, p99 {lat['db'][99]:.1f}, max {lat['db'][100]:.1f}; "
-            f"published-due p50 {lat['event'][50]:.1f}, p99 {lat['event'][99]:.1f}, max {lat['event'][100]:.1f}; "
-            f"VmHWM {lat['vm_hwm_kb'] / 1024:.1f} MB" + (f"; listener lagged {lat['lagged']}x" if lat["lagged"] else "")
-        )
-    if args.rss_history:
-        big = report["rss_history"]
-        print(
-            f"  `ductile system start` (API on, {args.schedules} schedules) over {big['jobs']} jobs "
-            f"({big['db_mb']:.0f} MB database) after GET /jobs queries: VmHWM {big['vm_hwm_kb'] / 1024:.1f} MB"
-        )
-    shim_cost = costs.get(("benchpy", "inherited_path"))
-    venv_cost = costs.get(("benchpy", "bench_path"))
-    print(
-        f"  python3 via inherited PATH ({interp['benchpy']['inherited_path']['resolves_to']}): "
-        f"{shim_cost or float('nan'):.1f} ms a start vs {venv_cost or float('nan'):.1f} ms via the venv; "
-        f"bare python plugin rate with inherited PATH {report['inherited_path_bare_python_rate']:.1f} jobs/s"
-    )
+    print_summary(args, report, results, costs, interp)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))
     shutil.rmtree(work, ignore_errors=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from typing import Any
 
 from ductile import compat_events, protocol
 from ductile.events import EventHub
-from ductile.executor import RunResult, plugin_env, run_plugin
+from ductile.executor import Child, RunResult, discard, plugin_env, spawn, spawn_failure, supervise
 from ductile.jobs import AttemptRecord, Job, StateChange
 from ductile.lifecycle import Decision, Outcome, Status, decide
 from ductile.pipelines import delivery
@@ -33,6 +35,7 @@ from ductile.registry import Instance, Registry
 from ductile.store import StateTooLarge, Store, StoreDamaged, StoreError, StoreUnavailable
 from ductile.store.routing import Routing
 from ductile.timeutil import add_seconds, to_text, utcnow
+from ductile.verdict import Verdict, judge
 
 __all__ = ["Dispatcher", "Verdict", "default_settings", "judge", "publish_routing", "recover"]
 
@@ -51,11 +54,19 @@ _STATUS_EVENT = {
 }
 
 
-@dataclass(frozen=True)
-class Verdict:
-    outcome: Outcome
-    response: protocol.Response | None
-    error: str | None
+@dataclass
+class Started:
+    """What `_start` did inside the claim's transaction, for `_run_job` to carry on with: the
+    spawned child and its request, or why nothing was spawned."""
+
+    spawned: datetime
+    child: Child | None = None
+    request: bytes = b""
+    timeout: float = 0.0
+    error: str | None = None  # unknown target or a delivery error: failed at once (§3.1)
+    spawn_failed: RunResult | None = None  # the entrypoint could not be started
+    failure: Exception | None = None  # a gateway bug while preparing: recorded as an error
+    supervised: bool = False  # `supervise` took the child over (and kills it on cancellation)
 
 
 @dataclass
@@ -69,43 +80,6 @@ class Ended:
     response: protocol.Response | None = None
     reason: str | None = None
     routing: Routing | None = None
-
-
-def judge(run: RunResult, timeout: float) -> Verdict:
-    """Apply the protocol's outcome table to one finished process. Pure."""
-    if run.spawn_error:
-        return Verdict(Outcome.ERROR, None, run.spawn_error)
-    if run.stdout_overflow:
-        return Verdict(
-            Outcome.ERROR,
-            None,
-            f"plugin stdout exceeded the {protocol.STDOUT_LIMIT // (1024 * 1024)} MiB limit; "
-            f"first bytes: {protocol.quote(run.stdout)}",
-        )
-    try:
-        response: protocol.Response | None = protocol.parse_response(run.stdout)
-        violation = None
-    except protocol.ProtocolViolation as exc:
-        response, violation = None, str(exc)
-    if run.exit_code == protocol.EXIT_CONFIG:
-        detail = (response.error if response and response.error else None) or _tail(run.stderr) or "no message"
-        return Verdict(Outcome.FATAL, response, f"plugin exited 78 (EX_CONFIG, never retried): {detail}")
-    if run.timed_out and response is None:
-        return Verdict(
-            Outcome.TIMEOUT, None, f"plugin still running after its {timeout:g}s timeout; process group killed"
-        )
-    if response is None:
-        suffix = f" (exit code {run.exit_code})" if run.exit_code not in (0, None) else ""
-        tail = _tail(run.stderr)
-        return Verdict(Outcome.ERROR, None, f"{violation}{suffix}" + (f"; stderr: {tail}" if tail else ""))
-    if response.status == "ok":
-        return Verdict(Outcome.SUCCESS, response, None)
-    return Verdict(Outcome.ERROR if response.retry else Outcome.FATAL, response, response.error)
-
-
-def _tail(text: str, size: int = 300) -> str:
-    text = text.strip()
-    return ("…" + text[-size:]) if len(text) > size else text
 
 
 class Dispatcher:
@@ -141,6 +115,7 @@ class Dispatcher:
         self._paused: StoreUnavailable | None = None  # claims paused on this storage fault
         self._next_probe = 0.0
         self._fatal: StoreDamaged | None = None  # the database file proved unusable: stop the gateway
+        self._started: Started | None = None  # set by `_start` during the claim in progress
 
     def wake(self) -> None:
         self._wake.set()
@@ -249,31 +224,74 @@ class Dispatcher:
             excluded = [
                 name for name, inst in self.registry.instances.items() if self.per_instance[name] >= inst.parallelism
             ]
+            self._started = None
+            now = self.clock()
             try:
-                job = self.store.claim(now=self.clock(), excluded_plugins=excluded)
-            except StoreUnavailable as exc:
-                self._pause(exc)
-                return
-            except StoreDamaged as exc:
-                self._fatal = exc
-                self.wake()
-                return
+                job = self.store.claim(
+                    now=now, excluded_plugins=excluded, start=functools.partial(self._start, now=now)
+                )
+            except BaseException as exc:
+                if self._started is not None and self._started.child is not None:
+                    discard(self._started.child)  # spawned, but the claim did not commit
+                self._started = None
+                if isinstance(exc, StoreDamaged):
+                    self._fatal = exc
+                    self.wake()
+                    return
+                if isinstance(exc, StoreUnavailable):
+                    self._pause(exc)
+                    return
+                raise
+            started, self._started = self._started, None
             if job is None:
                 return
             self.per_instance[job.plugin] += 1
             self._emit("job.started", job, parent_job_id=job.parent_job_id)
             if compat_events.is_scheduled_poll(job):
                 self._emit("poll.started", job)
-            task = asyncio.create_task(self._execute(job), name=f"job-{job.job_id}")
+            task = asyncio.create_task(self._execute(job, started), name=f"job-{job.job_id}")
+            if started is not None and started.child is not None:
+                task.add_done_callback(functools.partial(_unsupervised, started))
             self.running[job.job_id] = task
 
-    async def _execute(self, job: Job) -> None:
+    def _start(self, job: Job, now: datetime) -> int | None:
+        """Inside the claim's transaction: build the request and spawn the plugin; the pid goes
+        into the attempt row in the same commit. Never raises (that would roll the claim back
+        and the job would be claimed again and again): a failure is kept for `_run_job`."""
+        started = Started(spawned=now)
+        self._started = started
+        try:
+            if job.plugin == SWITCH_PLUGIN:
+                return None
+            instance = self.registry.get(job.plugin)
+            if instance is None or instance.command(job.command) is None:
+                what = "plugin instance" if instance is None else f"command {job.command!r} of"
+                started.error = f"{what} {job.plugin!r} is not configured in this gateway"
+                return None
+            started.timeout = timeout = instance.timeout(job.command)
+            try:
+                started.request = self._request(job, instance, now, timeout)
+            except delivery.DeliveryError as exc:
+                started.error = str(exc)
+                return None
+            begun = time.perf_counter()
+            try:
+                started.child = spawn(instance.plugin.entrypoint, cwd=instance.plugin.directory, env=self.env)
+            except OSError as exc:
+                started.spawn_failed = spawn_failure(instance.plugin.entrypoint, exc, begun)
+                return None
+            return started.child.pid
+        except Exception as exc:
+            started.failure = exc
+            return None
+
+    async def _execute(self, job: Job, started: Started | None) -> None:
         """Run one attempt and record how it ended. Whatever goes wrong inside the gateway, the
         attempt is ended in the store (as an error, under the status rule): a job is never left
         `running` by an exception here, only by a shutdown (crash recovery then picks it up)."""
         try:
             try:
-                ended = await self._run_job(job)
+                ended = await self._run_job(job, started or Started(spawned=self.clock()))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -294,29 +312,22 @@ class Dispatcher:
             if self._claiming:
                 self._fill()
 
-    async def _run_job(self, job: Job) -> Ended:
+    async def _run_job(self, job: Job, started: Started) -> Ended:
+        if started.failure is not None:
+            raise started.failure
         if job.plugin == SWITCH_PLUGIN:
             return self._run_switch(job)
+        if started.error is not None:
+            return self._failed_directly(started.error)
         instance = self.registry.get(job.plugin)
-        spawned = self.clock()
-        if instance is None or instance.command(job.command) is None:
-            what = "plugin instance" if instance is None else f"command {job.command!r} of"
-            error = f"{what} {job.plugin!r} is not configured in this gateway"
-            return self._failed_directly(error)
-        timeout = instance.timeout(job.command)
-        try:
-            request = self._request(job, instance, spawned, timeout)
-        except delivery.DeliveryError as exc:
-            return self._failed_directly(str(exc))
-        run = await run_plugin(
-            instance.plugin.entrypoint,
-            request,
-            cwd=instance.plugin.directory,
-            env=self.env,
-            timeout=timeout,
-            kill_grace=self.kill_grace,
-            on_spawn=lambda pid: self._spawned(job, pid),
-        )
+        assert instance is not None
+        timeout = started.timeout
+        if started.child is not None:
+            started.supervised = True
+            run = await supervise(started.child, started.request, timeout=timeout, kill_grace=self.kill_grace)
+        else:
+            assert started.spawn_failed is not None
+            run = started.spawn_failed
         verdict = judge(run, timeout)
         response = verdict.response
         stderr = run.stderr
@@ -324,7 +335,7 @@ class Dispatcher:
             stderr = f"[stderr truncated to the last {protocol.STDERR_LIMIT} bytes]\n" + stderr
         record = AttemptRecord(
             outcome=verdict.outcome.value,
-            started_at=to_text(spawned),
+            started_at=to_text(started.spawned),
             completed_at=to_text(self.clock()),
             duration_ms=round(run.duration_ms, 3),
             response=response.raw if response else None,
@@ -355,14 +366,6 @@ class Dispatcher:
         record = AttemptRecord("success", started, to_text(self.clock()), 0.0, response=result)
         routing = Routing(self.routing, events=[event], result=None, synthesize=False)
         return Ended(record, Verdict(Outcome.SUCCESS, None, None), routing=routing)
-
-    def _spawned(self, job: Job, pid: int) -> None:
-        try:
-            self.store.record_pid(job.job_id, job.attempt, pid)
-        except StoreError as exc:  # only crash recovery needs the pid; the attempt goes on
-            log.warning(
-                "could not record the plugin's pid", extra={"job_id": job.job_id, "pid": pid, "error": str(exc)}
-            )
 
     def _request(self, job: Job, instance: Instance, spawned: datetime, timeout: float) -> bytes:
         source = load_source(self.store, job)
@@ -458,7 +461,11 @@ class Dispatcher:
             duration_ms=record.duration_ms,
         ):
             self._emit(kind, done, **{"attempt": job.attempt, **extra})
-        self.wake()
+        if done.status is Status.QUEUED or (routing is not None and (routing.children or routing.hooks)):
+            # A retry falling due or jobs routed from this one: the run loop recomputes its wait
+            # and claims. Otherwise `_execute` refills the freed slot itself and waking the loop
+            # would only cost a pass through it for every job.
+            self.wake()
 
     async def _finish_until_recorded(
         self,
@@ -544,6 +551,13 @@ class Dispatcher:
         if job is not None and job.status is Status.DEAD:
             self._emit("job.dead", job)
         return job
+
+
+def _unsupervised(started: Started, task: asyncio.Task[None]) -> None:
+    """A job task cancelled before it began (drain, cancel right after the claim) never reached
+    `supervise`: its plugin was spawned in the claim all the same, so kill and reap it here."""
+    if started.child is not None and not started.supervised:
+        discard(started.child)
 
 
 def _printable(text: str, limit: int = 2000) -> str:

@@ -16,15 +16,29 @@ import time
 import warnings
 from typing import Any, TextIO
 
+import orjson
+
 from ductile.redact import redact, redact_text
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
+    """The dispatcher logs two lines per job, so this is on the hot path: `orjson` (~20x faster
+    than `json` here) with `json` as the fallback for what orjson refuses (lone surrogates,
+    integers past 64 bits, non-string keys), and the second-resolution part of the stamp is
+    formatted once per second."""
+
+    _second = -1
+    _stamp = ""
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
         out = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": f"{self._stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": redact_text(record.getMessage()),
@@ -32,7 +46,10 @@ class JsonFormatter(logging.Formatter):
         out.update(_fields(record))
         if record.exc_info:
             out["exc"] = redact_text(self.formatException(record.exc_info))
-        return json.dumps(out, default=str)
+        try:
+            return orjson.dumps(out, default=str).decode()
+        except (orjson.JSONEncodeError, TypeError):
+            return json.dumps(out, default=str)
 
 
 class TextFormatter(logging.Formatter):

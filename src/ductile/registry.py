@@ -5,6 +5,7 @@ Built once at start from the validated config and discovery; read-only afterward
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +40,17 @@ class Registry:
         return self.instances.get(name)
 
     def workspace(self, instance: str) -> Path:
-        path = self.data_dir / "workspaces" / instance
-        path.mkdir(parents=True, exist_ok=True)
+        """The instance's workspace directory, created if missing. Called for every job: one
+        `stat` when it exists (a `mkdir` that fails with EEXIST and the Path building cost ~5x)."""
+        path = _WORKSPACES.get((self.data_dir, instance))
+        if path is None:
+            path = _WORKSPACES[(self.data_dir, instance)] = self.data_dir / "workspaces" / instance
+        if not os.path.isdir(path):
+            path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+_WORKSPACES: dict[tuple[Path, str], Path] = {}
 
 
 def build_registry(loaded: LoadedConfig, discovery: Discovery) -> Registry:

@@ -6,7 +6,8 @@ beside `sqlite.py` without touching them. The store applies decisions; it never 
 
 Contracts every implementation keeps:
 - `enqueue` is durable when it returns: the job id it hands out is never lost.
-- `claim` moves exactly one eligible job to `running` and opens its attempt record, atomically.
+- `claim` moves exactly one eligible job to `running` and opens its attempt record, atomically
+  (with the plugin's pid when a `start` callback spawned it inside the claim).
 - `finish` records the attempt, applies the decided status, merges plugin state and stores
   emitted events in ONE transaction; on `StateTooLarge` nothing is written.
 - `total` of `list_jobs` is exact for every filter.
@@ -94,7 +95,18 @@ class Store(Protocol):
         recently succeeded one, is returned instead (created=False). Look-up and insert are one
         transaction: two identical deliveries at once make one job."""
 
-    def claim(self, *, now: datetime, excluded_plugins: Collection[str] = ()) -> Job | None: ...
+    def claim(
+        self, *, now: datetime, excluded_plugins: Collection[str] = (), start: Callable[[Job], int | None] | None = None
+    ) -> Job | None:
+        """Move the oldest eligible queued job to `running` and open its attempt, in ONE transaction.
+
+        `start`, when given, is called inside that transaction with the claimed job, before the
+        attempt row is written; it spawns the plugin and returns its pid (or None when nothing was
+        spawned), which the attempt row stores for crash recovery. So claim, running transition
+        and pid cost one commit (the dispatcher's hot path, issue 11). `start` must not raise (an
+        exception rolls the claim back); if the commit fails after a spawn, the caller kills the
+        process it started. Stores that cannot run a callback inside a transaction call it after
+        the claim commits and then record the pid as `record_pid` does."""
 
     def finish(
         self,
@@ -136,7 +148,8 @@ class Store(Protocol):
     def running_jobs(self) -> list[Job]: ...
 
     def record_pid(self, job_id: str, attempt: int, pid: int) -> None:
-        """Remember the plugin process of a running attempt (its pid is also its process group)."""
+        """Remember the plugin process of a running attempt (its pid is also its process group).
+        The dispatcher records the pid through `claim(start=...)`; this is for other spawners."""
 
     def running_pids(self) -> dict[str, int]:
         """job_id → plugin pid for attempts still marked running; crash recovery kills leftovers."""

@@ -11,7 +11,7 @@ import logging
 import sqlite3
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -226,7 +226,7 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
                 )
             for version, sql in steps:
                 if version > current:
-                    for statement in _split_sql(sql):
+                    for statement in queries.split_statements(sql):
                         db.execute(statement)
                     db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
@@ -309,15 +309,18 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
         with self._tx() as db:
             return enqueue_delivery(db, job, now=now, delivery_since=delivery_since, dedupe_since=dedupe_since)
 
-    def claim(self, *, now: datetime, excluded_plugins: Collection[str] = ()) -> Job | None:
+    def claim(
+        self, *, now: datetime, excluded_plugins: Collection[str] = (), start: Callable[[Job], int | None] | None = None
+    ) -> Job | None:
         stamp = to_text(now)
         with self._tx() as db:
             row = db.execute(Q["claim_next"], {"now": stamp, "excluded": json.dumps(list(excluded_plugins))}).fetchone()
             if row is None:
                 return None
             job = _job(row)
+            pid = start(job) if start is not None else None  # spawns the plugin inside this transaction
             db.execute(
-                Q["insert_attempt"],
+                Q["insert_attempt_started"],
                 {
                     "job_id": job.job_id,
                     "attempt": job.attempt,
@@ -325,6 +328,7 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
                     "command": job.command,
                     "submitted_by": job.submitted_by,
                     "started_at": stamp,
+                    "pid": pid,
                 },
             )
             db.execute(
@@ -383,7 +387,7 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
             )
             if decision.retrying:
                 cursor = db.execute(
-                    Q["job_to_retry"],
+                    Q["finish_job_retry"],
                     {
                         "job_id": job.job_id,
                         "next_retry_at": to_text(decision.next_retry_at) if decision.next_retry_at else None,
@@ -395,7 +399,7 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
                     reason += f" at {to_text(decision.next_retry_at)}"
             else:
                 cursor = db.execute(
-                    Q["job_to_terminal"],
+                    Q["finish_job_terminal"],
                     {
                         "job_id": job.job_id,
                         "status": decision.status.value,
@@ -405,7 +409,8 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
                     },
                 )
                 reason = f"attempt {job.attempt} {record.outcome}"
-            if cursor.rowcount != 1:
+            row = cursor.fetchone()  # the finished row (RETURNING): no second read of the job
+            if row is None:
                 raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
             if decision.last_error and not decision.retrying and decision.status is not Status.SUCCEEDED:
                 reason += f": {decision.last_error[:200]}"
@@ -434,7 +439,6 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
                 )
             if not decision.retrying:
                 breaker.job_ended(db, job, decision.status, now)
-            row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
         return _job(row)
 
     def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
@@ -833,23 +837,6 @@ def _hour_ceil(stamp: str) -> str:
         return to_text(from_text(stamp[:13] + ":00:00Z") + timedelta(hours=1))[:13]
     except OverflowError:  # the last hour of year 9999: a bucket after every real one
         return stamp[:11] + "24"
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements, keeping trigger bodies (BEGIN … END;) whole."""
-    statements: list[str] = []
-    buffer: list[str] = []
-    for line in script.splitlines():
-        if line.strip().startswith("--") and not buffer:
-            continue
-        buffer.append(line)
-        candidate = "\n".join(buffer).strip()
-        if candidate.endswith(";") and sqlite3.complete_statement(candidate):
-            statements.append(candidate)
-            buffer = []
-    if "\n".join(buffer).strip():
-        statements.append("\n".join(buffer).strip())
-    return statements
 
 
 def _attempt_where(query: AttemptQuery) -> tuple[str, list[Any]]:

@@ -375,3 +375,27 @@ SELECT status, completed_at FROM (
 SELECT completed_at FROM jobs
 WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'succeeded'
 ORDER BY created_at DESC LIMIT 1;
+-- ---------------------------------------------------------------------------------------------
+-- hotpath (issue 11): the claim and finish transactions of the dispatcher, one round trip each.
+
+-- name: insert_attempt_started
+-- The attempt a claim opens, with the plugin's pid when it was spawned inside the claim.
+INSERT INTO attempts (job_id, attempt, plugin, command, submitted_by, started_at, pid)
+VALUES (:job_id, :attempt, :plugin, :command, :submitted_by, :started_at, :pid);
+
+-- name: finish_job_terminal
+-- job_to_terminal returning the finished row (no second read of the job).
+UPDATE jobs SET status = :status, completed_at = :now, last_error = :last_error, next_retry_at = NULL
+WHERE job_id = :job_id AND status = :from_status
+RETURNING job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
+          created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+          source_event_id, event_context_id, route_key, pipeline, step_id;
+
+-- name: finish_job_retry
+-- job_to_retry returning the re-queued row.
+UPDATE jobs SET status = 'queued', attempt = attempt + 1, next_retry_at = :next_retry_at,
+                last_error = :last_error
+WHERE job_id = :job_id AND status = 'running'
+RETURNING job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,
+          created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context,
+          source_event_id, event_context_id, route_key, pipeline, step_id;

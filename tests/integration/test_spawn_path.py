@@ -1,0 +1,239 @@
+"""The spawn path (issue 11): `executor.spawn` + `supervise` with real plugin processes, and the
+dispatcher's spawn inside the claim transaction.
+
+Each test uses a plugin that misbehaves in one way the raw-fd pipe handling must survive: never
+reading stdin, flooding stdout, a timeout while a large request is still being written, and 200
+short jobs ending at once (a burst of exits, each reaped through its pidfd).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import textwrap
+from pathlib import Path
+
+from conftest import make_plugin, wait_for
+
+from ductile.executor import discard, run_plugin, spawn, supervise
+from ductile.lifecycle import Status
+from ductile.protocol import STDOUT_LIMIT
+
+from .conftest import alive
+
+ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+
+def script(tmp_path: Path, text: str, name: str = "run") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    path.chmod(0o755)
+    return path
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def zombies_of_this_process() -> list[int]:
+    me = str(os.getpid())
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] == "Z":
+            out.append(int(entry))
+    return out
+
+
+async def test_a_plugin_that_never_reads_stdin_still_answers(tmp_path):
+    # 1 MiB of request into a 64 KiB pipe that nobody reads: the write must not block the loop or
+    # the result; the plugin answers and exits, the unwritten rest is dropped (EPIPE).
+    entry = script(
+        tmp_path,
+        """\
+        #!/usr/bin/env bash
+        printf '%s\\n' '{"status":"ok","result":"ignored my input"}'
+        """,
+    )
+    before = open_fds()
+    run = await run_plugin(entry, b"x" * (1024 * 1024) + b"\n", cwd=tmp_path, env=ENV, timeout=20)
+    assert run.exit_code == 0 and not run.timed_out
+    assert run.stdout == b'{"status":"ok","result":"ignored my input"}\n'
+    assert open_fds() == before  # every pipe end closed, the pidfd too
+
+
+async def test_a_plugin_flooding_stdout_keeps_the_first_10_mib_and_is_not_blocked(tmp_path):
+    # 12 MiB on stdout, then a normal exit: the reader keeps draining past the cap (the plugin
+    # would block on a full pipe otherwise) and holds the first STDOUT_LIMIT bytes.
+    entry = script(
+        tmp_path,
+        """\
+        #!/usr/bin/env bash
+        cat >/dev/null
+        head -c 12582912 /dev/zero | tr '\\0' 'a'
+        echo "done" >&2
+        """,
+    )
+    run = await run_plugin(entry, b"{}\n", cwd=tmp_path, env=ENV, timeout=60)
+    assert not run.timed_out and run.exit_code == 0
+    assert run.stdout_overflow
+    assert len(run.stdout) == STDOUT_LIMIT and set(run.stdout) == {ord("a")}
+    assert run.stderr == "done\n"
+
+
+async def test_a_timeout_during_a_large_write_kills_the_group(tmp_path):
+    # The plugin reads nothing and sleeps: the 4 MiB request is stuck in the pipe when the
+    # timeout fires; SIGTERM is ignored, so SIGKILL after the grace ends it; nothing is left.
+    pid_file = tmp_path / "pids"
+    entry = script(
+        tmp_path,
+        f"""\
+        #!/usr/bin/env bash
+        trap '' TERM
+        echo "$$" >> {pid_file}
+        sleep 300 &
+        echo "$!" >> {pid_file}
+        wait
+        """,
+    )
+    before = open_fds()
+    run = await run_plugin(entry, b"y" * (4 * 1024 * 1024), cwd=tmp_path, env=ENV, timeout=0.5, kill_grace=0.3)
+    assert run.timed_out and run.exit_code is None
+    pids = [int(p) for p in pid_file.read_text().split()]
+    assert len(pids) == 2
+    wait_for(lambda: not any(alive(p) for p in pids), timeout=10, message="the plugin's group to be gone")
+    assert open_fds() == before
+
+
+async def test_a_stderr_flood_keeps_the_tail(tmp_path):
+    entry = script(
+        tmp_path,
+        """\
+        #!/usr/bin/env bash
+        head -c 200000 /dev/zero | tr '\\0' 'e' >&2
+        echo "LAST" >&2
+        printf '%s\\n' '{"status":"ok"}'
+        """,
+    )
+    run = await run_plugin(entry, b"{}\n", cwd=tmp_path, env=ENV, timeout=20)
+    assert run.stderr_truncated and run.stderr.endswith("eLAST\n") and len(run.stderr) == 65536
+
+
+async def test_cancelling_supervise_kills_the_group_and_reaps_the_leader(tmp_path):
+    entry = script(tmp_path, "#!/usr/bin/env bash\nsleep 300\n")
+    child = spawn(entry, cwd=tmp_path, env=ENV)
+    task = asyncio.create_task(supervise(child, b"{}\n", timeout=60))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    # the leader is reaped through its pidfd once the SIGKILL lands: no zombie, no process
+    for _ in range(200):
+        if child.popen.returncode is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert child.popen.returncode == -9
+    assert not alive(child.pid)
+
+
+def test_discard_kills_and_reaps_a_child_whose_claim_did_not_commit(tmp_path):
+    entry = script(tmp_path, "#!/usr/bin/env bash\nsleep 300\n")
+    child = spawn(entry, cwd=tmp_path, env=ENV)
+    discard(child)
+    assert child.popen.returncode == -9
+    assert not alive(child.pid)
+
+
+async def test_200_short_jobs_ending_together_are_all_reaped_and_recorded(rig, tmp_path):
+    # A burst of exits (many SIGCHLDs at once): every job ends succeeded with its own answer, no
+    # zombie and no leaked fd remains, and every attempt carries its plugin's pid (written in the
+    # claim's transaction).
+    make_plugin(
+        tmp_path / "plugins",
+        "blip",
+        """\
+        #!/usr/bin/env bash
+        read -r request
+        printf '{"status":"ok","result":"%s"}\\n' "${#request}"
+        """,
+    )
+    r = rig({"blip": {"parallelism": 8}}, max_workers=8)
+    ids = [r.submit("blip") for _ in range(200)]
+    before = open_fds()
+    jobs = await r.run_until_done(ids, timeout=120)
+    assert [j.status for j in jobs] == [Status.SUCCEEDED] * 200
+    attempts = [r.store.attempts(j) for j in ids]
+    assert all(len(a) == 1 and a[0].outcome == "success" for a in attempts)
+    pids = r.store._read("SELECT pid FROM attempts")
+    assert len({row[0] for row in pids}) == 200 and all(row[0] for row in pids)
+    assert zombies_of_this_process() == []
+    assert open_fds() == before
+
+
+async def test_a_spawn_failure_is_recorded_with_the_attempt_and_no_pid(rig, tmp_path):
+    entry = make_plugin(tmp_path / "plugins", "broken", "#!/nonexistent/interpreter\n")
+    assert entry.exists()
+    r = rig({"broken": {"retry": {"max_attempts": 1}}})
+    job, attempts = await r.run_one("broken")
+    assert job.status is Status.FAILED
+    assert "could not start" in (attempts[-1].error or "")
+    assert [row[0] for row in r.store._read("SELECT pid FROM attempts")] == [None] * len(attempts)
+
+
+async def test_the_pid_is_recorded_with_the_claim_while_the_plugin_runs(rig, tmp_path):
+    # Crash recovery needs the pid of a running attempt: it is in the row the claim committed.
+    release, pid_file = tmp_path / "release", tmp_path / "pid"
+    make_plugin(
+        tmp_path / "plugins",
+        "waiter",
+        f"""\
+        #!/usr/bin/env bash
+        echo "$$" > {pid_file}
+        while [ ! -e {release} ]; do sleep 0.02; done
+        printf '%s\\n' '{{"status":"ok","result":"released"}}'
+        """,
+    )
+    r = rig({"waiter": {}})
+    job_id = r.submit("waiter")
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.dispatcher.run(stop))
+    try:
+        for _ in range(1000):
+            if pid_file.exists() and pid_file.read_text().strip():
+                break
+            await asyncio.sleep(0.02)
+        assert r.store.running_pids() == {job_id: int(pid_file.read_text())}
+        release.touch()
+        for _ in range(1000):
+            job = r.store.get_job(job_id)
+            if job is not None and job.status is Status.SUCCEEDED:
+                break
+            await asyncio.sleep(0.02)
+        assert r.store.get_job(job_id).status is Status.SUCCEEDED, r.store.attempts(job_id)
+    finally:
+        release.touch()
+        stop.set()
+        await task
+        await r.dispatcher.drain(5.0)
+
+
+async def test_a_job_cancelled_before_its_task_ran_has_its_plugin_killed(rig, tmp_path):
+    # The plugin is spawned inside the claim; if the job's task is cancelled before it starts
+    # (drain or cancel right after the claim), the spawned process must not be left behind.
+    make_plugin(tmp_path / "plugins", "lingerer", "#!/usr/bin/env bash\nsleep 300\n")
+    r = rig({"lingerer": {}})
+    job_id = r.submit("lingerer")
+    r.dispatcher._fill()  # claim and spawn, without letting the job's task run
+    pid = r.store.running_pids()[job_id]
+    [task] = list(r.dispatcher.running.values())
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert not alive(pid)
