@@ -41,3 +41,15 @@ def raw(store: Any, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
 def reopen(store: Any) -> Any:
     """Another store instance (another connection) on the same database."""
     return open_store(store.path if not is_pg(store) else store.url)
+
+
+def raw_many(store: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """`executemany` of one statement in one committed transaction, on either backend."""
+    if not is_pg(store):
+        with store._lock:
+            store._db.execute("BEGIN")
+            store._db.executemany(sql, rows)
+            store._db.execute("COMMIT")
+        return
+    with store._tx() as db, db.cursor() as cursor:
+        cursor.executemany(sql.replace("?", "%s"), rows)
