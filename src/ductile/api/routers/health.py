@@ -33,7 +33,7 @@ async def healthz(gw: Any = Depends(gateway)) -> dict[str, Any]:
     except StoreError as exc:  # reads fail too: still answer, degraded
         found.append(str(exc))
         counts = {}
-    return {
+    body = {
         "status": "degraded" if found else "ok",
         "reason": "; ".join(found) if found else None,
         "uptime_seconds": round(gw.uptime, 3),
@@ -50,6 +50,10 @@ async def healthz(gw: Any = Depends(gateway)) -> dict[str, Any]:
         "version": gw.version,
         "started_at": gw.started_at,
     }
+    cluster = getattr(gw, "cluster", None)
+    if cluster is not None:  # PostgreSQL: which node answered, and whether it fires the schedules
+        body["node"] = {"id": cluster.node_id, "leader": cluster.leading}
+    return body
 
 
 ENDPOINTS = [
