@@ -231,6 +231,14 @@ class PostgresStore(PgCluster, PostgresReads):
                     return EnqueueResult(job_id=row["job_id"], created=False, status=Status(row["status"]))
             job_id = str(uuid.uuid4())
             stamp = to_text(now)
+            if schedule_state is not None:
+                fired = {**schedule_state.__dict__, "last_job_id": job_id}
+                if db.execute(Q["advance_schedule_state"], fired).fetchone() is None:
+                    # Another node fired this slot (it leads now; this one has not noticed yet).
+                    where = {"instance": schedule_state.instance, "schedule_id": schedule_state.schedule_id}
+                    last = db.execute(Q["schedule_last_job"], where).fetchone()
+                    log.warning("schedule slot already fired by another node; not fired again", extra=where)
+                    return EnqueueResult(job_id=last[0] if last else "", created=False, status=Status.QUEUED)
             db.execute(
                 Q["insert_job"],
                 {
@@ -261,8 +269,6 @@ class PostgresStore(PgCluster, PostgresReads):
                     "at": stamp,
                 },
             )
-            if schedule_state is not None:
-                db.execute(Q["put_schedule_state"], {**schedule_state.__dict__, "last_job_id": job_id})
             self._notify(db)
         return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
 

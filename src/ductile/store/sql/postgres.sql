@@ -152,7 +152,26 @@ INSERT INTO schedule_state (instance, schedule_id, next_slot, next_fire, last_fi
 VALUES (%(instance)s, %(schedule_id)s, %(next_slot)s, %(next_fire)s, %(last_fired)s, %(last_job_id)s)
 ON CONFLICT (instance, schedule_id) DO UPDATE SET
     next_slot = excluded.next_slot, next_fire = excluded.next_fire,
-    last_fired = excluded.last_fired, last_job_id = excluded.last_job_id;
+    last_fired = excluded.last_fired, last_job_id = excluded.last_job_id
+-- Slots only move forward (a fence between leaders): a node that lost leadership without
+-- noticing yet cannot move a schedule back to a slot the new leader already fired.
+WHERE schedule_state.next_slot IS NULL OR excluded.next_slot IS NULL
+   OR excluded.next_slot >= schedule_state.next_slot
+RETURNING instance;
+
+-- name: advance_schedule_state
+-- A fire: the slot must move strictly forward, or another leader fired this slot already.
+INSERT INTO schedule_state (instance, schedule_id, next_slot, next_fire, last_fired, last_job_id)
+VALUES (%(instance)s, %(schedule_id)s, %(next_slot)s, %(next_fire)s, %(last_fired)s, %(last_job_id)s)
+ON CONFLICT (instance, schedule_id) DO UPDATE SET
+    next_slot = excluded.next_slot, next_fire = excluded.next_fire,
+    last_fired = excluded.last_fired, last_job_id = excluded.last_job_id
+WHERE schedule_state.next_slot IS NULL OR excluded.next_slot IS NULL
+   OR excluded.next_slot > schedule_state.next_slot
+RETURNING instance;
+
+-- name: schedule_last_job
+SELECT last_job_id FROM schedule_state WHERE instance = %(instance)s AND schedule_id = %(schedule_id)s;
 
 -- name: status_counts
 SELECT status, sum(n)::bigint FROM job_counts GROUP BY status;
