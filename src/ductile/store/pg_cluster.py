@@ -69,7 +69,7 @@ class PgCluster:
     def heartbeat(self, *, now: datetime) -> bool:
         """Refresh this node's row; False when it was gone (reaped as dead: its jobs were
         recovered elsewhere), in which case the caller registers again."""
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             cursor = db.execute(Q["node_heartbeat"], {"node_id": self.node_id, "now": to_text(now)})
             return cursor.rowcount == 1
 

@@ -131,9 +131,16 @@ class PostgresStore(PgCluster, PostgresReads):
         return f"ductile:{self.schema}:{name}"
 
     @contextmanager
-    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+    def _tx(self, *, durable: bool = True) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction. `durable=False` commits without waiting for the WAL flush
+        (synchronous_commit off for this transaction only): used for claims, pids, finishes and
+        upkeep, whose loss in a *server* crash only means a job runs again (at-least-once, as
+        after any crash). Enqueues and cancels stay durable: an acknowledged job is never lost.
+        SQLite's WAL mode with synchronous=NORMAL makes the same trade for every commit."""
         try:
             with self._pool.connection() as conn, conn.transaction():
+                if not durable:
+                    conn.execute("SET LOCAL synchronous_commit = off")
                 yield conn
         except Exception as exc:
             fault = classify(exc, self.target, "write")
@@ -282,7 +289,7 @@ class PostgresStore(PgCluster, PostgresReads):
         excluded = list(excluded_plugins)
         passed: list[str] = []
         holding = False
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             for _ in range(CLAIM_TRIES):
                 row = db.execute(
                     Q["claim_candidate"], {"now": stamp, "excluded": excluded, "passed": passed}
@@ -347,7 +354,7 @@ class PostgresStore(PgCluster, PostgresReads):
         stamp = to_text(now)
         if routing is not None:
             routing.reset()
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             # Lock the job row first: a node recovering it (lease lapsed) and this node finishing
             # it take turns, and the status/attempt guard below lets exactly one of them win.
             current = db.execute(
@@ -511,7 +518,7 @@ class PostgresStore(PgCluster, PostgresReads):
         return _job(row)
 
     def record_pid(self, job_id: str, attempt: int, pid: int) -> None:
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             db.execute(Q["set_attempt_pid"], {"job_id": job_id, "attempt": attempt, "pid": pid})
 
     def put_schedule_state(self, state: ScheduleState) -> None:
@@ -522,7 +529,7 @@ class PostgresStore(PgCluster, PostgresReads):
     def prune(self, cutoffs: dict[str, datetime], batch: int = 1000) -> int:
         removed = 0
         for status, cutoff in cutoffs.items():
-            with self._tx() as db:
+            with self._tx(durable=False) as db:
                 args = {"status": status, "cutoff": to_text(cutoff), "batch": batch}
                 pruned = db.execute(Q["prune_jobs"], args).fetchall()
                 ids = [r[0] for r in pruned]
