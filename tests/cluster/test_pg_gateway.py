@@ -49,6 +49,9 @@ def test_a_gateway_on_postgresql_runs_jobs_pipelines_and_schedules(pg_cluster: C
         ]
         # The schedule fires on the leader (the only node): jobs submitted by the scheduler.
         wait_for(lambda: client.get("/healthz").json()["node"]["leader"], timeout=30, message="leader")
+        listed = client.get("/nodes").json()
+        assert (listed["backend"], listed["this_node"], listed["leader"]) == ("postgresql", node["id"], node["id"])
+        assert [(n["node_id"], n["leader"]) for n in listed["nodes"]] == [(node["id"], True)]
         wait_for(
             lambda: client.get("/jobs", params={"plugin": "tick", "status": "succeeded"}).json()["total"] >= 2,
             timeout=60,

@@ -122,7 +122,7 @@ def _include_optional(app: FastAPI) -> None:
     import importlib
 
     # discovery before plugins: its GET /plugin/{name}/openapi.json must answer 405s with `Allow: GET`
-    for name in ("jobs", "lineage", "discovery", "plugins", "pipelines", "schedules", "events", "system"):
+    for name in ("jobs", "lineage", "discovery", "plugins", "pipelines", "schedules", "events", "system", "nodes"):
         try:
             module = importlib.import_module(f"ductile.api.routers.{name}")
         except ModuleNotFoundError as exc:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ductile.cli import config_cmd, plugin_cmd, system_cmd
+from ductile.cli import config_cmd, db_cmd, plugin_cmd, system_cmd
 
 app = typer.Typer(
     name="ductile",
@@ -70,6 +70,7 @@ def version_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSO
 app.add_typer(system_cmd.app, name="system")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(plugin_cmd.app, name="plugin")
+app.add_typer(db_cmd.app, name="db")
 
 try:  # the job commands arrive with the API issue
     from ductile.cli import job_cmd

@@ -100,6 +100,7 @@ ENDPOINTS = [
     {"method": "GET", "path": "/analytics/queue", "scope": "jobs:status:ro", "what": "queued/running by plugin"},
     {"method": "GET", "path": "/schedules", "scope": "jobs:status:ro", "what": "every schedule and its next due time"},
     {"method": "GET", "path": "/events", "scope": "events:ro", "what": "live event stream (SSE)"},
+    {"method": "GET", "path": "/nodes", "scope": "system:ro", "what": "gateways sharing the database"},
 ]
 
 
