@@ -69,9 +69,9 @@ def _source(api_url: str | None, token: str | None, config: str | None) -> Itera
             return
 
         loaded = config_or_exit(config, hint="(or pass --api-url to ask a running gateway)")
-        if not loaded.db_path.exists():
+        if not loaded.config.database.postgres and not loaded.db_path.exists():
             fail(f"no database at {loaded.db_path} (has the gateway run yet? or pass --api-url)")
-        store = open_store(loaded.db_path)
+        store = open_store(loaded.store_target)
         try:
             yield _Local(store)
         finally:
@@ -279,9 +279,9 @@ def retry(
     from ductile.store import open_store
 
     setup = setup_or_exit(config)
-    if not setup.loaded.db_path.exists():
+    if not setup.loaded.config.database.postgres and not setup.loaded.db_path.exists():
         fail(f"no database at {setup.loaded.db_path} (has the gateway run yet?)")
-    store = open_store(setup.loaded.db_path)
+    store = open_store(setup.loaded.store_target)
     try:
         old = store.get_job(job_id)
         if old is None:
