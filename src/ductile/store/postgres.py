@@ -45,6 +45,11 @@ Q = queries.load("postgres")
 PG = Dialect(Q, (psycopg.Error,))
 CHANNEL = "ductile_jobs"  # NOTIFY channel; the payload is the schema, so installations never mix
 CLAIM_TRIES = 16  # candidates one claim looks at before giving up until the next wake
+# One round trip: an asynchronous commit, and the FIFO index walk for claim_candidate.
+_CLAIM_SETTINGS = (
+    "SELECT set_config('synchronous_commit', 'off', true), set_config('enable_sort', 'off', true), "
+    "set_config('enable_bitmapscan', 'off', true)"
+)
 
 
 class PgRow(tuple):
@@ -131,15 +136,20 @@ class PostgresStore(PgCluster, PostgresReads):
         return f"ductile:{self.schema}:{name}"
 
     @contextmanager
-    def _tx(self, *, durable: bool = True) -> Iterator[psycopg.Connection[Any]]:
+    def _tx(self, *, durable: bool = True, queue_scan: bool = False) -> Iterator[psycopg.Connection[Any]]:
         """One transaction. `durable=False` commits without waiting for the WAL flush
         (synchronous_commit off for this transaction only): used for claims, pids, finishes and
         upkeep, whose loss in a *server* crash only means a job runs again (at-least-once, as
         after any crash). Enqueues and cancels stay durable: an acknowledged job is never lost.
-        SQLite's WAL mode with synchronous=NORMAL makes the same trade for every commit."""
+        SQLite's WAL mode with synchronous=NORMAL makes the same trade for every commit.
+        `queue_scan` (claims) also walks the queued-jobs index in FIFO order instead of letting
+        the planner sort every queued row: with stale statistics (a fresh or fast-moving queue) it
+        otherwise picks a bitmap scan plus sort, and each claim costs O(queued jobs)."""
         try:
             with self._pool.connection() as conn, conn.transaction():
-                if not durable:
+                if queue_scan:
+                    conn.execute(_CLAIM_SETTINGS)
+                elif not durable:
                     conn.execute("SET LOCAL synchronous_commit = off")
                 yield conn
         except Exception as exc:
@@ -289,7 +299,7 @@ class PostgresStore(PgCluster, PostgresReads):
         excluded = list(excluded_plugins)
         passed: list[str] = []
         holding = False
-        with self._tx(durable=False) as db:
+        with self._tx(durable=False, queue_scan=True) as db:
             for _ in range(CLAIM_TRIES):
                 row = db.execute(
                     Q["claim_candidate"], {"now": stamp, "excluded": excluded, "passed": passed}
