@@ -172,11 +172,14 @@ class Cluster:
             self.leading = False
             leader.release()
 
-    def leave(self) -> None:
-        """A clean stop: drop the node row, so jobs the drain left running are recovered at once
-        by another node (or the next start) instead of after the lease."""
+    def stop_heartbeat(self) -> None:
         self._beat_stop.set()
         if self._beat is not None:
             self._beat.join(timeout=10.0)
+
+    def leave(self) -> None:
+        """A clean stop: drop the node row, so jobs the drain left running are recovered at once
+        by another node (or the next start) instead of after the lease."""
+        self.stop_heartbeat()
         with contextlib.suppress(StoreUnavailable):
             self.store.leave_node()

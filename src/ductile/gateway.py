@@ -246,6 +246,9 @@ class Gateway:
             else:
                 recovered = recover(self.store, self.registry, now=utcnow(), routing=self.routing)
         except BaseException:
+            if self.cluster is not None:
+                self.cluster.stop_heartbeat()
+                self.cluster = None
             if self.store is not None:
                 self.store.close()
                 self.store = None

@@ -183,10 +183,12 @@ SELECT min(next_retry_at) FROM jobs WHERE status = 'queued' AND next_retry_at > 
 -- Up to :batch finished jobs of one status completed before the cutoff. A job is created before it
 -- completes, so `created_at < cutoff` lets the (status, created_at) index find only old rows
 -- instead of scanning every job of the status.
+-- SKIP LOCKED: every node runs the pruner; two never wait on (or deadlock over) the same rows.
 DELETE FROM jobs WHERE job_id IN (
     SELECT job_id FROM jobs
     WHERE status = %(status)s AND created_at < %(cutoff)s AND completed_at < %(cutoff)s
     LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED
 )
 RETURNING job_id, event_context_id;
 
