@@ -48,6 +48,17 @@ class NoFileLock:
         pass
 
 
+def cluster_limits(registry: Registry) -> dict[str, int]:
+    """Instance → most jobs running at once across all nodes: an explicit `parallelism`, or 1
+    for a `concurrency_safe: false` plugin. The default parallelism (the node's `max_workers`) is
+    a per-node bound, so it is not made cluster-wide: each node applies it to itself."""
+    return {
+        name: inst.parallelism
+        for name, inst in registry.instances.items()
+        if inst.spec.parallelism is not None or not inst.plugin.manifest.concurrency_safe
+    }
+
+
 class Cluster:
     def __init__(
         self,
@@ -83,7 +94,7 @@ class Cluster:
     def join(self) -> list[Job]:
         """Register this node, make instance limits cluster-wide, and recover what lapsed nodes
         left running (the PostgreSQL form of startup crash recovery: jobs of live nodes are theirs)."""
-        self.store.claim_limits = {name: inst.parallelism for name, inst in self.registry.instances.items()}
+        self.store.claim_limits = cluster_limits(self.registry)
         self.store.register_node(now=self.clock(), version=self.version)
         self._beat = threading.Thread(target=self._heartbeat, name="ductile-heartbeat", daemon=True)
         self._beat.start()
