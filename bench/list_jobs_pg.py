@@ -57,34 +57,50 @@ def build(url: str, n: int, seed: int = 7) -> datetime:
         "job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, created_at, started_at,"
         " completed_at, next_retry_at, last_error"
     )
+    batch = 50_000  # one transaction per batch: a counts row updated in one transaction keeps every version
     with psycopg.connect(url) as conn, conn.cursor() as cur:
-        with cur.copy(f"COPY jobs ({columns}) FROM STDIN") as copy:
-            for i in range(n):
-                created = start + step * i
-                status = rng.choices(statuses, weights)[0]
-                c = created.strftime(base.FMT)
-                done = (created + timedelta(milliseconds=rng.randint(20, 3000))).strftime(base.FMT)
-                copy.write_row(
-                    (
-                        str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                        rng.choices(base.PLUGINS, base.WEIGHTS)[0],
-                        rng.choice(base.COMMANDS),
-                        '{"n":1}',
-                        status,
-                        1 if status in ("succeeded", "skipped") else rng.randint(1, 4),
-                        4,
-                        "scheduler" if rng.random() < 0.9 else "api",
-                        c,
-                        None if status in ("queued", "skipped") else c,
-                        None if status == "queued" else done,
-                        "2999-01-01T00:00:00.000000Z" if status == "queued" else None,
-                        "boom" if status in ("failed", "dead", "timed_out") else None,
-                    )
-                )
-        conn.commit()
+        for offset in range(0, n, batch):
+            _copy_batch(cur, columns, rng, start, step, statuses, weights, offset, min(n, offset + batch))
+            conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     return start
+
+
+def _copy_batch(
+    cur: Any,
+    columns: str,
+    rng: random.Random,
+    start: datetime,
+    step: Any,
+    statuses: Any,
+    weights: Any,
+    lo: int,
+    hi: int,
+) -> None:
+    with cur.copy(f"COPY jobs ({columns}) FROM STDIN") as copy:
+        for i in range(lo, hi):
+            created = start + step * i
+            status = rng.choices(statuses, weights)[0]
+            c = created.strftime(base.FMT)
+            done = (created + timedelta(milliseconds=rng.randint(20, 3000))).strftime(base.FMT)
+            copy.write_row(
+                (
+                    str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    rng.choices(base.PLUGINS, base.WEIGHTS)[0],
+                    rng.choice(base.COMMANDS),
+                    '{"n":1}',
+                    status,
+                    1 if status in ("succeeded", "skipped") else rng.randint(1, 4),
+                    4,
+                    "scheduler" if rng.random() < 0.9 else "api",
+                    c,
+                    None if status in ("queued", "skipped") else c,
+                    None if status == "queued" else done,
+                    "2999-01-01T00:00:00.000000Z" if status == "queued" else None,
+                    "boom" if status in ("failed", "dead", "timed_out") else None,
+                )
+            )
 
 
 def exact_total(url: str, params: dict[str, Any]) -> int:
@@ -166,7 +182,9 @@ def run_size(n: int, count: int, rps_seconds: float) -> dict[str, Any]:
                     total = exact_total(url, params)
                     assert body["total"] == total, (name, body["total"], total)
                     results["rows"].append((name, params, p50, p99, total))
-                    print(f"{'GET /jobs ' + name:34} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  total {total:>9,}", flush=True)
+                    print(
+                        f"{'GET /jobs ' + name:34} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  total {total:>9,}", flush=True
+                    )
                 cursor = await base.cursor_of_page(port, 20)
                 p50, p99, body = await base.latency(port, base.target({"cursor": cursor}), count)
                 assert len(body["jobs"]) == 50
