@@ -31,10 +31,11 @@ from psycopg_pool import ConnectionPool
 from ductile.jobs import AttemptRecord, EnqueueResult, Job, NewJob, ScheduleState, StateChange
 from ductile.lifecycle import Decision, Status
 from ductile.store import queries
-from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
+from ductile.store.base import STATE_LIMIT, StateTooLarge, StoreError
 from ductile.store.errors import StoreUnavailable
 from ductile.store.pg_cluster import PgCluster
 from ductile.store.pg_errors import PgDamaged, classify, redact_url
+from ductile.store.pg_schema import migrate, row_factory
 from ductile.store.postgres_reads import PostgresReads
 from ductile.store.routing import Dialect, EntryJob, Routing, fire_hooks, insert_entries, route_completion
 from ductile.store.sqlite import _dumps, _job, _loads
@@ -50,39 +51,6 @@ _CLAIM_SETTINGS = (
     "SELECT set_config('synchronous_commit', 'off', true), set_config('enable_sort', 'off', true), "
     "set_config('enable_bitmapscan', 'off', true)"
 )
-
-
-class PgRow(tuple):
-    """A result row readable by position (like a tuple) and by column name (like sqlite3.Row),
-    so code written against sqlite3 rows reads PostgreSQL rows unchanged."""
-
-    _index: dict[str, int]
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, str):
-            return tuple.__getitem__(self, self._index[key])
-        return tuple.__getitem__(self, key)
-
-    def keys(self) -> list[str]:
-        return list(self._index)
-
-
-def _row_factory(cursor: Any) -> Any:
-    description = cursor.description
-    if description is None:
-        return tuple
-    index = {column.name: i for i, column in enumerate(description)}
-
-    def make(values: Any) -> PgRow:
-        row = PgRow(values)
-        row._index = index
-        return row
-
-    return make
-
-
-def is_postgres_url(target: str) -> bool:
-    return target.startswith(("postgresql://", "postgres://"))
 
 
 class PostgresStore(PgCluster, PostgresReads):
@@ -107,7 +75,7 @@ class PostgresStore(PgCluster, PostgresReads):
                 min_size=1,
                 max_size=max(1, pool_size),
                 timeout=connect_timeout,
-                kwargs={"autocommit": True, "row_factory": _row_factory, "connect_timeout": int(connect_timeout)},
+                kwargs={"autocommit": True, "row_factory": row_factory, "connect_timeout": int(connect_timeout)},
                 open=False,
                 name="ductile-store",
             )
@@ -184,37 +152,8 @@ class PostgresStore(PgCluster, PostgresReads):
         return True
 
     def _migrate(self) -> None:
-        """Apply every known migration not yet applied, by version set rather than by maximum, so
-        a PostgreSQL-only migration (0100+) never hides a later port of a shared one (0005…).
-        A transaction advisory lock makes concurrent starts of several nodes take turns."""
-        steps = queries.migrations("migrations_postgres")
-        latest = steps[-1][0]
         with self._tx() as db:
-            db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.key("migrate"),))
-            tables = {
-                r[0]
-                for r in db.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-                )
-            }
-            if tables and "schema_version" not in tables:
-                listed = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
-                raise PgDamaged(
-                    self.target,
-                    f"schema {self.schema} belongs to another program (tables: {listed}; no schema_version)",
-                    advice="point database.url at another database or schema; ductile leaves this one untouched",
-                )
-            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
-            applied = {r[0] for r in db.execute("SELECT version FROM schema_version")}
-            if applied and max(applied) > latest:
-                raise SchemaTooNew(
-                    f"{self.target}: database schema version {max(applied)} is newer than this ductile supports "
-                    f"({latest}); upgrade ductile or use another database"
-                )
-            for version, sql in steps:
-                if version not in applied:
-                    db.execute(sql)  # type: ignore[call-overload]  # a script without parameters
-                    db.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+            migrate(db, lock_key=self.key("migrate"), schema=self.schema, target=self.target)
 
     def schema_version(self) -> int:
         return self._read("SELECT max(version) FROM schema_version")[0][0]
