@@ -20,7 +20,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q -rs  # -rs: every skip with its reason (e.g. PostgreSQL not reachable)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -122,13 +122,35 @@ class ServiceConfig(_Model):
 class DatabaseConfig(_Model):
     path: str = "./data/ductile.db"
     url: str | None = None
+    # PostgreSQL only (docs/SCALING.md): connections per node, and how long a node may miss
+    # heartbeats before another node recovers its running jobs.
+    pool_size: int = Field(default=4, ge=1, le=100)
+    heartbeat: Duration = 2.0
+    node_lease: Duration = 15.0
+    node_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,100}$")
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("sqlite:"):
-            raise ValueError(f"database url {value!r} is not supported yet (accepted: sqlite:///path)")
+        if value is not None and not value.startswith(("sqlite:", "postgresql://", "postgres://")):
+            shown = value.split("@")[-1] if "@" in value else value  # never echo a password
+            raise ValueError(
+                f"database url {shown!r} is not supported (accepted: sqlite:///path or postgresql://user@host/db)"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _lease(self) -> DatabaseConfig:
+        if self.node_lease < 2 * self.heartbeat:
+            raise ValueError(
+                f"node_lease ({self.node_lease:g}s) must be at least twice heartbeat ({self.heartbeat:g}s), "
+                "or a live node could be taken for dead between two heartbeats"
+            )
+        return self
+
+    @property
+    def postgres(self) -> bool:
+        return self.url is not None and self.url.startswith(("postgresql://", "postgres://"))
 
 
 class RetryConfig(_Model):
@@ -399,10 +421,17 @@ class LoadedConfig:
 
     @property
     def db_path(self) -> Path:
+        """The SQLite file; with a PostgreSQL url, where `database.path` points (the data
+        directory plugins and the registry use stays next to it)."""
         url = self.config.database.url
-        if url:
+        if url and not self.config.database.postgres:
             return self.resolve(url.removeprefix("sqlite:///").removeprefix("sqlite://"))
         return self.resolve(self.config.database.path)
+
+    @property
+    def store_target(self) -> str | Path:
+        """What `open_store` opens: the PostgreSQL url, or the SQLite file."""
+        return self.config.database.url if self.config.database.postgres and self.config.database.url else self.db_path
 
     @property
     def plugin_roots(self) -> list[Path]:

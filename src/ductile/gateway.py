@@ -18,6 +18,7 @@ from typing import Any
 
 from ductile import __version__, sdnotify
 from ductile.breaker import wiring as breaker_wiring
+from ductile.cluster import Cluster, NoFileLock
 from ductile.compat_events import recovery_event
 from ductile.config import ConfigError, LoadedConfig
 from ductile.config_check import check_config
@@ -156,7 +157,10 @@ class Gateway:
         self.config = setup.loaded.config
         self.registry = setup.registry
         self.hub = EventHub()
-        self.lock = DatabaseLock(setup.loaded.db_path)
+        database = self.config.database
+        # SQLite: one gateway per file (lock file). PostgreSQL: any number of nodes (cluster.py).
+        self.lock: Any = NoFileLock() if database.postgres else DatabaseLock(setup.loaded.db_path)
+        self.cluster: Cluster | None = None
         self.store: Store | None = None
         self.dispatcher: Dispatcher | None = None
         self.scheduler: Scheduler | None = None
@@ -229,7 +233,13 @@ class Gateway:
         """Lock, open and migrate the database, and recover jobs a dead gateway left running."""
         self.lock.acquire()
         try:
-            self.store = open_store(self.setup.loaded.db_path)
+            database = self.config.database
+            if database.postgres:
+                self.store = open_store(
+                    self.setup.loaded.store_target, pool_size=database.pool_size, node_id=database.node_id
+                )
+            else:
+                self.store = open_store(self.setup.loaded.db_path)
             # Refuse to start on a database that cannot be written (full disk, read-only): a
             # restart later (systemd Restart=on-failure) is the way back, not a gateway that
             # accepts nothing. Crash recovery below needs writes too.
@@ -239,8 +249,23 @@ class Gateway:
             self.store.configure_breakers(
                 **breaker_wiring.settings(self.config), listener=breaker_wiring.publisher(self.hub)
             )
-            recovered = recover(self.store, self.registry, now=utcnow(), routing=self.routing)
+            if self.config.database.postgres:
+                self.cluster = Cluster(
+                    self.store,  # type: ignore[arg-type]
+                    self.registry,
+                    heartbeat=self.config.database.heartbeat,
+                    lease=self.config.database.node_lease,
+                    version=self.version,
+                    routing=self.routing,
+                    hub=self.hub,
+                )
+                recovered = self.cluster.join()  # jobs of live nodes are theirs, not ours to recover
+            else:
+                recovered = recover(self.store, self.registry, now=utcnow(), routing=self.routing)
         except BaseException:
+            if self.cluster is not None:
+                self.cluster.stop_heartbeat()
+                self.cluster = None
             if self.store is not None:
                 self.store.close()
                 self.store = None
@@ -248,7 +273,7 @@ class Gateway:
             raise
         if recovered:
             log.warning("crash recovery re-queued or closed jobs", extra={"count": len(recovered)})
-        for job in recovered:
+        for job in recovered if self.cluster is None else ():  # the cluster published its own
             if job.status is Status.DEAD:  # Ductile's signal for a job recovery had to give up on
                 self.hub.publish("job.failed", recovery_event(job))
         service = self.config.service
@@ -271,6 +296,9 @@ class Gateway:
         )
 
     def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.leave()
+            self.cluster = None
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -286,10 +314,21 @@ class Gateway:
         listeners = self._listen() if self.api_enabled else None  # before anything can run a job
         hook_sockets = self._listen_webhooks(listeners)  # likewise
         with self._signals(stop):
-            self.scheduler.load()
+            if self.cluster is not None:
+                # Other nodes' enqueues wake this dispatcher (LISTEN/NOTIFY); the scheduler runs
+                # only while this node leads.
+                loop = asyncio.get_running_loop()
+                dispatcher = self.dispatcher
+                self.store.listen(lambda: loop.call_soon_threadsafe(dispatcher.wake))  # type: ignore[attr-defined]
+                schedule_task = asyncio.create_task(
+                    self.cluster.run(stop, self.scheduler, self.dispatcher.wake), name="cluster"
+                )
+            else:
+                self.scheduler.load()
+                schedule_task = asyncio.create_task(self.scheduler.run(stop), name="scheduler")
             tasks = [
                 asyncio.create_task(self.dispatcher.run(stop), name="dispatcher"),
-                asyncio.create_task(self.scheduler.run(stop), name="scheduler"),
+                schedule_task,
                 asyncio.create_task(
                     pruner.run(
                         self.store,
@@ -320,7 +359,10 @@ class Gateway:
                     "version": self.version,
                     "plugins": len(self.registry.instances),
                     "max_workers": self.config.service.max_workers,
-                    "database": str(self.setup.loaded.db_path),
+                    "database": str(self.setup.loaded.db_path)
+                    if self.cluster is None
+                    else self.store.target,  # type: ignore[attr-defined]  # the url without its password
+                    "node": self.cluster.node_id if self.cluster is not None else None,
                     "api": self.config.api.listen if self.api_enabled else None,
                     "webhooks": self.setup.webhooks.listen
                     if hook_sockets is not None and self.setup.webhooks

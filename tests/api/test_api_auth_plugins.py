@@ -35,6 +35,7 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("GET", "/plugin-state", CATALOG),
     ("POST", "/plugin/alpha/poll", INVOKE),
     ("POST", "/plugin/alpha/handle", {"plugin:rw"}),
+    ("GET", "/nodes", {"system:ro", "system:rw"}),
 ]
 
 

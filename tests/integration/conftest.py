@@ -18,7 +18,7 @@ from conftest import write_config
 from ductile.dispatch import Dispatcher
 from ductile.gateway import prepare, routing_settings, submit
 from ductile.lifecycle import TERMINAL, Status
-from ductile.store import SqliteStore
+from ductile.store import open_store
 
 TEST_PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 
@@ -47,11 +47,12 @@ class Rig:
         roots: list[Path],
         service: dict[str, Any],
         pipelines: list[dict[str, Any]] | None = None,
+        database: dict[str, Any] | None = None,
     ):
         self.directory = directory
         config: dict[str, Any] = {
             "service": {"log_format": "json", "kill_grace": "1s", "max_workers": 2, **service},
-            "database": {"path": "./data/ductile.db"},
+            "database": database or {"path": "./data/ductile.db"},
             "plugin_roots": [str(r) for r in roots],
             "plugins": plugins,
         }
@@ -63,7 +64,7 @@ class Rig:
     def open(self) -> None:
         self.setup = prepare(str(self.directory))
         service = self.setup.loaded.config.service
-        self.store = SqliteStore(self.setup.loaded.db_path)
+        self.store = open_store(self.setup.loaded.store_target)
         self.dispatcher = Dispatcher(
             self.store,
             self.setup.registry,
@@ -115,7 +116,13 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path):
+def rig_database() -> dict[str, Any]:
+    """The rig's `database:` config; a test module overrides it to run on PostgreSQL too."""
+    return {"path": "./data/ductile.db"}
+
+
+@pytest.fixture
+def rig(tmp_path: Path, rig_database: dict[str, Any]):
     made: list[Rig] = []
 
     def factory(
@@ -125,7 +132,7 @@ def rig(tmp_path: Path):
         pipelines: list[dict[str, Any]] | None = None,
         **service: Any,
     ) -> Rig:
-        r = Rig(tmp_path / "cfg", plugins, roots or [tmp_path / "plugins"], service, pipelines)
+        r = Rig(tmp_path / "cfg", plugins, roots or [tmp_path / "plugins"], service, pipelines, rig_database)
         made.append(r)
         return r
 

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from conftest import BUNDLED_PLUGINS
+from pgtest import fresh_schema
 
 from ductile.jobs import AttemptRecord, JobQuery
 from ductile.lifecycle import Decision, Status
@@ -14,6 +17,16 @@ from ductile.scheduler.loop import Scheduler
 from ductile.timeutil import from_text
 
 T0 = datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def rig_database(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """Both store backends (the contract suite): a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield {"path": "./data/ductile.db"}
+        return
+    with fresh_schema() as url:
+        yield {"url": url}
 
 
 class Clock:

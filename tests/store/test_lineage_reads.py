@@ -1,10 +1,10 @@
 """Lineage reads (job_tree, children, current_responses) over a hand-built family of jobs in a
-real SQLite file: the order of §6.2 (root, depth, created_at, insertion order) is the contract."""
+real database (SQLite and PostgreSQL): the order of §6.2 (root, depth, created_at, insertion order) is the contract."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,20 +12,14 @@ from hypothesis import strategies as st
 
 from ductile.jobs import AttemptRecord, NewJob
 from ductile.lifecycle import Decision, Status
-from ductile.store import SqliteStore
+from ductile.store import open_store
 from ductile.timeutil import to_text
+from store.backends import BACKENDS, backend_target, raw
 
 T0 = datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "ductile.db")
-    yield s
-    s.close()
-
-
-def add(store: SqliteStore, name: str, parent: str | None = None, t: float = 0.0) -> str:
+def add(store: Any, name: str, parent: str | None = None, t: float = 0.0) -> str:
     return store.enqueue(
         NewJob(plugin=name, command="handle", submitted_by="route" if parent else "api", parent_job_id=parent),
         now=T0 + timedelta(seconds=t),
@@ -37,7 +31,7 @@ def names(jobs) -> list[str]:
     return [j.plugin for j in jobs]
 
 
-def test_tree_is_root_then_depth_then_created_at_then_insertion_order(store: SqliteStore) -> None:
+def test_tree_is_root_then_depth_then_created_at_then_insertion_order(store: Any) -> None:
     root = add(store, "root", t=0)
     # Depth 1, inserted out of time order: b (t=5) before a (t=2); c and d share t=3.
     b = add(store, "b", root, t=5)
@@ -55,7 +49,7 @@ def test_tree_is_root_then_depth_then_created_at_then_insertion_order(store: Sql
     assert tree[0].parent_job_id is None and all(j.parent_job_id for j in tree[1:])
 
 
-def test_subtree_and_leaf_and_unknown(store: SqliteStore) -> None:
+def test_subtree_and_leaf_and_unknown(store: Any) -> None:
     root = add(store, "root")
     mid = add(store, "mid", root, t=1)
     leaf = add(store, "leaf", mid, t=2)
@@ -65,7 +59,7 @@ def test_subtree_and_leaf_and_unknown(store: SqliteStore) -> None:
     assert store.children("no-such-job") == []
 
 
-def test_children_are_direct_only_oldest_first(store: SqliteStore) -> None:
+def test_children_are_direct_only_oldest_first(store: Any) -> None:
     root = add(store, "root")
     late = add(store, "late", root, t=9)
     early = add(store, "early", root, t=1)
@@ -73,14 +67,14 @@ def test_children_are_direct_only_oldest_first(store: SqliteStore) -> None:
     assert [j.job_id for j in store.children(root)] == [early, late]
 
 
-def test_a_parent_cycle_made_by_hand_does_not_loop(store: SqliteStore) -> None:
+def test_a_parent_cycle_made_by_hand_does_not_loop(store: Any) -> None:
     a = add(store, "a")
     b = add(store, "b", a, t=1)
-    store._db.execute("UPDATE jobs SET parent_job_id = ? WHERE job_id = ?", (b, a))
+    raw(store, "UPDATE jobs SET parent_job_id = ? WHERE job_id = ?", (b, a))
     assert names(store.job_tree(a)) == ["a", "b"]
 
 
-def test_current_responses_follow_the_current_attempt(store: SqliteStore) -> None:
+def test_current_responses_follow_the_current_attempt(store: Any) -> None:
     first = add(store, "first")
     second = add(store, "second", t=1)
     job = store.claim(now=T0 + timedelta(seconds=2))
@@ -98,9 +92,14 @@ def test_current_responses_follow_the_current_attempt(store: SqliteStore) -> Non
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 5)), min_size=1, max_size=25))
-def test_tree_order_matches_a_reference_sort(tmp_path_factory, spec: list[tuple[int, int]]) -> None:
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_tree_order_matches_a_reference_sort(kind, tmp_path_factory, spec: list[tuple[int, int]]) -> None:
     """Random families: parent = an earlier job (index spec[i][0] mod i), created_at offset spec[i][1]."""
-    s = SqliteStore(tmp_path_factory.mktemp("tree") / "ductile.db")
+    with backend_target(kind, tmp_path_factory.mktemp("tree")) as target:
+        _tree_order(open_store(target), spec)
+
+
+def _tree_order(s: Any, spec: list[tuple[int, int]]) -> None:
     try:
         ids: list[str] = []
         depth: dict[str, int] = {}
@@ -117,15 +116,15 @@ def test_tree_order_matches_a_reference_sort(tmp_path_factory, spec: list[tuple[
         s.close()
 
 
-def _context(store: SqliteStore, cid: str, parent: str | None, step: str, accumulated: str, t: int) -> None:
-    store._db.execute(
+def _context(store: Any, cid: str, parent: str | None, step: str, accumulated: str, t: int) -> None:
+    raw(store,
         "INSERT INTO event_contexts (id, parent_id, pipeline_name, step_id, instance_id, accumulated, created_at)"
         " VALUES (?, ?, 'p', ?, 'inst-1', ?, ?)",
         (cid, parent, step, accumulated, to_text(T0 + timedelta(seconds=t))),
     )
 
 
-def test_context_lineage_is_root_to_leaf(store: SqliteStore) -> None:
+def test_context_lineage_is_root_to_leaf(store: Any) -> None:
     _context(store, "c-root", None, "", '{"ductile":{"pipeline_instance_id":"inst-1","route_depth":0}}', 0)
     _context(store, "c-1", "c-root", "step_1", '{"run":{"id":"r1"},"ductile":{"route_depth":1}}', 1)
     _context(store, "c-2", "c-1", "step_2", '{"run":{"id":"r1"},"ductile":{"route_depth":2}}', 2)
@@ -138,7 +137,7 @@ def test_context_lineage_is_root_to_leaf(store: SqliteStore) -> None:
     assert store.context_lineage("nope") == [] and store.get_context("nope") is None
 
 
-def test_emitted_events_name_the_children_they_started(store: SqliteStore) -> None:
+def test_emitted_events_name_the_children_they_started(store: Any) -> None:
     parent = add(store, "parent")
     job = store.claim(now=T0 + timedelta(seconds=1))
     assert job is not None
@@ -184,7 +183,7 @@ def test_emitted_events_name_the_children_they_started(store: SqliteStore) -> No
     assert tree[1].source_event_id == "e1" and tree[1].step_id == "step_1" and tree[1].route_key == "p1/step_1"
 
 
-def _step(store: SqliteStore, plugin: str, parent: str | None, ctx: str | None, pipeline: str | None, t: float) -> str:
+def _step(store: Any, plugin: str, parent: str | None, ctx: str | None, pipeline: str | None, t: float) -> str:
     return store.enqueue(
         NewJob(
             plugin=plugin,
@@ -200,9 +199,9 @@ def _step(store: SqliteStore, plugin: str, parent: str | None, ctx: str | None, 
     ).job_id
 
 
-def test_pipeline_instance_is_the_newest_instance_from_its_entry(store: SqliteStore) -> None:
+def test_pipeline_instance_is_the_newest_instance_from_its_entry(store: Any) -> None:
     for cid, inst in (("a1", "I1"), ("a2", "I1"), ("b1", "I2"), ("b2", "I2"), ("q1", "Q")):
-        store._db.execute(
+        raw(store,
             "INSERT INTO event_contexts (id, parent_id, pipeline_name, step_id, instance_id, accumulated, created_at)"
             " VALUES (?, NULL, 'p', '', ?, '{}', ?)",
             (cid, inst, to_text(T0)),

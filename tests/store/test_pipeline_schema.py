@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
+from psycopg.errors import UniqueViolation
 
 from ductile.jobs import NewJob
-from ductile.store import SqliteStore
 
 T0 = datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "ductile.db")
-    yield s
-    s.close()
 
 
 def child(route_key: str, plugin: str = "B") -> NewJob:
@@ -59,5 +51,5 @@ def test_a_plain_job_has_no_lineage(store):
 def test_same_event_same_route_is_unique_but_another_route_is_not(tmp_path, store):
     store.enqueue(child("p5/step_1", "E"), now=T0, dedupe_since=None)
     store.enqueue(child("p6/step_1", "E"), now=T0, dedupe_since=None)  # ours (O2): a second pipeline
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, UniqueViolation)):
         store.enqueue(child("p5/step_1", "E"), now=T0, dedupe_since=None)

@@ -4,18 +4,19 @@ them; unfinished and recent jobs stay; totals follow; a backlog goes in bounded 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ductile.jobs import AttemptRecord, JobQuery, NewJob
 from ductile.lifecycle import Decision, Status
-from ductile.store import SqliteStore
 from ductile.store.queries import load
 from ductile.upkeep.pruner import cutoffs
+from store.backends import is_pg
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-def finished(store: SqliteStore, status: Status, when: datetime, plugin: str = "p") -> str:
+def finished(store: Any, status: Status, when: datetime, plugin: str = "p") -> str:
     result = store.enqueue(NewJob(plugin=plugin, command="poll"), now=when, dedupe_since=None)
     job = store.claim(now=when, excluded_plugins=[])
     assert job is not None and job.job_id == result.job_id
@@ -32,8 +33,7 @@ def test_cutoffs_apply_the_default_and_per_status_overrides():
     assert "queued" not in limits and "running" not in limits  # active jobs are never pruned
 
 
-def test_prune_removes_old_finished_jobs_and_their_records_only(tmp_path):
-    store = SqliteStore(tmp_path / "ductile.db")
+def test_prune_removes_old_finished_jobs_and_their_records_only(store):
     old_ok = finished(store, Status.SUCCEEDED, NOW - 40 * DAY)
     new_ok = finished(store, Status.SUCCEEDED, NOW - 10 * DAY)
     old_failed = finished(store, Status.FAILED, NOW - 40 * DAY)  # kept: failed is kept 90 days
@@ -50,12 +50,13 @@ def test_prune_removes_old_finished_jobs_and_their_records_only(tmp_path):
     assert store.prune(cutoffs({"default": 30 * 86400.0, "failed": 90 * 86400.0}, NOW)) == 0
 
 
-def test_prune_works_in_batches_and_finds_old_rows_through_the_index(tmp_path):
-    store = SqliteStore(tmp_path / "ductile.db")
+def test_prune_works_in_batches_and_finds_old_rows_through_the_index(store):
     for n in range(25):
         finished(store, Status.SUCCEEDED, NOW - (40 + n) * DAY)
     limits = {"succeeded": NOW - 30 * DAY}
     assert [store.prune(limits, batch=10) for _ in range(4)] == [10, 10, 5, 0]
+    if is_pg(store):
+        return  # PostgreSQL's planner picks by statistics; the query shape is the same as SQLite's
     plan = store._read(  # a range on (status, created_at), not a scan of every succeeded job
         "EXPLAIN QUERY PLAN " + load("sqlite")["prune_jobs"],
         {"status": "succeeded", "cutoff": "2026-01-01T00:00:00.000000Z", "batch": 10},

@@ -1,4 +1,4 @@
-"""Routing inside `finish`, over a real SQLite file (spec pipelines.md §3, §5): what children and
+"""Routing inside `finish`, over a real database, SQLite and PostgreSQL (spec pipelines.md §3, §5): what children and
 context rows one completion writes, in the same transaction as the parent's terminal status."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from ductile.jobs import AttemptRecord, NewJob
@@ -16,9 +15,9 @@ from ductile.lifecycle import Decision, Status
 from ductile.pipelines.compile import compile_pipelines
 from ductile.pipelines.hooks import HookFacts
 from ductile.pipelines.router import Settings
-from ductile.store import SqliteStore
 from ductile.store.routing import Routing
 from ductile.timeutil import to_text
+from store.backends import raw
 
 T0 = datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)
 
@@ -27,20 +26,13 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "ductile.db")
-    yield s
-    s.close()
-
-
 def settings(text: str, **extra: Any) -> Settings:
     graph, report = compile_pipelines([(Path("/c.yaml"), yaml.safe_load(text))], {"S", "A", "B", "C", "H"})
     assert report.problems == []
     return Settings(graph=graph, **extra)
 
 
-def run(store: SqliteStore, plugin: str = "S", t: float = 0.0, submitted_by: str = "ductile", parent=None):
+def run(store: Any, plugin: str = "S", t: float = 0.0, submitted_by: str = "ductile", parent=None):
     if plugin is not None:
         store.enqueue(
             NewJob(
@@ -129,8 +121,7 @@ def test_a_routing_error_fails_the_parent_and_keeps_earlier_events_children(stor
     assert done.last_error.startswith("failed to route events: apply baggage claims for bad:step_1:")
     assert [c.plugin for c in children(store, job.job_id)] == ["A"]  # the third event was never routed
     assert len(store.emitted_events(job.job_id)) == 3
-    with store._lock:
-        orphans = store._db.execute("SELECT count(*) FROM event_contexts WHERE pipeline_name = 'bad'").fetchone()[0]
+    [(orphans,)] = raw(store, "SELECT count(*) FROM event_contexts WHERE pipeline_name = 'bad'")
     assert orphans == 0
 
 
@@ -256,11 +247,9 @@ def test_pruning_a_finished_pipeline_removes_its_context_rows(store):
     succeed(store, job, Routing(s, events=[{"type": "t"}]))
     a = run(store, plugin=None, t=2)
     succeed(store, a, Routing(s, result="x"), t=3)
-    with store._lock:
-        assert store._db.execute("SELECT count(*) FROM event_contexts").fetchone()[0] == 2
+    assert raw(store, "SELECT count(*) FROM event_contexts") == [(2,)]
     assert store.prune({"succeeded": at(10)}) == 2
-    with store._lock:
-        assert store._db.execute("SELECT count(*) FROM event_contexts").fetchone()[0] == 0
+    assert raw(store, "SELECT count(*) FROM event_contexts") == [(0,)]
 
 
 def test_crash_recovery_that_kills_a_root_job_fires_its_failure_hook(store, tmp_path):

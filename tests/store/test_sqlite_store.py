@@ -1,19 +1,19 @@
-"""Contract tests of SqliteStore against a real database file in tmp_path (no mocks)."""
+"""The store contract, run against both backends (the `store` fixture in conftest.py): a real
+SQLite file in tmp_path and a real PostgreSQL schema, no mocks; the same assertions on both."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from ductile.jobs import AttemptRecord, NewJob, ScheduleState, StateChange
 from ductile.lifecycle import Decision, Outcome, Status, decide
-from ductile.store import SchemaTooNew, SqliteStore, StateTooLarge, StoreError, open_store
+from ductile.store import SchemaTooNew, StateTooLarge, StoreError, open_store
 from ductile.store.base import STATE_LIMIT
 from ductile.store.queries import migrations
 from ductile.timeutil import from_text, to_text
+from store.backends import is_pg, raw, reopen
 
 T0 = datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)
 
@@ -22,11 +22,8 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@pytest.fixture
-def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "data" / "ductile.db")
-    yield s
-    s.close()
+def known_migrations(store) -> list[int]:
+    return [v for v, _ in migrations("migrations_postgres" if is_pg(store) else "migrations")]
 
 
 def enqueue(store, plugin="p", command="poll", *, t=0.0, key=None, since=None, max_attempts=3, payload=None):
@@ -64,56 +61,55 @@ def ok(store, job, t=1.0, change=None, events=None):
 # -- schema -----------------------------------------------------------------------------------
 
 
-def test_fresh_database_is_wal_and_at_the_latest_schema(tmp_path, store):
-    assert store.schema_version() == migrations()[-1][0]
-    db = sqlite3.connect(tmp_path / "data" / "ductile.db")
-    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+def test_fresh_database_is_at_the_latest_schema_with_every_table(store):
+    assert store.schema_version() == known_migrations(store)[-1]
+    if is_pg(store):
+        sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    else:
+        assert raw(store, "PRAGMA journal_mode") == [("wal",)]
+        sql = "SELECT name FROM sqlite_master WHERE type='table'"
+    tables = {r[0] for r in raw(store, sql)}
     assert {"jobs", "attempts", "transitions", "plugin_state", "schedule_state", "schema_version"} <= tables
-    db.close()
+    assert {"job_counts", "job_counts_hourly", "event_contexts", "plugin_events", "facts"} <= tables
 
 
-def test_reopening_does_not_migrate_twice(tmp_path, store):
-    store.close()
-    again = SqliteStore(tmp_path / "data" / "ductile.db")
-    rows = sqlite3.connect(tmp_path / "data" / "ductile.db").execute("SELECT version FROM schema_version").fetchall()
-    assert [r[0] for r in rows] == [v for v, _ in migrations()]
+def test_reopening_does_not_migrate_twice(store):
+    again = reopen(store)
+    rows = raw(again, "SELECT version FROM schema_version ORDER BY version")
+    assert [r[0] for r in rows] == known_migrations(store)
     again.close()
 
 
-def test_refuses_a_newer_schema_and_leaves_it_untouched(tmp_path, store):
-    store.close()
-    path = tmp_path / "data" / "ductile.db"
-    db = sqlite3.connect(path)
-    db.execute("INSERT INTO schema_version (version) VALUES (999)")
-    db.commit()
-    db.close()
+def test_refuses_a_newer_schema_and_leaves_it_untouched(store):
+    raw(store, "INSERT INTO schema_version (version) VALUES (999)")
     with pytest.raises(SchemaTooNew) as info:
-        SqliteStore(path)
+        reopen(store)
+    where = store.target if is_pg(store) else store.path
     assert str(info.value) == (
-        f"{path}: database schema version 999 is newer than this ductile supports "
-        f"({migrations()[-1][0]}); upgrade ductile or use another database file"
+        f"{where}: database schema version 999 is newer than this ductile supports "
+        f"({known_migrations(store)[-1]}); upgrade ductile or use another database" + ("" if is_pg(store) else " file")
     )
-    assert sqlite3.connect(path).execute("SELECT max(version) FROM schema_version").fetchone()[0] == 999
+    assert raw(store, "SELECT max(version) FROM schema_version") == [(999,)]
 
 
-def test_open_store_accepts_paths_and_sqlite_urls_only(tmp_path):
+def test_open_store_accepts_paths_sqlite_and_postgresql_urls_only(tmp_path):
     s = open_store(f"sqlite:///{tmp_path}/u.db")
     assert (tmp_path / "u.db").exists()
     s.close()
     with pytest.raises(
-        StoreError, match=r"unsupported database url 'postgres://x/y' \(accepted: a file path or sqlite:///path\)"
+        StoreError,
+        match=r"unsupported database url 'mysql://x/y' \(accepted: a file path, sqlite:///path or postgresql://…\)",
     ):
-        open_store("postgres://x/y")
+        open_store("mysql://x/y")
 
 
 # -- enqueue and dedupe ----------------------------------------------------------------------
 
 
-def test_enqueue_is_durable_with_a_transition(tmp_path, store):
+def test_enqueue_is_durable_with_a_transition(store):
     result = enqueue(store, payload={"a": 1})
     assert result.created and result.status is Status.QUEUED
-    other = SqliteStore(tmp_path / "data" / "ductile.db")  # another connection sees it at once
+    other = reopen(store)  # another connection sees it at once
     job = other.get_job(result.job_id)
     other.close()
     assert (job.status, job.attempt, job.max_attempts, job.payload, job.submitted_by) == (
@@ -314,7 +310,7 @@ def test_state_over_one_mebibyte_writes_nothing(store):
     assert len(store.get_state("p")["blob"]) == STATE_LIMIT - 100
 
 
-def test_fact_outputs_replace_state_and_append_a_fact(tmp_path, store):
+def test_fact_outputs_replace_state_and_append_a_fact(store):
     enqueue(store)
     ok(store, store.claim(now=at(1)), change=StateChange(data={"old": 1}))
     for n in (1, 2):
@@ -325,8 +321,7 @@ def test_fact_outputs_replace_state_and_append_a_fact(tmp_path, store):
             change=StateChange(data={"rows": n}, replace=True, fact_type="table.snapshot"),
         )
     assert store.get_state("p") == {"rows": 2}
-    db = sqlite3.connect(tmp_path / "data" / "ductile.db")
-    facts = db.execute("SELECT instance, fact_type, data FROM facts ORDER BY id").fetchall()
+    facts = raw(store, "SELECT instance, fact_type, data FROM facts ORDER BY id")
     assert facts == [("p", "table.snapshot", '{"rows":1}'), ("p", "table.snapshot", '{"rows":2}')]
 
 

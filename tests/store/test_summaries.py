@@ -4,7 +4,9 @@ for every filter, page size and cursor position."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,12 +14,22 @@ from hypothesis import strategies as st
 
 from ductile.jobs import AttemptRecord, JobQuery, NewJob
 from ductile.lifecycle import Decision, Status
-from ductile.store import SqliteStore
+from ductile.store import open_store
+from store.backends import BACKENDS, backend_target
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> SqliteStore:
-    store = SqliteStore(tmp_path_factory.mktemp("summaries") / "ductile.db")
+@pytest.fixture(scope="module", params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with backend_target(request.param, tmp_path_factory.mktemp("summaries")) as target:
+        store = open_store(target)
+        try:
+            _fill(store)
+            yield store
+        finally:
+            store.close()
+
+
+def _fill(store: Any) -> None:
     rng = random.Random(7)
     base = datetime(2026, 11, 1, tzinfo=UTC)
     for i in range(300):
@@ -33,7 +45,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> SqliteStore:
                 status = rng.choice([Status.SUCCEEDED, Status.FAILED, Status.DEAD])
                 record = AttemptRecord("success", "s", "e", 1.0)
                 store.finish(job, record, Decision(status), now=now + timedelta(milliseconds=5))
-    return store
 
 
 @settings(max_examples=60, deadline=None)

@@ -46,10 +46,10 @@ def _local(config: str | None, plugin: str, work: Callable[[Any], Any]) -> Any:
     loaded = config_or_exit(config)
     if plugin not in loaded.config.plugins:
         fail(f"Unknown plugin: {plugin}")
-    if not loaded.db_path.exists():  # never create a database just to read or reset a breaker
-        fail(f"no database at {loaded.db_path} (has the gateway run yet?)")
+    if not loaded.config.database.postgres and not loaded.db_path.exists():
+        fail(f"no database at {loaded.db_path} (has the gateway run yet?)")  # never create one to read
     try:
-        store = open_store(loaded.db_path)
+        store = open_store(loaded.store_target)
     except StoreError as exc:
         fail(str(exc), getattr(exc, "exit_code", 1))
     try:

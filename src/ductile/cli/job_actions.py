@@ -131,9 +131,9 @@ def _retry_locally(job_id: str | None, filters: dict[str, str], dry: bool, confi
     from ductile.timeutil import add_seconds, utcnow
 
     setup = setup_or_exit(config)
-    if not setup.loaded.db_path.exists():
+    if not setup.loaded.config.database.postgres and not setup.loaded.db_path.exists():
         fail(f"no database at {setup.loaded.db_path} (has the gateway run yet?)")
-    store = open_store(setup.loaded.db_path)
+    store = open_store(setup.loaded.store_target)
     try:
         if job_id is not None:
             old = store.get_job(job_id) if len(job_id) <= 64 else None

@@ -69,9 +69,9 @@ def _source(api_url: str | None, token: str | None, config: str | None) -> Itera
             return
 
         loaded = config_or_exit(config, hint="(or pass --api-url to ask a running gateway)")
-        if not loaded.db_path.exists():
+        if not loaded.config.database.postgres and not loaded.db_path.exists():
             fail(f"no database at {loaded.db_path} (has the gateway run yet? or pass --api-url)")
-        store = open_store(loaded.db_path)
+        store = open_store(loaded.store_target)
         try:
             yield _Local(store)
         finally:

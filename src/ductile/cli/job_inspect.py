@@ -184,9 +184,9 @@ def inspect(
     from ductile.store import open_store
 
     loaded = config_or_exit(config)
-    if not loaded.db_path.exists():
+    if not loaded.config.database.postgres and not loaded.db_path.exists():
         fail(f"Inspect failed: no database at {loaded.db_path} (has the gateway run yet?)")
-    store = open_store(loaded.db_path)
+    store = open_store(loaded.store_target)
     try:
         report = inspect_report(store, job_id)
     finally:

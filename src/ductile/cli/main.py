@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ductile.cli import config_cmd, events_cmd, mcp_cmd, plugin_cmd, schedule_cmd, system_cmd
+from ductile.cli import config_cmd, db_cmd, events_cmd, mcp_cmd, plugin_cmd, schedule_cmd, system_cmd
 
 app = typer.Typer(
     name="ductile",
@@ -73,6 +73,7 @@ app.add_typer(plugin_cmd.app, name="plugin")
 events_cmd.register(app)
 mcp_cmd.register(app)
 app.add_typer(schedule_cmd.app, name="schedule")
+app.add_typer(db_cmd.app, name="db")
 
 try:  # the job commands arrive with the API issue
     from ductile.cli import job_cmd

@@ -178,7 +178,7 @@ def _run_local(
 ) -> None:
     setup = setup_or_exit(config)
     try:
-        store = open_store(setup.loaded.db_path)
+        store = open_store(setup.loaded.store_target)
     except StoreError as exc:
         fail(str(exc), getattr(exc, "exit_code", 1))
     try:
@@ -192,7 +192,10 @@ def _run_local(
             out = {"job_id": result.job_id, "status": result.status.value, "plugin": instance, "command": command}
             print_json(out) if json_out else typer.echo(result.job_id)
             return
-        holder = lock_holder(setup.loaded.db_path)
+        if setup.loaded.config.database.postgres:  # a registered node will run it (any host)
+            holder = "node" if store.nodes() else None  # type: ignore[attr-defined]
+        else:
+            holder = lock_holder(setup.loaded.db_path)
         job = store.get_job(result.job_id)
         if holder is None and job is not None and job.status not in TERMINAL:
             fail(

@@ -25,9 +25,10 @@ def load(dialect: str) -> dict[str, str]:
     return queries
 
 
-def migrations() -> list[tuple[int, str]]:
-    """Numbered migration scripts, in order: (version, sql)."""
-    folder = files("ductile.store") / "sql" / "migrations"
+def migrations(folder_name: str = "migrations") -> list[tuple[int, str]]:
+    """Numbered migration scripts, in order: (version, sql). SQLite's are in `migrations`,
+    PostgreSQL's in `migrations_postgres`."""
+    folder = files("ductile.store") / "sql" / folder_name
     out = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

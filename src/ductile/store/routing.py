@@ -1,4 +1,4 @@
-"""Routing and hook writes, applied inside the SQLite transaction that finishes the parent job.
+"""Routing and hook writes, applied inside the store transaction that finishes the parent job.
 
 This is what makes child creation exactly-once: the parent's terminal status, its stored events,
 every child job and context row, and its hook jobs commit together or not at all (a kill -9 at any
@@ -6,6 +6,10 @@ moment leaves the parent `running` with no children, and crash recovery runs it 
 redelivered event finds its child through the unique (parent, event, plugin, command, route_key)
 guard. The decisions come from `ductile.pipelines.router` / `.hooks`; this module only reads
 what they need and writes what they decide.
+
+Both backends share this module: `db` is the open transaction's connection (sqlite3 or psycopg;
+both have `execute(sql, params)` returning a cursor with `fetchone`, and rows readable by name and
+position), and `dialect` carries that backend's named queries and driver error type.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import logging
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +33,17 @@ from ductile.timeutil import to_text
 
 log = logging.getLogger(__name__)
 Q = queries.load("sqlite")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between backends here: the named queries and the driver's error base class."""
+
+    q: Mapping[str, str]
+    errors: tuple[type[BaseException], ...]
+
+
+SQLITE = Dialect(Q, (sqlite3.Error,))
 
 
 def _dumps(value: Any) -> str | None:
@@ -60,10 +75,10 @@ class Routing:
         self.children, self.dropped, self.unmatched, self.hooks, self.error = [], [], [], [], None
 
 
-def load_source(db: sqlite3.Connection, context_id: str | None) -> router.SourceContext | None:
+def load_source(db: Any, context_id: str | None, dialect: Dialect = SQLITE) -> router.SourceContext | None:
     if not context_id:
         return None
-    row = db.execute(Q["get_context"], {"id": context_id}).fetchone()
+    row = db.execute(dialect.q["get_context"], {"id": context_id}).fetchone()
     if row is None:
         return None
     return router.SourceContext(
@@ -75,10 +90,10 @@ def load_source(db: sqlite3.Connection, context_id: str | None) -> router.Source
     )
 
 
-def route_completion(db: sqlite3.Connection, job: Job, routing: Routing, now: datetime) -> str | None:
+def route_completion(db: Any, job: Job, routing: Routing, now: datetime, dialect: Dialect = SQLITE) -> str | None:
     """§3.1 steps 2-3 for a job that succeeded: store and route its events in order. Returns the
     routing error text (the job then fails, children of earlier events stay), else None."""
-    source = load_source(db, job.event_context_id)
+    source = load_source(db, job.event_context_id, dialect)
     is_step = source is not None and bool(source.pipeline)
     events = router.events_to_route(routing.events, routing.result, is_step and routing.synthesize)
     synthetic = not routing.events
@@ -86,7 +101,7 @@ def route_completion(db: sqlite3.Connection, job: Job, routing: Routing, now: da
     stamped = [router.stamp(e, now, job.plugin) for e in events]
     for event in stamped:
         db.execute(
-            Q["insert_routed_event"],
+            dialect.q["insert_routed_event"],
             {
                 "job_id": job.job_id,
                 "instance": job.plugin,
@@ -100,7 +115,7 @@ def route_completion(db: sqlite3.Connection, job: Job, routing: Routing, now: da
     for event in stamped:
         db.execute("SAVEPOINT route_event")
         try:
-            created = _route_event(db, job, event, source, routing, now)
+            created = _route_event(db, job, event, source, routing, now, dialect)
         except router.RoutingError as exc:
             db.execute("ROLLBACK TO route_event")
             db.execute("RELEASE route_event")
@@ -112,12 +127,13 @@ def route_completion(db: sqlite3.Connection, job: Job, routing: Routing, now: da
 
 
 def _route_event(
-    db: sqlite3.Connection,
+    db: Any,
     job: Job,
     event: dict[str, Any],
     source: router.SourceContext | None,
     routing: Routing,
     now: datetime,
+    dialect: Dialect,
 ) -> list[dict[str, Any]]:
     settings = routing.settings
     found, dropped = router.candidates(
@@ -138,14 +154,14 @@ def _route_event(
     created: list[dict[str, Any]] = []
     for c in found:
         d = c.dispatch
-        if dedupe_key and _admission_replay(db, d, dedupe_key, now, settings.dedupe_ttl):
+        if dedupe_key and _admission_replay(db, d, dedupe_key, now, settings.dedupe_ttl, dialect):
             log.info(
                 "routed dispatch skipped: dedupe key already admitted",
                 extra={"job_id": job.job_id, "plugin": d.plugin, "dedupe_key": dedupe_key},
             )
             continue
         existing = db.execute(
-            Q["child_exists"],
+            dialect.q["child_exists"],
             {
                 "parent_job_id": job.job_id,
                 "source_event_id": envelope["event_id"],
@@ -161,7 +177,7 @@ def _route_event(
             )
             continue
         rows = router.plan_contexts(c, settings.graph, source, envelope.get("payload"), roots)
-        insert_contexts(db, rows, stamp)
+        insert_contexts(db, rows, stamp, dialect)
         context_id = rows[-1].id
         child_id = insert_child(
             db,
@@ -178,6 +194,7 @@ def _route_event(
             pipeline=d.pipeline,
             step_id=d.step_id,
             now=now,
+            dialect=dialect,
         )
         created.append(
             {
@@ -193,17 +210,17 @@ def _route_event(
     return created
 
 
-def _admission_replay(db: sqlite3.Connection, d: Dispatch, key: str, now: datetime, ttl: float) -> bool:
+def _admission_replay(db: Any, d: Dispatch, key: str, now: datetime, ttl: float, dialect: Dialect) -> bool:
     """§3.4: the same (plugin, command, dedupe_key) queued/running, or succeeded within the TTL."""
     args = {"dedupe_key": key, "plugin": d.plugin, "command": d.command}
-    if db.execute(Q["find_duplicate_active"], args).fetchone() is not None:
+    if db.execute(dialect.q["find_duplicate_active"], args).fetchone() is not None:
         return True
     since = to_text(now - timedelta(seconds=ttl))
-    return db.execute(Q["find_duplicate_succeeded"], {**args, "since": since}).fetchone() is not None
+    return db.execute(dialect.q["find_duplicate_succeeded"], {**args, "since": since}).fetchone() is not None
 
 
 def insert_child(
-    db: sqlite3.Connection,
+    db: Any,
     *,
     plugin: str,
     command: str,
@@ -218,11 +235,12 @@ def insert_child(
     route_key: str | None = None,
     pipeline: str | None = None,
     step_id: str | None = None,
+    dialect: Dialect = SQLITE,
 ) -> str:
     job_id = str(uuid.uuid4())
     stamp = to_text(now)
     db.execute(
-        Q["insert_job"],
+        dialect.q["insert_job"],
         {
             "job_id": job_id,
             "plugin": plugin,
@@ -242,7 +260,7 @@ def insert_child(
         },
     )
     db.execute(
-        Q["insert_transition"],
+        dialect.q["insert_transition"],
         {
             "job_id": job_id,
             "from_status": None,
@@ -254,7 +272,9 @@ def insert_child(
     return job_id
 
 
-def fire_hooks(db: sqlite3.Connection, job: Job, decision: Decision, routing: Routing, now: datetime) -> None:
+def fire_hooks(
+    db: Any, job: Job, decision: Decision, routing: Routing, now: datetime, dialect: Dialect = SQLITE
+) -> None:
     """§5: at the terminal decision of a root job whose instance has notify_on_complete."""
     settings = routing.settings
     facts = routing.hook
@@ -271,7 +291,7 @@ def fire_hooks(db: sqlite3.Connection, job: Job, decision: Decision, routing: Ro
     dispatches = hooklib.hook_dispatches(settings.graph, signal, job.plugin, payload)
     if not dispatches:
         return
-    if not _hook_depth_allows(db, job.job_id, settings.hook_max_depth):
+    if not _hook_depth_allows(db, job.job_id, settings.hook_max_depth, dialect):
         log.warning(
             "hook enqueue refused: max depth reached",
             extra={"job_id": job.job_id, "plugin": job.plugin, "hook_max_depth": settings.hook_max_depth},
@@ -293,8 +313,9 @@ def fire_hooks(db: sqlite3.Connection, job: Job, decision: Decision, routing: Ro
                 pipeline=d.pipeline,
                 step_id=d.step_id,
                 now=now,
+                dialect=dialect,
             )
-        except sqlite3.Error as exc:
+        except dialect.errors as exc:
             db.execute("ROLLBACK TO hook_job")
             db.execute("RELEASE hook_job")
             log.error("hook enqueue failed", extra={"job_id": job.job_id, "pipeline": d.pipeline, "error": str(exc)})
@@ -313,12 +334,12 @@ def fire_hooks(db: sqlite3.Connection, job: Job, decision: Decision, routing: Ro
         )
 
 
-def _hook_depth_allows(db: sqlite3.Connection, job_id: str, max_depth: int) -> bool:
+def _hook_depth_allows(db: Any, job_id: str, max_depth: int, dialect: Dialect) -> bool:
     """Walk parents while submitted_by == hook; a missing parent refuses (fail closed)."""
     hops = 0
     current: str | None = job_id
     while current is not None:
-        row = db.execute(Q["job_lineage_step"], {"job_id": current}).fetchone()
+        row = db.execute(dialect.q["job_lineage_step"], {"job_id": current}).fetchone()
         if row is None:
             return False
         if row["submitted_by"] != router.HOOK_SUBMITTER:
@@ -349,11 +370,11 @@ class EntryJob:
     step_id: str
 
 
-def insert_contexts(db: sqlite3.Connection, rows: Sequence[Any], stamp: str) -> None:
+def insert_contexts(db: Any, rows: Sequence[Any], stamp: str, dialect: Dialect = SQLITE) -> None:
     """Context rows planned by the router (routed children and API entries alike)."""
     for row in rows:
         db.execute(
-            Q["insert_context"],
+            dialect.q["insert_context"],
             {
                 "id": row.id,
                 "parent_id": row.parent_id,
@@ -366,12 +387,14 @@ def insert_contexts(db: sqlite3.Connection, rows: Sequence[Any], stamp: str) -> 
         )
 
 
-def insert_entries(db: sqlite3.Connection, entries: list[EntryJob], now: datetime, submitted_by: str) -> list[str]:
+def insert_entries(
+    db: Any, entries: list[EntryJob], now: datetime, submitted_by: str, dialect: Dialect = SQLITE
+) -> list[str]:
     """Every context row and entry job of one pipeline start (one transaction: all or none)."""
     stamp = to_text(now)
     ids = []
     for entry in entries:
-        insert_contexts(db, entry.contexts, stamp)
+        insert_contexts(db, entry.contexts, stamp, dialect)
         ids.append(
             insert_child(
                 db,
@@ -384,6 +407,7 @@ def insert_entries(db: sqlite3.Connection, entries: list[EntryJob], now: datetim
                 pipeline=entry.pipeline,
                 step_id=entry.step_id,
                 now=now,
+                dialect=dialect,
             )
         )
     return ids

@@ -38,7 +38,7 @@ async def healthz(gw: Any = Depends(gateway)) -> dict[str, Any]:
     except StoreError as exc:
         found.append(str(exc))
         circuit_open = None
-    return {
+    body = {
         "status": "degraded" if found else "ok",
         "reason": "; ".join(found) if found else None,
         "uptime_seconds": round(gw.uptime, 3),
@@ -55,6 +55,10 @@ async def healthz(gw: Any = Depends(gateway)) -> dict[str, Any]:
         "version": gw.version,
         "started_at": gw.started_at,
     }
+    cluster = getattr(gw, "cluster", None)
+    if cluster is not None:  # PostgreSQL: which node answered, and whether it fires the schedules
+        body["node"] = {"id": cluster.node_id, "leader": cluster.leading}
+    return body
 
 
 ENDPOINTS = [
@@ -118,6 +122,7 @@ ENDPOINTS = [
         "scope": "plugin:rw",
         "what": "reset a circuit breaker to closed",
     },
+    {"method": "GET", "path": "/nodes", "scope": "system:ro", "what": "gateways sharing the database"},
 ]
 
 

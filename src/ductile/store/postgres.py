@@ -1,0 +1,496 @@
+"""PostgreSQL implementation of the store: psycopg 3 with a connection pool, named queries.
+
+The same contract as `SqliteStore` (see `store/base.py`), with the same tables, the same text
+formats and the same named statements (`sql/postgres.sql` beside `sql/sqlite.sql`), so the
+routing writes (`routing.py`) and lineage reads (`sqlite_reads.py`) are shared code. What only
+PostgreSQL can do lives here and in `pg_cluster.py`: claims that several gateways make at once
+(`FOR UPDATE SKIP LOCKED`, per-instance limits held cluster-wide by a transaction advisory lock),
+the node that runs each attempt, and `NOTIFY` on every commit that queues a job.
+
+Connections run in autocommit; every write is one explicit transaction (`_tx`), every read one
+statement. A search_path in the URL (`?options=-csearch_path%3Dname`) selects the schema, which is
+how tests and several installations share one server; advisory lock keys and notifications
+carry the schema name so they never cross installations.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from ductile.jobs import AttemptRecord, EnqueueResult, Job, NewJob, ScheduleState, StateChange
+from ductile.lifecycle import Decision, Status
+from ductile.store import queries
+from ductile.store.base import STATE_LIMIT, StateTooLarge, StoreError
+from ductile.store.errors import StoreUnavailable
+from ductile.store.pg_cluster import PgCluster
+from ductile.store.pg_errors import PgDamaged, classify, redact_url
+from ductile.store.pg_schema import migrate, row_factory
+from ductile.store.postgres_reads import PostgresReads
+from ductile.store.routing import Dialect, EntryJob, Routing, fire_hooks, insert_entries, route_completion
+from ductile.store.sqlite import _dumps, _job, _loads
+from ductile.timeutil import to_text
+
+log = logging.getLogger(__name__)
+Q = queries.load("postgres")
+PG = Dialect(Q, (psycopg.Error,))
+CHANNEL = "ductile_jobs"  # NOTIFY channel; the payload is the schema, so installations never mix
+CLAIM_TRIES = 16  # candidates one claim looks at before giving up until the next wake
+# One round trip: an asynchronous commit, and the FIFO index walk for claim_candidate.
+_CLAIM_SETTINGS = (
+    "SELECT set_config('synchronous_commit', 'off', true), set_config('enable_sort', 'off', true), "
+    "set_config('enable_bitmapscan', 'off', true)"
+)
+
+
+class PostgresStore(PgCluster, PostgresReads):
+    """See `ductile.store.base.Store` for the contract of each method; reads are in
+    `postgres_reads.PostgresReads`, node bookkeeping in `pg_cluster.PgCluster`."""
+
+    _q = Q
+    _to_job = staticmethod(_job)
+
+    def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 10.0, node_id: str | None = None):
+        self.url = url
+        self.target = redact_url(url)
+        self.write_fault: StoreUnavailable | None = None
+        # Instance → most jobs of it running at once across every node (parallelism; 1 for
+        # concurrency_safe: false). Set by the gateway; without it only excluded_plugins apply.
+        self.claim_limits: Mapping[str, int] = {}
+        self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.notify_enabled = True
+        try:
+            self._pool = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=max(1, pool_size),
+                timeout=connect_timeout,
+                kwargs={"autocommit": True, "row_factory": row_factory, "connect_timeout": int(connect_timeout)},
+                open=False,
+                name="ductile-store",
+            )
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except Exception as exc:
+            fault = classify(exc, self.target, "write")
+            if fault is None:
+                raise
+            raise fault from exc
+        try:
+            self.schema = self._read("SELECT current_schema()")[0][0]
+            if self.schema is None:
+                raise PgDamaged(
+                    self.target,
+                    "no schema on the search_path exists",
+                    advice="create the schema named in the URL's search_path, or drop the option",
+                )
+            self._migrate()
+        except BaseException:
+            self._pool.close()
+            raise
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def key(self, name: str) -> str:
+        """An advisory-lock key private to this installation (schema) of ductile."""
+        return f"ductile:{self.schema}:{name}"
+
+    @contextmanager
+    def _tx(self, *, durable: bool = True, queue_scan: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction. `durable=False` commits without waiting for the WAL flush
+        (synchronous_commit off for this transaction only): used for claims, pids, finishes and
+        upkeep, whose loss in a *server* crash only means a job runs again (at-least-once, as
+        after any crash). Enqueues and cancels stay durable: an acknowledged job is never lost.
+        SQLite's WAL mode with synchronous=NORMAL makes the same trade for every commit.
+        `queue_scan` (claims) also walks the queued-jobs index in FIFO order instead of letting
+        the planner sort every queued row: with stale statistics (a fresh or fast-moving queue) it
+        otherwise picks a bitmap scan plus sort, and each claim costs O(queued jobs)."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                if queue_scan:
+                    conn.execute(_CLAIM_SETTINGS)
+                elif not durable:
+                    conn.execute("SET LOCAL synchronous_commit = off")
+                yield conn
+        except Exception as exc:
+            fault = classify(exc, self.target, "write")
+            if fault is None:
+                raise
+            if isinstance(fault, StoreUnavailable):
+                self.write_fault = fault
+            raise fault from exc
+        self.write_fault = None
+
+    def _read(self, sql: str, params: Any = ()) -> list[Any]:
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(sql, params).fetchall()
+        except Exception as exc:
+            raise classify(exc, self.target, "read") or exc from exc
+
+    def _notify(self, db: psycopg.Connection[Any]) -> None:
+        """Wake idle dispatchers on every node once this transaction commits (NOTIFY is
+        transactional: nothing is sent for a rollback)."""
+        if self.notify_enabled:
+            db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, self.schema))
+
+    def probe_write(self) -> bool:
+        try:
+            with self._tx() as db:
+                db.execute("UPDATE store_probe SET n = 1 - n WHERE id = 1")
+        except StoreUnavailable:
+            return False
+        self.write_fault = None
+        return True
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            migrate(db, lock_key=self.key("migrate"), schema=self.schema, target=self.target)
+
+    def schema_version(self) -> int:
+        return self._read("SELECT max(version) FROM schema_version")[0][0]
+
+    def start_checkpointer(self) -> None:
+        """PostgreSQL checkpoints by itself; nothing to start."""
+
+    def close(self) -> None:
+        self.stop_cluster()
+        self._pool.close()
+
+    # -- job transitions --------------------------------------------------------------------
+    def enqueue(
+        self,
+        job: NewJob,
+        *,
+        now: datetime,
+        dedupe_since: datetime | None,
+        enforce_dedupe: bool = True,
+        schedule_state: ScheduleState | None = None,
+    ) -> EnqueueResult:
+        with self._tx() as db:
+            if job.dedupe_key and enforce_dedupe:
+                # Two nodes enqueueing the same key must not both see "no duplicate".
+                db.execute(Q["plugin_claim_lock"], {"key": self.key(f"dedupe:{job.plugin}:{job.dedupe_key}")})
+                key = {"dedupe_key": job.dedupe_key, "plugin": job.plugin, "command": job.command}
+                row = db.execute(Q["find_duplicate_active"], key).fetchone()
+                if row is None and dedupe_since is not None:
+                    row = db.execute(Q["find_duplicate_succeeded"], {**key, "since": to_text(dedupe_since)}).fetchone()
+                if row is not None:
+                    return EnqueueResult(job_id=row["job_id"], created=False, status=Status(row["status"]))
+            job_id = str(uuid.uuid4())
+            stamp = to_text(now)
+            if schedule_state is not None:
+                fired = {**schedule_state.__dict__, "last_job_id": job_id}
+                if db.execute(Q["advance_schedule_state"], fired).fetchone() is None:
+                    # Another node fired this slot (it leads now; this one has not noticed yet).
+                    where = {"instance": schedule_state.instance, "schedule_id": schedule_state.schedule_id}
+                    last = db.execute(Q["schedule_last_job"], where).fetchone()
+                    log.warning("schedule slot already fired by another node; not fired again", extra=where)
+                    return EnqueueResult(job_id=last[0] if last else "", created=False, status=Status.QUEUED)
+            db.execute(
+                Q["insert_job"],
+                {
+                    "job_id": job_id,
+                    "plugin": job.plugin,
+                    "command": job.command,
+                    "payload": _dumps(job.payload),
+                    "max_attempts": job.max_attempts,
+                    "submitted_by": job.submitted_by,
+                    "dedupe_key": job.dedupe_key,
+                    "created_at": stamp,
+                    "parent_job_id": job.parent_job_id,
+                    "context": _dumps(job.context),
+                    "source_event_id": job.source_event_id,
+                    "event_context_id": job.event_context_id,
+                    "route_key": job.route_key,
+                    "pipeline": job.pipeline,
+                    "step_id": job.step_id,
+                },
+            )
+            db.execute(
+                Q["insert_transition"],
+                {
+                    "job_id": job_id,
+                    "from_status": None,
+                    "to_status": "queued",
+                    "reason": f"enqueued by {job.submitted_by}",
+                    "at": stamp,
+                },
+            )
+            self._notify(db)
+        return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
+
+    def claim(self, *, now: datetime, excluded_plugins: Collection[str] = ()) -> Job | None:
+        """The oldest eligible job no other node holds, within its instance's cluster-wide limit.
+
+        The candidate row is locked with SKIP LOCKED (other nodes pass over it). For an instance
+        with a limit, the first candidate's instance lock is waited for; later ones are only
+        tried, so a claim never waits while holding an instance lock (no deadlock between nodes)."""
+        stamp = to_text(now)
+        excluded = list(excluded_plugins)
+        passed: list[str] = []
+        holding = False
+        with self._tx(durable=False, queue_scan=True) as db:
+            for _ in range(CLAIM_TRIES):
+                row = db.execute(
+                    Q["claim_candidate"], {"now": stamp, "excluded": excluded, "passed": passed}
+                ).fetchone()
+                if row is None:
+                    return None
+                job_id, plugin = row[0], row[1]
+                limit = self.claim_limits.get(plugin)
+                if limit is not None:
+                    if not holding:
+                        db.execute(Q["plugin_claim_lock"], {"key": self.key(f"plugin:{plugin}")})
+                        holding = True
+                    elif not db.execute(
+                        "SELECT pg_try_advisory_xact_lock(hashtext(%s))", (self.key(f"plugin:{plugin}"),)
+                    ).fetchone()[0]:
+                        excluded.append(plugin)
+                        continue
+                    if db.execute(Q["running_of_plugin"], {"plugin": plugin}).fetchone()[0] >= limit:
+                        excluded.append(plugin)
+                        continue
+                row = db.execute(Q["claim_job"], {"job_id": job_id, "now": stamp}).fetchone()
+                if row is None:  # a job with its dedupe key started meanwhile
+                    passed.append(job_id)
+                    continue
+                job = _job(row)
+                db.execute(
+                    Q["insert_attempt"],
+                    {
+                        "job_id": job.job_id,
+                        "attempt": job.attempt,
+                        "plugin": job.plugin,
+                        "command": job.command,
+                        "submitted_by": job.submitted_by,
+                        "started_at": stamp,
+                        "node_id": self.node_id,
+                    },
+                )
+                db.execute(
+                    Q["insert_transition"],
+                    {
+                        "job_id": job.job_id,
+                        "from_status": "queued",
+                        "to_status": "running",
+                        "reason": f"attempt {job.attempt} started",
+                        "at": stamp,
+                    },
+                )
+                return job
+        return None
+
+    def finish(
+        self,
+        job: Job,
+        record: AttemptRecord,
+        decision: Decision,
+        *,
+        now: datetime,
+        state_change: StateChange | None = None,
+        events: list[dict[str, Any]] | None = None,
+        routing: Routing | None = None,
+    ) -> Job:
+        stamp = to_text(now)
+        if routing is not None:
+            routing.reset()
+        with self._tx(durable=False) as db:
+            # Lock the job row first: a node recovering it (lease lapsed) and this node finishing
+            # it take turns, and the status/attempt guard below lets exactly one of them win.
+            current = db.execute(
+                "SELECT status, attempt FROM jobs WHERE job_id = %s FOR UPDATE", (job.job_id,)
+            ).fetchone()
+            if current is None or current[0] != job.status.value or current[1] != job.attempt:
+                raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
+            if state_change is not None:
+                self._apply_state(db, job, state_change, stamp)
+            if routing is not None:
+                if decision.status is Status.SUCCEEDED:
+                    routing.error = route_completion(db, job, routing, now, PG)
+                    if routing.error is not None:  # §3.1.3: failed, no retry, no hooks
+                        decision = Decision(Status.FAILED, last_error=routing.error)
+                    else:
+                        fire_hooks(db, job, decision, routing, now, PG)
+                else:
+                    fire_hooks(db, job, decision, routing, now, PG)
+            db.execute(
+                Q["finish_attempt"],
+                {
+                    "job_id": job.job_id,
+                    "attempt": job.attempt,
+                    "completed_at": record.completed_at,
+                    "outcome": record.outcome,
+                    "status": decision.status.value,
+                    "response": _dumps(record.response),
+                    "error": record.error,
+                    "logs": _dumps(record.logs),
+                    "stderr": record.stderr,
+                    "exit_code": record.exit_code,
+                    "duration_ms": record.duration_ms,
+                },
+            )
+            if decision.retrying:
+                cursor = db.execute(
+                    Q["job_to_retry"],
+                    {
+                        "job_id": job.job_id,
+                        "next_retry_at": to_text(decision.next_retry_at) if decision.next_retry_at else None,
+                        "last_error": decision.last_error,
+                    },
+                )
+                reason = f"attempt {job.attempt} {record.outcome}; retry as attempt {job.attempt + 1}"
+                if decision.next_retry_at is not None:
+                    reason += f" at {to_text(decision.next_retry_at)}"
+            else:
+                cursor = db.execute(
+                    Q["job_to_terminal"],
+                    {
+                        "job_id": job.job_id,
+                        "status": decision.status.value,
+                        "now": stamp,
+                        "last_error": decision.last_error,
+                        "from_status": job.status.value,
+                    },
+                )
+                reason = f"attempt {job.attempt} {record.outcome}"
+            if cursor.rowcount != 1:
+                raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
+            if decision.last_error and not decision.retrying and decision.status is not Status.SUCCEEDED:
+                reason += f": {decision.last_error[:200]}"
+            db.execute(
+                Q["insert_transition"],
+                {
+                    "job_id": job.job_id,
+                    "from_status": job.status.value,
+                    "to_status": decision.status.value,
+                    "reason": reason,
+                    "at": stamp,
+                },
+            )
+            for event in events or []:
+                db.execute(
+                    Q["insert_event"],
+                    {
+                        "job_id": job.job_id,
+                        "instance": job.plugin,
+                        "type": event["type"],
+                        "payload": _dumps(event.get("payload")),
+                        "dedupe_key": event.get("dedupe_key"),
+                        "now": stamp,
+                        "event_id": event.get("event_id"),
+                    },
+                )
+            if decision.retrying or (routing is not None and (routing.children or routing.hooks)):
+                self._notify(db)
+            row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
+        return _job(row)
+
+    def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
+        with self._tx() as db:
+            ids = insert_entries(db, entries, now, submitted_by, PG)
+            self._notify(db)
+            return ids
+
+    def _apply_state(self, db: psycopg.Connection[Any], job: Job, change: StateChange, stamp: str) -> None:
+        if change.replace:
+            merged = dict(change.data)
+        else:
+            # FOR UPDATE: two nodes finishing jobs of one instance merge one after the other.
+            row = db.execute(
+                "SELECT state FROM plugin_state WHERE instance = %(instance)s FOR UPDATE", {"instance": job.plugin}
+            ).fetchone()
+            merged = _loads(row["state"]) if row else {}
+            merged.update(change.data)
+        text = _dumps(merged) or "{}"
+        if len(text.encode()) > STATE_LIMIT:
+            raise StateTooLarge(
+                f"state of {job.plugin} would be {len(text.encode())} bytes after this job's state_updates "
+                f"(limit {STATE_LIMIT} bytes); state left unchanged"
+            )
+        db.execute(Q["put_state"], {"instance": job.plugin, "state": text, "now": stamp, "job_id": job.job_id})
+        if change.fact_type:
+            db.execute(
+                Q["insert_fact"],
+                {
+                    "instance": job.plugin,
+                    "fact_type": change.fact_type,
+                    "job_id": job.job_id,
+                    "data": _dumps(change.data),
+                    "now": stamp,
+                },
+            )
+
+    def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None:
+        stamp = to_text(now)
+        with self._tx() as db:
+            row = db.execute(Q["get_job"].rstrip(";") + " FOR UPDATE", {"job_id": job_id}).fetchone()
+            if row is None:
+                return None
+            job = _job(row)
+            if job.status not in (Status.QUEUED, Status.RUNNING):
+                return job
+            db.execute(
+                Q["job_to_terminal"],
+                {"job_id": job_id, "status": "dead", "now": stamp, "last_error": reason, "from_status": job.status.value},
+            )
+            if job.status is Status.RUNNING:
+                db.execute(
+                    Q["finish_attempt"],
+                    {
+                        "job_id": job_id,
+                        "attempt": job.attempt,
+                        "completed_at": stamp,
+                        "outcome": "cancelled",
+                        "status": "dead",
+                        "response": None,
+                        "error": reason,
+                        "logs": None,
+                        "stderr": None,
+                        "exit_code": None,
+                        "duration_ms": None,
+                    },
+                )
+            db.execute(
+                Q["insert_transition"],
+                {"job_id": job_id, "from_status": job.status.value, "to_status": "dead", "reason": reason, "at": stamp},
+            )
+            row = db.execute(Q["get_job"], {"job_id": job_id}).fetchone()
+        return _job(row)
+
+    def record_pid(self, job_id: str, attempt: int, pid: int) -> None:
+        with self._tx(durable=False) as db:
+            db.execute(Q["set_attempt_pid"], {"job_id": job_id, "attempt": attempt, "pid": pid})
+
+    def put_schedule_state(self, state: ScheduleState) -> None:
+        with self._tx() as db:
+            db.execute(Q["put_schedule_state"], state.__dict__)
+
+    # -- upkeep -----------------------------------------------------------------------------
+    def prune(self, cutoffs: dict[str, datetime], batch: int = 1000) -> int:
+        removed = 0
+        for status, cutoff in cutoffs.items():
+            with self._tx(durable=False) as db:
+                args = {"status": status, "cutoff": to_text(cutoff), "batch": batch}
+                pruned = db.execute(Q["prune_jobs"], args).fetchall()
+                ids = [r[0] for r in pruned]
+                if ids:
+                    blob = json.dumps(ids)
+                    db.execute(Q["delete_attempts"], {"ids": blob})
+                    db.execute(Q["delete_transitions"], {"ids": blob})
+                    db.execute(Q["delete_events"], {"ids": blob})
+                    contexts = [r[1] for r in pruned if r[1]]
+                    if contexts:
+                        gone = db.execute(Q["delete_contexts"], {"ids": json.dumps(contexts)}).fetchall()
+                        instances = sorted({r[0] for r in gone})
+                        db.execute(Q["delete_orphan_roots"], {"instances": json.dumps(instances)})
+                removed += len(ids)
+        return removed

@@ -1,0 +1,60 @@
+"""Real gateway processes on one PostgreSQL schema: the rig of the multi-node tests.
+
+Every gateway gets its own config directory (its own data dir, port and log) and the same
+`database.url`, which is a fresh schema of the test server (tests/pgtest.py), dropped afterwards.
+Reads go straight to the database with psycopg, like an operator's psql would.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import GatewayProcess, base_config, free_port, write_config
+from pgtest import fresh_schema
+
+TEST_PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
+
+
+class Cluster:
+    def __init__(self, directory: Path, url: str):
+        self.directory = directory
+        self.url = url
+        self.nodes: list[GatewayProcess] = []
+
+    def config(self, plugins: dict[str, Any], *, api: bool = True, **extra: Any) -> dict[str, Any]:
+        database = {"url": self.url, "heartbeat": "1s", "node_lease": "3s", **extra.pop("database", {})}
+        return base_config([TEST_PLUGINS], plugins, port=free_port() if api else None, database=database, **extra)
+
+    def start(self, config: dict[str, Any], *, wait: bool = True) -> GatewayProcess:
+        directory = self.directory / f"node{len(self.nodes)}"
+        write_config(directory, config)
+        api = config.get("api") or {}
+        port = int(api["listen"].rsplit(":", 1)[1]) if api.get("enabled") else None
+        node = GatewayProcess(directory, port=port)
+        self.nodes.append(node)
+        node.start(wait=wait)
+        return node
+
+    def rows(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def stop_all(self) -> None:
+        for node in self.nodes:
+            node.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def pg_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with fresh_schema("gw") as url:
+        rig = Cluster(tmp_path, url)
+        try:
+            yield rig
+        finally:
+            rig.stop_all()

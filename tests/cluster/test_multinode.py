@@ -1,0 +1,192 @@
+"""Three real gateway processes on one PostgreSQL schema (issue 12, "what it must show"):
+
+- 3,000 jobs spread across the nodes, each run exactly once, and a `concurrency_safe: false`
+  plugin never running twice at once anywhere in the cluster;
+- `kill -9` of a node in the middle of its jobs: the survivors recover them (lease rule) and no
+  acknowledged job is lost;
+- 50 `every: 1s` schedules with the leader killed in the middle: no slot fired twice, the new
+  leader carries on from the slots in the database.
+
+Runs are counted by the tally fixture (tests/plugins/tally), which appends every run to a file, and
+by the attempts in the database. Deadlines are generous (a shared 2-core machine); the figures the
+issue asks for are printed and measured properly by bench/multinode.py.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import wait_for
+
+from cluster.pgrig import Cluster
+from ductile.jobs import NewJob
+from ductile.store import open_store
+from ductile.timeutil import utcnow
+
+pytestmark = pytest.mark.slow
+
+
+def tally(directory: Path, **config: Any) -> dict[str, Any]:
+    return {"uses": "tally", "config": {"tally_dir": str(directory), **config}}
+
+
+def start_nodes(cluster: Cluster, plugins: dict[str, Any], n: int = 3, **extra: Any) -> list[Any]:
+    nodes = [cluster.start(cluster.config(plugins, **extra), wait=False) for _ in range(n)]
+    for node in nodes:
+        node.wait_ready(90)
+    return nodes
+
+
+def node_id(node: Any) -> str:
+    with node.client() as client:
+        return client.get("/healthz").json()["node"]["id"]
+
+
+def runs(directory: Path) -> Counter[str]:
+    path = directory / "runs"
+    return Counter(line.split()[0] for line in path.read_text().splitlines()) if path.exists() else Counter()
+
+
+@pytest.mark.timeout(900)
+def test_three_nodes_run_3000_jobs_each_exactly_once_and_never_overlap_a_solo_plugin(
+    pg_cluster: Cluster, tmp_path: Path
+) -> None:
+    many, solo = tmp_path / "many", tmp_path / "solo"
+    plugins = {
+        "tally": tally(many),
+        "solo": {"uses": "tally_solo", "config": {"tally_dir": str(solo), "sleep_s": "0.2", "exclusive": "yes"}},
+    }
+    nodes = start_nodes(pg_cluster, plugins, service={"max_workers": 4})
+    store = open_store(pg_cluster.url)
+    try:
+        solo_ids = [store.enqueue(NewJob("solo", "poll"), now=utcnow(), dedupe_since=None).job_id for _ in range(12)]
+        ids = [store.enqueue(NewJob("tally", "poll"), now=utcnow(), dedupe_since=None).job_id for _ in range(3000)]
+        wait_for(
+            lambda: store.status_counts()["succeeded"] == 3012,
+            timeout=600,
+            interval=0.5,
+            message="3,012 jobs succeeded",
+        )
+        counts = store.status_counts()
+    finally:
+        store.close()
+    assert counts["failed"] == counts["dead"] == counts["queued"] == counts["running"] == 0
+    ran = runs(many)
+    assert set(ran) == set(ids) and set(ran.values()) == {1}  # every job ran, none twice
+    attempts = pg_cluster.rows("SELECT job_id, count(*), min(node_id) FROM attempts GROUP BY job_id")
+    assert {r[1] for r in attempts} == {1}  # one attempt each: nothing was run again
+    per_node = Counter(r[2] for r in attempts)
+    live = {node_id(n) for n in nodes}
+    assert set(per_node) <= live and len(per_node) >= 2, per_node  # spread across nodes
+    print(f"\njobs per node: {dict(per_node)}")
+    # concurrency_safe: false, cluster-wide: the fixture's lock directory was never found taken
+    assert not (solo / "overlaps").exists(), (solo / "overlaps").read_text()
+    assert set(runs(solo)) == set(solo_ids)
+    solo_nodes = pg_cluster.rows(
+        "SELECT DISTINCT node_id FROM attempts WHERE job_id = ANY(%s)", (solo_ids,)
+    )
+    print(f"solo plugin ran on {len(solo_nodes)} node(s)")
+
+
+@pytest.mark.timeout(600)
+def test_kill_9_of_a_node_mid_run_its_jobs_are_recovered_by_the_others(pg_cluster: Cluster, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    nodes = start_nodes(pg_cluster, {"slow": tally(work, sleep_s="3")}, service={"max_workers": 2})
+    victim = node_id(nodes[0])
+    store = open_store(pg_cluster.url)
+    try:
+        ids = [store.enqueue(NewJob("slow", "poll"), now=utcnow(), dedupe_since=None).job_id for _ in range(12)]
+
+        def victim_running() -> list[str]:
+            rows = pg_cluster.rows(
+                "SELECT j.job_id FROM jobs j JOIN attempts a ON a.job_id = j.job_id AND a.attempt = j.attempt "
+                "WHERE j.status = 'running' AND a.node_id = %s",
+                (victim,),
+            )
+            return [r[0] for r in rows]
+
+        lost = wait_for(victim_running, timeout=60, message="the victim node runs jobs")
+        nodes[0].kill9()
+        killed_at = utcnow()
+        lease = 3.0
+        wait_for(
+            lambda: all(store.get_job(j).attempt == 2 or store.get_job(j).status.value == "succeeded" for j in lost),
+            timeout=lease + 5 + 60,
+            interval=0.1,
+            message="the killed node's jobs recovered",
+        )
+        wait_for(
+            lambda: store.status_counts()["succeeded"] == len(ids), timeout=180, interval=0.2, message="all succeeded"
+        )
+        for job_id in lost:
+            attempts = store.attempts(job_id)
+            assert [a.attempt for a in attempts] == [1, 2]
+            assert attempts[0].outcome == "abandoned" and "node stopped heartbeating" in attempts[0].error
+            assert attempts[1].status == "succeeded"
+            [recovered] = [t for t in store.transitions(job_id) if "attempt 1 abandoned" in t.reason]
+            took = (datetime.fromisoformat(recovered.at.replace("Z", "+00:00")) - killed_at).total_seconds()
+            print(f"\njob {job_id[:8]} recovered {took:.1f}s after kill -9 (lease {lease}s)")
+        assert all(store.get_job(j).status.value == "succeeded" for j in ids)  # 0 acknowledged jobs lost
+    finally:
+        store.close()
+    nodes_after = pg_cluster.rows("SELECT node_id FROM nodes")
+    assert victim not in {r[0] for r in nodes_after}
+    ran = runs(work)
+    for job_id in ids:
+        assert 1 <= ran[job_id] <= 2  # at most once per attempt
+
+
+@pytest.mark.timeout(600)
+def test_killing_the_leader_moves_the_schedules_without_firing_a_slot_twice(pg_cluster: Cluster, tmp_path: Path) -> None:
+    work = tmp_path / "ticks"
+    schedules = [{"id": f"s{i}", "every": "1s", "command": "poll"} for i in range(50)]
+    plugins = {"ticker": {**tally(work), "schedules": schedules}}
+    nodes = start_nodes(pg_cluster, plugins, service={"max_workers": 4})
+
+    def leader() -> Any:
+        for node in nodes:
+            if node.proc.poll() is None:
+                with node.client() as client:
+                    if client.get("/healthz").json()["node"]["leader"]:
+                        return node
+        return None
+
+    first = wait_for(leader, timeout=30, message="a leader")
+    time.sleep(15)  # the schedules run on the first leader for a while
+    first.kill9()
+    killed = time.monotonic()
+    second = wait_for(leader, timeout=60, message="a new leader")
+    failover = time.monotonic() - killed
+    time.sleep(15)
+    fires: list[tuple[str, str, str]] = []
+    for node in nodes:
+        for rec in node.log_records():
+            if rec.get("msg") == "job queued" and rec.get("submitted_by") == "scheduler":
+                fires.append((rec["schedule_id"], rec["slot"], rec["job_id"]))
+    slots = Counter((s, slot) for s, slot, _ in fires)
+    assert slots and max(slots.values()) == 1, [k for k, v in slots.items() if v > 1]  # no slot twice
+    logged_jobs = {j for _, _, j in fires}
+    in_db = {r[0] for r in pg_cluster.rows("SELECT job_id FROM jobs WHERE submitted_by = 'scheduler'")}
+    # every logged fire is a job; a fire the killed leader committed but had not logged yet is the only slack
+    assert logged_jobs <= in_db and len(in_db - logged_jobs) <= 50
+    by_schedule: dict[str, list[str]] = {}
+    for s, slot, _ in sorted(fires, key=lambda f: f[1]):
+        by_schedule.setdefault(s, []).append(slot)
+    assert len(by_schedule) == 50
+    for s, seq in by_schedule.items():
+        assert seq == sorted(set(seq)), s  # strictly forward
+    second_id = node_id(second)
+    after = pg_cluster.rows(
+        "SELECT count(*) FROM jobs j JOIN attempts a ON a.job_id = j.job_id WHERE j.submitted_by = 'scheduler' "
+        "AND j.created_at > (SELECT min(started_at) FROM nodes WHERE node_id = %s)",
+        (second_id,),
+    )
+    assert after[0][0] > 0
+    print(f"\nfailover (kill -9 of the leader → a survivor leads): {failover:.1f}s; fires: {len(fires)}")
+    print(json.dumps({s: len(v) for s, v in list(by_schedule.items())[:3]}))
