@@ -1,27 +1,37 @@
-"""Breaker persistence on a real SQLite file: fed inside the transaction that ends a job, so
+"""Breaker persistence on both backends (a real SQLite file, a real PostgreSQL schema): fed inside the transaction that ends a job, so
 every terminal failure counts exactly once; retries, non-scheduler jobs and rolled-back
 finishes never count; transitions are announced only after the commit."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from ductile.breaker.state import Change
 from ductile.jobs import AttemptRecord, Job, NewJob
 from ductile.lifecycle import Decision, Status
-from ductile.store import SqliteStore
+from ductile.store import open_store
+from store.backends import backend_target, is_pg, raw
 
 T0 = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 RECORD = AttemptRecord("error", "s", "e", 1.0, error="boom")
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    s = SqliteStore(tmp_path / "ductile.db")
+def target(backend: str, tmp_path: Path) -> Iterator[str]:
+    with backend_target(backend, tmp_path) as where:
+        yield where
+
+
+@pytest.fixture
+def store(target: str):
+    s = open_store(target)
     heard: list[Change] = []
     s.configure_breakers(
         thresholds={"p": 2}, reset_after={"p": 30.0}, submitters=frozenset({"scheduler"}), listener=heard.extend
@@ -31,7 +41,7 @@ def store(tmp_path: Path):
     s.close()
 
 
-def running(store: SqliteStore, *, by: str = "scheduler", plugin: str = "p", max_attempts: int = 1, now=T0) -> Job:
+def running(store: Any, *, by: str = "scheduler", plugin: str = "p", max_attempts: int = 1, now=T0) -> Job:
     store.enqueue(
         NewJob(plugin=plugin, command="poll", payload=None, submitted_by=by, max_attempts=max_attempts),
         now=now,
@@ -42,11 +52,11 @@ def running(store: SqliteStore, *, by: str = "scheduler", plugin: str = "p", max
     return job
 
 
-def end(store: SqliteStore, job: Job, status: Status, now: datetime) -> Job:
+def end(store: Any, job: Job, status: Status, now: datetime) -> Job:
     return store.finish(job, RECORD, Decision(status, last_error="boom"), now=now)
 
 
-def row(store: SqliteStore) -> dict:
+def row(store: Any) -> dict:
     found = store.breaker_row("p", "poll")
     assert found is not None
     return found
@@ -137,33 +147,34 @@ def test_manual_reset_is_always_recorded(store):
     assert froms == [(None, "manual_reset"), ("closed", "failure_threshold"), ("open", "manual_reset")]
 
 
-def test_breaker_write_and_job_end_are_one_transaction(store, tmp_path):
+def test_breaker_write_and_job_end_are_one_transaction(store):
     job = running(store)
     # make the breaker's own write fail: the job's end must roll back with it (and nothing is
     # announced), proving the count cannot be lost or applied without the job ending
-    other = sqlite3.connect(tmp_path / "ductile.db")
-    other.execute(
-        "CREATE TRIGGER no_breakers BEFORE INSERT ON circuit_breakers BEGIN SELECT RAISE(ABORT, 'refused'); END"
-    )
-    other.commit()
-    with pytest.raises(sqlite3.IntegrityError):
+    if is_pg(store):
+        raw(store, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE 'refused'; END$$")
+        raw(store, "CREATE TRIGGER no_breakers BEFORE INSERT ON circuit_breakers FOR EACH ROW EXECUTE FUNCTION refuse()")
+    else:
+        raw(
+            store,
+            "CREATE TRIGGER no_breakers BEFORE INSERT ON circuit_breakers BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+    with pytest.raises((sqlite3.IntegrityError, psycopg.Error)):
         end(store, job, Status.FAILED, T0)
     assert store.get_job(job.job_id).status is Status.RUNNING
     assert store.breaker_row("p", "poll") is None and store.heard == []
-    other.execute("DROP TRIGGER no_breakers")
-    other.commit()
-    other.close()
+    raw(store, "DROP TRIGGER no_breakers" + (" ON circuit_breakers" if is_pg(store) else ""))
     end(store, job, Status.FAILED, T0)  # retried once the write works: counted exactly once
     assert row(store)["failure_count"] == 1
 
 
-def test_state_survives_reopen_and_prune_removes_old_transitions(tmp_path):
-    s = SqliteStore(tmp_path / "ductile.db")
+def test_state_survives_reopen_and_prune_removes_old_transitions(target):
+    s = open_store(target)
     s.configure_breakers(thresholds={"p": 1}, reset_after={}, listener=None)
     end(s, running(s), Status.FAILED, T0)
     s.reset_breaker("p", "poll", T0 + timedelta(days=100))
     s.close()
-    s = SqliteStore(tmp_path / "ductile.db")  # unconfigured: defaults, state read back from disk
+    s = open_store(target)  # unconfigured: defaults, state read back from disk
     try:
         assert s.breaker_row("p", "poll")["state"] == "closed"
         assert len(s.breaker_transitions("p", "poll")) == 2
@@ -175,13 +186,13 @@ def test_state_survives_reopen_and_prune_removes_old_transitions(tmp_path):
         s.close()
 
 
-async def test_the_pruner_honours_breaker_transitions_retention(tmp_path):
+async def test_the_pruner_honours_breaker_transitions_retention(target):
     import asyncio
 
     from ductile.timeutil import utcnow
     from ductile.upkeep import pruner
 
-    s = SqliteStore(tmp_path / "ductile.db")
+    s = open_store(target)
     try:
         now = utcnow()
         s.reset_breaker("p", "poll", now - timedelta(days=91))
@@ -200,8 +211,8 @@ async def test_the_pruner_honours_breaker_transitions_retention(tmp_path):
         s.close()
 
 
-def test_a_failing_listener_does_not_turn_a_committed_finish_into_an_error(tmp_path):
-    s = SqliteStore(tmp_path / "ductile.db")
+def test_a_failing_listener_does_not_turn_a_committed_finish_into_an_error(target):
+    s = open_store(target)
 
     def broken(changes: list[Change]) -> None:
         raise RuntimeError("subscriber blew up")

@@ -9,13 +9,17 @@ functions of `ductile.breaker.state`; this module only reads and writes rows.
 
 Transitions are handed to `Breakers.listener` (the gateway publishes them as SSE) only after the
 transaction committed, so a rolled-back finish never announces a change that did not happen.
+
+Both stores use this code: every helper takes the store's named-query dict (`SqliteStore` and
+`PostgresStore` name their statements alike). PostgreSQL adds `breaker_lock`, an advisory lock
+taken before each read-modify-write, so two nodes counting failures of one (plugin, command) at
+once take turns; SQLite's `BEGIN IMMEDIATE` already serialises writers.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +40,7 @@ from ductile.store import queries
 from ductile.timeutil import from_text, to_text
 
 Q = queries.load("sqlite")
+Db = Any  # a sqlite3 or psycopg connection: the rows and named queries look alike (`q` picks the dialect)
 log = logging.getLogger(__name__)
 # Terminal statuses that feed a breaker (§8); `skipped` is not an outcome of a run.
 COUNTED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.DEAD})
@@ -55,6 +60,7 @@ class Breakers:
     thresholds: dict[str, int] = field(default_factory=dict)
     reset_after: dict[str, float] = field(default_factory=dict)
     listener: Listener | None = None
+    q: Mapping[str, str] = field(default_factory=lambda: Q)
 
     def threshold(self, plugin: str) -> int:
         return self.thresholds.get(plugin, DEFAULT_THRESHOLD)
@@ -80,12 +86,13 @@ class Pending:
     breakers: Breakers
     changes: list[Change] = field(default_factory=list)
 
-    def job_ended(self, db: sqlite3.Connection, job: Job, status: Status, now: datetime) -> None:
+    def job_ended(self, db: Db, job: Job, status: Status, now: datetime) -> None:
         """The one call the store's finish/cancel make: count this job if the scheduler submitted
         it and `status` is a terminal outcome (a job that will retry is not passed here)."""
         if job.submitted_by not in self.breakers.submitters or status not in COUNTED:
             return
-        before = load(db, job.plugin, job.command) or Breaker(job.plugin, job.command)
+        q = self.breakers.q
+        before = load(db, job.plugin, job.command, q) or Breaker(job.plugin, job.command)
         after, change = on_outcome(
             before,
             succeeded=status is Status.SUCCEEDED,
@@ -93,7 +100,7 @@ class Pending:
             completed_at=now,
             threshold=self.breakers.threshold(job.plugin),
         )
-        save(db, after, now, change)
+        save(db, after, now, change, q)
         if change is not None:
             self.changes.append(change)
 
@@ -102,7 +109,7 @@ def _time(text: str | None) -> datetime | None:
     return from_text(text) if text else None
 
 
-def _breaker(row: sqlite3.Row) -> Breaker:
+def _breaker(row: Any) -> Breaker:
     return Breaker(
         plugin=row["plugin"],
         command=row["command"],
@@ -114,15 +121,19 @@ def _breaker(row: sqlite3.Row) -> Breaker:
     )
 
 
-def load(db: sqlite3.Connection, plugin: str, command: str) -> Breaker | None:
-    row = db.execute(Q["breaker_get"], {"plugin": plugin, "command": command}).fetchone()
+def load(db: Db, plugin: str, command: str, q: Mapping[str, str] = Q) -> Breaker | None:
+    """The row inside the caller's write transaction (locked first where the dialect needs it)."""
+    key = {"plugin": plugin, "command": command}
+    if "breaker_lock" in q:
+        db.execute(q["breaker_lock"], key)
+    row = db.execute(q["breaker_get"], key).fetchone()
     return _breaker(row) if row is not None else None
 
 
-def save(db: sqlite3.Connection, breaker: Breaker, now: datetime, change: Change | None) -> None:
+def save(db: Db, breaker: Breaker, now: datetime, change: Change | None, q: Mapping[str, str] = Q) -> None:
     stamp = to_text(now)
     db.execute(
-        Q["breaker_put"],
+        q["breaker_put"],
         {
             "plugin": breaker.plugin,
             "command": breaker.command,
@@ -136,7 +147,7 @@ def save(db: sqlite3.Connection, breaker: Breaker, now: datetime, change: Change
     )
     if change is not None:
         db.execute(
-            Q["breaker_insert_transition"],
+            q["breaker_insert_transition"],
             {
                 "plugin": change.plugin,
                 "command": change.command,
@@ -150,21 +161,23 @@ def save(db: sqlite3.Connection, breaker: Breaker, now: datetime, change: Change
         )
 
 
-def breaker_view(row: sqlite3.Row) -> dict[str, Any]:
-    return {key: row[key] for key in row.keys()}  # noqa: SIM118 (sqlite3.Row is not a mapping)
+def breaker_view(row: Any) -> dict[str, Any]:
+    return {key: row[key] for key in row.keys()}  # noqa: SIM118 (sqlite3.Row / PgRow are not mappings)
 
 
 class SqliteBreakers:
-    """Mixin of `SqliteStore`: the breaker verbs of `base.Store`. Needs `_tx`, `_read`."""
+    """Mixin of `SqliteStore` and `PostgresStore`: the breaker verbs of `base.Store`. Needs
+    `_tx`, `_read` and `_q` (the named queries of the host's dialect)."""
 
-    _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
-    _read: Callable[..., list[sqlite3.Row]]
+    _tx: Callable[[], AbstractContextManager[Db]]
+    _read: Callable[..., list[Any]]
+    _q: Mapping[str, str]
 
     @property
     def breakers(self) -> Breakers:
         found = self.__dict__.get("_breakers")
         if found is None:
-            found = self.__dict__["_breakers"] = Breakers()
+            found = self.__dict__["_breakers"] = Breakers(q=self._q)
         return found
 
     def configure_breakers(
@@ -176,46 +189,52 @@ class SqliteBreakers:
         listener: Listener | None = None,
     ) -> None:
         self.__dict__["_breakers"] = Breakers(
-            submitters=submitters, thresholds=dict(thresholds), reset_after=dict(reset_after), listener=listener
+            submitters=submitters,
+            thresholds=dict(thresholds),
+            reset_after=dict(reset_after),
+            listener=listener,
+            q=self._q,
         )
 
     def breaker_gate(self, plugin: str, command: str, now: datetime) -> str | None:
         """The scheduler asks before enqueueing a due run: None = go, "circuit_open" = skip.
         An open breaker whose cooldown elapsed moves to half_open here (and the run goes)."""
-        row = self._read(Q["breaker_get"], {"plugin": plugin, "command": command})
+        row = self._read(self._q["breaker_get"], {"plugin": plugin, "command": command})
         if not row or row[0]["state"] != "open":
             return None  # the common case: no write at all
         with self.breakers.after_commit() as pending, self._tx() as db:
-            before = load(db, plugin, command)
+            before = load(db, plugin, command, self._q)
             if before is None:
                 return None
             after, change, reason = on_due(before, now=now, reset_after=self.breakers.cooldown(plugin))
             if change is not None:
-                save(db, after, now, change)
+                save(db, after, now, change, self._q)
                 pending.changes.append(change)
         return reason
 
     def reset_breaker(self, plugin: str, command: str, now: datetime) -> Change:
         with self.breakers.after_commit() as pending, self._tx() as db:
-            after, change = on_reset(load(db, plugin, command), plugin=plugin, command=command)
-            save(db, after, now, change)
+            after, change = on_reset(load(db, plugin, command, self._q), plugin=plugin, command=command)
+            save(db, after, now, change, self._q)
             pending.changes.append(change)
         return change
 
     def breaker_rows(self) -> list[dict[str, Any]]:
-        return [breaker_view(r) for r in self._read(Q["breaker_all"])]
+        return [breaker_view(r) for r in self._read(self._q["breaker_all"])]
 
     def breaker_row(self, plugin: str, command: str) -> dict[str, Any] | None:
-        rows = self._read(Q["breaker_get"], {"plugin": plugin, "command": command})
+        rows = self._read(self._q["breaker_get"], {"plugin": plugin, "command": command})
         return breaker_view(rows[0]) if rows else None
 
     def breaker_transitions(self, plugin: str, command: str, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self._read(Q["breaker_transitions"], {"plugin": plugin, "command": command, "limit": limit})
+        rows = self._read(self._q["breaker_transitions"], {"plugin": plugin, "command": command, "limit": limit})
         return [breaker_view(r) for r in rows]
 
     def count_open_breakers(self) -> int:
-        return int(self._read(Q["breaker_count_open"])[0][0])
+        return int(self._read(self._q["breaker_count_open"])[0][0])
 
     def prune_breaker_transitions(self, cutoff: datetime, batch: int = 1000) -> int:
         with self._tx() as db:
-            return db.execute(Q["breaker_prune_transitions"], {"cutoff": to_text(cutoff), "batch": batch}).rowcount
+            return db.execute(
+                self._q["breaker_prune_transitions"], {"cutoff": to_text(cutoff), "batch": batch}
+            ).rowcount

@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -28,17 +28,20 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from ductile.jobs import AttemptRecord, EnqueueResult, Job, NewJob, ScheduleState, StateChange
+from ductile.jobs import AttemptRecord, Job, StateChange
 from ductile.lifecycle import Decision, Status
 from ductile.store import queries
 from ductile.store.base import STATE_LIMIT, StateTooLarge, StoreError
+from ductile.store.breaker import SqliteBreakers
 from ductile.store.errors import StoreUnavailable
 from ductile.store.pg_cluster import PgCluster
+from ductile.store.pg_enqueue import PgEnqueue
 from ductile.store.pg_errors import PgDamaged, classify, redact_url
 from ductile.store.pg_schema import migrate, row_factory
 from ductile.store.postgres_reads import PostgresReads
-from ductile.store.routing import Dialect, EntryJob, Routing, fire_hooks, insert_entries, route_completion
+from ductile.store.routing import Dialect, Routing, fire_hooks, route_completion
 from ductile.store.sqlite import _dumps, _job, _loads
+from ductile.store.sqlite_actions import SqliteActions
 from ductile.timeutil import to_text
 
 log = logging.getLogger(__name__)
@@ -53,9 +56,11 @@ _CLAIM_SETTINGS = (
 )
 
 
-class PostgresStore(PgCluster, PostgresReads):
+class PostgresStore(PgCluster, PgEnqueue, PostgresReads, SqliteActions, SqliteBreakers):
     """See `ductile.store.base.Store` for the contract of each method; reads are in
-    `postgres_reads.PostgresReads`, node bookkeeping in `pg_cluster.PgCluster`."""
+    `postgres_reads.PostgresReads`, enqueues and cancels in `pg_enqueue.PgEnqueue`, node
+    bookkeeping in `pg_cluster.PgCluster`; retry links / bulk audit (`SqliteActions`) and the
+    circuit breaker (`SqliteBreakers`) are the SQLite store's code run with this store's queries."""
 
     _q = Q
     _to_job = staticmethod(_job)
@@ -165,75 +170,17 @@ class PostgresStore(PgCluster, PostgresReads):
         self.stop_cluster()
         self._pool.close()
 
-    # -- job transitions --------------------------------------------------------------------
-    def enqueue(
-        self,
-        job: NewJob,
-        *,
-        now: datetime,
-        dedupe_since: datetime | None,
-        enforce_dedupe: bool = True,
-        schedule_state: ScheduleState | None = None,
-    ) -> EnqueueResult:
-        with self._tx() as db:
-            if job.dedupe_key and enforce_dedupe:
-                # Two nodes enqueueing the same key must not both see "no duplicate".
-                db.execute(Q["plugin_claim_lock"], {"key": self.key(f"dedupe:{job.plugin}:{job.dedupe_key}")})
-                key = {"dedupe_key": job.dedupe_key, "plugin": job.plugin, "command": job.command}
-                row = db.execute(Q["find_duplicate_active"], key).fetchone()
-                if row is None and dedupe_since is not None:
-                    row = db.execute(Q["find_duplicate_succeeded"], {**key, "since": to_text(dedupe_since)}).fetchone()
-                if row is not None:
-                    return EnqueueResult(job_id=row["job_id"], created=False, status=Status(row["status"]))
-            job_id = str(uuid.uuid4())
-            stamp = to_text(now)
-            if schedule_state is not None:
-                fired = {**schedule_state.__dict__, "last_job_id": job_id}
-                if db.execute(Q["advance_schedule_state"], fired).fetchone() is None:
-                    # Another node fired this slot (it leads now; this one has not noticed yet).
-                    where = {"instance": schedule_state.instance, "schedule_id": schedule_state.schedule_id}
-                    last = db.execute(Q["schedule_last_job"], where).fetchone()
-                    log.warning("schedule slot already fired by another node; not fired again", extra=where)
-                    return EnqueueResult(job_id=last[0] if last else "", created=False, status=Status.QUEUED)
-            db.execute(
-                Q["insert_job"],
-                {
-                    "job_id": job_id,
-                    "plugin": job.plugin,
-                    "command": job.command,
-                    "payload": _dumps(job.payload),
-                    "max_attempts": job.max_attempts,
-                    "submitted_by": job.submitted_by,
-                    "dedupe_key": job.dedupe_key,
-                    "created_at": stamp,
-                    "parent_job_id": job.parent_job_id,
-                    "context": _dumps(job.context),
-                    "source_event_id": job.source_event_id,
-                    "event_context_id": job.event_context_id,
-                    "route_key": job.route_key,
-                    "pipeline": job.pipeline,
-                    "step_id": job.step_id,
-                },
-            )
-            db.execute(
-                Q["insert_transition"],
-                {
-                    "job_id": job_id,
-                    "from_status": None,
-                    "to_status": "queued",
-                    "reason": f"enqueued by {job.submitted_by}",
-                    "at": stamp,
-                },
-            )
-            self._notify(db)
-        return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
-
-    def claim(self, *, now: datetime, excluded_plugins: Collection[str] = ()) -> Job | None:
+    # -- job transitions (enqueues and cancels: pg_enqueue.PgEnqueue) --------------------------
+    def claim(
+        self, *, now: datetime, excluded_plugins: Collection[str] = (), start: Callable[[Job], int | None] | None = None
+    ) -> Job | None:
         """The oldest eligible job no other node holds, within its instance's cluster-wide limit.
 
         The candidate row is locked with SKIP LOCKED (other nodes pass over it). For an instance
         with a limit, the first candidate's instance lock is waited for; later ones are only
-        tried, so a claim never waits while holding an instance lock (no deadlock between nodes)."""
+        tried, so a claim never waits while holding an instance lock (no deadlock between nodes).
+        `start` spawns the plugin inside this transaction, once the job row is ours; its pid goes
+        on the attempt row in the same commit (as `SqliteStore.claim`)."""
         stamp = to_text(now)
         excluded = list(excluded_plugins)
         passed: list[str] = []
@@ -264,8 +211,9 @@ class PostgresStore(PgCluster, PostgresReads):
                     passed.append(job_id)
                     continue
                 job = _job(row)
+                pid = start(job) if start is not None else None  # spawns the plugin inside this transaction
                 db.execute(
-                    Q["insert_attempt"],
+                    Q["insert_attempt_started"],
                     {
                         "job_id": job.job_id,
                         "attempt": job.attempt,
@@ -274,6 +222,7 @@ class PostgresStore(PgCluster, PostgresReads):
                         "submitted_by": job.submitted_by,
                         "started_at": stamp,
                         "node_id": self.node_id,
+                        "pid": pid,
                     },
                 )
                 db.execute(
@@ -303,7 +252,7 @@ class PostgresStore(PgCluster, PostgresReads):
         stamp = to_text(now)
         if routing is not None:
             routing.reset()
-        with self._tx(durable=False) as db:
+        with self.breakers.after_commit() as breaker, self._tx(durable=False) as db:
             # Lock the job row first: a node recovering it (lease lapsed) and this node finishing
             # it take turns, and the status/attempt guard below lets exactly one of them win.
             current = db.execute(
@@ -389,16 +338,12 @@ class PostgresStore(PgCluster, PostgresReads):
                         "event_id": event.get("event_id"),
                     },
                 )
+            if not decision.retrying:
+                breaker.job_ended(db, job, decision.status, now)
             if decision.retrying or (routing is not None and (routing.children or routing.hooks)):
                 self._notify(db)
             row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
         return _job(row)
-
-    def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
-        with self._tx() as db:
-            ids = insert_entries(db, entries, now, submitted_by, PG)
-            self._notify(db)
-            return ids
 
     def _apply_state(self, db: psycopg.Connection[Any], job: Job, change: StateChange, stamp: str) -> None:
         if change.replace:
@@ -428,51 +373,6 @@ class PostgresStore(PgCluster, PostgresReads):
                     "now": stamp,
                 },
             )
-
-    def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None:
-        stamp = to_text(now)
-        with self._tx() as db:
-            row = db.execute(Q["get_job"].rstrip(";") + " FOR UPDATE", {"job_id": job_id}).fetchone()
-            if row is None:
-                return None
-            job = _job(row)
-            if job.status not in (Status.QUEUED, Status.RUNNING):
-                return job
-            db.execute(
-                Q["job_to_terminal"],
-                {"job_id": job_id, "status": "dead", "now": stamp, "last_error": reason, "from_status": job.status.value},
-            )
-            if job.status is Status.RUNNING:
-                db.execute(
-                    Q["finish_attempt"],
-                    {
-                        "job_id": job_id,
-                        "attempt": job.attempt,
-                        "completed_at": stamp,
-                        "outcome": "cancelled",
-                        "status": "dead",
-                        "response": None,
-                        "error": reason,
-                        "logs": None,
-                        "stderr": None,
-                        "exit_code": None,
-                        "duration_ms": None,
-                    },
-                )
-            db.execute(
-                Q["insert_transition"],
-                {"job_id": job_id, "from_status": job.status.value, "to_status": "dead", "reason": reason, "at": stamp},
-            )
-            row = db.execute(Q["get_job"], {"job_id": job_id}).fetchone()
-        return _job(row)
-
-    def record_pid(self, job_id: str, attempt: int, pid: int) -> None:
-        with self._tx(durable=False) as db:
-            db.execute(Q["set_attempt_pid"], {"job_id": job_id, "attempt": attempt, "pid": pid})
-
-    def put_schedule_state(self, state: ScheduleState) -> None:
-        with self._tx() as db:
-            db.execute(Q["put_schedule_state"], state.__dict__)
 
     # -- upkeep -----------------------------------------------------------------------------
     def prune(self, cutoffs: dict[str, datetime], batch: int = 1000) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ductile.jobs import Attempt, AttemptQuery, Job, JobPage, JobQuery, ScheduleState, SummaryPage, Transition
 from ductile.lifecycle import Status
-from ductile.store import queries
+from ductile.store import queries, schedules
 from ductile.store.sqlite import (
     _JOB_COLUMNS,
     _SUMMARY_COLUMNS,
@@ -156,7 +156,11 @@ class PostgresReads(SqliteReads):
     def transitions(self, job_id: str) -> list[Transition]:
         return [
             Transition(
-                job_id=r["job_id"], from_status=r["from_status"], to_status=r["to_status"], reason=r["reason"], at=r["at"]
+                job_id=r["job_id"],
+                from_status=r["from_status"],
+                to_status=r["to_status"],
+                reason=r["reason"],
+                at=r["at"],
             )
             for r in self._read(Q["transitions_for_job"], {"job_id": job_id})
         ]
@@ -209,14 +213,4 @@ class PostgresReads(SqliteReads):
         return {r["instance"]: _loads(r["state"]) for r in self._read(Q["all_states"])}
 
     def schedule_states(self) -> dict[tuple[str, str], ScheduleState]:
-        return {
-            (r["instance"], r["schedule_id"]): ScheduleState(
-                instance=r["instance"],
-                schedule_id=r["schedule_id"],
-                next_slot=r["next_slot"],
-                next_fire=r["next_fire"],
-                last_fired=r["last_fired"],
-                last_job_id=r["last_job_id"],
-            )
-            for r in self._read(Q["schedule_states"])
-        }
+        return schedules.states(self._read(Q["schedule_states"]))

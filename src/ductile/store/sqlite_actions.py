@@ -8,8 +8,7 @@ hourly counts treat it like any other job.
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -22,30 +21,33 @@ Q = queries.load("sqlite")
 
 
 class SqliteActions:
-    """Needs `_read` (locked fetchall) and `_tx` (write transaction) from the host."""
+    """Needs `_read` (locked fetchall), `_tx` (write transaction) and `_q` (named queries of its
+    dialect) from the host; `PostgresStore` uses it too."""
 
-    _read: Callable[..., list[sqlite3.Row]]
-    _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _read: Callable[..., list[Any]]
+    _tx: Callable[[], AbstractContextManager[Any]]
+    _q: Mapping[str, str]
 
     def retry_links(self, job_id: str) -> dict[str, Any]:
         """`{retry_of, retried_by}`: the job this one repeats, and the retries made of it."""
-        row = self._read(Q["retry_of"], {"job_id": job_id})
+        row = self._read(self._q["retry_of"], {"job_id": job_id})
         return {
             "retry_of": row[0][0] if row else None,
-            "retried_by": [r[0] for r in self._read(Q["retried_by"], {"job_id": job_id})],
+            "retried_by": [r[0] for r in self._read(self._q["retried_by"], {"job_id": job_id})],
         }
 
     def record_bulk_action(self, action: BulkAction, *, now: datetime) -> int:
         with self._tx() as db:
-            return insert_bulk_action(db, action, now)
+            return insert_bulk_action(db, action, now, self._q)
 
     def bulk_actions(self, limit: int = 50) -> list[BulkAction]:
-        return list(_actions(self._read(Q["list_bulk_actions"], {"limit": limit})))
+        return list(_actions(self._read(self._q["list_bulk_actions"], {"limit": limit})))
 
 
-def insert_bulk_action(db: sqlite3.Connection, action: BulkAction, now: datetime) -> int:
-    cursor = db.execute(
-        Q["insert_bulk_action"],
+def insert_bulk_action(db: Any, action: BulkAction, now: datetime, q: Mapping[str, str] = Q) -> int:
+    """The audit row inside the caller's transaction; its id (RETURNING, in both dialects)."""
+    row = db.execute(
+        q["insert_bulk_action"],
         {
             "action": action.action,
             "actor": action.actor,
@@ -56,11 +58,11 @@ def insert_bulk_action(db: sqlite3.Connection, action: BulkAction, now: datetime
             "job_ids": json.dumps(action.job_ids),
             "created_at": to_text(now),
         },
-    )
-    return int(cursor.lastrowid or 0)
+    ).fetchone()
+    return int(row[0])
 
 
-def _actions(rows: list[sqlite3.Row]) -> Iterator[BulkAction]:
+def _actions(rows: list[Any]) -> Iterator[BulkAction]:
     for r in rows:
         yield BulkAction(
             id=r["id"],

@@ -97,8 +97,8 @@ class SqliteReads:
         """One schedule entry's newest `limit` finished runs, newest first, as (status,
         completed_at), and when it last succeeded (None: never, or pruned)."""
         params = {"plugin": plugin, "command": command, "key": key, "limit": limit}
-        runs = [(r[0], r[1]) for r in self._read(Q["schedule_recent_runs"], params)]
-        success = self._read(Q["schedule_last_success"], params)
+        runs = [(r[0], r[1]) for r in self._read(self._q["schedule_recent_runs"], params)]
+        success = self._read(self._q["schedule_last_success"], params)
         return runs, success[0][0] if success else None
 
 

@@ -15,10 +15,11 @@ Then the usual queue dedupe applies to the key (an active job, or one succeeded 
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ductile.jobs import EnqueueResult
 from ductile.lifecycle import Status
@@ -39,29 +40,32 @@ class WebhookJob:
 
 
 def enqueue_delivery(
-    db: sqlite3.Connection,
+    db: Any,
     job: WebhookJob,
     *,
     now: datetime,
     delivery_since: datetime | None,
     dedupe_since: datetime | None,
+    q: Mapping[str, str] = Q,
 ) -> EnqueueResult:
-    """Inside the caller's write transaction: the redelivered job, or a new queued one."""
+    """Inside the caller's write transaction: the redelivered job, or a new queued one. `q` is
+    the store's named queries (SQLite's by default; `PostgresStore` passes its own, having
+    taken the dedupe key's advisory lock so two nodes cannot both insert)."""
     if job.dedupe_key:
         key = {"dedupe_key": job.dedupe_key, "plugin": job.plugin, "command": job.command}
         row = None
         if delivery_since is not None:
-            row = db.execute(Q["webhook_delivery_seen"], {**key, "since": to_text(delivery_since)}).fetchone()
+            row = db.execute(q["webhook_delivery_seen"], {**key, "since": to_text(delivery_since)}).fetchone()
         if row is None:
-            row = db.execute(Q["find_duplicate_active"], key).fetchone()
+            row = db.execute(q["find_duplicate_active"], key).fetchone()
         if row is None and dedupe_since is not None:
-            row = db.execute(Q["find_duplicate_succeeded"], {**key, "since": to_text(dedupe_since)}).fetchone()
+            row = db.execute(q["find_duplicate_succeeded"], {**key, "since": to_text(dedupe_since)}).fetchone()
         if row is not None:
             return EnqueueResult(job_id=row[0], created=False, status=Status(row[1]))
     job_id = str(uuid.uuid4())
     stamp = to_text(now)
     db.execute(
-        Q["insert_job"],
+        q["insert_job"],
         {
             "job_id": job_id,
             "plugin": job.plugin,
@@ -81,7 +85,7 @@ def enqueue_delivery(
         },
     )
     db.execute(
-        Q["insert_transition"],
+        q["insert_transition"],
         {
             "job_id": job_id,
             "from_status": None,

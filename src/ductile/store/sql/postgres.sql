@@ -148,24 +148,38 @@ VALUES (%(instance)s, %(fact_type)s, %(job_id)s, %(data)s, %(now)s);
 SELECT * FROM schedule_state;
 
 -- name: put_schedule_state
-INSERT INTO schedule_state (instance, schedule_id, next_slot, next_fire, last_fired, last_job_id)
-VALUES (%(instance)s, %(schedule_id)s, %(next_slot)s, %(next_fire)s, %(last_fired)s, %(last_job_id)s)
+INSERT INTO schedule_state (instance, schedule_id, next_slot, next_fire, last_fired, last_job_id,
+    status, reason, paused_by, paused_at, command, definition, updated_at)
+VALUES (%(instance)s, %(schedule_id)s, %(next_slot)s, %(next_fire)s, %(last_fired)s, %(last_job_id)s,
+    %(status)s, %(reason)s, %(paused_by)s, %(paused_at)s, %(command)s, %(definition)s, %(updated_at)s)
 ON CONFLICT (instance, schedule_id) DO UPDATE SET
     next_slot = excluded.next_slot, next_fire = excluded.next_fire,
-    last_fired = excluded.last_fired, last_job_id = excluded.last_job_id
+    last_fired = excluded.last_fired, last_job_id = excluded.last_job_id,
+    status = excluded.status, reason = excluded.reason, paused_by = excluded.paused_by,
+    paused_at = excluded.paused_at, command = excluded.command, definition = excluded.definition,
+    updated_at = excluded.updated_at
 -- Slots only move forward (a fence between leaders): a node that lost leadership without
--- noticing yet cannot move a schedule back to a slot the new leader already fired.
+-- noticing yet cannot move a schedule back to a slot the new leader already fired. A changed
+-- status, command or one-shot definition (pause, resume, a new plan) is written whatever the slot.
 WHERE schedule_state.next_slot IS NULL OR excluded.next_slot IS NULL
    OR excluded.next_slot >= schedule_state.next_slot
+   OR excluded.status IS DISTINCT FROM schedule_state.status
+   OR excluded.command IS DISTINCT FROM schedule_state.command
+   OR excluded.definition IS DISTINCT FROM schedule_state.definition
 RETURNING instance;
 
 -- name: advance_schedule_state
 -- A fire: the slot must move strictly forward, or another leader fired this slot already.
-INSERT INTO schedule_state (instance, schedule_id, next_slot, next_fire, last_fired, last_job_id)
-VALUES (%(instance)s, %(schedule_id)s, %(next_slot)s, %(next_fire)s, %(last_fired)s, %(last_job_id)s)
+INSERT INTO schedule_state (instance, schedule_id, next_slot, next_fire, last_fired, last_job_id,
+    status, reason, paused_by, paused_at, command, definition, updated_at)
+VALUES (%(instance)s, %(schedule_id)s, %(next_slot)s, %(next_fire)s, %(last_fired)s, %(last_job_id)s,
+    %(status)s, %(reason)s, %(paused_by)s, %(paused_at)s, %(command)s, %(definition)s, %(updated_at)s)
 ON CONFLICT (instance, schedule_id) DO UPDATE SET
     next_slot = excluded.next_slot, next_fire = excluded.next_fire,
-    last_fired = excluded.last_fired, last_job_id = excluded.last_job_id
+    last_fired = excluded.last_fired, last_job_id = excluded.last_job_id,
+    status = excluded.status, reason = excluded.reason, paused_by = excluded.paused_by,
+    paused_at = excluded.paused_at, command = excluded.command, definition = excluded.definition,
+    updated_at = excluded.updated_at
 WHERE schedule_state.next_slot IS NULL OR excluded.next_slot IS NULL
    OR excluded.next_slot > schedule_state.next_slot
 RETURNING instance;
@@ -351,3 +365,99 @@ ORDER BY j.started_at;
 SELECT a.node_id, count(*) FROM jobs AS j
 JOIN attempts AS a ON a.job_id = j.job_id AND a.attempt = j.attempt
 WHERE j.status = 'running' GROUP BY a.node_id;
+
+-- == Ported from the SQLite store (issues 10, 11, 13): same names, same result columns ==
+
+-- name: insert_attempt_started
+-- claim(start=...): the attempt row with the pid the start callback returned.
+INSERT INTO attempts (job_id, attempt, plugin, command, submitted_by, started_at, node_id, pid)
+VALUES (%(job_id)s, %(attempt)s, %(plugin)s, %(command)s, %(submitted_by)s, %(started_at)s, %(node_id)s, %(pid)s);
+
+-- name: outstanding_scheduler_jobs
+SELECT job_id, status FROM jobs
+WHERE plugin = %(plugin)s AND command = %(command)s AND submitted_by = 'scheduler'
+  AND status IN ('queued', 'running')
+ORDER BY created_at, seq;
+
+-- name: webhook_delivery_seen
+SELECT job_id, status FROM jobs
+WHERE dedupe_key = %(dedupe_key)s AND plugin = %(plugin)s AND command = %(command)s AND created_at >= %(since)s
+ORDER BY created_at, seq
+LIMIT 1;
+
+-- name: set_retry_of
+UPDATE jobs SET retry_of = %(retry_of)s WHERE job_id = %(job_id)s;
+
+-- name: retry_of
+SELECT retry_of FROM jobs WHERE job_id = %(job_id)s;
+
+-- name: retried_by
+SELECT job_id FROM jobs WHERE retry_of = %(job_id)s ORDER BY created_at, job_id;
+
+-- name: insert_bulk_action
+INSERT INTO bulk_actions (action, actor, filter, matched, acted, skipped, job_ids, created_at)
+VALUES (%(action)s, %(actor)s, %(filter)s, %(matched)s, %(acted)s, %(skipped)s, %(job_ids)s, %(created_at)s)
+RETURNING id;
+
+-- name: list_bulk_actions
+SELECT id, action, actor, filter, matched, acted, skipped, job_ids, created_at
+FROM bulk_actions ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: schedule_recent_runs
+SELECT status, completed_at FROM (
+    (SELECT status, completed_at, created_at FROM jobs
+        WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'succeeded'
+        ORDER BY created_at DESC LIMIT %(limit)s)
+    UNION ALL (SELECT status, completed_at, created_at FROM jobs
+        WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'failed'
+        ORDER BY created_at DESC LIMIT %(limit)s)
+    UNION ALL (SELECT status, completed_at, created_at FROM jobs
+        WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'timed_out'
+        ORDER BY created_at DESC LIMIT %(limit)s)
+    UNION ALL (SELECT status, completed_at, created_at FROM jobs
+        WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'dead'
+        ORDER BY created_at DESC LIMIT %(limit)s)
+) AS runs ORDER BY created_at DESC LIMIT %(limit)s;
+
+-- name: schedule_last_success
+SELECT completed_at FROM jobs
+WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'succeeded'
+ORDER BY created_at DESC LIMIT 1;
+
+-- name: breaker_lock
+-- Breaker read-modify-writes of one (plugin, command) take turns across nodes, also before its
+-- row exists (two first failures at once must count twice). Keyed by schema like every lock.
+SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':breaker:' || %(plugin)s || ':' || %(command)s));
+
+-- name: breaker_get
+SELECT plugin, command, state, failure_count, opened_at, last_failure_at, last_job_id, updated_at
+FROM circuit_breakers WHERE plugin = %(plugin)s AND command = %(command)s;
+
+-- name: breaker_all
+SELECT plugin, command, state, failure_count, opened_at, last_failure_at, last_job_id, updated_at
+FROM circuit_breakers ORDER BY plugin, command;
+
+-- name: breaker_put
+INSERT INTO circuit_breakers (plugin, command, state, failure_count, opened_at, last_failure_at, last_job_id, updated_at)
+VALUES (%(plugin)s, %(command)s, %(state)s, %(failure_count)s, %(opened_at)s, %(last_failure_at)s, %(last_job_id)s,
+    %(updated_at)s)
+ON CONFLICT (plugin, command) DO UPDATE SET
+    state = excluded.state, failure_count = excluded.failure_count, opened_at = excluded.opened_at,
+    last_failure_at = excluded.last_failure_at, last_job_id = excluded.last_job_id, updated_at = excluded.updated_at;
+
+-- name: breaker_insert_transition
+INSERT INTO circuit_breaker_transitions (plugin, command, from_state, to_state, failure_count, reason, job_id, created_at)
+VALUES (%(plugin)s, %(command)s, %(from_state)s, %(to_state)s, %(failure_count)s, %(reason)s, %(job_id)s, %(created_at)s);
+
+-- name: breaker_transitions
+SELECT id, plugin, command, from_state, to_state, failure_count, reason, job_id, created_at
+FROM circuit_breaker_transitions WHERE plugin = %(plugin)s AND command = %(command)s
+ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: breaker_count_open
+SELECT count(*) FROM circuit_breakers WHERE state = 'open';
+
+-- name: breaker_prune_transitions
+DELETE FROM circuit_breaker_transitions
+WHERE id IN (SELECT id FROM circuit_breaker_transitions WHERE created_at < %(cutoff)s ORDER BY id LIMIT %(batch)s
+    FOR UPDATE SKIP LOCKED);

@@ -290,7 +290,8 @@ SELECT job_id FROM jobs WHERE retry_of = :job_id ORDER BY created_at, job_id;
 
 -- name: insert_bulk_action
 INSERT INTO bulk_actions (action, actor, filter, matched, acted, skipped, job_ids, created_at)
-VALUES (:action, :actor, :filter, :matched, :acted, :skipped, :job_ids, :created_at);
+VALUES (:action, :actor, :filter, :matched, :acted, :skipped, :job_ids, :created_at)
+RETURNING id;
 
 -- name: list_bulk_actions
 SELECT id, action, actor, filter, matched, acted, skipped, job_ids, created_at

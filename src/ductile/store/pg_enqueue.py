@@ -1,0 +1,211 @@
+"""The PostgreSQL store's enqueues and cancels (a mixin of `PostgresStore`): single, bulk
+(`enqueue_many` with its audit row), webhook deliveries, pipeline entries, schedule rows.
+
+Kept apart from `postgres.py` (claims and finishes) so each module stays readable. What differs
+from SQLite: several nodes write at once, so every dedupe look-up runs under a transaction
+advisory lock on its key (two nodes enqueueing the same key cannot both see "no duplicate"), and
+a scheduler fire only advances its schedule row when the slot moves forward (a fence between a
+new leader and one that has not noticed it lost). Shared logic (webhook dedupe, audit rows) is the
+SQLite store's code run with PostgreSQL's named queries.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from ductile.jobs import BulkAction, EnqueueResult, Job, NewJob, ScheduleState
+from ductile.lifecycle import Status
+from ductile.store import queries, schedules
+from ductile.store.breaker import Breakers
+from ductile.store.routing import Dialect, EntryJob, insert_entries
+from ductile.store.sqlite import _dumps, _job
+from ductile.store.sqlite_actions import insert_bulk_action
+from ductile.store.webhooks import WebhookJob, enqueue_delivery
+from ductile.timeutil import to_text
+
+log = logging.getLogger(__name__)
+Q = queries.load("postgres")
+PG = Dialect(Q, (psycopg.Error,))
+Db = psycopg.Connection[Any]
+
+
+class PgEnqueue:
+    """Needs `_tx`, `_read`, `_notify`, `key` and `breakers` from `PostgresStore`."""
+
+    _tx: Callable[..., AbstractContextManager[Db]]
+    _read: Callable[..., list[Any]]
+    _notify: Callable[[Db], None]
+    key: Callable[[str], str]
+    breakers: Breakers
+
+    def _lock_dedupe(self, db: Db, jobs: list[tuple[str, str | None]]) -> None:
+        """Take the dedupe-key locks of (plugin, key) pairs in one sorted order, so two bulk
+        enqueues of overlapping keys wait for each other instead of deadlocking."""
+        for plugin, key in sorted({(p, k) for p, k in jobs if k}):
+            db.execute(Q["plugin_claim_lock"], {"key": self.key(f"dedupe:{plugin}:{key}")})
+
+    def enqueue(
+        self,
+        job: NewJob,
+        *,
+        now: datetime,
+        dedupe_since: datetime | None,
+        enforce_dedupe: bool = True,
+        schedule_state: ScheduleState | None = None,
+    ) -> EnqueueResult:
+        with self._tx() as db:
+            if enforce_dedupe:
+                self._lock_dedupe(db, [(job.plugin, job.dedupe_key)])
+            result = self._enqueue_in(db, job, now, dedupe_since, enforce_dedupe, schedule_state)
+            if result.created:
+                self._notify(db)
+        return result
+
+    def enqueue_many(
+        self, jobs: list[NewJob], *, now: datetime, dedupe_since: datetime | None, audit: BulkAction | None = None
+    ) -> tuple[list[EnqueueResult], int | None]:
+        """All enqueues and the audit row in one transaction (all-or-nothing, never unaudited)."""
+        with self._tx() as db:
+            self._lock_dedupe(db, [(j.plugin, j.dedupe_key) for j in jobs])
+            results = [self._enqueue_in(db, job, now, dedupe_since, True, None) for job in jobs]
+            if any(r.created for r in results):
+                self._notify(db)
+            if audit is None:
+                return results, None
+            created = [r.job_id for r in results if r.created]
+            audit = replace(audit, acted=len(created), skipped=audit.matched - len(created), job_ids=created)
+            return results, insert_bulk_action(db, audit, now, Q)
+
+    def enqueue_webhook(
+        self, job: WebhookJob, *, now: datetime, delivery_since: datetime | None, dedupe_since: datetime | None
+    ) -> EnqueueResult:
+        with self._tx() as db:
+            self._lock_dedupe(db, [(job.plugin, job.dedupe_key)])
+            result = enqueue_delivery(db, job, now=now, delivery_since=delivery_since, dedupe_since=dedupe_since, q=Q)
+            if result.created:
+                self._notify(db)
+        return result
+
+    def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
+        with self._tx() as db:
+            ids = insert_entries(db, entries, now, submitted_by, PG)
+            self._notify(db)
+            return ids
+
+    def _enqueue_in(
+        self,
+        db: Db,
+        job: NewJob,
+        now: datetime,
+        dedupe_since: datetime | None,
+        enforce_dedupe: bool,
+        schedule_state: ScheduleState | None,
+    ) -> EnqueueResult:
+        """One enqueue inside the caller's transaction (dedupe locks already held)."""
+        if job.dedupe_key and enforce_dedupe:
+            key = {"dedupe_key": job.dedupe_key, "plugin": job.plugin, "command": job.command}
+            row = db.execute(Q["find_duplicate_active"], key).fetchone()
+            if row is None and dedupe_since is not None:
+                row = db.execute(Q["find_duplicate_succeeded"], {**key, "since": to_text(dedupe_since)}).fetchone()
+            if row is not None:
+                return EnqueueResult(job_id=row["job_id"], created=False, status=Status(row["status"]))
+        job_id = str(uuid.uuid4())
+        stamp = to_text(now)
+        if schedule_state is not None:
+            fired = {**schedule_state.__dict__, "last_job_id": job_id}
+            if db.execute(Q["advance_schedule_state"], fired).fetchone() is None:
+                # Another node fired this slot (it leads now; this one has not noticed yet).
+                where = {"instance": schedule_state.instance, "schedule_id": schedule_state.schedule_id}
+                last = db.execute(Q["schedule_last_job"], where).fetchone()
+                log.warning("schedule slot already fired by another node; not fired again", extra=where)
+                return EnqueueResult(job_id=last[0] if last else "", created=False, status=Status.QUEUED)
+        db.execute(
+            Q["insert_job"],
+            {
+                "job_id": job_id,
+                "plugin": job.plugin,
+                "command": job.command,
+                "payload": _dumps(job.payload),
+                "max_attempts": job.max_attempts,
+                "submitted_by": job.submitted_by,
+                "dedupe_key": job.dedupe_key,
+                "created_at": stamp,
+                "parent_job_id": job.parent_job_id,
+                "context": _dumps(job.context),
+                "source_event_id": job.source_event_id,
+                "event_context_id": job.event_context_id,
+                "route_key": job.route_key,
+                "pipeline": job.pipeline,
+                "step_id": job.step_id,
+            },
+        )
+        if job.retry_of is not None:
+            db.execute(Q["set_retry_of"], {"retry_of": job.retry_of, "job_id": job_id})
+        reason = f"enqueued by {job.submitted_by}" + (f" (retry of {job.retry_of})" if job.retry_of else "")
+        db.execute(
+            Q["insert_transition"],
+            {"job_id": job_id, "from_status": None, "to_status": "queued", "reason": reason, "at": stamp},
+        )
+        return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
+
+    def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None:
+        stamp = to_text(now)
+        with self.breakers.after_commit() as breaker, self._tx() as db:
+            row = db.execute(Q["get_job"].rstrip(";") + " FOR UPDATE", {"job_id": job_id}).fetchone()
+            if row is None:
+                return None
+            job = _job(row)
+            if job.status not in (Status.QUEUED, Status.RUNNING):
+                return job
+            db.execute(
+                Q["job_to_terminal"],
+                {
+                    "job_id": job_id,
+                    "status": "dead",
+                    "now": stamp,
+                    "last_error": reason,
+                    "from_status": job.status.value,
+                },
+            )
+            if job.status is Status.RUNNING:
+                db.execute(
+                    Q["finish_attempt"],
+                    {
+                        "job_id": job_id,
+                        "attempt": job.attempt,
+                        "completed_at": stamp,
+                        "outcome": "cancelled",
+                        "status": "dead",
+                        "response": None,
+                        "error": reason,
+                        "logs": None,
+                        "stderr": None,
+                        "exit_code": None,
+                        "duration_ms": None,
+                    },
+                )
+            db.execute(
+                Q["insert_transition"],
+                {"job_id": job_id, "from_status": job.status.value, "to_status": "dead", "reason": reason, "at": stamp},
+            )
+            breaker.job_ended(db, job, Status.DEAD, now)
+            row = db.execute(Q["get_job"], {"job_id": job_id}).fetchone()
+        return _job(row)
+
+    # -- schedule rows ------------------------------------------------------------------------
+    def put_schedule_state(self, state: ScheduleState) -> None:
+        with self._tx() as db:
+            db.execute(Q["put_schedule_state"], state.__dict__)
+
+    def outstanding_scheduler_jobs(self, plugin: str, command: str) -> list[str]:
+        return schedules.outstanding(
+            self._read(Q["outstanding_scheduler_jobs"], {"plugin": plugin, "command": command})
+        )
