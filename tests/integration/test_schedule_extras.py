@@ -1,17 +1,21 @@
 """Schedule extras (pipelines.md §9) on a real store and real plugin processes, with a controlled clock:
 one-shots (`at`, `after`, O13 re-arm), windows across midnight and DST, `not_on`, gates before
 `if_running`, `if_running: cancel` (O8: only scheduler jobs, processes killed), `catch_up: run_all`
-after a stop, and pause/resume/run-now persisted across a reopen (a new gateway on the same file)."""
+after a stop, and pause/resume/run-now persisted across a reopen (a new gateway on the same file).
+Every test runs on both backends: a SQLite file and a fresh PostgreSQL schema (entry statuses,
+pauses and one-shot definitions are rows of schedule_state on either)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import make_plugin, wait_for
+from pgtest import fresh_schema
 
 from ductile.events import EventHub
 from ductile.jobs import JobQuery, ScheduleState
@@ -23,6 +27,15 @@ from integration.conftest import TEST_PLUGINS, alive
 
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)  # a Monday
 BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def rig_database(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    if request.param == "sqlite":
+        yield {"path": "./data/ductile.db"}
+        return
+    with fresh_schema() as url:
+        yield {"url": url}
 
 
 class Clock:

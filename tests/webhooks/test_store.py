@@ -1,12 +1,17 @@
-"""`Store.enqueue_webhook` on a real SQLite file: the redelivery window in any status, and two
-connections racing with the same delivery id (the gateway's check-and-insert is one transaction)."""
+"""`Store.enqueue_webhook` on both backends (a real SQLite file, a real PostgreSQL schema): the
+redelivery window in any status, and several connections racing with the same delivery id (the
+gateway's check-and-insert is one transaction; on PostgreSQL under the dedupe key's advisory lock,
+so two nodes cannot both insert)."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
+from store.backends import BACKENDS, backend_target, raw
 
 from ductile.store import open_store
 from ductile.store.webhooks import WebhookJob
@@ -15,18 +20,22 @@ from ductile.timeutil import add_seconds
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 
 
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with backend_target(request.param, tmp_path) as target:
+        yield target
+
+
 def job(key: str | None, body: str = '{"a":1}') -> WebhookJob:
     return WebhookJob(plugin="gh", payload_text=body, submitted_by="webhook:/gh", max_attempts=3, dedupe_key=key)
 
 
-def test_any_status_inside_the_window_is_a_redelivery(tmp_path: Path) -> None:
-    db = tmp_path / "d.db"
+def test_any_status_inside_the_window_is_a_redelivery(db: str) -> None:
     store = open_store(db)
     try:
         first = store.enqueue_webhook(job("webhook:/gh:1"), now=NOW, delivery_since=None, dedupe_since=None)
         assert first.created
-        with sqlite3.connect(db) as conn:  # the first delivery's job failed for good
-            conn.execute("UPDATE jobs SET status = 'failed' WHERE job_id = ?", (first.job_id,))
+        raw(store, "UPDATE jobs SET status = 'failed' WHERE job_id = ?", (first.job_id,))  # failed for good
         later = add_seconds(NOW, 7200)
         inside = store.enqueue_webhook(
             job("webhook:/gh:1"), now=later, delivery_since=add_seconds(later, -3 * 3600), dedupe_since=None
@@ -44,16 +53,14 @@ def test_any_status_inside_the_window_is_a_redelivery(tmp_path: Path) -> None:
             3,
             "handle",
         )
-        with sqlite3.connect(db) as conn:
-            raw = conn.execute("SELECT payload FROM jobs WHERE job_id = ?", (outside.job_id,)).fetchone()[0]
-        assert raw == '{"a":1}'  # verbatim text, not re-serialised
+        [(text,)] = raw(store, "SELECT payload FROM jobs WHERE job_id = ?", (outside.job_id,))
+        assert text == '{"a":1}'  # verbatim text, not re-serialised
         assert store.enqueue_webhook(job(None), now=later, delivery_since=None, dedupe_since=None).created
     finally:
         store.close()
 
 
-def test_two_connections_racing_with_one_delivery_id_make_one_job(tmp_path: Path) -> None:
-    db = tmp_path / "d.db"
+def test_two_connections_racing_with_one_delivery_id_make_one_job(db: str) -> None:
     open_store(db).close()
     stores = [open_store(db) for _ in range(4)]
     results: list = []
@@ -79,8 +86,7 @@ def test_two_connections_racing_with_one_delivery_id_make_one_job(tmp_path: Path
                 t.join()
             assert sum(r.created for r in results) == 1
             assert len({r.job_id for r in results}) == 1
-            with sqlite3.connect(db) as conn:
-                assert conn.execute("SELECT count(*) FROM jobs WHERE dedupe_key = ?", (key,)).fetchone()[0] == 1
+            assert raw(stores[0], "SELECT count(*) FROM jobs WHERE dedupe_key = ?", (key,))[0][0] == 1
     finally:
         for store in stores:
             store.close()
