@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import DUCTILE, write_config
 from pgtest import fresh_schema
 
-from ductile.jobs import AttemptRecord, JobQuery, NewJob, StateChange
+from ductile.jobs import AttemptRecord, BulkAction, JobQuery, NewJob, ScheduleState, StateChange
 from ductile.lifecycle import Decision, Status
 from ductile.store import SqliteStore, open_store
 from ductile.timeutil import to_text
@@ -41,20 +41,43 @@ def test_db_copy_moves_an_installation_and_verifies_it(tmp_path: Path) -> None:
                 state_change=StateChange(data={"last": i}),
                 events=[{"type": "seen", "payload": {"i": i}, "event_id": f"e{i}"}],
             )
+    # issue 10/13 rows: a retry link, a bulk audit row, a breaker with its transitions, a paused entry
+    retry = src.enqueue(NewJob("p", "poll", retry_of=ids[2]), now=T0 + timedelta(minutes=5), dedupe_since=None)
+    ids.append(retry.job_id)
+    src.record_bulk_action(
+        BulkAction("retry", "ops", {"status": "failed"}, 1, 1, 0, [retry.job_id]), now=T0 + timedelta(minutes=5)
+    )
+    src.reset_breaker("p", "poll", T0 + timedelta(minutes=6))
+    paused = ScheduleState("p", "default", None, None, None, None, "paused_manual", "maintenance", "ops", to_text(T0))
+    src.put_schedule_state(paused)
     before = {j: (src.get_job(j), src.attempts(j), src.transitions(j), src.emitted_events(j)) for j in ids}
+    extras = (
+        src.retry_links(ids[2]),
+        [(b.action, b.filter, b.job_ids) for b in src.bulk_actions()],
+        src.breaker_rows(),
+        [{k: v for k, v in t.items() if k != "id"} for t in src.breaker_transitions("p", "poll")],
+        src.schedule_states(),
+    )
     counts, state = src.status_counts(), src.all_states()
     src.close()
     with fresh_schema("copy") as url:
         done = cli("db", "copy", "--from", f"sqlite:///{path}", "--to", url, "--json")
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
-        assert report["ok"] and report["tables"]["jobs"] == {"source": 30, "copied": 30, "target": 30}
+        assert report["ok"] and report["tables"]["jobs"] == {"source": 31, "copied": 31, "target": 31}
         dst = open_store(url)
         try:
             after = {j: (dst.get_job(j), dst.attempts(j), dst.transitions(j), dst.emitted_events(j)) for j in ids}
             assert after == before
+            assert (
+                dst.retry_links(ids[2]),
+                [(b.action, b.filter, b.job_ids) for b in dst.bulk_actions()],
+                dst.breaker_rows(),
+                [{k: v for k, v in t.items() if k != "id"} for t in dst.breaker_transitions("p", "poll")],
+                dst.schedule_states(),
+            ) == extras
             assert dst.status_counts() == counts and dst.all_states() == state
-            assert dst.list_jobs(JobQuery(limit=100)).total == 30
+            assert dst.list_jobs(JobQuery(limit=100)).total == 31
         finally:
             dst.close()
         again = cli("db", "copy", "--from", f"sqlite:///{path}", "--to", url)

@@ -28,6 +28,9 @@ TABLES: list[tuple[str, str]] = [
     ("plugin_events", "id"),
     ("facts", "id"),
     ("event_contexts", "created_at, id"),
+    ("circuit_breakers", "plugin, command"),
+    ("circuit_breaker_transitions", "id"),
+    ("bulk_actions", "id"),
 ]
 # Columns the target generates itself (identity / rowid stand-ins).
 GENERATED = {"seq", "id"}
@@ -82,7 +85,8 @@ def copy(
     dest: Annotated[str, typer.Option("--to", help="postgresql://… (or sqlite:///path); must be empty")],
     json_out: JsonOption = False,
 ) -> None:
-    """Copy every job, attempt, transition, state and context row into an empty database, then
+    """Copy every job, attempt, transition, state, context, breaker and bulk-audit row into an
+    empty database, then
     verify the row counts of every table. Stop the gateway first: rows written during the copy
     are not copied."""
     src = _open(source)
