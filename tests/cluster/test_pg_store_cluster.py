@@ -95,7 +95,9 @@ def test_instance_limits_hold_across_nodes(nodes: list[Any]) -> None:
     assert again.job_id == solo[1]
 
 
-def test_a_lapsed_node_is_reaped_once_and_its_jobs_recovered_by_the_status_rule(nodes: list[Any], tmp_path: Path) -> None:
+def test_a_lapsed_node_is_reaped_once_and_its_jobs_recovered_by_the_status_rule(
+    nodes: list[Any], tmp_path: Path
+) -> None:
     a, b, c = nodes
     for s in nodes:
         s.register_node(now=at(0), version="t")
@@ -157,6 +159,43 @@ def test_a_schedule_slot_fires_once_even_from_two_leaders(nodes: list[Any]) -> N
     # a stale plan cannot move the slot back either
     a.put_schedule_state(ScheduleState("p", "default", to_text(at(0)), to_text(at(0)), None, None))
     assert a.schedule_states()[("p", "default")].next_slot == to_text(at(60))
+
+
+def test_a_pause_or_new_plan_is_written_past_the_slot_fence_and_a_fire_keeps_the_entry_columns(
+    nodes: list[Any],
+) -> None:
+    a, b, _ = nodes
+    fired = ScheduleState(
+        "p", "default", to_text(at(60)), to_text(at(60)), to_text(at(0)), None, command="poll", definition=None
+    )
+    job = NewJob(plugin="p", command="poll", submitted_by="scheduler", dedupe_key="p:poll:default")
+    assert a.enqueue(job, now=at(0), dedupe_since=None, enforce_dedupe=False, schedule_state=fired).created
+    assert b.schedule_states()[("p", "default")].command == "poll"  # a fire writes the entry columns too
+    # a pause from another node with an older slot in hand: the status change is written
+    paused = ScheduleState(
+        "p",
+        "default",
+        to_text(at(30)),
+        to_text(at(30)),
+        to_text(at(0)),
+        None,
+        "paused_manual",
+        "maint",
+        "ops",
+        to_text(at(5)),
+        "poll",
+        None,
+        to_text(at(5)),
+    )
+    b.put_schedule_state(paused)
+    got = a.schedule_states()[("p", "default")]
+    assert (got.status, got.reason, got.paused_by, got.paused_at) == ("paused_manual", "maint", "ops", to_text(at(5)))
+    # the same status with an older slot is still fenced (a stale leader's plan)
+    stale = ScheduleState(
+        "p", "default", to_text(at(10)), to_text(at(10)), None, None, "paused_manual", "other", command="poll"
+    )
+    b.put_schedule_state(stale)
+    assert a.schedule_states()[("p", "default")].reason == "maint"
 
 
 def test_an_unreachable_server_is_store_unavailable() -> None:
