@@ -1,8 +1,8 @@
 """A real gateway process on PostgreSQL with the features of issues 10 and 13: a scheduled plugin
 that keeps failing opens its circuit breaker (/healthz `plugins_circuit_open`), a schedule is
 paused through the API (the pause is a schedule_state row), a signed webhook delivery becomes a
-job, a failed job is retried through the API (linked by retry_of), and GET /schedules judges each
-entry's health. Each test gets its own schema (tests/pgtest.py); the database is read back with
+job, a failed job is retried through the API (linked by retry_of) and in bulk (with its audit
+row), and GET /schedules judges each entry's health. Each test gets its own schema (tests/pgtest.py); the database is read back with
 psycopg, as an operator's psql would."""
 
 from __future__ import annotations
@@ -128,6 +128,21 @@ def test_breaker_pause_webhook_retry_and_health_on_postgresql(pg_cluster: Cluste
         wait_for(lambda: client.get(f"/job/{retry_id}").json()["status"] == "failed", timeout=60, message="retry ran")
         again = client.post(f"/job/{failed}/retry")
         assert again.status_code == 202 and again.json()["job_id"] != retry_id  # the first retry ended
+
+        # 6. a bulk retry: its jobs and its audit row commit together, and any node reads the audit
+        bulk = client.post("/jobs/retry", params={"plugin": "bad"})
+        assert bulk.status_code == 200, bulk.text
+        out = bulk.json()
+        assert out["acted"] >= 1 and out["action_id"] is not None
+        [(action, actor, acted, job_ids)] = pg_cluster.rows(
+            "SELECT action, actor, acted, job_ids FROM bulk_actions WHERE id = %s", (out["action_id"],)
+        )
+        assert (action, actor, acted) == ("retry", "admin", out["acted"])
+        assert json.loads(job_ids) == [r["job_id"] for r in out["retries"]]
+        for r in out["retries"]:
+            assert pg_cluster.rows("SELECT retry_of FROM jobs WHERE job_id = %s", (r["job_id"],)) == [(r["retry_of"],)]
+        listed = client.get("/bulk-actions").json()["actions"]
+        assert listed[0]["id"] == out["action_id"] and listed[0]["acted"] == out["acted"]
 
         # an API retry never feeds the breaker (only scheduler jobs count)
         counted = {
