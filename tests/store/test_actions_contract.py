@@ -80,6 +80,14 @@ def test_an_exception_from_start_rolls_the_claim_back(store):
     assert again is not None and again.job_id == first.job_id and store.running_pids() == {first.job_id: 7}
 
 
+def test_record_pid_for_spawners_outside_the_claim(store):
+    first = store.enqueue(new(), now=at(0), dedupe_since=None)
+    job = store.claim(now=at(1))
+    assert store.running_pids() == {}
+    store.record_pid(job.job_id, job.attempt, 5150)
+    assert store.running_pids() == {first.job_id: 5150}
+
+
 # -- retries ---------------------------------------------------------------------------------------
 def test_a_retry_links_both_ways_and_says_so_in_its_first_transition(store):
     original = store.enqueue(new(), now=at(0), dedupe_since=None).job_id

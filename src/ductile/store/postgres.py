@@ -374,6 +374,10 @@ class PostgresStore(PgCluster, PgEnqueue, PostgresReads, SqliteActions, SqliteBr
                 },
             )
 
+    def record_pid(self, job_id: str, attempt: int, pid: int) -> None:
+        with self._tx(durable=False) as db:
+            db.execute(Q["set_attempt_pid"], {"job_id": job_id, "attempt": attempt, "pid": pid})
+
     # -- upkeep -----------------------------------------------------------------------------
     def prune(self, cutoffs: dict[str, datetime], batch: int = 1000) -> int:
         removed = 0
