@@ -153,7 +153,9 @@ def test_breaker_write_and_job_end_are_one_transaction(store):
     # announced), proving the count cannot be lost or applied without the job ending
     if is_pg(store):
         raw(store, "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RAISE 'refused'; END$$")
-        raw(store, "CREATE TRIGGER no_breakers BEFORE INSERT ON circuit_breakers FOR EACH ROW EXECUTE FUNCTION refuse()")
+        raw(
+            store, "CREATE TRIGGER no_breakers BEFORE INSERT ON circuit_breakers FOR EACH ROW EXECUTE FUNCTION refuse()"
+        )
     else:
         raw(
             store,
