@@ -197,3 +197,43 @@ def test_two_nodes_counting_failures_of_one_breaker_at_once_lose_none(store):
         assert store.breaker_row("p", "poll")["failure_count"] == 2 * per_node
     finally:
         nodes[1].close()
+
+
+def race_bulk(stores: list, orders: list[list[str]], now: datetime) -> tuple[list[int], list[BaseException]]:
+    """Each store bulk-enqueues its keys at once (a barrier releases them together)."""
+    barrier = threading.Barrier(len(stores))
+    errors: list[BaseException] = []
+    created: list[int] = []
+
+    def bulk(s, order: list[str]) -> None:
+        barrier.wait()
+        try:
+            results, _ = s.enqueue_many([new(k) for k in order], now=now, dedupe_since=None)
+            created.append(sum(r.created for r in results))
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bulk, args=(s, o)) for s, o in zip(stores, orders, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return created, errors
+
+
+def test_two_nodes_bulk_enqueueing_overlapping_keys_in_opposite_orders_make_one_job_per_key(store):
+    """Each node's enqueue_many takes its dedupe-key locks in one sorted order: no deadlock between
+    opposite orders, and each key gets exactly one job however the two interleave."""
+    if not is_pg(store):
+        pytest.skip("one SQLite writer at a time: nothing can interleave")
+    other = open_store(store.url)
+    try:
+        for round_ in range(5):
+            keys = [f"r{round_}-k{i}" for i in range(20)]
+            created, errors = race_bulk([store, other], [keys, list(reversed(keys))], at(round_))
+            assert errors == []
+            assert sum(created) == len(keys)
+            sql = "SELECT dedupe_key, count(*) FROM jobs WHERE dedupe_key LIKE ? GROUP BY dedupe_key"
+            assert sorted(raw(store, sql, (f"r{round_}-%",))) == sorted((k, 1) for k in keys)
+    finally:
+        other.close()
