@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))
 from live_gateway import live, seed, stamp  # noqa: F401 - `live` is a fixture
 
-from ductile.cli.main import app
+from ductile.cli.main import build
+
+app = build()
 
 runner = CliRunner()
 

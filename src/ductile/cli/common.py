@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from ductile.config import ConfigError, LoadedConfig, load_config
-from ductile.gateway import Setup, prepare
+if TYPE_CHECKING:  # imported where used: the config models and the gateway cost ~0.4 s to import
+    from ductile.config import LoadedConfig
+    from ductile.gateway import Setup
 
 ConfigOption = Annotated[
     str | None,
@@ -33,6 +34,8 @@ def print_json(value: Any) -> None:
 
 def config_or_exit(config: str | None, hint: str = "") -> LoadedConfig:
     """The validated config, or every problem on stderr and exit 1."""
+    from ductile.config import ConfigError, load_config
+
     try:
         return load_config(config)
     except ConfigError as exc:
@@ -41,6 +44,9 @@ def config_or_exit(config: str | None, hint: str = "") -> LoadedConfig:
 
 def setup_or_exit(config: str | None) -> Setup:
     """Config checked against the discovered plugins, or every problem on stderr and exit 1."""
+    from ductile.config import ConfigError
+    from ductile.gateway import prepare
+
     try:
         return prepare(config)
     except ConfigError as exc:

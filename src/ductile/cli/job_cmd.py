@@ -59,15 +59,17 @@ def _strings(params: dict[str, Any]) -> dict[str, str]:
 
 @contextmanager
 def _source(api_url: str | None, token: str | None, config: str | None) -> Iterator[Any]:
+    if api_url:  # the API path imports nothing of the gateway (bench/cli.py)
+        try:
+            with ApiClient(api_url, token) as client:
+                yield client
+        except ApiClientError as exc:
+            fail(str(exc))
+        return
     from ductile.api.app import ApiError
     from ductile.store import StoreError, open_store
 
     try:
-        if api_url:
-            with ApiClient(api_url, token) as client:
-                yield client
-            return
-
         loaded = config_or_exit(config, hint="(or pass --api-url to ask a running gateway)")
         if not loaded.config.database.postgres and not loaded.db_path.exists():
             fail(f"no database at {loaded.db_path} (has the gateway run yet? or pass --api-url)")
@@ -76,8 +78,6 @@ def _source(api_url: str | None, token: str | None, config: str | None) -> Itera
             yield _Local(store)
         finally:
             store.close()
-    except ApiClientError as exc:
-        fail(str(exc))
     except ApiError as exc:
         fail(exc.message)
     except StoreError as exc:  # one line naming the file and what to do, never a traceback

@@ -1,21 +1,50 @@
-"""`ductile <noun> <action>`: the command tree. Each noun lives in its own module; all thin."""
+"""`ductile <noun> <action>`: the command tree. Each noun lives in its own module; all thin.
+
+Only the noun being run is imported: `ductile job list --api-url …` must not pay for the gateway,
+the config models or FastAPI (a CLI that talks to a gateway should answer about as fast as curl;
+bench/cli.py measures it). `--help` and unknown words load everything.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 from typing import Annotated
 
 import typer
 
-from ductile.cli import config_cmd, db_cmd, events_cmd, mcp_cmd, plugin_cmd, schedule_cmd, system_cmd
+# noun → module with a Typer `app` (a command group)
+GROUPS = {
+    "system": "ductile.cli.system_cmd",
+    "config": "ductile.cli.config_cmd",
+    "plugin": "ductile.cli.plugin_cmd",
+    "schedule": "ductile.cli.schedule_cmd",
+    "job": "ductile.cli.job_cmd",
+    "db": "ductile.cli.db_cmd",
+}
+# command → module with `register(app)` (single commands at the top level)
+COMMANDS = {"events": "ductile.cli.events_cmd", "mcp": "ductile.cli.mcp_cmd"}
 
-app = typer.Typer(
-    name="ductile",
-    help="Automation runtime: plugins as jobs in a durable SQLite queue, on schedules, over an HTTP API.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+
+def build(only: str | None = None) -> typer.Typer:
+    """The command tree; with `only`, just that noun (plus `version`)."""
+    app = typer.Typer(
+        name="ductile",
+        help="Automation runtime: plugins as jobs in a durable SQLite queue, on schedules, over an HTTP API.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.callback(invoke_without_command=True)(_root)
+    app.command("version")(version_cmd)
+    for name, module in GROUPS.items():
+        if only in (None, name):
+            app.add_typer(importlib.import_module(module).app, name=name)
+    for name, module in COMMANDS.items():
+        if only in (None, name):
+            importlib.import_module(module).register(app)
+    return app
 
 
 def _version_info() -> dict[str, str]:
@@ -48,7 +77,6 @@ def _print_version(json_out: bool) -> None:
         typer.echo(f"ductile {info['version']}\ncommit: {info['commit']}\nbuilt_at: {info['build_time']}")
 
 
-@app.callback(invoke_without_command=True)
 def _root(
     ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)] = False,
@@ -61,30 +89,14 @@ def _root(
         raise typer.Exit()
 
 
-@app.command("version")
 def version_cmd(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Print the version, commit and build time (`unknown` when not known)."""
     _print_version(json_out)
 
 
-app.add_typer(system_cmd.app, name="system")
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(plugin_cmd.app, name="plugin")
-events_cmd.register(app)
-mcp_cmd.register(app)
-app.add_typer(schedule_cmd.app, name="schedule")
-app.add_typer(db_cmd.app, name="db")
-
-try:  # the job commands arrive with the API issue
-    from ductile.cli import job_cmd
-
-    app.add_typer(job_cmd.app, name="job")
-except ImportError:  # pragma: no cover
-    pass
-
-
 def main() -> None:
-    app()
+    first = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    build(first if first in GROUPS or first in COMMANDS else None)()
 
 
 if __name__ == "__main__":

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import os
 
-import httpx
-
-from ductile.config import ConfigError, load_config
-
 FALLBACK_URL = "http://127.0.0.1:8080"
 
 
 def config_api_url(config: str | None) -> str | None:
     """The URL the config's own gateway listens on, if its API is enabled."""
+    from ductile.config import ConfigError, load_config
+
     try:
         loaded = load_config(config)
     except ConfigError:
@@ -40,9 +38,13 @@ def api_url(option: str | None, config: str | None) -> str:
 
 
 def reachable(url: str, timeout: float = 2.0) -> bool:
+    from ductile.cli.api_client import ApiClient, ApiClientError
+
     try:
-        return httpx.get(url.rstrip("/") + "/healthz", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
+        with ApiClient(url, None, timeout=timeout) as client:
+            client.get("/healthz")
+        return True
+    except ApiClientError:
         return False
 
 

@@ -112,6 +112,20 @@ class MonitorClient:
             raise ApiRefused(response.status_code, str(message))
         return response.json()
 
+    async def job_action(self, job_id: str, action: str) -> dict[str, Any]:
+        """`POST /job/{job_id}/{retry|cancel}` (scope jobs:rw)."""
+        try:
+            response = await self._http.post(f"/job/{job_id}/{action}")
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(f"{self.base_url}: {exc.__class__.__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("error", response.text)
+            except ValueError:
+                message = response.text
+            raise ApiRefused(response.status_code, str(message))
+        return response.json()
+
     async def health(self) -> dict[str, Any]:
         return await self._get("/healthz")
 

@@ -44,12 +44,34 @@ class JobDetailScreen(Screen[None]):
         Binding("escape,q", "app.pop_screen", "back"),
         Binding("r", "reload", "reload"),
         Binding("u", "parent", "parent job"),
+        Binding("y", "job('retry')", "retry"),
+        Binding("k", "job('cancel')", "cancel"),
     ]
 
     def __init__(self, job_id: str):
         super().__init__()
         self.job_id = job_id
         self.parent_job_id: str | None = None
+
+    def action_job(self, action: str) -> None:
+        """`y` retries the job shown (a new job; its detail opens), `k` cancels it (jobs:rw)."""
+        self.run_worker(self._job_action(action), group="job-action")
+
+    async def _job_action(self, action: str) -> None:
+        from ductile.monitor.client import ApiRefused, ApiUnavailable
+
+        try:
+            body = await self.app.client.job_action(self.job_id, action)  # type: ignore[attr-defined]
+        except (ApiRefused, ApiUnavailable) as exc:
+            self.notify(f"{action} {self.job_id[:8]}: {getattr(exc, 'message', exc)}", severity="error")
+            return
+        if action == "retry":
+            again = " (already queued or running)" if body.get("duplicate") else ""
+            self.notify(f"retry of {self.job_id[:8]} queued as {body['job_id'][:8]}{again}")
+            self.app.push_screen(JobDetailScreen(body["job_id"]))
+        else:
+            self.notify(f"{self.job_id[:8]} {body.get('status', 'cancelled')}")
+            self.action_reload()
 
     def action_parent(self) -> None:
         if self.parent_job_id:

@@ -16,6 +16,7 @@ KEYS = [
     ("t", "plugin state (secrets redacted)"),
     ("l", "pipelines: last instance, status, duration"),
     ("u", "in a job: open its parent (enter on a child opens it)"),
+    ("y / k", "in a job: retry it (a new job, opened) / cancel it"),
     ("r", "refetch everything now"),
     ("P", "schedules panel: pause / resume the selected schedule"),
     ("R", "schedules panel: run the selected schedule now"),

@@ -1,0 +1,100 @@
+"""How fast the CLI answers: `ductile job list --api-url …` end to end beside `curl` for the same
+request, and `ductile --help`, against a real gateway on loopback.
+
+    .venv/bin/python bench/cli.py            # 30 runs of each, interleaved
+    .venv/bin/python bench/cli.py --runs 10
+
+Every run is a fresh process (what a person or a script pays). The runs of each command are
+interleaved so drift on a shared machine hits all alike; medians and p90 are printed with the
+load average. Target (issue 13): `job list --api-url` ≤ 150 ms end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+TOKEN = "bench-cli-token-0123456789abcdef"
+DUCTILE = str(Path(sys.executable).parent / "ductile")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    (work / "plugins").mkdir()
+    config = {
+        "service": {"log_format": "json", "log_level": "warning"},
+        "database": {"path": "./data/ductile.db"},
+        "plugin_roots": [str(work / "plugins")],
+        "plugins": {},
+        "api": {
+            "enabled": True,
+            "listen": f"127.0.0.1:{port}",
+            "auth": {"tokens": [{"name": "bench", "token": TOKEN, "scopes": ["*"]}]},
+        },
+    }
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    log = open(work / "gateway.log", "wb")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen([DUCTILE, "system", "start", "--config", str(work)], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if subprocess.run(["curl", "-sf", f"{url}/healthz"], capture_output=True).returncode == 0:
+            return proc, url
+        time.sleep(0.1)
+    raise SystemExit("gateway did not start; see " + str(work / "gateway.log"))
+
+
+def timed(argv: list[str]) -> float:
+    t = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True)
+    elapsed = (time.perf_counter() - t) * 1000
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {done.stderr.decode()[:300]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ductile-bench-cli-") as tmp:
+        proc, url = start(Path(tmp))
+        try:
+            sides = {
+                "curl GET /jobs": ["curl", "-sf", "-H", f"Authorization: Bearer {TOKEN}", f"{url}/jobs?limit=20"],
+                "ductile job list --api-url": [DUCTILE, "job", "list", "--api-url", url, "--token", TOKEN],
+                "ductile --help": [DUCTILE, "--help"],
+                "python -c pass": [sys.executable, "-c", "pass"],
+            }
+            times: dict[str, list[float]] = {name: [] for name in sides}
+            print(f"load average before: {os.getloadavg()[0]:.2f}; {args.runs} runs of each, interleaved")
+            for _ in range(args.runs):
+                for name, argv in sides.items():
+                    times[name].append(timed(argv))
+            for name, values in times.items():
+                ordered = sorted(values)
+                p90 = ordered[max(0, int(len(ordered) * 0.9) - 1)]
+                print(f"{name:32} median {statistics.median(values):7.1f} ms   p90 {p90:7.1f} ms")
+            print(f"load average after: {os.getloadavg()[0]:.2f}")
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
