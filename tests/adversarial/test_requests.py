@@ -71,6 +71,7 @@ ROUTES: list[tuple[str, str, int]] = [
     ("POST", "/jobs/retry", 200),  # as a dry run (see _url): the barrage must not act on the jobs
     ("POST", "/jobs/cancel", 200),
     ("GET", "/bulk-actions", 200),
+    ("GET", "/nodes", 200),
 ]
 BODY_ROUTES = {"/plugin/{plugin}/{command}", "/schedules/{plugin}/{schedule_id}/pause"}
 
