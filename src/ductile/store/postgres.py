@@ -29,8 +29,8 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from ductile.jobs import AttemptRecord, Job, StateChange
-from ductile.lifecycle import Decision, Status
-from ductile.store import queries
+from ductile.lifecycle import Decision
+from ductile.store import finishing, queries
 from ductile.store.base import STATE_LIMIT, StateTooLarge, StoreError
 from ductile.store.breaker import SqliteBreakers
 from ductile.store.errors import StoreUnavailable
@@ -39,7 +39,7 @@ from ductile.store.pg_enqueue import PgEnqueue
 from ductile.store.pg_errors import PgDamaged, classify, redact_url
 from ductile.store.pg_schema import migrate, row_factory
 from ductile.store.postgres_reads import PostgresReads
-from ductile.store.routing import Dialect, Routing, fire_hooks, route_completion
+from ductile.store.routing import Dialect, Routing
 from ductile.store.sqlite import _dumps, _job, _loads
 from ductile.store.sqlite_actions import SqliteActions
 from ductile.timeutil import to_text
@@ -263,58 +263,13 @@ class PostgresStore(PgCluster, PgEnqueue, PostgresReads, SqliteActions, SqliteBr
             if state_change is not None:
                 self._apply_state(db, job, state_change, stamp)
             if routing is not None:
-                if decision.status is Status.SUCCEEDED:
-                    routing.error = route_completion(db, job, routing, now, PG)
-                    if routing.error is not None:  # §3.1.3: failed, no retry, no hooks
-                        decision = Decision(Status.FAILED, last_error=routing.error)
-                    else:
-                        fire_hooks(db, job, decision, routing, now, PG)
-                else:
-                    fire_hooks(db, job, decision, routing, now, PG)
-            db.execute(
-                Q["finish_attempt"],
-                {
-                    "job_id": job.job_id,
-                    "attempt": job.attempt,
-                    "completed_at": record.completed_at,
-                    "outcome": record.outcome,
-                    "status": decision.status.value,
-                    "response": _dumps(record.response),
-                    "error": record.error,
-                    "logs": _dumps(record.logs),
-                    "stderr": record.stderr,
-                    "exit_code": record.exit_code,
-                    "duration_ms": record.duration_ms,
-                },
-            )
-            if decision.retrying:
-                cursor = db.execute(
-                    Q["job_to_retry"],
-                    {
-                        "job_id": job.job_id,
-                        "next_retry_at": to_text(decision.next_retry_at) if decision.next_retry_at else None,
-                        "last_error": decision.last_error,
-                    },
-                )
-                reason = f"attempt {job.attempt} {record.outcome}; retry as attempt {job.attempt + 1}"
-                if decision.next_retry_at is not None:
-                    reason += f" at {to_text(decision.next_retry_at)}"
-            else:
-                cursor = db.execute(
-                    Q["job_to_terminal"],
-                    {
-                        "job_id": job.job_id,
-                        "status": decision.status.value,
-                        "now": stamp,
-                        "last_error": decision.last_error,
-                        "from_status": job.status.value,
-                    },
-                )
-                reason = f"attempt {job.attempt} {record.outcome}"
+                decision = finishing.route_and_hook(db, job, decision, routing, now, PG)
+            db.execute(Q["finish_attempt"], finishing.attempt_params(job, record, decision))
+            query = Q["job_to_retry"] if decision.retrying else Q["job_to_terminal"]
+            cursor = db.execute(query, finishing.job_params(job, decision, stamp))
+            reason = finishing.transition_reason(job, record, decision)
             if cursor.rowcount != 1:
                 raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
-            if decision.last_error and not decision.retrying and decision.status is not Status.SUCCEEDED:
-                reason += f": {decision.last_error[:200]}"
             db.execute(
                 Q["insert_transition"],
                 {

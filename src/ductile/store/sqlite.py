@@ -34,11 +34,11 @@ from ductile.jobs import (
     Transition,
 )
 from ductile.lifecycle import Decision, Status
-from ductile.store import queries, schedules
+from ductile.store import finishing, queries, schedules
 from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
 from ductile.store.breaker import SqliteBreakers
 from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
-from ductile.store.routing import EntryJob, Routing, fire_hooks, insert_entries, route_completion
+from ductile.store.routing import EntryJob, Routing, insert_entries
 from ductile.store.sqlite_actions import SqliteActions, insert_bulk_action
 from ductile.store.sqlite_reads import SqliteReads
 from ductile.store.webhooks import WebhookJob, enqueue_delivery
@@ -361,59 +361,14 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
             if state_change is not None:
                 self._apply_state(db, job, state_change, stamp)
             if routing is not None:
-                if decision.status is Status.SUCCEEDED:
-                    routing.error = route_completion(db, job, routing, now)
-                    if routing.error is not None:  # §3.1.3: failed, no retry, no hooks
-                        decision = Decision(Status.FAILED, last_error=routing.error)
-                    else:
-                        fire_hooks(db, job, decision, routing, now)
-                else:
-                    fire_hooks(db, job, decision, routing, now)
-            db.execute(
-                Q["finish_attempt"],
-                {
-                    "job_id": job.job_id,
-                    "attempt": job.attempt,
-                    "completed_at": record.completed_at,
-                    "outcome": record.outcome,
-                    "status": decision.status.value,
-                    "response": _dumps(record.response),
-                    "error": record.error,
-                    "logs": _dumps(record.logs),
-                    "stderr": record.stderr,
-                    "exit_code": record.exit_code,
-                    "duration_ms": record.duration_ms,
-                },
-            )
-            if decision.retrying:
-                cursor = db.execute(
-                    Q["finish_job_retry"],
-                    {
-                        "job_id": job.job_id,
-                        "next_retry_at": to_text(decision.next_retry_at) if decision.next_retry_at else None,
-                        "last_error": decision.last_error,
-                    },
-                )
-                reason = f"attempt {job.attempt} {record.outcome}; retry as attempt {job.attempt + 1}"
-                if decision.next_retry_at is not None:
-                    reason += f" at {to_text(decision.next_retry_at)}"
-            else:
-                cursor = db.execute(
-                    Q["finish_job_terminal"],
-                    {
-                        "job_id": job.job_id,
-                        "status": decision.status.value,
-                        "now": stamp,
-                        "last_error": decision.last_error,
-                        "from_status": job.status.value,
-                    },
-                )
-                reason = f"attempt {job.attempt} {record.outcome}"
+                decision = finishing.route_and_hook(db, job, decision, routing, now)
+            db.execute(Q["finish_attempt"], finishing.attempt_params(job, record, decision))
+            query = Q["finish_job_retry"] if decision.retrying else Q["finish_job_terminal"]
+            cursor = db.execute(query, finishing.job_params(job, decision, stamp))
+            reason = finishing.transition_reason(job, record, decision)
             row = cursor.fetchone()  # the finished row (RETURNING): no second read of the job
             if row is None:
                 raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
-            if decision.last_error and not decision.retrying and decision.status is not Status.SUCCEEDED:
-                reason += f": {decision.last_error[:200]}"
             db.execute(
                 Q["insert_transition"],
                 {

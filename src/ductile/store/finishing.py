@@ -1,0 +1,81 @@
+"""The parts of finishing an attempt that do not depend on the database: the routing/hook step,
+the parameters of the attempt and job updates, and the transition's reason.
+
+Both stores (`sqlite.py`, `postgres.py`) finish an attempt the same way and differ only in their
+queries and how they learn that the job row was really updated; this module keeps the shared
+rule in one place so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from ductile.jobs import AttemptRecord, Job
+from ductile.lifecycle import Decision, Status
+from ductile.store.routing import SQLITE, Dialect, Routing, fire_hooks, route_completion
+from ductile.timeutil import to_text
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def route_and_hook(
+    db: Any, job: Job, decision: Decision, routing: Routing, now: datetime, dialect: Dialect = SQLITE
+) -> Decision:
+    """Route a success's events and fire hooks (pipelines.md §3.1); a routing error turns the
+    decision into `failed` with no retry and no hooks (§3.1.3). Returns the decision to record."""
+    if decision.status is Status.SUCCEEDED:
+        routing.error = route_completion(db, job, routing, now, dialect)
+        if routing.error is not None:
+            return Decision(Status.FAILED, last_error=routing.error)
+    fire_hooks(db, job, decision, routing, now, dialect)
+    return decision
+
+
+def attempt_params(job: Job, record: AttemptRecord, decision: Decision) -> dict[str, Any]:
+    """`finish_attempt`'s parameters."""
+    return {
+        "job_id": job.job_id,
+        "attempt": job.attempt,
+        "completed_at": record.completed_at,
+        "outcome": record.outcome,
+        "status": decision.status.value,
+        "response": _dumps(record.response),
+        "error": record.error,
+        "logs": _dumps(record.logs),
+        "stderr": record.stderr,
+        "exit_code": record.exit_code,
+        "duration_ms": record.duration_ms,
+    }
+
+
+def job_params(job: Job, decision: Decision, stamp: str) -> dict[str, Any]:
+    """The job row update's parameters: back to queued for a retry, else the terminal status."""
+    if decision.retrying:
+        return {
+            "job_id": job.job_id,
+            "next_retry_at": to_text(decision.next_retry_at) if decision.next_retry_at else None,
+            "last_error": decision.last_error,
+        }
+    return {
+        "job_id": job.job_id,
+        "status": decision.status.value,
+        "now": stamp,
+        "last_error": decision.last_error,
+        "from_status": job.status.value,
+    }
+
+
+def transition_reason(job: Job, record: AttemptRecord, decision: Decision) -> str:
+    """`attempt 2 error; retry as attempt 3 at …`, or `attempt 3 error: <the error>`."""
+    reason = f"attempt {job.attempt} {record.outcome}"
+    if decision.retrying:
+        reason += f"; retry as attempt {job.attempt + 1}"
+        if decision.next_retry_at is not None:
+            reason += f" at {to_text(decision.next_retry_at)}"
+    elif decision.last_error and decision.status is not Status.SUCCEEDED:
+        reason += f": {decision.last_error[:200]}"
+    return reason
