@@ -67,6 +67,7 @@ class Started:
     spawn_failed: RunResult | None = None  # the entrypoint could not be started
     failure: Exception | None = None  # a gateway bug while preparing: recorded as an error
     supervised: bool = False  # `supervise` took the child over (and kills it on cancellation)
+    instance: Instance | None = None  # as configured at the claim: a reload does not change a running job
 
 
 @dataclass
@@ -116,6 +117,8 @@ class Dispatcher:
         self._next_probe = 0.0
         self._fatal: StoreDamaged | None = None  # the database file proved unusable: stop the gateway
         self._started: Started | None = None  # set by `_start` during the claim in progress
+        # instance → why its jobs cannot run: removed by a config reload (ductile.reload)
+        self.removed: dict[str, str] = {}
 
     def wake(self) -> None:
         self._wake.set()
@@ -267,7 +270,10 @@ class Dispatcher:
             if instance is None or instance.command(job.command) is None:
                 what = "plugin instance" if instance is None else f"command {job.command!r} of"
                 started.error = f"{what} {job.plugin!r} is not configured in this gateway"
+                if instance is None and job.plugin in self.removed:
+                    started.error = self.removed[job.plugin]
                 return None
+            started.instance = instance
             started.timeout = timeout = instance.timeout(job.command)
             try:
                 started.request = self._request(job, instance, now, timeout)
@@ -300,7 +306,7 @@ class Dispatcher:
                 stamp = to_text(self.clock())
                 record = AttemptRecord("error", job.started_at or stamp, stamp, 0.0, error=error)
                 ended = Ended(record, Verdict(Outcome.ERROR, None, error))
-            await self._record(job, ended, self.registry.get(job.plugin))
+            await self._record(job, ended, (started and started.instance) or self.registry.get(job.plugin))
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug in recording itself: the job stays for crash recovery, visibly
@@ -319,8 +325,7 @@ class Dispatcher:
             return self._run_switch(job)
         if started.error is not None:
             return self._failed_directly(started.error)
-        instance = self.registry.get(job.plugin)
-        assert instance is not None
+        assert started.instance is not None
         timeout = started.timeout
         if started.child is not None:
             started.supervised = True

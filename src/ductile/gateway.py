@@ -413,6 +413,13 @@ class Gateway:
                 installed.append(sig)
             except (NotImplementedError, RuntimeError):
                 pass
+        try:  # SIGHUP: re-read config and plugins (ductile.reload; `systemctl reload`)
+            from ductile import reload
+
+            loop.add_signal_handler(signal.SIGHUP, reload.hangup, self)
+            installed.append(signal.SIGHUP)
+        except (NotImplementedError, RuntimeError):
+            pass
         try:
             yield
         finally:

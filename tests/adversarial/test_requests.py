@@ -72,13 +72,14 @@ ROUTES: list[tuple[str, str, int]] = [
     ("POST", "/jobs/cancel", 200),
     ("GET", "/bulk-actions", 200),
     ("GET", "/nodes", 200),
+    ("POST", "/system/reload", 200),
 ]
 BODY_ROUTES = {"/plugin/{plugin}/{command}", "/schedules/{plugin}/{schedule_id}/pause"}
 
 
 def _url(gw: GatewayProcess, template: str) -> str:
     path = template.format(name="alpha", plugin="alpha", command="poll", job_id=UNKNOWN_JOB, schedule_id="default")
-    if template in ("/jobs/retry", "/jobs/cancel"):
+    if template in ("/jobs/retry", "/jobs/cancel", "/system/reload"):
         path += "?dry_run=true"
     return gw.url + path
 

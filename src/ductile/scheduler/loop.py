@@ -195,6 +195,8 @@ class Scheduler:
                 return None
         if spec.if_running == "cancel":
             await self._cancel_outstanding(entry)
+            if entry.status != ACTIVE:  # removed by a config reload meanwhile (scheduler.reconcile)
+                return None
         else:
             instance = self.registry.instances[entry.instance]
             limit = 1 if spec.if_running == "skip" else instance.spec.max_outstanding_polls

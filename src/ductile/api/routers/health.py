@@ -123,6 +123,7 @@ ENDPOINTS = [
         "what": "reset a circuit breaker to closed",
     },
     {"method": "GET", "path": "/nodes", "scope": "system:ro", "what": "gateways sharing the database"},
+    {"method": "POST", "path": "/system/reload", "scope": "system:rw", "what": "re-read config and plugins"},
 ]
 
 
