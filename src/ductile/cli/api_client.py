@@ -15,9 +15,10 @@ from urllib.parse import urlencode, urlsplit
 
 
 class ApiClientError(Exception):
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, body: Any = None):
         super().__init__(message)
         self.status = status
+        self.body = body  # the decoded error body (e.g. `problems` of a refused reload)
 
 
 class ApiClient:
@@ -68,7 +69,7 @@ class ApiClient:
         if response.status >= 400:
             message = decoded.get("error") if isinstance(decoded, dict) else None
             text = raw.decode("utf-8", "replace")[:200]
-            raise ApiClientError(f"API {response.status}: {message or text}", status=response.status)
+            raise ApiClientError(f"API {response.status}: {message or text}", status=response.status, body=decoded)
         if not isinstance(decoded, dict):
             raise ApiClientError(f"API returned a non-JSON response from {path}")
         return decoded

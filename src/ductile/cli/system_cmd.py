@@ -10,7 +10,7 @@ import typer
 
 from ductile import logs
 from ductile.api.listen import ListenError
-from ductile.cli import breaker_cmd, db_cmd, system_service, system_tools, target
+from ductile.cli import breaker_cmd, db_cmd, system_reload, system_service, system_tools, target
 from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail, print_json
 from ductile.config import ConfigError
 from ductile.gateway import Gateway, prepare
@@ -24,6 +24,7 @@ system_tools.register(app)
 system_service.register(app)
 breaker_cmd.register(app)
 db_cmd.register(app)  # ductile system nodes
+system_reload.register(app)  # ductile system reload
 
 
 @app.command("start")
