@@ -56,6 +56,9 @@ def render(spec: UnitSpec) -> str:
         "Type=notify",
         "NotifyAccess=main",
         f"ExecStart={exec_start}",
+        "# `systemctl reload`: SIGHUP re-reads config and plugins (a config with problems is refused",
+        "# and logged; the gateway keeps running as it was). See docs/OPERATIONS.md#reload.",
+        "ExecReload=/bin/kill -HUP $MAINPID",
         f"WorkingDirectory={_quote(spec.working_directory)}",
     ]
     if spec.user and not spec.user_unit:

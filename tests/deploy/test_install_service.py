@@ -43,6 +43,7 @@ def test_printed_unit_passes_systemd_verify_and_names_this_config(tmp_path):
     assert f"system start --config {cfg}" in text
     assert "Type=notify" in text and "WatchdogSec=30s" in text and "Restart=on-failure" in text
     assert "KillMode=mixed" in text and "TimeoutStopSec=145s" in text  # 120 + 10 + 15
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in text  # systemctl reload → SIGHUP → ductile.reload
     assert f"ReadWritePaths={cfg / 'data'}" in text
     result = verify(text, tmp_path)
     assert result.returncode == 0, result.stderr + result.stdout
