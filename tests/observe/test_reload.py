@@ -51,7 +51,10 @@ def setup(tmp_path: Path) -> tuple[dict[str, Any], Path]:
             "quick": {"uses": "echo", "config": {"greeting": "v1"}},
         },
         port=free_port(),
-        pipelines=[{"name": "old", "on": "start.old", "steps": [{"id": "a", "uses": "quick"}]}],
+        pipelines=[
+            {"name": "old", "on": "start.old", "steps": [{"id": "a", "uses": "quick"}]},
+            {"name": "route", "on": "start.route", "steps": [{"id": "a", "uses": "quick"}]},
+        ],
     )
     cfg["service"]["max_workers"] = 4
     cfg["api"]["auth"]["tokens"].append({"name": "reader", "token": READER, "scopes": ["system:ro", "jobs:ro"]})
@@ -114,7 +117,10 @@ def test_add_change_remove_instance_and_pipeline_under_load(tmp_path, gateway_fa
         del new["plugins"]["doomed"]
         new["plugins"]["quick"]["config"] = {"greeting": "v2"}
         new["plugins"]["added"] = {"uses": "echo", "config": {"greeting": "new"}}
-        new["pipelines"] = [{"name": "fresh", "on": "start.fresh", "steps": [{"id": "a", "uses": "added"}]}]
+        new["pipelines"] = [
+            {"name": "fresh", "on": "start.fresh", "steps": [{"id": "a", "uses": "added"}]},
+            {"name": "route", "on": "start.route", "steps": [{"id": "b", "uses": "added"}]},
+        ]
         rewrite(gw, new)
         with Load(gw.url) as load:
             answer = client.post("/system/reload")
@@ -125,7 +131,7 @@ def test_add_change_remove_instance_and_pipeline_under_load(tmp_path, gateway_fa
         assert body["reloaded"] is True and body["by"] == "api:admin"
         diff = body["diff"]
         assert diff["instances"] == {"added": ["added"], "changed": ["quick"], "removed": ["doomed"]}
-        assert diff["pipelines"] == {"added": ["fresh"], "changed": [], "removed": ["old"]}
+        assert diff["pipelines"] == {"added": ["fresh"], "changed": ["route"], "removed": ["old"]}
         assert diff["needs_restart"] == [] and diff["unchanged"] is False
         assert body["failed_jobs"]["count"] == 2 and sorted(body["failed_jobs"]["job_ids"]) == sorted(doomed[1:])
 
@@ -160,6 +166,9 @@ def test_add_change_remove_instance_and_pipeline_under_load(tmp_path, gateway_fa
         assert started.status_code == 202, started.text
         [root] = settle(client, [started.json()["job_id"]], {"succeeded"})
         assert root["plugin"] == "added" and root["pipeline"] == "fresh"
+        changed = client.post("/pipeline/route?async=true", json={"payload": {}})
+        [step] = settle(client, [changed.json()["job_id"]], {"succeeded"})
+        assert (step["plugin"], step["pipeline"], step["step_id"]) == ("added", "route", "b")  # the new definition
         names = {p["name"] for p in client.get("/plugins").json()["plugins"]}
         assert names == {"slow", "quick", "added"}
 
@@ -350,3 +359,28 @@ def test_cli_system_reload(tmp_path, gateway_factory):
     bad = run()
     assert bad.returncode == 1
     assert "unknown plugin 'nope'" in bad.stderr and "nothing was changed" in bad.stderr
+
+
+def test_concurrent_reloads_are_serialized(tmp_path, gateway_factory):
+    cfg, flag = setup(tmp_path)
+    flag.touch()
+    gw = gateway_factory(cfg)
+    new = json.loads(json.dumps(cfg))
+    new["plugins"]["extra"] = {"uses": "echo"}
+    rewrite(gw, new)
+    answers: list[dict[str, Any]] = []
+    barrier = threading.Barrier(3)
+
+    def reload() -> None:
+        with gw.client() as client:
+            barrier.wait()
+            answers.append(client.post("/system/reload").json())
+
+    threads = [threading.Thread(target=reload) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    added = sorted(len(a["diff"]["instances"]["added"]) for a in answers)
+    assert added == [0, 0, 1]  # one applied it; the others ran after it and found nothing to do
+    assert sum(a["diff"]["unchanged"] for a in answers) == 2
