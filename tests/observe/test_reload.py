@@ -384,3 +384,36 @@ def test_concurrent_reloads_are_serialized(tmp_path, gateway_factory):
     added = sorted(len(a["diff"]["instances"]["added"]) for a in answers)
     assert added == [0, 0, 1]  # one applied it; the others ran after it and found nothing to do
     assert sum(a["diff"]["unchanged"] for a in answers) == 2
+
+
+def test_webhook_endpoints_follow_a_reload_on_the_running_listener(tmp_path, gateway_factory, monkeypatch):
+    import hashlib
+    import hmac
+
+    monkeypatch.setenv("RELOAD_HOOK_SECRET", "hook-secret-0123")
+    cfg, flag = setup(tmp_path)
+    flag.touch()
+    port = free_port()
+
+    def hook(path: str) -> dict[str, Any]:
+        return {"path": path, "plugin": "quick", "secret_ref": "env:RELOAD_HOOK_SECRET", "signature_header": "X-Sig"}
+
+    cfg["webhooks"] = {"listen": f"127.0.0.1:{port}", "endpoints": [hook("/hook/a")]}
+    gw = gateway_factory(cfg)
+
+    def deliver(path: str) -> int:
+        body = b'{"n": 1}'
+        signature = "sha256=" + hmac.new(b"hook-secret-0123", body, hashlib.sha256).hexdigest()
+        answer = httpx.post(f"http://127.0.0.1:{port}{path}", content=body, headers={"X-Sig": signature}, timeout=15)
+        return answer.status_code
+
+    assert deliver("/hook/a") == 202
+    new = json.loads(json.dumps(cfg))
+    new["webhooks"]["endpoints"] = [hook("/hook/b")]
+    rewrite(gw, new)
+    with gw.client() as client:
+        body = client.post("/system/reload").json()
+    assert body["diff"]["webhooks"] == {"added": ["/hook/b"], "changed": [], "removed": ["/hook/a"]}
+    assert body["diff"]["needs_restart"] == []
+    assert deliver("/hook/a") == 404
+    assert deliver("/hook/b") == 202
