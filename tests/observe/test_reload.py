@@ -197,8 +197,9 @@ def test_invalid_config_is_refused_with_409_and_changes_nothing(tmp_path, gatewa
         answer = client.post("/system/reload")
         assert dry.status_code == answer.status_code == 409, answer.text
         body = answer.json()
-        assert body["error"].startswith("reload refused, nothing was changed: 3 problem(s)")
-        assert len(body["problems"]) == 3 and "3 problem(s) found" in checked.stdout + checked.stderr
+        # unknown plugin, the duplicate schedule id, and two pipelines naming the removed `quick`
+        assert body["error"].startswith("reload refused, nothing was changed: 4 problem(s)")
+        assert len(body["problems"]) == 4 and "4 problem(s) found" in checked.stdout + checked.stderr
         for problem in body["problems"]:  # the very lines `ductile config check` prints
             assert problem in checked.stdout + checked.stderr
         assert any("unknown plugin 'nope'" in p for p in body["problems"])
