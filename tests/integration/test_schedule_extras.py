@@ -394,7 +394,10 @@ async def test_cancel_sends_sigterm_first_then_sigkill_after_the_grace(rig, tmp_
     task = asyncio.create_task(r.dispatcher.run(stop))
     try:
         pid_file = marks / f"{old}.pid"
-        await asyncio.to_thread(wait_for, pid_file.exists, 20, 0.05, "the plugin to start")
+        # the plugin creates the file before it writes its pid: wait for the digits, not the name
+        await asyncio.to_thread(
+            wait_for, lambda: pid_file.exists() and pid_file.read_text().strip(), 20, 0.05, "the plugin's pid"
+        )
         pid = int(pid_file.read_text())
         clock.now = T0 + timedelta(minutes=1)
         assert await sched.fire(entry, clock.now) is not None
