@@ -147,3 +147,73 @@ def axe_problems(page: Any) -> list[str]:
 
 def no_horizontal_scroll(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
+
+
+# --- job detail and pipelines pages (tests/ui/test_job_detail.py, test_pipelines.py) -------------
+# `chatty` logs, writes 60 stderr lines, emits an event and returns a result holding a secret;
+# `rig-flow` is a pipeline of `work` steps with a split and a gated (switch) step; `lazy` lets a
+# `{"sleep": n}` job run long enough to be cancelled.
+CHATTY = """\
+#!/usr/bin/env python3
+import json, sys
+req = json.load(sys.stdin)
+for i in range(60):
+    print(f"stderr line {i}", file=sys.stderr)
+print(json.dumps({
+    "status": "ok",
+    "result": {"greeting": "hello", "api_token": "hunter2-secret"},
+    "logs": [{"level": "info", "message": "said hello"}],
+    "events": [{"type": "chatty.said", "payload": {"word": "hi", "password": "pw-secret"}}],
+}))
+"""
+FLOW_PIPELINES = [
+    {
+        "name": "rig-flow",
+        "on": "rig.flow",
+        "steps": [
+            {"id": "fetch", "uses": "work"},
+            {
+                "split": [
+                    {"id": "notify", "uses": "work", "with": {"fail": "yes"}},
+                    {
+                        "steps": [
+                            {"id": "store", "uses": "work"},
+                            {
+                                "id": "publish",
+                                "uses": "work",
+                                "if": {"path": "payload.result.command", "op": "eq", "value": "handle"},
+                            },
+                        ]
+                    },
+                ]
+            },
+        ],
+    }
+]
+
+
+def start_flow_gateway(root: Path) -> GatewayProcess:
+    """A gateway with `work`, `lazy`, `chatty` and the `rig-flow` pipeline (no schedules)."""
+    make_plugin(root / "plugins", "chatty", CHATTY, commands=[{"name": "poll", "type": "read"}])
+    plugins = {"work": {}, "lazy": {"uses": "work", "timeouts": {"poll": "5m"}}, "chatty": {}}
+    config, port = ui_config(root, plugins=plugins, pipelines=FLOW_PIPELINES)
+    write_config(root / "gw", config)
+    return GatewayProcess(root / "gw", port=port).start()
+
+
+def start_pipeline(gw: GatewayProcess, name: str, payload: dict[str, Any] | None = None) -> str:
+    response = httpx.post(
+        f"{gw.url}/pipeline/{name}",
+        json={"payload": payload or {}},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["job_id"]
+
+
+def job_tree(gw: GatewayProcess, job_id: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{gw.url}/job/{job_id}/tree", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
+    )
+    return response.json()
