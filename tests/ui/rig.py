@@ -151,8 +151,8 @@ def no_horizontal_scroll(page: Any) -> bool:
 
 # --- job detail and pipelines pages (tests/ui/test_job_detail.py, test_pipelines.py) -------------
 # `chatty` logs, writes 60 stderr lines, emits an event and returns a result holding a secret;
-# `rig-flow` is a pipeline of `work` steps with a split and a gated (switch) step; `lazy` lets a
-# `{"sleep": n}` job run long enough to be cancelled.
+# `grumpy` always fails; `rig-flow` is a pipeline of `work` steps (and one `grumpy`) with a split and
+# a gated (switch) step; `lazy` lets a `{"sleep": n}` job run long enough to be cancelled.
 CHATTY = """\
 #!/usr/bin/env python3
 import json, sys
@@ -166,6 +166,12 @@ print(json.dumps({
     "events": [{"type": "chatty.said", "payload": {"word": "hi", "password": "pw-secret"}}],
 }))
 """
+GRUMPY = """\
+#!/usr/bin/env python3
+import json, sys
+json.load(sys.stdin)
+print(json.dumps({"status": "error", "error": "grumpy always fails", "retry": False}))
+"""
 FLOW_PIPELINES = [
     {
         "name": "rig-flow",
@@ -174,7 +180,7 @@ FLOW_PIPELINES = [
             {"id": "fetch", "uses": "work"},
             {
                 "split": [
-                    {"id": "notify", "uses": "work", "with": {"fail": "yes"}},
+                    {"id": "notify", "uses": "grumpy"},
                     {
                         "steps": [
                             {"id": "store", "uses": "work"},
@@ -195,7 +201,8 @@ FLOW_PIPELINES = [
 def start_flow_gateway(root: Path) -> GatewayProcess:
     """A gateway with `work`, `lazy`, `chatty` and the `rig-flow` pipeline (no schedules)."""
     make_plugin(root / "plugins", "chatty", CHATTY, commands=[{"name": "poll", "type": "read"}])
-    plugins = {"work": {}, "lazy": {"uses": "work", "timeouts": {"poll": "5m"}}, "chatty": {}}
+    make_plugin(root / "plugins", "grumpy", GRUMPY)
+    plugins = {"work": {}, "lazy": {"uses": "work", "timeouts": {"poll": "5m"}}, "chatty": {}, "grumpy": {}}
     config, port = ui_config(root, plugins=plugins, pipelines=FLOW_PIPELINES)
     write_config(root / "gw", config)
     return GatewayProcess(root / "gw", port=port).start()
