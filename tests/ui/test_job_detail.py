@@ -171,3 +171,24 @@ def test_accessibility_and_phone_width(signed_in: Any, flow: Any) -> None:
     assert rig.no_horizontal_scroll(phone)
     phone.keyboard.press("Tab")  # the skip link first, then the page is reachable by keyboard
     assert phone.evaluate("document.activeElement.textContent") == "Skip to content"
+
+
+HOSTILE_PATHS = [
+    "/ui/jobs/" + "x" * 65,
+    "/ui/jobs/'%20OR%201=1--",
+    "/ui/jobs/..%2F..%2Fetc%2Fpasswd",
+    "/ui/jobs/%00",
+    "/ui/jobs/" + "x" * 65 + "/live",
+    "/ui/pipelines/%3Cscript%3Ealert(1)",
+    "/ui/pipelines/" + "p" * 500,
+]
+
+
+def test_hostile_paths_are_a_plain_404(signed_in: Any, flow: Any) -> None:
+    page = signed_in("admin")
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "ductile_ui"]
+    for path in HOSTILE_PATHS:
+        response = httpx.get(f"{flow.url}{path}", cookies={"ductile_ui": cookie["value"]}, timeout=10)
+        assert response.status_code == 404, f"{path}: {response.text[:300]}"
+        if response.headers["content-type"].startswith("text/html"):  # (a path with %2F is the API's JSON 404)
+            assert "<script>alert" not in response.text, path  # escaped, never echoed as markup

@@ -48,7 +48,7 @@ class Box:
 
     @property
     def short_detail(self) -> str:
-        return cut(self.detail, MAX_LABEL + 4)
+        return cut(self.detail, MAX_LABEL if self.kind == "switch" else MAX_LABEL + 4)  # a hexagon is narrower
 
     @property
     def points(self) -> str:
