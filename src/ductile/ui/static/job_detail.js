@@ -12,10 +12,12 @@
     function body() { return box.querySelector(".jd"); }
     function ids() { var b = body(); return b ? (b.getAttribute("data-job-ids") || "").split(" ") : []; }
     function active() { var b = body(); return !!b && b.getAttribute("data-active") === "1"; }
-    var busy = false, again = false;
+    var busy = false, again = false, waiting = false, last = 0, MIN_MS = 1000;
     function refresh() {
       if (busy) { again = true; return; }
-      busy = true;
+      var wait = last + MIN_MS - Date.now();  // a burst of events costs one fetch a second at most
+      if (wait > 0) { if (!waiting) { waiting = true; setTimeout(function () { waiting = false; refresh(); }, wait); } return; }
+      busy = true; last = Date.now();
       box.setAttribute("aria-busy", "true");
       fetch(box.getAttribute("data-src"), { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
         .then(function (r) {
@@ -36,7 +38,7 @@
         .catch(function () {})
         .then(function () {
           busy = false; box.removeAttribute("aria-busy");
-          if (again) { again = false; setTimeout(refresh, 300); }
+          if (again) { again = false; refresh(); }
         });
     }
     if (box.getAttribute("data-stream") === "1" && "EventSource" in window) {
@@ -50,6 +52,7 @@
         if ((id && ids().indexOf(id) >= 0) || (msg.type === "job.queued" && active())) refresh();
       };
       src.onerror = function () { say("Live updates paused; reconnecting…"); };
+      setInterval(function () { if (active()) refresh(); }, 15000);  // a missed event never leaves it stale long
     } else {
       say("Updates every few seconds while the run is active.");
       setInterval(function () { if (active()) refresh(); }, 5000);
