@@ -138,11 +138,15 @@ def test_pipelines_need_the_tree_scope(signed_in: Any) -> None:
     assert "jobs:tree:ro" in page.get_by_role("alert").inner_text()
 
 
-def test_accessibility_and_phone_width(signed_in: Any, run: str) -> None:
-    page = signed_in("admin")
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_accessibility_in_light_and_dark(signed_in: Any, run: str, scheme: str) -> None:
+    page = signed_in("admin", color_scheme=scheme)
     for path in ("/ui/pipelines", "/ui/pipelines/rig-flow", f"/ui/jobs/{run}"):
         page.goto(path)
-        assert rig.axe_problems(page) == [], path
+        assert rig.axe_problems(page) == [], f"{scheme} {path}"
+
+
+def test_phone_width_never_scrolls_sideways(signed_in: Any, run: str) -> None:
     phone = signed_in("admin", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     for path in ("/ui/pipelines", "/ui/pipelines/rig-flow", f"/ui/jobs/{run}"):
         phone.goto(path)
