@@ -332,6 +332,13 @@ class ApiMcpConfig(_Model):
     max_result_bytes: int = Field(default=16_000, ge=1000)
 
 
+class ApiUiConfig(_Model):
+    """`api.ui`: the web dashboard at `/ui` (docs/DASHBOARD.md): same listener, tokens and scopes."""
+
+    enabled: bool = True
+    session_ttl: Duration = 12 * 3600.0  # a session idle this long ends (the token must be entered again)
+
+
 class ApiConfig(_Model):
     enabled: bool = False
     listen: str = "127.0.0.1:8080"
@@ -356,6 +363,7 @@ class ApiConfig(_Model):
 
     allowed_origins: list[str] = Field(default_factory=list)  # CORS, exact origins (Ductile's C9)
     mcp: ApiMcpConfig = Field(default_factory=ApiMcpConfig)
+    ui: ApiUiConfig = Field(default_factory=ApiUiConfig)
 
     @field_validator("listen")
     @classmethod

@@ -122,6 +122,9 @@ def create_app(gateway: Gateway) -> FastAPI:
         from ductile.mcp.http import install
 
         install(app, gateway.config.api.mcp.max_result_bytes, gateway.config.api.max_body_bytes)
+    from ductile.ui.router import install as install_ui  # the web dashboard at /ui (docs/DASHBOARD.md)
+
+    install_ui(app)
     return app
 
 

@@ -78,7 +78,11 @@ class TokenBook:
         self._entries = [(t.digest, Principal(t.name, frozenset(t.scopes))) for t in tokens]
 
     def identify(self, presented: str) -> Principal | None:
-        digest = hashlib.sha256(presented.encode()).digest()
+        return self.by_digest(hashlib.sha256(presented.encode()).digest())
+
+    def by_digest(self, digest: bytes) -> Principal | None:
+        """The principal of the token with this SHA-256 digest (dashboard sessions keep only the
+        digest, and look it up again on each request so a removed token ends its sessions)."""
         found = None
         for known, principal in self._entries:  # no early exit: timing does not reveal which matched
             if hmac.compare_digest(known, digest):

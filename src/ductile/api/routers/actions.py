@@ -65,19 +65,25 @@ def _run(gw: Any, job_ids: list[str]) -> None:
     ),
 )
 async def retry_job(job_id: str, request: Request, principal: Principal = Depends(require("jobs:rw"))) -> JSONResponse:
-    gw = request.app.state.gateway
+    body = retry_one(request.app.state.gateway, job_id, submitted_by="api")
+    return JSONResponse(body, status_code=200 if body["duplicate"] else 202)
+
+
+def retry_one(gw: Any, job_id: str, *, submitted_by: str) -> dict[str, Any]:
+    """Retry one job (also the dashboard's retry button): `{job_id, retry_of, status, duplicate}`,
+    or ApiError 404/409 saying why not."""
     old = gw.store.get_job(job_id) if len(job_id) <= 64 else None
     if old is None:
         raise ApiError(404, f"no job with id {job_id[:80]!r}")
     try:
-        spec = actions.retry_spec(old, gw.registry, submitted_by="api")
+        spec = actions.retry_spec(old, gw.registry, submitted_by=submitted_by)
     except actions.ActionError as exc:
         raise ApiError(exc.status, exc.message)
     result = gw.store.enqueue(spec, now=utcnow(), dedupe_since=None)
     if result.created:
         _run(gw, [result.job_id])
     body = {"job_id": result.job_id, "retry_of": old.job_id, "status": result.status.value}
-    return JSONResponse({**body, "duplicate": not result.created}, status_code=202 if result.created else 200)
+    return {**body, "duplicate": not result.created}
 
 
 def _preview(page: Any, cap: int, dry: bool, action: str) -> dict[str, Any]:

@@ -142,7 +142,7 @@ async def root(gw: Any = Depends(gateway)) -> dict[str, Any]:
         "name": gw.config.service.name,
         "description": "Automation runtime AI agents can run, debug, and build for.",
         "uptime_seconds": round(gw.uptime, 3),
-        "discovery": DISCOVERY,
+        "discovery": {**DISCOVERY, "dashboard": "/ui"} if gw.config.api.ui.enabled else DISCOVERY,
         "version": gw.version,
         "auth": "Authorization: Bearer <token>",
         "endpoints": ENDPOINTS,

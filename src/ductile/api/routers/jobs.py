@@ -294,7 +294,12 @@ def _searchable(record: dict[str, Any]) -> str:
     dependencies=[Depends(require("jobs:rw"))],
 )
 async def cancel_job(job_id: str, request: Request) -> JSONResponse:
-    gw = request.app.state.gateway
+    return JSONResponse(await cancel_one(request.app.state.gateway, job_id, "cancelled via API"))
+
+
+async def cancel_one(gw: Any, job_id: str, reason: str) -> dict[str, Any]:
+    """Cancel one queued or running job (also the dashboard's cancel button): its `job_detail`
+    afterwards, or ApiError 404/409 saying why not."""
     before = gw.store.get_job(job_id) if len(job_id) <= 64 else None
     if before is None:
         raise ApiError(404, f"no job with id {job_id[:80]!r}")
@@ -302,5 +307,5 @@ async def cancel_job(job_id: str, request: Request) -> JSONResponse:
         raise ApiError(
             409, f"job {job_id} is already {before.status.value}; only queued or running jobs can be cancelled"
         )
-    await gw.dispatcher.cancel(job_id, "cancelled via API")
-    return JSONResponse(job_detail(gw.store, job_id))
+    await gw.dispatcher.cancel(job_id, reason)
+    return job_detail(gw.store, job_id)

@@ -1,0 +1,116 @@
+"""Rendering for the dashboard: one Jinja2 environment (autoescaped), one set of security headers.
+
+Pages are server-rendered so the browser needs no build step and no token: every value is
+escaped by the template engine, and the Content-Security-Policy allows only our own script and
+stylesheet, so an injected `<script>` in a plugin's output could not run even if it slipped
+through escaping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from ductile import __version__
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",  # no-referrer makes Chrome send `Origin: null` on form posts
+    "Cache-Control": "no-store",
+}
+
+# (path, label, the scope the page needs): the nav shows every page; a page the token cannot
+# read answers with a 403 naming the scope, so the nav never hides what exists.
+NAV = [
+    ("/ui", "Overview", "jobs:status:ro"),
+    ("/ui/jobs", "Jobs", "jobs:status:ro"),
+    ("/ui/pipelines", "Pipelines", "jobs:tree:ro"),
+    ("/ui/plugins", "Plugins", "plugin:catalog:ro"),
+]
+
+
+@cache
+def _static_version() -> str:
+    """A digest of the static files, appended to their URLs so a new release is never served stale."""
+    h = hashlib.sha256(__version__.encode())
+    for path in sorted(STATIC.glob("*")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def static_url(name: str) -> str:
+    return f"/ui/static/{name}?v={_static_version()}"
+
+
+def short_time(value: str | None) -> str:
+    """`2026-11-29T10:00:00.123456Z` → `2026-11-29 10:00:00` (UTC); the full value goes in `datetime=`."""
+    if not value:
+        return ""
+    return value.replace("T", " ")[:19]
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html"], default_for_string=True, default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["static_url"] = static_url
+    env.globals["version"] = __version__
+    env.filters["short_time"] = short_time
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def page(
+    request: Request,
+    session: Any,
+    template: str,
+    *,
+    title: str,
+    status: int = 200,
+    active: str | None = None,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    """A full page inside base.html: `session` may be None (login page, errors before login)."""
+    html = render(
+        template,
+        request=request,
+        session=session,
+        csrf=session.csrf if session is not None else None,
+        user=session.name if session is not None else None,
+        title=title,
+        nav=NAV,
+        active=active if active is not None else request.url.path,
+        rendered_at=datetime.now().astimezone().isoformat(timespec="seconds"),
+        **context,
+    )
+    return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+
+
+def fragment(template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    """A piece of a page (no base.html) that the page's script swaps in on live updates."""
+    return HTMLResponse(render(template, **context), status_code=status, headers=SECURITY_HEADERS)
