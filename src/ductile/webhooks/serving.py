@@ -153,7 +153,7 @@ async def serve(gateway: Gateway, intake: Intake, sockets: list[socket.socket], 
     thread = threading.Thread(target=body, name=THREAD_NAME, daemon=True)
     log.info(
         "webhook listener started",
-        extra={"listen": intake.listen, "endpoints": sorted(intake.endpoints), "thread": THREAD_NAME},
+        extra={"listen": intake.listen, "endpoints": sorted(intake.endpoints), "listener_thread": THREAD_NAME},
     )
     thread.start()
     try:
