@@ -21,7 +21,7 @@ import httpx
 from conftest import base_config, free_port, write_config
 
 from ductile.gateway import Gateway, prepare
-from ductile.webhooks.serving import THREAD_NAME
+from ductile.webhooks.serving import THREAD_NAME, WRITER_NAME
 from tests.acceptance.pipeline_rig import TEST_PLUGINS, recorder
 from tests.webhooks.rig import endpoint, sign
 
@@ -45,7 +45,7 @@ def queued_ids(db: Path) -> list[str]:
 
 
 def listener_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == THREAD_NAME]
+    return [t for t in threading.enumerate() if t.name in (THREAD_NAME, WRITER_NAME)]
 
 
 def test_deliveries_are_answered_while_the_gateway_loop_is_blocked(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_stop_finishes_with_the_listener_thread_and_its_port(tmp_path: Path) -> 
             ready = asyncio.Event()
             running = asyncio.create_task(gateway.run(ready=ready))
             await asyncio.wait_for(ready.wait(), 30)
-            assert len(listener_threads()) == 1
+            assert len(listener_threads()) == 2  # the listener's loop and its writer
             body = b'{"ping":true}'
             async with httpx.AsyncClient(timeout=ANSWER_TIMEOUT) as client:
                 answer = await client.post(
