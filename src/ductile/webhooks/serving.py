@@ -52,8 +52,8 @@ JOIN_GRACE = 5.0  # seconds a cancelled gateway waits for the listener thread to
 
 
 class GatewayIntake:
-    """Writes webhook jobs into the gateway's store on the listener's thread; announces them on
-    the gateway's loop (`loop`)."""
+    """The listener's side of the gateway: hands its jobs to the writer thread, and announces
+    the stored ones on the gateway's loop (`loop`)."""
 
     def __init__(self, gateway: Gateway, loop: asyncio.AbstractEventLoop, clock: Callable[[], datetime] = utcnow):
         self.gateway = gateway
