@@ -35,6 +35,8 @@ def open_store(target: str | Path, **options: Any) -> Store:
             ) from exc
         return PostgresStore(text, **options)
     if "://" in text and not text.startswith("sqlite:"):
-        raise StoreError(f"unsupported database url {text!r} (accepted: a file path, sqlite:///path or postgresql://…)")
+        raise StoreError(
+            f"unsupported database url {text!r} (accepted: a file path, sqlite:///path or postgresql://…)"
+        )
     path = text.removeprefix("sqlite:///").removeprefix("sqlite://")
     return SqliteStore(Path(path))

@@ -694,6 +694,7 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
         return removed
 
 
+
 def _enqueue_in(
     db: sqlite3.Connection,
     job: NewJob,
@@ -740,7 +741,8 @@ def _enqueue_in(
             "job_id": job_id,
             "from_status": None,
             "to_status": "queued",
-            "reason": f"enqueued by {job.submitted_by}" + (f" (retry of {job.retry_of})" if job.retry_of else ""),
+            "reason": f"enqueued by {job.submitted_by}"
+            + (f" (retry of {job.retry_of})" if job.retry_of else ""),
             "at": stamp,
         },
     )
