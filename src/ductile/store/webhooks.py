@@ -39,6 +39,16 @@ class WebhookJob:
     command: str = "handle"
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One `enqueue_webhook` call's arguments, for a store's `enqueue_webhooks` (a burst)."""
+
+    job: WebhookJob
+    now: datetime
+    delivery_since: datetime | None
+    dedupe_since: datetime | None
+
+
 def enqueue_delivery(
     db: Any,
     job: WebhookJob,

@@ -6,27 +6,24 @@ refusal is logged with its reason (`too_large`, `missing_signature`, `bad_signat
 `stale_timestamp`) while the client only ever sees the fixed bodies of §7.3.
 
 The body is read chunk by chunk and reading stops at `max_body_size + 1` bytes (a declared
-Content-Length over the limit is refused without reading at all). The enqueue runs in a worker
-thread and is shielded: a client that hangs up cannot cancel it, and a done-callback announces
-the job (SSE `job.queued`, dispatcher wake-up) even when nobody waits for the answer any more.
-Bare ASGI rather than FastAPI: the listener has one route shape and no auth, and this is its hot path.
+Content-Length over the limit is refused without reading at all). The listener runs on its own
+thread and event loop (`serving.py`), where the enqueue is one synchronous store call: a client
+that hangs up cannot cancel it, and the job is announced on the gateway's loop (SSE `job.queued`,
+dispatcher wake-up) whether or not anybody still waits for the answer. Bare ASGI rather than FastAPI: the listener has one route shape and no auth, and this is its hot path.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ductile.jobs import EnqueueResult
 from ductile.store.webhooks import WebhookJob
-from ductile.timeutil import add_seconds, utcnow
+from ductile.timeutil import utcnow
 from ductile.webhooks import event, verify
 from ductile.webhooks.config import Endpoint, Intake
 
@@ -37,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ductile.webhooks")
 
-ENQUEUE_BOUND = 10.0  # seconds an enqueue may take before the sender gets 500 (§7.3 step 5)
 READ_TIMEOUT = 10.0  # a request's head and body must arrive within this (Ductile's ReadTimeout)
 MAX_DELIVERY_ID = 200  # longer delivery ids are hashed into the dedupe key
 TOO_LARGE = "too_large"
@@ -190,62 +186,6 @@ async def _answer(send: Send, status: int, body: bytes, extra: list[tuple[bytes,
     await send({"type": "http.response.body", "body": body})
 
 
-# ---- the gateway side ---------------------------------------------------------------------
-
-
-class GatewayIntake:
-    """Writes webhook jobs into the gateway's store and announces them, detached from the request."""
-
-    def __init__(self, gateway: Gateway, clock: Callable[[], datetime] = utcnow) -> None:
-        self.gateway = gateway
-        self.clock = clock
-        self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ductile-webhook")
-
-    async def enqueue(self, endpoint: Endpoint, job: WebhookJob) -> EnqueueResult:
-        gw = self.gateway
-        assert gw.store is not None
-        instance = gw.registry.get(endpoint.plugin)
-        max_attempts = instance.spec.retry.max_attempts if instance is not None else 4
-        job = WebhookJob(job.plugin, job.payload_text, job.submitted_by, max_attempts, job.dedupe_key, job.command)
-        now = self.clock()
-        write = partial(
-            gw.store.enqueue_webhook,
-            job,
-            now=now,
-            delivery_since=add_seconds(now, -endpoint.delivery_ttl) if job.dedupe_key else None,
-            dedupe_since=add_seconds(now, -gw.config.service.dedupe_ttl),
-        )
-        future = asyncio.get_running_loop().run_in_executor(self.executor, write)
-        future.add_done_callback(partial(self._announce, job))
-        return await asyncio.wait_for(asyncio.shield(future), ENQUEUE_BOUND)
-
-    def _announce(self, job: WebhookJob, future: asyncio.Future[EnqueueResult]) -> None:
-        """On the loop, once the write is done: whether or not the sender is still there."""
-        if future.cancelled() or future.exception() is not None:
-            return
-        result = future.result()
-        if not result.created:
-            return
-        log.info(
-            "job queued",
-            extra={
-                "job_id": result.job_id,
-                "plugin": job.plugin,
-                "command": job.command,
-                "attempt": 1,
-                "status": result.status.value,
-                "submitted_by": job.submitted_by,
-            },
-        )
-        self.gateway.hub.job_queued(result.job_id, job.plugin, job.command, job.submitted_by)
-        if self.gateway.dispatcher is not None:
-            self.gateway.dispatcher.wake()
-
-    async def close(self) -> None:
-        """Wait for writes still in flight (the store closes after this)."""
-        await asyncio.to_thread(self.executor.shutdown, wait=True)
-
-
 def bind(intake: Intake, config_path: str) -> list[socket.socket]:
     """The listener's sockets, bound before any job runs; ListenError names `webhooks.listen`."""
     from ductile.api import listen
@@ -254,31 +194,8 @@ def bind(intake: Intake, config_path: str) -> list[socket.socket]:
 
 
 async def serve(gateway: Gateway, intake: Intake, sockets: list[socket.socket]) -> None:
-    """Run the listener on `sockets` until the gateway sets `webhook_server.should_exit`."""
-    from ductile.api.server import HttpLimits, make_server
+    """Run the listener on `sockets`, on its own thread and loop (`serving`), until the gateway
+    sets `webhook_server.should_exit`."""
+    from ductile.webhooks import serving
 
-    api = gateway.config.api
-    limits = HttpLimits.of(api)
-    limits = HttpLimits(
-        idle_timeout=limits.idle_timeout,
-        read_timeout=READ_TIMEOUT,
-        max_connections=limits.max_connections,
-        max_header_count=limits.max_header_count,
-        max_header_bytes=limits.max_header_bytes,
-        max_url_bytes=limits.max_url_bytes,
-    )
-    sink = GatewayIntake(gateway)
-    server = make_server(WebhookApp(intake, sink.enqueue), api, limits)
-    gateway.webhook_server = server
-    log.info(
-        "webhook listener started",
-        extra={"listen": intake.listen, "endpoints": sorted(intake.endpoints)},
-    )
-    try:
-        await server.serve(sockets=sockets)
-    finally:
-        for sock in sockets:
-            sock.close()
-        await sink.close()
-    if not server.started and gateway.stop_event is not None and not gateway.stop_event.is_set():
-        raise RuntimeError(f"the webhook listener could not listen on {intake.listen}")
+    await serving.serve(gateway, intake, sockets, WebhookApp)
