@@ -112,7 +112,7 @@ def seed(db_path: Path, rows: list[dict[str, Any]]) -> list[str]:
                     None if status == "queued" else created,
                     None if status in ("queued", "running") else created,
                     "2999-01-01T00:00:00.000000Z" if status == "queued" else None,
-                    "boom" if status in ("failed", "dead", "timed_out") else None,
+                    row.get("last_error", "boom" if status in ("failed", "dead", "timed_out") else None),
                 ),
             )
             ids.append(job_id)

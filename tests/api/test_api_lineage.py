@@ -317,3 +317,22 @@ def test_pipelines_scope(piped: Any, scope: str, code: int) -> None:
 
 def test_pipelines_without_any_configured(live: Any) -> None:  # noqa: F811
     assert _pipelines(live).json() == {"pipelines": []}
+
+
+def test_tree_masks_credentials_in_last_error(live: Any) -> None:  # noqa: F811
+    """The same text rule as GET /job/{id}: a secret a plugin put in its error never leaves as typed."""
+    [job] = seed(
+        live.db_path,
+        [
+            {
+                "plugin": "lineage",
+                "command": "leaky",
+                "created_at": stamp(7),
+                "status": "failed",
+                "last_error": "login refused: password=hunter2 for https://bob:s3cret@example.org/x",
+            }
+        ],
+    )
+    [item] = _tree(live, job).json()
+    assert "hunter2" not in item["last_error"] and "s3cret" not in item["last_error"]
+    assert item["last_error"].startswith("login refused: password=***")

@@ -22,7 +22,7 @@ from ductile.api.auth import Principal
 from ductile.api.deps import bearer, require
 from ductile.api.schemas import errors, scoped
 from ductile.jobs import Job
-from ductile.redact import redact
+from ductile.redact import redact, redact_text
 from ductile.timeutil import from_text, utcnow
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(bearer)])
@@ -47,7 +47,7 @@ def tree_items(
             if responses.get(job.job_id) is not None:
                 item["result"] = redact(responses[job.job_id])
             if job.last_error is not None:
-                item["last_error"] = job.last_error
+                item["last_error"] = redact_text(job.last_error)
         if job.started_at is not None:
             item["started_at"] = job.started_at
         if job.completed_at is not None:
