@@ -119,7 +119,6 @@ def test_per_status_hour_buckets_match_the_jobs_on_postgresql(store: Any) -> Non
     kept = "SELECT hour, status, n FROM job_counts_hourly_status WHERE n > 0"
     assert sorted(raw(store, kept)) == sorted(raw(store, grouped))
     raw(store, "DROP TABLE job_counts_hourly_status")
-    raw(store, "DROP INDEX job_counts_hourly_plugin")
     raw(store, "DELETE FROM schema_version WHERE version = 110")
     again = reopen(store)
     try:

@@ -2,8 +2,7 @@
 -- job_counts_hourly, in the same transaction as every status change. A time-range `total`
 -- without plugin/command/submitter filters sums at most 24 × 8 rows a day from here instead of
 -- every (plugin, command, status, submitter) combination of every hour (~200 an hour at 1M
--- jobs over 20 days: ~4,800 rows a day, most of the 1-day range's cost). Filtered by plugin,
--- the per-combination table is read through (plugin, hour) instead of every plugin's rows.
+-- jobs over 20 days: ~4,800 rows a day, most of the 1-day range's cost).
 --
 -- Writers wait for this migration (SHARE ROW EXCLUSIVE on jobs conflicts with every insert,
 -- update and delete), so no status change lands between the copy below and the new trigger
@@ -20,8 +19,6 @@ CREATE TABLE job_counts_hourly_status (
 
 INSERT INTO job_counts_hourly_status (hour, status, n)
 SELECT hour, status, sum(n) FROM job_counts_hourly GROUP BY hour, status;
-
-CREATE INDEX job_counts_hourly_plugin ON job_counts_hourly (plugin, hour);
 
 CREATE OR REPLACE FUNCTION ductile_jobs_hourly() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
