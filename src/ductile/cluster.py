@@ -29,6 +29,7 @@ from ductile.pipelines.router import Settings
 from ductile.recovery import recover_jobs
 from ductile.registry import Registry
 from ductile.store import StoreUnavailable
+from ductile.store.offload import off_loop, on_loop
 from ductile.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class Cluster:
         )
         for job in recovered:
             if job.status is Status.DEAD:
-                self.hub.publish("job.failed", recovery_event(job))
+                on_loop(self.hub.publish, "job.failed", recovery_event(job))
         if recovered:
             log.warning("recovered jobs of lost nodes", extra={"count": len(recovered), "node": self.node_id})
         return recovered
@@ -154,7 +155,7 @@ class Cluster:
         try:
             while not stop.is_set():
                 try:
-                    if self.recover_lost():
+                    if await off_loop(self.store, self.recover_lost):  # PostgreSQL waits off the loop
                         wake()
                 except StoreUnavailable as exc:
                     log.warning("could not look for lost nodes; retrying", extra={"error": str(exc)})

@@ -33,6 +33,7 @@ from ductile.pipelines.runtime import default_settings, hook_reason, load_source
 from ductile.recovery import recover
 from ductile.registry import Instance, Registry
 from ductile.store import StateTooLarge, Store, StoreDamaged, StoreError, StoreUnavailable
+from ductile.store.offload import off_loop
 from ductile.store.routing import Routing
 from ductile.timeutil import add_seconds, to_text, utcnow
 from ductile.verdict import Verdict, judge
@@ -119,6 +120,8 @@ class Dispatcher:
         self._started: Started | None = None  # set by `_start` during the claim in progress
         # instance → why its jobs cannot run: removed by a config reload (ductile.reload)
         self.removed: dict[str, str] = {}
+        self._filling = False  # a `_fill` is claiming (see there)
+        self._refill = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -137,9 +140,9 @@ class Dispatcher:
                     raise self._fatal
                 self._wake.clear()
                 delay = POLL_INTERVAL
-                if self._writable():
-                    self._fill()
-                    delay = self._until_retry_due(delay)
+                if await self._writable():
+                    await self._fill()
+                    delay = await self._until_retry_due(delay)
                 else:
                     delay = max(0.05, self._next_probe - asyncio.get_running_loop().time())
                 waker = asyncio.ensure_future(self._wake.wait())
@@ -176,20 +179,20 @@ class Dispatcher:
         """Stop waiting in `drain`: running jobs are killed now and left for recovery."""
         self._abort.set()
 
-    def _until_retry_due(self, delay: float) -> float:
+    async def _until_retry_due(self, delay: float) -> float:
         # With every worker busy a retry falling due could not start anyway, and the next
         # job to finish claims again; skip the query (it scans the queued jobs).
         if len(self.running) >= self.max_workers:
             return delay
         try:
-            due = self.store.next_retry_due(self.clock())
+            due = await off_loop(self.store, self.store.next_retry_due, self.clock())
         except StoreUnavailable:
             return delay
         if due is None:
             return delay
         return min(delay, max(0.0, (due - self.clock()).total_seconds()))
 
-    def _writable(self) -> bool:
+    async def _writable(self) -> bool:
         """False while the database cannot be written: claims pause (nothing could be recorded)
         and a small write is probed every PROBE_INTERVAL until one commits."""
         fault = self.store.write_fault
@@ -206,12 +209,12 @@ class Dispatcher:
         if now < self._next_probe:
             return False
         try:
-            self.store.probe_write()
+            await off_loop(self.store, self.store.probe_write)
         except StoreDamaged as exc:
             self._fatal = exc
             return False
         self._next_probe = now + PROBE_INTERVAL
-        return self._writable() if self.store.write_fault is None else False
+        return await self._writable() if self.store.write_fault is None else False
 
     def _pause(self, fault: StoreUnavailable) -> None:
         self._paused = fault
@@ -222,7 +225,23 @@ class Dispatcher:
             extra={"error": str(fault)},
         )
 
-    def _fill(self) -> None:
+    async def _fill(self) -> None:
+        """Claim until every worker is busy or nothing is eligible. One fill at a time: on
+        PostgreSQL a claim is awaited on a store thread, and a job ending meanwhile asks for
+        another round instead of claiming beside it (which could pass `max_workers`)."""
+        if self._filling:
+            self._refill = True
+            return
+        self._filling = True
+        try:
+            self._refill = True
+            while self._refill:
+                self._refill = False
+                await self._fill_round()
+        finally:
+            self._filling = False
+
+    async def _fill_round(self) -> None:
         while self._claiming and self._paused is None and len(self.running) < self.max_workers:
             excluded = [
                 name for name, inst in self.registry.instances.items() if self.per_instance[name] >= inst.parallelism
@@ -230,8 +249,12 @@ class Dispatcher:
             self._started = None
             now = self.clock()
             try:
-                job = self.store.claim(
-                    now=now, excluded_plugins=excluded, start=functools.partial(self._start, now=now)
+                job = await off_loop(
+                    self.store,
+                    self.store.claim,
+                    now=now,
+                    excluded_plugins=excluded,
+                    start=functools.partial(self._start, now=now),
                 )
             except BaseException as exc:
                 if self._started is not None and self._started.child is not None:
@@ -316,7 +339,7 @@ class Dispatcher:
             self.running.pop(job.job_id, None)
             self.per_instance[job.plugin] -= 1
             if self._claiming:
-                self._fill()
+                await self._fill()
 
     async def _run_job(self, job: Job, started: Started) -> Ended:
         if started.failure is not None:
@@ -490,8 +513,15 @@ class Dispatcher:
         try:
             while True:
                 try:
-                    done = self.store.finish(
-                        job, record, decision, now=self.clock(), state_change=change, routing=routing
+                    done = await off_loop(
+                        self.store,
+                        self.store.finish,
+                        job,
+                        record,
+                        decision,
+                        now=self.clock(),
+                        state_change=change,
+                        routing=routing,
                     )
                 except StoreUnavailable as exc:
                     failures += 1
@@ -547,7 +577,7 @@ class Dispatcher:
 
     async def cancel(self, job_id: str, reason: str) -> Job | None:
         """Cancel a queued or running job (→ dead); a running one has its process group killed."""
-        job = self.store.cancel(job_id, reason=reason, now=self.clock())
+        job = await off_loop(self.store, self.store.cancel, job_id, reason=reason, now=self.clock())
         task = self.running.get(job_id)
         if task is not None:
             task.cancel()

@@ -231,7 +231,7 @@ async def test_a_job_cancelled_before_its_task_ran_has_its_plugin_killed(rig, tm
     make_plugin(tmp_path / "plugins", "lingerer", "#!/usr/bin/env bash\nsleep 300\n")
     r = rig({"lingerer": {}})
     job_id = r.submit("lingerer")
-    r.dispatcher._fill()  # claim and spawn, without letting the job's task run
+    await r.dispatcher._fill()  # claim and spawn, without letting the job's task run
     pid = r.store.running_pids()[job_id]
     [task] = list(r.dispatcher.running.values())
     task.cancel()

@@ -5,6 +5,7 @@ Kept out of gateway.py so the composition root only gains a couple of lines.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from ductile.breaker.state import HALF_OPEN, Change
 from ductile.config import Config
 from ductile.events import EventHub
 from ductile.store.breaker import SCHEDULER_SUBMITTER
+from ductile.store.offload import on_loop
 
 log = logging.getLogger("ductile.scheduler")
 
@@ -30,7 +32,8 @@ def settings(config: Config) -> dict[str, Any]:
 
 def publisher(hub: EventHub) -> Callable[[list[Change]], None]:
     """The store's listener: one `scheduler.circuit_state_changed` per transition (plus
-    `scheduler.circuit_half_open` on entering half_open), and a log line, after the commit."""
+    `scheduler.circuit_half_open` on entering half_open), and a log line, after the commit. On
+    PostgreSQL the commit happens on a store worker thread: the events go out on the loop."""
 
     def publish(changes: list[Change]) -> None:
         for change in changes:
@@ -48,4 +51,4 @@ def publisher(hub: EventHub) -> Callable[[list[Change]], None]:
             if change.to_state == HALF_OPEN:
                 hub.publish("scheduler.circuit_half_open", {"plugin": change.plugin, "command": change.command})
 
-    return publish
+    return functools.partial(on_loop, publish)

@@ -21,6 +21,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -74,6 +75,10 @@ class PostgresStore(PgCluster, PgEnqueue, PostgresReads, SqliteActions, SqliteBr
         self.claim_limits: Mapping[str, int] = {}
         self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.notify_enabled = True
+        # Where the gateway's event loop runs this store's calls (store/offload.py): one thread
+        # fewer than the pool has connections, so the heartbeat thread always finds one even
+        # while every worker waits on a lock. Threads start on first use (the CLI uses none).
+        self.executor = ThreadPoolExecutor(max_workers=max(1, pool_size - 1), thread_name_prefix="ductile-pg")
         try:
             self._pool = ConnectionPool(
                 url,
@@ -168,6 +173,7 @@ class PostgresStore(PgCluster, PgEnqueue, PostgresReads, SqliteActions, SqliteBr
 
     def close(self) -> None:
         self.stop_cluster()
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self._pool.close()
 
     # -- job transitions (enqueues and cancels: pg_enqueue.PgEnqueue) --------------------------

@@ -3,8 +3,9 @@
 The same queries as `SqliteStore`'s reads, built from the same filter helpers (`sqlite.py`'s
 `_count_filters` and friends) so both backends filter and count identically; only the
 placeholder style (`?` → `%s`), the empty WHERE (`TRUE`) and derived-table aliases differ.
-`total` comes from job_counts / job_counts_hourly (kept by triggers in the writing transaction),
-never from `COUNT(*)` over all jobs. Lineage reads are the shared `SqliteReads` mixin.
+`total` comes from job_counts, or for a time range from the hour buckets (`pg_counts`), all
+kept by triggers in the writing transaction, never from `COUNT(*)` over all jobs. Lineage reads
+are the shared `SqliteReads` mixin.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from ductile.jobs import Attempt, AttemptQuery, Job, JobPage, JobQuery, ScheduleState, SummaryPage, Transition
 from ductile.lifecycle import Status
-from ductile.store import queries, schedules
+from ductile.store import pg_counts, queries, schedules
 from ductile.store.sqlite import (
     _JOB_COLUMNS,
     _SUMMARY_COLUMNS,
@@ -22,8 +23,6 @@ from ductile.store.sqlite import (
     _attempt,
     _attempt_where,
     _count_filters,
-    _hour_ceil,
-    _hour_start,
     _job,
     _job_filters,
     _loads,
@@ -106,33 +105,16 @@ class PostgresReads(SqliteReads):
         return self._read(_pg(sql), all_params)
 
     def _count(self, query: JobQuery) -> int:
-        """Exact total; the same bucket arithmetic as `SqliteStore._count`."""
+        """Exact total: job_counts without a time range, else hour buckets corrected at the
+        edges (`pg_counts`); lineage filters exist only on jobs, so those count rows."""
         if query.lineage:
             return self._count_rows(query, query.created_after, query.created_before)
-        clauses, params = _count_filters(query)
         if query.created_after is None and query.created_before is None:
+            clauses, params = _count_filters(query)
             sql = "SELECT coalesce(sum(n), 0)::bigint FROM job_counts WHERE " + _where(clauses)
             return self._read(_pg(sql), params)[0][0]
-        lo, hi = query.created_after, query.created_before
-        first_full = _hour_ceil(lo) if lo is not None else None
-        end_full = hi[:13] if hi is not None else None
-        if first_full is not None and end_full is not None and first_full >= end_full:
-            return self._count_rows(query, lo, hi)
-        bucket = list(clauses)
-        bucket_params = list(params)
-        if first_full is not None:
-            bucket.append("hour >= ?")
-            bucket_params.append(first_full)
-        if end_full is not None:
-            bucket.append("hour < ?")
-            bucket_params.append(end_full)
-        sql = "SELECT coalesce(sum(n), 0)::bigint FROM job_counts_hourly WHERE " + _where(bucket)
-        total = self._read(_pg(sql), bucket_params)[0][0]
-        if lo is not None and first_full is not None and lo < _hour_start(first_full):
-            total += self._count_rows(query, lo, _hour_start(first_full))
-        if hi is not None and end_full is not None and _hour_start(end_full) < hi:
-            total += self._count_rows(query, _hour_start(end_full), hi)
-        return total
+        sql, params = pg_counts.total_sql(query, query.created_after, query.created_before)
+        return self._read(_pg(sql), params)[0][0]
 
     def _count_rows(self, query: JobQuery, lo: str | None, hi: str | None) -> int:
         clauses, params = _count_filters(query)

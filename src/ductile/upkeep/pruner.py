@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from ductile.lifecycle import TERMINAL
 from ductile.store import Store
+from ductile.store.offload import off_loop
 from ductile.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ async def run(
         try:
             limits = cutoffs(retention, utcnow())
             removed = 0
-            while batch_removed := store.prune(limits):
+            while batch_removed := await off_loop(store, store.prune, limits):
                 removed += batch_removed
                 await asyncio.sleep(0)  # let jobs and API requests in between batches
             if removed:
@@ -50,7 +51,7 @@ async def run(
 async def prune_breaker_transitions(store: Store, cutoff: datetime) -> int:
     """Delete circuit breaker transitions created before `cutoff`, in batches; how many went."""
     removed = 0
-    while batch_removed := store.prune_breaker_transitions(cutoff):
+    while batch_removed := await off_loop(store, store.prune_breaker_transitions, cutoff):
         removed += batch_removed
         await asyncio.sleep(0)
     if removed:

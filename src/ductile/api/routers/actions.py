@@ -21,6 +21,7 @@ from ductile.api.deps import bearer, require
 from ductile.api.schemas import LIMIT_SCHEMA, errors, query_param, scoped
 from ductile.jobs import BulkAction
 from ductile.lifecycle import STATUS_ALIASES, Status
+from ductile.store.offload import off_loop
 from ductile.timeutil import add_seconds, utcnow
 
 router = APIRouter(tags=["actions"], dependencies=[Depends(bearer)])
@@ -208,5 +209,6 @@ async def bulk_actions(request: Request) -> JSONResponse:
         limit = params.limit(request.query_params)
     except params.BadParam as exc:
         raise ApiError(400, str(exc))
-    rows = request.app.state.gateway.store.bulk_actions(limit)
+    store = request.app.state.gateway.store
+    rows = await off_loop(store, store.bulk_actions, limit)
     return JSONResponse({"actions": [row.view() for row in rows]})

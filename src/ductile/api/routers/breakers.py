@@ -17,6 +17,7 @@ from ductile.api.schemas import errors, scoped
 from ductile.breaker.state import CLOSED
 from ductile.durations import format_duration
 from ductile.redact import redact
+from ductile.store.offload import off_loop
 from ductile.timeutil import utcnow
 
 router = APIRouter(tags=["breakers"], dependencies=[Depends(bearer)])
@@ -56,7 +57,7 @@ def breaker_view(gw: Any, plugin: str, command: str, row: dict[str, Any] | None)
     dependencies=[Depends(require("plugin:ro"))],
 )
 async def list_breakers(gw: Any = Depends(gateway)) -> dict[str, Any]:
-    rows = gw.store.breaker_rows()
+    rows = await off_loop(gw.store, gw.store.breaker_rows)
     return {"breakers": [breaker_view(gw, r["plugin"], r["command"], r) for r in rows]}
 
 
@@ -74,10 +75,9 @@ async def get_breaker(
     limit: int = Query(default=20, ge=1, le=1000),
 ) -> dict[str, Any]:
     _known(gw, plugin)
-    return {
-        "breaker": breaker_view(gw, plugin, command, gw.store.breaker_row(plugin, command)),
-        "transitions": redact(gw.store.breaker_transitions(plugin, command, limit)),
-    }
+    row = await off_loop(gw.store, gw.store.breaker_row, plugin, command)
+    transitions = await off_loop(gw.store, gw.store.breaker_transitions, plugin, command, limit)
+    return {"breaker": breaker_view(gw, plugin, command, row), "transitions": redact(transitions)}
 
 
 @router.post(
@@ -89,5 +89,5 @@ async def get_breaker(
 )
 async def reset_breaker(plugin: str, command: str, gw: Any = Depends(gateway)) -> dict[str, Any]:
     _known(gw, plugin)
-    change = gw.store.reset_breaker(plugin, command, utcnow())
+    change = await off_loop(gw.store, gw.store.reset_breaker, plugin, command, utcnow())
     return {"plugin": plugin, "command": command, "previous_state": change.from_state, "state": change.to_state}

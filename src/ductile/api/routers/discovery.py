@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from ductile.api.app import ApiError
 from ductile.api.deps import bearer, require
 from ductile.api.schemas import errors, scoped
+from ductile.store.offload import off_loop
 from ductile.timeutil import to_text, utcnow
 
 router = APIRouter(tags=["discovery"], dependencies=[Depends(bearer)])
@@ -139,7 +140,8 @@ async def plugin_openapi(name: str, request: Request) -> dict[str, Any]:
 )
 async def analytics_summary(request: Request) -> dict[str, Any]:
     since = to_text(utcnow() - timedelta(hours=24))
-    return {"window": "24h", "stats": request.app.state.gateway.store.finished_counts(since)}
+    store = request.app.state.gateway.store
+    return {"window": "24h", "stats": await off_loop(store, store.finished_counts, since)}
 
 
 @router.get(
@@ -151,8 +153,9 @@ async def analytics_summary(request: Request) -> dict[str, Any]:
 )
 async def analytics_queue(request: Request) -> dict[str, Any]:
     store = request.app.state.gateway.store
-    counts = store.status_counts()
-    return {"queued": counts.get("queued", 0), "running": counts.get("running", 0), "plugins": store.active_by_plugin()}
+    counts = await off_loop(store, store.status_counts)
+    plugins = await off_loop(store, store.active_by_plugin)
+    return {"queued": counts.get("queued", 0), "running": counts.get("running", 0), "plugins": plugins}
 
 
 # ---- CORS (Ductile's corsMiddleware): only for an Origin listed exactly in api.allowed_origins ----

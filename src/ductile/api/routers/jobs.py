@@ -1,7 +1,9 @@
 """`GET /jobs` (the seed card), `GET /job/{job_id}`, `GET /job-logs`, `POST /job/{job_id}/cancel`.
 
 Reads are `async def`: each is one or two indexed SQLite lookups well under a millisecond, so a
-threadpool hop would cost more than it saves (see docs/BENCHMARKS.md, "GET /jobs").
+threadpool hop would cost more than it saves (see docs/BENCHMARKS.md, "GET /jobs"). On
+PostgreSQL the body is built on the store's threads (`off_loop`): a read waiting on the server
+must not hold up the event loop.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ductile.api.schemas import LIMIT_SCHEMA, TEXT_SCHEMA, TIME_SCHEMA, errors, 
 from ductile.jobs import Job
 from ductile.lifecycle import TERMINAL
 from ductile.redact import redact, redact_text
+from ductile.store.offload import off_loop
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(bearer)])
 
@@ -83,7 +86,8 @@ def _bad(exc: params.BadParam) -> ApiError:
 )
 async def list_jobs(request: Request) -> FastJSONResponse:
     # orjson: the page holds only strings and small integers, and encoding was a fifth of the request.
-    return FastJSONResponse(jobs_body(request.app.state.gateway.store, request.query_params))
+    store = request.app.state.gateway.store
+    return FastJSONResponse(await off_loop(store, jobs_body, store, request.query_params))
 
 
 def jobs_body(store: Any, query_params: Any) -> dict[str, Any]:
@@ -179,7 +183,8 @@ def lineage(store: Any, job: Job) -> dict[str, Any]:
     ),
 )
 async def get_job(job_id: str, request: Request, principal: Principal = Depends(require("jobs:status:ro"))) -> JSONResponse:
-    body = job_detail(request.app.state.gateway.store, job_id)
+    store = request.app.state.gateway.store
+    body = await off_loop(store, job_detail, store, job_id)
     return JSONResponse(shape_results(body, principal.allows("jobs:result:ro")))
 
 
@@ -200,7 +205,8 @@ async def get_job(job_id: str, request: Request, principal: Principal = Depends(
     },
 )
 async def job_logs(request: Request, principal: Principal = Depends(require("jobs:logs:ro"))) -> JSONResponse:
-    body = ductile_logs_body(request.app.state.gateway.store, request.query_params)
+    store = request.app.state.gateway.store
+    body = await off_loop(store, ductile_logs_body, store, request.query_params)
     return JSONResponse(shape_results(body, principal.allows("jobs:result:ro")))
 
 
@@ -252,7 +258,8 @@ def shape_results(body: dict[str, Any], can_see: bool) -> dict[str, Any]:
     },
 )
 async def job_attempts(request: Request, principal: Principal = Depends(require("jobs:logs:ro"))) -> JSONResponse:
-    body = logs_body(request.app.state.gateway.store, request.query_params)
+    store = request.app.state.gateway.store
+    body = await off_loop(store, logs_body, store, request.query_params)
     return JSONResponse(shape_results(body, principal.allows("jobs:result:ro")))
 
 

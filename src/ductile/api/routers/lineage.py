@@ -23,6 +23,7 @@ from ductile.api.deps import bearer, require
 from ductile.api.schemas import errors, scoped
 from ductile.jobs import Job
 from ductile.redact import redact, redact_text
+from ductile.store.offload import off_loop
 from ductile.timeutil import from_text, utcnow
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(bearer)])
@@ -81,7 +82,8 @@ def tree_body(store: Any, job_id: str, *, include_result: bool) -> list[dict[str
 )
 async def job_tree(job_id: str, request: Request, principal: Principal = Depends(require("jobs:tree:ro"))) -> Any:
     store = request.app.state.gateway.store
-    return JSONResponse(tree_body(store, job_id, include_result=principal.allows(RESULT_SCOPE)))
+    body = await off_loop(store, tree_body, store, job_id, include_result=principal.allows(RESULT_SCOPE))
+    return JSONResponse(body)
 
 
 ACTIVE = {"queued", "running"}
@@ -153,6 +155,6 @@ async def list_pipelines(request: Request) -> JSONResponse:
     if graph is None:
         return JSONResponse({"pipelines": []})
     try:
-        return JSONResponse(pipelines_body(graph, gw.store, utcnow()))
+        return JSONResponse(await off_loop(gw.store, pipelines_body, graph, gw.store, utcnow()))
     except sqlite3.Error:
         raise ApiError(500, "failed to list pipelines")

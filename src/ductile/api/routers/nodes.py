@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends
 
 from ductile.api.deps import bearer, gateway, require
 from ductile.api.schemas import errors, scoped
+from ductile.store.offload import off_loop
 
 router = APIRouter(tags=["system"], dependencies=[Depends(bearer)])
 
@@ -43,7 +44,7 @@ async def nodes(gw: Any = Depends(gateway)) -> dict[str, Any]:
             "leader": True,
         }
         return {"backend": "sqlite", "this_node": None, "leader": None, "lease_seconds": None, "nodes": [me]}
-    rows = gw.store.nodes()
+    rows = await off_loop(gw.store, gw.store.nodes)
     leader = cluster.node_id if cluster.leading else None
     for row in rows:
         row["leader"] = row["node_id"] == cluster.node_id and cluster.leading

@@ -16,6 +16,7 @@ from ductile.api.deps import bearer, gateway, require
 from ductile.api.routers.jobs import lineage
 from ductile.api.schemas import errors, scoped
 from ductile.redact import redact, redact_text
+from ductile.store.offload import off_loop
 
 router = APIRouter(tags=["system"], dependencies=[Depends(bearer)])
 
@@ -37,8 +38,8 @@ async def plugin_state(
         if plugin not in gw.registry.instances:
             known = ", ".join(sorted(gw.registry.instances)) or "none"
             raise ApiError(404, f"unknown plugin {plugin!r} (known: {known})")
-        return {"states": {plugin: redact(gw.store.get_state(plugin))}}
-    states = gw.store.all_states()
+        return {"states": {plugin: redact(await off_loop(gw.store, gw.store.get_state, plugin))}}
+    states = await off_loop(gw.store, gw.store.all_states)
     return {"states": {name: redact(states.get(name, {})) for name in sorted(gw.registry.instances)}}
 
 
@@ -59,10 +60,13 @@ async def job_full(
     the job's lineage (what the monitor's detail screen shows).
 
     Kept separate so `GET /job/{id}` stays the small documented shape."""
-    job = gw.store.get_job(job_id)
+    return await off_loop(gw.store, job_full_body, gw.store, job_id, principal.allows("jobs:result:ro"))
+
+
+def job_full_body(store: Any, job_id: str, can_see: bool) -> dict[str, Any]:
+    job = store.get_job(job_id)
     if job is None:
         raise ApiError(404, f"no job {job_id!r} (list jobs with GET /jobs)")
-    can_see = principal.allows("jobs:result:ro")
     body = {
         "job_id": job.job_id,
         "plugin": job.plugin,
@@ -81,9 +85,9 @@ async def job_full(
         "payload": redact(job.payload),
         "transitions": [
             {"from": t.from_status, "to": t.to_status, "reason": redact_text(t.reason), "at": t.at}
-            for t in gw.store.transitions(job_id)
+            for t in store.transitions(job_id)
         ],
-        **lineage(gw.store, job),
+        **lineage(store, job),
     }
     if not can_see:  # errors (in last_error and in transition reasons) need jobs:result:ro
         body.pop("last_error")

@@ -1,0 +1,63 @@
+"""A gateway on PostgreSQL keeps its event loop free while the database makes it wait.
+
+Store calls are synchronous psycopg; on PostgreSQL the API, the dispatcher and the cluster loop
+run them on the store's threads (store/offload.py). Here another connection holds an ACCESS
+EXCLUSIVE lock on `jobs`, so every statement of the gateway that reads jobs waits on the
+server: a GET /jobs, the dispatcher's claims, the lost-node check. With those calls on the
+event loop, /healthz could not answer until the lock went (it answered after > 10 s on a loaded
+node); it must answer while the lock is held and the GET /jobs is still waiting.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from conftest import enqueue, wait_for
+
+from cluster.pgrig import Cluster
+
+
+def test_healthz_answers_while_a_lock_holds_the_gateways_reads_of_jobs(pg_cluster: Cluster, tmp_path: Path) -> None:
+    plugins = {"rec": {"uses": "recorder", "config": {"record_dir": str(tmp_path / "rec")}}}
+    gw = pg_cluster.start(pg_cluster.config(plugins))
+    first = enqueue(gw.url, gw.token, "rec", "poll")
+    with gw.client() as client:
+        wait_for(lambda: client.get(f"/job/{first}").json()["status"] == "succeeded", timeout=60, message="job ran")
+
+    listed: dict[str, Any] = {}
+
+    def list_jobs() -> None:
+        with gw.client() as client:
+            listed["response"] = client.get("/jobs", timeout=300)
+
+    holder = psycopg.connect(pg_cluster.url)  # not autocommit: the lock lives until commit
+    try:
+        holder.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
+        reader = threading.Thread(target=list_jobs, daemon=True)
+        reader.start()
+        jobs_table = pg_cluster.rows("SELECT 'jobs'::regclass::oid")[0][0]
+        waiting = "SELECT count(*) FROM pg_locks WHERE relation = %s AND NOT granted"
+        wait_for(
+            lambda: pg_cluster.rows(waiting, (jobs_table,))[0][0] >= 1,
+            timeout=60,
+            message="a statement of the gateway waiting on the lock",
+        )
+        with httpx.Client(base_url=gw.url, timeout=120) as plain:
+            health = plain.get("/healthz")  # no auth: liveness
+        assert health.status_code == 200, health.text
+        assert health.json()["node"]["id"]
+        assert reader.is_alive() and "response" not in listed  # GET /jobs still waits on the lock
+        assert pg_cluster.rows(waiting, (jobs_table,))[0][0] >= 1  # and so the lock was held throughout
+    finally:
+        holder.commit()
+        holder.close()
+    reader.join(120)
+    assert listed["response"].status_code == 200
+    assert listed["response"].json()["total"] == 1
+    with gw.client() as client:  # the gateway carries on: a job enqueued now runs
+        second = enqueue(gw.url, gw.token, "rec", "poll")
+        wait_for(lambda: client.get(f"/job/{second}").json()["status"] == "succeeded", timeout=60, message="ran")
