@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, NoReturn, TextIO
 
 from ductile.cli import target
 from ductile.cli.api_client import ApiClient, ApiClientError
+
+TYPE_CHECKING = False  # not `typing`: on the CLI fast path (fast.py)
+if TYPE_CHECKING:
+    from typing import Any, NoReturn, TextIO
 
 # click.echo strips ANSI styles when the stream is not a terminal; so does echo() here.
 _ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")

@@ -8,7 +8,6 @@ the noun being run (`--help` and unknown words load everything). bench/cli.py me
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
@@ -31,6 +30,8 @@ COMMANDS = {"events": "ductile.cli.events_cmd", "mcp": "ductile.cli.mcp_cmd"}
 
 def build(only: str | None = None) -> typer.Typer:
     """The command tree; with `only`, just that noun (plus `version`)."""
+    import importlib
+
     import typer
 
     from ductile.cli.root import root, version_cmd
