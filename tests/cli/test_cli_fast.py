@@ -306,3 +306,17 @@ def test_a_real_process_on_the_fast_path_imports_no_typer_or_pydantic(gw: Any) -
     report = json.loads(done.stderr.strip().splitlines()[-1])
     assert report == {"code": 0, "heavy": []}
     assert json.loads(done.stdout)["total"] >= 3
+
+
+@pytest.mark.parametrize("message", ["", "plain", "a\x1b[31mred\x1b[0m b", "ünïcode ✓", "two\nlines"])
+def test_echo_writes_what_typer_echo_writes(message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+
+    from ductile.cli import client_views
+
+    typer.echo(message)
+    typer.echo(message, err=True)
+    typers = capsys.readouterr()
+    client_views.echo(message)
+    client_views.echo(message, err=True)
+    assert capsys.readouterr() == typers

@@ -19,8 +19,9 @@ TYPE_CHECKING = False  # not `typing`: on the CLI fast path (fast.py)
 if TYPE_CHECKING:
     from typing import Any, NoReturn, TextIO
 
-# click.echo strips ANSI styles when the stream is not a terminal; so does echo() here.
-_ANSI = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
+# click.echo strips ANSI styles when the stream is not a terminal; so does echo() here (the
+# pattern is click's; compiled on first need, as most output has no escape at all).
+_ANSI = r"\033\[[;?0-9]*[a-zA-Z]"
 
 
 def echo(message: str = "", err: bool = False) -> None:
@@ -28,7 +29,7 @@ def echo(message: str = "", err: bool = False) -> None:
     stream: TextIO = sys.stderr if err else sys.stdout
     out = message + "\n"
     if "\033" in out and not _isatty(stream):
-        out = _ANSI.sub("", out)
+        out = re.sub(_ANSI, "", out)
     stream.write(out)
     stream.flush()
 
