@@ -1,8 +1,9 @@
 """Prometheus metrics for one gateway, on its own `CollectorRegistry`.
 
 Two kinds, chosen by cost: things that *happen* (jobs queued and finished, attempts, durations,
-schedule fires and skips, HTTP requests) are counters fed by a tap on the event hub, so the
-dispatcher pays one dict lookup and an increment per event and nothing else; things that *are*
+schedule fires and skips, HTTP requests) are counters fed by a tap on the event hub, kept as plain
+numbers in dicts and turned into metric families only at scrape, so the dispatcher pays a dict
+lookup and an addition per event and nothing else (no prometheus_client label lookup or lock); things that *are*
 (queue depth by status, busy workers, SSE clients, each schedule's next fire and lateness) are
 read when Prometheus scrapes, so an idle gateway does no work for them at all. Labels are only
 config-bounded values (instance, command, schedule id, route template): never a job id or a path.
@@ -11,12 +12,15 @@ config-bounded values (instance, command, schedule id, route template): never a 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from ductile.events import Event
 from ductile.store import StoreError
@@ -37,6 +41,51 @@ JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 3600)
 HTTP_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 10)
 
 
+class _Counts:
+    """A counter family kept as plain floats by label values; exported at scrape.
+
+    Why not prometheus_client's Counter: its `labels()` validates and stringifies, and every
+    `inc()` takes a lock, which made the tap several times dearer than the increment itself.
+    The hub and the HTTP middleware run on the event loop only (EventHub feeds asyncio queues),
+    so one thread updates these dicts and the scrape (also on the loop) reads them."""
+
+    def __init__(self, name: str, doc: str, labels: list[str]):
+        self.name, self.doc, self.labels = name, doc, labels
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def inc(self, key: tuple[str, ...]) -> None:
+        self.values[key] = self.values.get(key, 0.0) + 1.0
+
+    def family(self) -> Metric:
+        family = CounterMetricFamily(self.name, self.doc, labels=self.labels)
+        for key, value in list(self.values.items()):
+            family.add_metric([str(v) for v in key], value)
+        return family
+
+
+class _Histogram:
+    """A histogram family as per-bucket counts and a sum by label values; exported at scrape."""
+
+    def __init__(self, name: str, doc: str, labels: list[str], bounds: tuple[float, ...]):
+        self.name, self.doc, self.labels, self.bounds = name, doc, labels, bounds
+        self.les = [floatToGoString(b) for b in (*bounds, float("inf"))]
+        self.values: dict[tuple[str, ...], list[float]] = {}  # key → [count per bucket..., +Inf, sum]
+
+    def observe(self, key: tuple[str, ...], value: float) -> None:
+        row = self.values.get(key)
+        if row is None:
+            row = self.values[key] = [0.0] * (len(self.bounds) + 2)
+        row[bisect_left(self.bounds, value)] += 1.0  # the first bucket with value <= le
+        row[-1] += value
+
+    def family(self) -> Metric:
+        family = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
+        for key, row in list(self.values.items()):
+            cumulative = list(accumulate(row[:-1]))
+            family.add_metric([str(v) for v in key], list(zip(self.les, cumulative, strict=True)), row[-1])
+        return family
+
+
 class GatewayMetrics:
     """Counters and histograms fed by hub events and HTTP middleware; gauges read at scrape."""
 
@@ -46,47 +95,26 @@ class GatewayMetrics:
         disable_created_metrics()
         self.gateway = gateway
         self.registry = CollectorRegistry(auto_describe=False)
-        r = self.registry
-        self.enqueued = Counter(
-            "ductile_jobs_enqueued", "Jobs created", ["plugin", "command", "submitted_by"], registry=r
+        self.enqueued = _Counts("ductile_jobs_enqueued", "Jobs created", ["plugin", "command", "submitted_by"])
+        self.attempts = _Counts("ductile_job_attempts", "Attempts ended, by outcome", ["plugin", "command", "outcome"])
+        self.finished = _Counts(
+            "ductile_jobs_finished", "Jobs that reached a terminal status", ["plugin", "command", "status"]
         )
-        self.attempts = Counter(
-            "ductile_job_attempts", "Attempts ended, by outcome", ["plugin", "command", "outcome"], registry=r
+        self.retries = _Counts("ductile_job_retries", "Attempts that ended in a retry", ["plugin", "command"])
+        self.duration = _Histogram(
+            "ductile_job_duration_seconds", "Attempt wall time, spawn to exit", ["plugin", "command"], JOB_BUCKETS
         )
-        self.finished = Counter(
-            "ductile_jobs_finished", "Jobs that reached a terminal status", ["plugin", "command", "status"], registry=r
+        self.fires = _Counts("ductile_schedule_fires", "Schedule slots enqueued", ["plugin", "schedule_id"])
+        self.skips = _Counts("ductile_schedule_skips", "Schedule slots skipped", ["plugin", "schedule_id", "reason"])
+        self.breaker_changes = _Counts(
+            "ductile_breaker_transitions", "Circuit breaker state changes", ["plugin", "command", "state"]
         )
-        self.retries = Counter(
-            "ductile_job_retries", "Attempts that ended in a retry", ["plugin", "command"], registry=r
+        self.http_requests = _Counts("ductile_http_requests", "API requests answered", ["method", "route", "status"])
+        self.http_duration = _Histogram(
+            "ductile_http_request_duration_seconds", "API request handling time", ["method", "route"], HTTP_BUCKETS
         )
-        self.duration = Histogram(
-            "ductile_job_duration_seconds",
-            "Attempt wall time, spawn to exit",
-            ["plugin", "command"],
-            buckets=JOB_BUCKETS,
-            registry=r,
-        )
-        self.fires = Counter("ductile_schedule_fires", "Schedule slots enqueued", ["plugin", "schedule_id"], registry=r)
-        self.skips = Counter(
-            "ductile_schedule_skips", "Schedule slots skipped", ["plugin", "schedule_id", "reason"], registry=r
-        )
-        self.breaker_changes = Counter(
-            "ductile_breaker_transitions",
-            "Circuit breaker state changes",
-            ["plugin", "command", "state"],
-            registry=r,
-        )
-        self.http_requests = Counter(
-            "ductile_http_requests", "API requests answered", ["method", "route", "status"], registry=r
-        )
-        self.http_duration = Histogram(
-            "ductile_http_request_duration_seconds",
-            "API request handling time",
-            ["method", "route"],
-            buckets=HTTP_BUCKETS,
-            registry=r,
-        )
-        r.register(_StateCollector(gateway))
+        self.registry.register(_EventCollector(self))
+        self.registry.register(_StateCollector(gateway))
         self._handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "job.queued": self._queued,
             "scheduler.fired": self._fired,
@@ -95,6 +123,12 @@ class GatewayMetrics:
             **dict.fromkeys(ATTEMPT_EVENTS, self._ended),
         }
 
+    def families(self) -> Iterator[Metric]:
+        for counts in (self.enqueued, self.attempts, self.finished, self.retries, self.duration, self.fires):
+            yield counts.family()
+        for counts in (self.skips, self.breaker_changes, self.http_requests, self.http_duration):
+            yield counts.family()
+
     def observe(self, event: Event) -> None:
         """The hub tap: runs inside `publish`, so it must stay a lookup and an increment."""
         handler = self._handlers.get(event.type)
@@ -102,35 +136,45 @@ class GatewayMetrics:
             handler(event.type, event.data)
 
     def _queued(self, kind: str, data: dict[str, Any]) -> None:
-        self.enqueued.labels(data.get("plugin", ""), data.get("command", ""), data.get("submitted_by", "")).inc()
+        self.enqueued.inc((data.get("plugin", ""), data.get("command", ""), data.get("submitted_by", "")))
 
     def _ended(self, kind: str, data: dict[str, Any]) -> None:
-        plugin, command = data.get("plugin", ""), data.get("command", "")
+        key = (data.get("plugin", ""), data.get("command", ""))
         outcome = ATTEMPT_EVENTS[kind]
-        self.attempts.labels(plugin, command, outcome).inc()
+        self.attempts.inc((*key, outcome))
         if outcome == "retrying":
-            self.retries.labels(plugin, command).inc()
+            self.retries.inc(key)
         else:
-            self.finished.labels(plugin, command, outcome).inc()
+            self.finished.inc((*key, outcome))
         duration_ms = data.get("duration_ms")
         if isinstance(duration_ms, int | float):
-            self.duration.labels(plugin, command).observe(duration_ms / 1000)
+            self.duration.observe(key, duration_ms / 1000)
 
     def _fired(self, kind: str, data: dict[str, Any]) -> None:
-        self.fires.labels(data.get("plugin", ""), data.get("schedule_id", "")).inc()
+        self.fires.inc((data.get("plugin", ""), data.get("schedule_id", "")))
 
     def _skipped(self, kind: str, data: dict[str, Any]) -> None:
         reason = str(data.get("reason", ""))
         if "still queued or running" in reason:  # the text names a count; the label must not
             reason = "already_running"
-        self.skips.labels(data.get("plugin", ""), data.get("schedule_id", ""), reason).inc()
+        self.skips.inc((data.get("plugin", ""), data.get("schedule_id", ""), reason))
 
     def _breaker(self, kind: str, data: dict[str, Any]) -> None:
-        self.breaker_changes.labels(data.get("plugin", ""), data.get("command", ""), data.get("state", "")).inc()
+        self.breaker_changes.inc((data.get("plugin", ""), data.get("command", ""), data.get("state", "")))
 
     def http(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_duration.labels(method, route).observe(seconds)
+        self.http_requests.inc((method, route, str(status)))
+        self.http_duration.observe((method, route), seconds)
+
+
+class _EventCollector(Collector):
+    """The tap-fed counters and histograms, turned into families at scrape time."""
+
+    def __init__(self, metrics: GatewayMetrics):
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        return self.metrics.families()
 
 
 class _StateCollector(Collector):

@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
+from ductile.cli import client_views as views
 from ductile.cli import job_actions, job_inspect
-from ductile.cli.api_client import ApiClient, ApiClientError
-from ductile.cli.common import ConfigOption, JsonOption, TokenOption, config_or_exit, fail, print_json
+from ductile.cli.common import ConfigOption, JsonOption, TokenOption, config_or_exit, fail
 
 app = typer.Typer(help="List and inspect jobs (over the API, or the local database).", no_args_is_help=True)
 
@@ -58,14 +58,8 @@ def _strings(params: dict[str, Any]) -> dict[str, str]:
 
 
 @contextmanager
-def _source(api_url: str | None, token: str | None, config: str | None) -> Iterator[Any]:
-    if api_url:  # the API path imports nothing of the gateway (bench/cli.py)
-        try:
-            with ApiClient(api_url, token) as client:
-                yield client
-        except ApiClientError as exc:
-            fail(str(exc))
-        return
+def _local(config: str | None) -> Iterator[Any]:
+    """The local database (commands given an API URL use client_views instead)."""
     from ductile.api.app import ApiError
     from ductile.store import StoreError, open_store
 
@@ -82,17 +76,6 @@ def _source(api_url: str | None, token: str | None, config: str | None) -> Itera
         fail(exc.message)
     except StoreError as exc:  # one line naming the file and what to do, never a traceback
         fail(str(exc), getattr(exc, "exit_code", 1))
-
-
-def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
-def _when(stamp: str | None) -> str:
-    return stamp.replace("T", " ")[:19] if stamp else "-"
 
 
 @app.command("list")
@@ -117,37 +100,25 @@ def list_jobs(
     json_out: JsonOption = False,
 ) -> None:
     """Jobs, newest first, with the total number matching."""
-    with _source(api_url, token, config) as source:
-        body = source.list_jobs(
-            plugin=plugin,
-            command=command,
-            status=status,
-            submitted_by=submitted_by,
-            created_after=since,
-            created_before=until,
-            limit=limit,
-            cursor=cursor,
-        )
-    if json_out:
-        print_json(body)
+    p = {
+        "plugin": plugin,
+        "command": command,
+        "status": status,
+        "submitted_by": submitted_by,
+        "since": since,
+        "until": until,
+        "limit": limit,
+        "cursor": cursor,
+        "api_url": api_url,
+        "token": token,
+        "json_out": json_out,
+    }
+    if api_url:  # the same body as the start-up fast path (fast.py)
+        views.job_list_api(p)
         return
-    rows = [
-        [
-            j["job_id"],
-            j["plugin"],
-            j["command"],
-            j["status"],
-            str(j["attempt"]),
-            _when(j["created_at"]),
-            _when(j.get("completed_at")),
-        ]
-        for j in body["jobs"]
-    ]
-    typer.echo(_table(rows, ["JOB ID", "PLUGIN", "COMMAND", "STATUS", "ATT", "CREATED (UTC)", "COMPLETED"]))
-    footer = f"{len(rows)} of {body['total']} matching"
-    if body.get("next_cursor"):
-        footer += f"; next page: --cursor {body['next_cursor']}"
-    typer.echo(footer)
+    with _local(config) as source:
+        body = source.list_jobs(**views.list_params(p))
+    views.show_job_list(body, json_out)
 
 
 @app.command("show")
@@ -159,30 +130,13 @@ def show(
     json_out: JsonOption = False,
 ) -> None:
     """One job: status, times, result, and every attempt with its logs."""
-    with _source(api_url, token, config) as source:
+    if api_url:  # the same body as the start-up fast path (fast.py)
+        views.job_show_api({"job_id": job_id, "api_url": api_url, "token": token, "json_out": json_out})
+        return
+    with _local(config) as source:
         job = source.get_job(job_id)
         attempts = source.job_logs(job_id=job_id, include_result=True, limit=200)["attempts"]
-    if json_out:
-        print_json({**job, "attempts": list(reversed(attempts))})
-        return
-    for key in ("job_id", "plugin", "command", "status", "attempt", "submitted_by"):
-        typer.echo(f"{key + ':':14}{job[key]}")
-    for key in ("created_at", "started_at", "completed_at"):
-        typer.echo(f"{key + ':':14}{_when(job.get(key))}")
-    if job.get("last_error"):
-        typer.echo(f"{'last_error:':14}{job['last_error']}")
-    for a in reversed(attempts):
-        took = f", {a['duration_ms']:.0f} ms" if a.get("duration_ms") is not None else ""
-        typer.echo(f"\nattempt {a['attempt']}: {a.get('outcome') or 'running'} -> {a.get('status') or '-'}{took}")
-        typer.echo(f"  started {_when(a['started_at'])}, completed {_when(a.get('completed_at'))}")
-        if a.get("error"):
-            typer.echo(f"  error: {a['error']}")
-        for line in a.get("logs") or []:
-            typer.echo(f"  [{line.get('level', 'info')}] {line.get('message', '')}")
-        if a.get("stderr"):
-            typer.echo("  stderr:\n" + "\n".join("    " + s for s in a["stderr"].splitlines()[-20:]))
-    if "result" in job:
-        typer.echo("\nresult:\n" + json.dumps(job["result"], indent=2, ensure_ascii=False))
+    views.show_job(job, attempts, json_out)
 
 
 @app.command("logs")
@@ -215,38 +169,32 @@ def logs(
     if follow:
         _follow(job_id, api_url, token, config, json_out)
         return
-    with _source(api_url, token, config) as source:
-        body = source.job_logs(
-            job_id=job_id,
-            plugin=plugin,
-            command=command,
-            status=status,
-            submitted_by=submitted_by,
-            **{"from": since, "to": until},
-            query=query,
-            limit=limit,
-            include_result=include_result or None,
-        )
-    if json_out:
-        print_json(body)
+    p = {
+        "job_id": job_id,
+        "plugin": plugin,
+        "command": command,
+        "status": status,
+        "submitted_by": submitted_by,
+        "since": since,
+        "until": until,
+        "query": query,
+        "limit": limit,
+        "include_result": include_result,
+        "api_url": api_url,
+        "token": token,
+        "json_out": json_out,
+    }
+    if api_url:  # the same body as the start-up fast path (fast.py)
+        views.job_logs_api(p)
         return
-    for a in body["attempts"]:
-        typer.echo(
-            f"{_when(a['started_at'])}  {a['plugin']}:{a['command']}  {a['job_id']} #{a['attempt']}  "
-            f"{a.get('outcome') or 'running'} -> {a.get('status') or '-'}"
-        )
-        if a.get("error"):
-            typer.echo(f"    error: {a['error']}")
-        for line in a.get("logs") or []:
-            typer.echo(f"    [{line.get('level', 'info')}] {line.get('message', '')}")
-        if include_result and a.get("result") is not None:
-            typer.echo("    result: " + json.dumps(a["result"], ensure_ascii=False)[:500])
-    typer.echo(f"{body['count']} attempt record(s)")
+    with _local(config) as source:
+        body = source.job_logs(**views.logs_params(p))
+    views.show_job_logs(body, include_result, json_out)
 
 
 def _show_attempt(a: dict[str, Any]) -> None:
     typer.echo(
-        f"{_when(a['started_at'])}  {a['plugin']}:{a['command']}  {a['job_id']} #{a['attempt']}  "
+        f"{views.when(a['started_at'])}  {a['plugin']}:{a['command']}  {a['job_id']} #{a['attempt']}  "
         f"{a.get('outcome') or 'running'} -> {a.get('status') or '-'}"
     )
     if a.get("error"):

@@ -8,13 +8,12 @@ the config's own `api.listen`; token: `--token`/$DUCTILE_TOKEN (scope `plugin:rw
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ductile.cli import target
-from ductile.cli.api_client import ApiClient, ApiClientError
-from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail, print_json
+from ductile.cli import client_views as views
+from ductile.cli.common import ConfigOption, JsonOption, TokenOption
 
 app = typer.Typer(help="Pause, resume or run schedule entries of a running gateway.", no_args_is_help=True)
 
@@ -30,24 +29,6 @@ Plugin = Annotated[str, typer.Argument(help="Plugin instance name.")]
 ScheduleId = Annotated[str, typer.Argument(help="Schedule id (`default` when the entry has none).")]
 
 
-def _call(
-    api_url: str | None, token: str | None, config: str | None, path: str, body: Any = None, *, get: bool = False
-) -> dict[str, Any]:
-    url = target.api_url(api_url, config)
-    try:
-        with ApiClient(url, target.token_from(token)) as client:
-            return client.get(path) if get else client.post(path, body)
-    except ApiClientError as exc:
-        fail(str(exc))
-
-
-def _line(entry: dict[str, Any]) -> str:
-    who = f" by {entry['paused_by']} at {entry['paused_at']}" if entry.get("paused_by") else ""
-    reason = f" ({entry['reason']})" if entry.get("reason") else ""
-    nxt = f", next run {entry['next_run_at']}" if entry.get("next_run_at") else ""
-    return f"{entry['plugin']}/{entry['schedule_id']}: {entry['status']}{reason}{who}{nxt}"
-
-
 @app.command("pause")
 def pause(
     plugin: Plugin,
@@ -59,12 +40,17 @@ def pause(
     json_out: JsonOption = False,
 ) -> None:
     """Stop an entry firing until it is resumed (kept across restarts; pausing twice is a no-op)."""
-    body = {"reason": reason} if reason else None
-    entry = _call(api_url, token, config, f"/schedules/{plugin}/{schedule_id}/pause", body)
-    if json_out:
-        print_json(entry)
-    else:
-        typer.echo(_line(entry) if entry["changed"] else f"already paused: {_line(entry)}")
+    views.schedule_pause(
+        {
+            "plugin": plugin,
+            "schedule_id": schedule_id,
+            "reason": reason,
+            "api_url": api_url,
+            "token": token,
+            "config": config,
+            "json_out": json_out,
+        }
+    )
 
 
 @app.command("resume")
@@ -77,11 +63,16 @@ def resume(
     json_out: JsonOption = False,
 ) -> None:
     """Make a paused entry active again (it continues at its next slot)."""
-    entry = _call(api_url, token, config, f"/schedules/{plugin}/{schedule_id}/resume")
-    if json_out:
-        print_json(entry)
-    else:
-        typer.echo(_line(entry) if entry["changed"] else f"not paused: {_line(entry)}")
+    views.schedule_resume(
+        {
+            "plugin": plugin,
+            "schedule_id": schedule_id,
+            "api_url": api_url,
+            "token": token,
+            "config": config,
+            "json_out": json_out,
+        }
+    )
 
 
 @app.command("run")
@@ -94,11 +85,16 @@ def run_now(
     json_out: JsonOption = False,
 ) -> None:
     """Queue one job for the entry now (also when paused; the next fire does not move)."""
-    out = _call(api_url, token, config, f"/schedules/{plugin}/{schedule_id}/run")
-    if json_out:
-        print_json(out)
-    else:
-        typer.echo(f"queued job {out['job_id']} for {plugin}/{schedule_id}")
+    views.schedule_run(
+        {
+            "plugin": plugin,
+            "schedule_id": schedule_id,
+            "api_url": api_url,
+            "token": token,
+            "config": config,
+            "json_out": json_out,
+        }
+    )
 
 
 @app.command("list")
@@ -106,11 +102,4 @@ def list_entries(
     api_url: ApiUrlOption = None, token: TokenOption = None, config: ConfigOption = None, json_out: JsonOption = False
 ) -> None:
     """Every entry with its mode, status (active, paused_manual, paused_invalid, exhausted) and next run."""
-    out = _call(api_url, token, config, "/scheduler/jobs", get=True)
-    if json_out:
-        print_json(out)
-        return
-    if not out["jobs"]:
-        typer.echo("no schedule entries")
-    for entry in out["jobs"]:
-        typer.echo(_line(entry) + f"  [{entry['mode']}, {entry['command']}]")
+    views.schedule_list({"api_url": api_url, "token": token, "config": config, "json_out": json_out})

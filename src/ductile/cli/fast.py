@@ -1,0 +1,174 @@
+"""Start-up fast path: the API-only commands answered without building the Typer app.
+
+Typer imports pydantic and builds a TypeAdapter per parameter when it parses, which costs several
+times the HTTP request a `ductile job list --api-url …` makes (bench/cli.py). So `main()` first
+offers argv to `parse()` here: a small parser that knows exactly the options of `job list|show|logs`
+and `schedule list|pause|resume|run`. When the argv is one it fully understands (every word a known
+option or the expected arguments, values in plain form, an API URL given by option or environment)
+the command runs the very same body as its Typer command (client_views.py). Anything else — `--help`,
+an unknown or malformed option, a missing value, no API URL (the local database), `--follow` —
+returns None and Typer handles it, so help texts and error messages are Typer's own.
+
+The option tables below mirror the Typer declarations in job_cmd.py, schedule_cmd.py and
+common.py; tests/cli/test_cli_fast.py fails when they drift apart and checks that both paths give
+the same output and exit code for the same argv.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from collections.abc import Mapping
+
+TYPE_CHECKING = False  # not `typing`: this module is on every start-up's critical path
+if TYPE_CHECKING:
+    from typing import Any
+
+STR, INT, FLAG = "str", "int", "flag"
+# option dest → the environment variable Typer reads when the option is absent
+ENVVARS = {"api_url": "DUCTILE_API_URL", "token": "DUCTILE_TOKEN"}
+
+_COMMON = {
+    "--api-url": ("api_url", STR),
+    "--token": ("token", STR),
+    "--config": ("config", STR),
+    "-c": ("config", STR),
+    "--json": ("json_out", FLAG),
+}
+_FILTERS = {
+    "--plugin": ("plugin", STR),
+    "--command": ("command", STR),
+    "--status": ("status", STR),
+    "--submitted-by": ("submitted_by", STR),
+    "--since": ("since", STR),
+    "--from": ("since", STR),
+    "--created-after": ("since", STR),
+    "--until": ("until", STR),
+    "--to": ("until", STR),
+    "--created-before": ("until", STR),
+    "--limit": ("limit", INT),
+}
+
+
+class Spec:
+    """One command: its options (flag → (dest, kind)), positional arguments and body."""
+
+    def __init__(
+        self,
+        run: str,
+        options: dict[str, tuple[str, str]],
+        arguments: tuple[str, ...] = (),
+        defaults: dict[str, Any] | None = None,
+        divert: tuple[str, ...] = (),
+    ):
+        self.run = run  # function of client_views taking the parsed values
+        self.options = options
+        self.arguments = arguments
+        self.defaults = defaults or {}
+        self.divert = divert  # flags that make the command do more than client_views: Typer runs it
+
+
+SPECS: dict[tuple[str, str], Spec] = {
+    ("job", "list"): Spec("job_list_api", {**_FILTERS, "--cursor": ("cursor", STR), **_COMMON}, defaults={"limit": 50}),
+    ("job", "show"): Spec("job_show_api", dict(_COMMON), arguments=("job_id",)),
+    ("job", "logs"): Spec(
+        "job_logs_api",
+        {
+            **_FILTERS,
+            "--job-id": ("job_id", STR),
+            "--query": ("query", STR),
+            "-q": ("query", STR),
+            "--include-result": ("include_result", FLAG),
+            "--follow": ("follow", FLAG),
+            "-f": ("follow", FLAG),
+            **_COMMON,
+        },
+        defaults={"limit": 50},
+        divert=("follow",),
+    ),
+    ("schedule", "list"): Spec("schedule_list", dict(_COMMON)),
+    ("schedule", "pause"): Spec(
+        "schedule_pause", {"--reason": ("reason", STR), **_COMMON}, arguments=("plugin", "schedule_id")
+    ),
+    ("schedule", "resume"): Spec("schedule_resume", dict(_COMMON), arguments=("plugin", "schedule_id")),
+    ("schedule", "run"): Spec("schedule_run", dict(_COMMON), arguments=("plugin", "schedule_id")),
+}
+
+
+def parse(argv: list[str], env: Mapping[str, str]) -> tuple[Spec, dict[str, Any]] | None:
+    """The command and its values, or None when Typer should handle this argv."""
+    if len(argv) < 2 or (spec := SPECS.get((argv[0], argv[1]))) is None:
+        return None
+    values: dict[str, Any] = {}
+    positional: list[str] = []
+    words = argv[2:]
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if not word.startswith("-"):
+            positional.append(word)
+            continue
+        name, attached = word, None
+        if word.startswith("--") and "=" in word:
+            name, attached = word.split("=", 1)
+        known = spec.options.get(name)
+        if known is None:
+            return None  # --help, --, unknown or bundled options: Typer says what is wrong
+        dest, kind = known
+        if kind == FLAG:
+            if attached is not None:
+                return None
+            values[dest] = True
+            continue
+        if attached is None:
+            if i >= len(words) or words[i].startswith("-"):
+                return None  # a missing value (or one that looks like an option)
+            attached = words[i]
+            i += 1
+        if kind == INT:
+            if not (attached.isascii() and attached.isdigit()):
+                return None
+            values[dest] = int(attached)
+        else:
+            values[dest] = attached
+    if len(positional) != len(spec.arguments):
+        return None
+    values.update(zip(spec.arguments, positional, strict=True))
+    for dest, var in ENVVARS.items():
+        if dest not in values and env.get(var):
+            values[dest] = env[var]
+    if not values.get("api_url") or any(values.get(d) for d in spec.divert):
+        return None  # the local database, or a follow: Typer's command does it
+    return spec, {**spec.defaults, **values}
+
+
+def run(argv: list[str], env: Mapping[str, str]) -> int | None:
+    """Run argv if it is ours: its exit code; None to hand it to Typer."""
+    parsed = parse(argv, env)
+    if parsed is None:
+        return None
+    spec, values = parsed
+    from ductile.cli import client_views
+
+    try:
+        getattr(client_views, spec.run)(values)
+    except KeyboardInterrupt:
+        return 130  # as Typer
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        _quiet_stdout()  # `| head` closed the pipe: exit 1 without a traceback, as click does
+        return 1
+    return 0
+
+
+def _quiet_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
