@@ -235,7 +235,7 @@ def login_url(next_path: str) -> str:
 
 def safe_next(value: str | None) -> str:
     """Only a path inside the dashboard: never another host (`//evil`, `/\\evil`) or scheme."""
-    if not value or not value.startswith("/ui") or value.startswith(("//", "/\\")) or "\\" in value:
+    if not value or not (value == "/ui" or value.startswith(("/ui/", "/ui?"))) or "\\" in value or "/.." in value:
         return "/ui"
     if len(value) > 2000 or any(ord(c) < 32 for c in value):
         return "/ui"
