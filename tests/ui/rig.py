@@ -95,7 +95,12 @@ def ui_config(root: Path, *, plugins: dict[str, Any] | None = None, **extra: Any
         # a real fast schedule: a slot every second, so run strips fill while a test watches
         "ticker": {"uses": "work", "schedules": [{"id": "tick", "every": "1s"}]},
         # and one that always fails, so failed cells (and an open breaker) appear too
-        "broken": {"uses": "work", "schedules": [{"id": "boom", "every": "2s", "payload": {"fail": True}}]},
+        # (its breaker opens after 3 failures and tries again after 5 s: failed and skipped cells)
+        "broken": {
+            "uses": "work",
+            "schedules": [{"id": "boom", "every": "2s", "payload": {"fail": True}}],
+            "circuit_breaker": {"threshold": 3, "reset_after": "5s"},
+        },
     }
     config = base_config([plugin_root], plugins if plugins is not None else default, port=port, **extra)
     config["api"]["auth"] = {"tokens": [{"name": n, "token": t, "scopes": s} for n, (t, s) in TOKENS.items()]}

@@ -4,6 +4,7 @@ event hub's replay buffer: skips are not stored), and the queue figures `/health
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,13 @@ def skip_times(hub: Any) -> dict[tuple[str, str], list[datetime]]:
     """(instance, schedule_id) → when the scheduler skipped it, from the hub's replay buffer."""
     from datetime import UTC
 
-    events, _ = hub.replay_since(0)
+    events: list[Any] = []
+    for _ in range(5):  # the page is computed off the event loop: the buffer may grow meanwhile
+        try:
+            events, _ = hub.replay_since(0)
+            break
+        except RuntimeError:  # "deque mutated during iteration": read it again
+            continue
     out: dict[tuple[str, str], list[datetime]] = {}
     for event in events:
         if event.type == "scheduler.skipped":
@@ -68,7 +75,26 @@ def figures(gw: Any) -> dict[str, Any]:
     }
 
 
-def overview(gw: Any, now: datetime, count: int = SLOTS) -> dict[str, Any]:
+# Every open dashboard re-fetches the overview when jobs run: computed at most once per this many
+# seconds and shared by all of them, so five dashboards cost the dispatcher what one does.
+SHARED_FOR = 1.0
+_shared: dict[int, tuple[float, dict[str, Any]]] = {}
+
+
+def overview(gw: Any, now: datetime, count: int = SLOTS, *, clock: float | None = None) -> dict[str, Any]:
+    """The overview's data, shared for `SHARED_FOR` seconds (what a viewer may see of it is decided
+    when the page is rendered, per session)."""
+    moment = time.monotonic() if clock is None else clock
+    cached = _shared.get(id(gw))
+    if cached is not None and 0 <= moment - cached[0] < SHARED_FOR:
+        return cached[1]
+    data = compute(gw, now, count)
+    _shared.clear()  # one gateway per process: keep only the latest
+    _shared[id(gw)] = (moment, data)
+    return data
+
+
+def compute(gw: Any, now: datetime, count: int = SLOTS) -> dict[str, Any]:
     body = schedules_body(gw)
     entries = {(e.instance, e.spec.id): e for e in (gw.scheduler.entries if gw.scheduler is not None else [])}
     skips = skip_times(gw.hub)

@@ -57,13 +57,13 @@ def _value(pairs: list[tuple[str, str]], name: str) -> str | None:
 
 
 @router.get("/jobs", response_class=HTMLResponse)
-async def jobs(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
+def jobs(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
     context = _listing(request)
     status = 400 if context["error"] else 200
     return page(request, session, "jobs.html", title="Jobs", active="/ui/jobs", status=status, **context)
 
 
 @router.get("/fragment/jobs", response_class=HTMLResponse)
-async def jobs_fragment(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
+def jobs_fragment(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
     context = _listing(request)
     return fragment("jobs_table.html", status=400 if context["error"] else 200, **context)

@@ -14,6 +14,8 @@ from ductile.ui.render import fragment, page
 from ductile.ui.strip import LABELS, MARKS
 
 router = page_router()
+# Plain `def` handlers: FastAPI runs them in its threadpool, so computing 200 schedules' strips
+# (hundreds of indexed reads) never holds the event loop the dispatcher and the API share.
 LEGEND = [(state, MARKS[state], LABELS[state]) for state in MARKS]
 
 
@@ -23,10 +25,10 @@ def _context(request: Request, session: UiSession) -> dict:
 
 
 @router.get("", response_class=HTMLResponse)
-async def overview(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
+def overview(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
     return page(request, session, "overview.html", title="Overview", active="/ui", **_context(request, session))
 
 
 @router.get("/fragment/overview", response_class=HTMLResponse)
-async def overview_fragment(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
+def overview_fragment(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
     return fragment("overview_live.html", **_context(request, session))
