@@ -63,6 +63,7 @@ def build(db_path: Path, n: int, seed: int = 7) -> None:
     step = SPAN / n
     statuses, weights = zip(*STATUSES, strict=True)
     db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("PRAGMA cache_size=-512000")
     db.execute("PRAGMA synchronous=OFF")
     sql = (
         "INSERT INTO jobs (job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,"

@@ -93,3 +93,14 @@ def test_hostile_filters_are_400_pages_not_500s(ui_gateway: Any, query: str) -> 
         assert response.status_code == 400, response.text[:300]
         assert 'role="alert"' in response.text
         assert client.get(f"/ui/fragment/jobs?{query}").status_code == 400
+
+
+def test_session_cookie_is_secure_when_the_request_came_over_https(ui_gateway: Any) -> None:
+    """Behind a TLS-terminating proxy on loopback (uvicorn trusts its X-Forwarded-Proto)."""
+    https = {"X-Forwarded-Proto": "https"}
+    with httpx.Client(base_url=ui_gateway.url, timeout=10, headers=https) as client:
+        nonce = _login_nonce(client)
+        response = client.post("/ui/login", data={"token": ADMIN_TOKEN, "csrf_token": nonce})
+    assert response.status_code == 303
+    cookie = next(v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith("ductile_ui="))
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
