@@ -98,9 +98,16 @@ def test_hostile_filters_are_400_pages_not_500s(ui_gateway: Any, query: str) -> 
 def test_session_cookie_is_secure_when_the_request_came_over_https(ui_gateway: Any) -> None:
     """Behind a TLS-terminating proxy on loopback (uvicorn trusts its X-Forwarded-Proto)."""
     https = {"X-Forwarded-Proto": "https"}
-    with httpx.Client(base_url=ui_gateway.url, timeout=10, headers=https) as client:
-        nonce = _login_nonce(client)
-        response = client.post("/ui/login", data={"token": ADMIN_TOKEN, "csrf_token": nonce})
-    assert response.status_code == 303
+    form = httpx.get(f"{ui_gateway.url}/ui/login", headers=https, timeout=10)
+    nonce = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    login_cookie = form.headers["set-cookie"]
+    assert "Secure" in login_cookie  # so an http client keeps it to itself: send it by hand
+    response = httpx.post(
+        f"{ui_gateway.url}/ui/login",
+        headers={**https, "Cookie": f"ductile_ui_login={login_cookie.split(';')[0].split('=', 1)[1]}"},
+        data={"token": ADMIN_TOKEN, "csrf_token": nonce},
+        timeout=10,
+    )
+    assert response.status_code == 303, response.text[:300]
     cookie = next(v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith("ductile_ui="))
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie

@@ -20,6 +20,13 @@ def test_a_session_lives_while_used_and_ends_after_ttl_idle() -> None:
     assert s.id not in book.sessions
 
 
+def test_background_reads_do_not_keep_a_session_alive() -> None:
+    book = SessionBook(ttl=60)
+    s = book.create(b"d" * 32, WHO, now=0)
+    assert book.get(s.id, now=50, touch=False) is s
+    assert book.get(s.id, now=61, touch=False) is None  # 61 s since the last real use
+
+
 def test_logout_drops_the_session_and_ids_and_csrf_tokens_are_unguessable() -> None:
     book = SessionBook(ttl=60)
     a, b = book.create(b"a" * 32, WHO, now=0), book.create(b"b" * 32, WHO, now=0)
