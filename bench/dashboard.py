@@ -197,6 +197,12 @@ async def dashboard(url: str, cookie: str, stop: asyncio.Event, counts: list[int
         pending = asyncio.Event()
 
         async def refetch() -> None:
+            try:
+                await refetch_loop()
+            except httpx.HTTPError:
+                return  # the run ended and its connections closed
+
+        async def refetch_loop() -> None:
             while not stop.is_set():
                 await pending.wait()
                 pending.clear()

@@ -4,6 +4,8 @@ event hub's replay buffer: skips are not stored), and the queue figures `/health
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -75,23 +77,28 @@ def figures(gw: Any) -> dict[str, Any]:
     }
 
 
-# Every open dashboard re-fetches the overview when jobs run: computed at most once per this many
-# seconds and shared by all of them, so five dashboards cost the dispatcher what one does.
+# Every open dashboard re-fetches the overview when jobs run: it is computed by one request at a
+# time and shared by all of them for at least SHARED_FOR seconds, and for four times as long as
+# the last computation took, so the dashboards together never take more than about a fifth of
+# the gateway's time however many are open (the dispatcher shares the process).
 SHARED_FOR = 1.0
-_shared: dict[int, tuple[float, dict[str, Any]]] = {}
+_lock = threading.Lock()
+_generations = itertools.count(1)  # tells renderings of different data apart
+_shared: dict[int, tuple[float, float, dict[str, Any]]] = {}  # id(gw) -> (computed at, valid for, data)
 
 
-def overview(gw: Any, now: datetime, count: int = SLOTS, *, clock: float | None = None) -> dict[str, Any]:
-    """The overview's data, shared for `SHARED_FOR` seconds (what a viewer may see of it is decided
-    when the page is rendered, per session)."""
-    moment = time.monotonic() if clock is None else clock
-    cached = _shared.get(id(gw))
-    if cached is not None and 0 <= moment - cached[0] < SHARED_FOR:
-        return cached[1]
-    data = compute(gw, now, count)
-    _shared.clear()  # one gateway per process: keep only the latest
-    _shared[id(gw)] = (moment, data)
-    return data
+def overview(gw: Any, now: datetime, count: int = SLOTS) -> dict[str, Any]:
+    """The overview's data (what a viewer may see of it is decided per session, when rendering)."""
+    with _lock:
+        cached = _shared.get(id(gw))
+        moment = time.monotonic()
+        if cached is not None and moment - cached[0] < cached[1]:
+            return cached[2]
+        data = {**compute(gw, now, count), "generation": next(_generations)}
+        took = time.monotonic() - moment
+        _shared.clear()  # one gateway per process: keep only the latest
+        _shared[id(gw)] = (time.monotonic(), max(SHARED_FOR, 4 * took), data)
+        return data
 
 
 def compute(gw: Any, now: datetime, count: int = SLOTS) -> dict[str, Any]:

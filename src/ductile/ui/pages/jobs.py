@@ -66,4 +66,4 @@ def jobs(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))
 @router.get("/fragment/jobs", response_class=HTMLResponse)
 def jobs_fragment(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
     context = _listing(request)
-    return fragment("jobs_table.html", status=400 if context["error"] else 200, **context)
+    return fragment("jobs_table.html", request=request, status=400 if context["error"] else 200, **context)
