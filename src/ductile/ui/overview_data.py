@@ -97,7 +97,7 @@ def overview(gw: Any, now: datetime, count: int = SLOTS) -> dict[str, Any]:
         data = {**compute(gw, now, count), "generation": next(_generations)}
         took = time.monotonic() - moment
         _shared.clear()  # one gateway per process: keep only the latest
-        _shared[id(gw)] = (time.monotonic(), max(SHARED_FOR, 4 * took), data)
+        _shared[id(gw)] = (time.monotonic(), max(SHARED_FOR, 9 * took), data)
         return data
 
 

@@ -4,6 +4,7 @@ arrive (new rows appear on the first page, status cells change on any)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import Depends, Request
@@ -15,7 +16,7 @@ from ductile.lifecycle import ALL_STATUSES
 from ductile.ui import jobs_query
 from ductile.ui.auth import UiSession, needs
 from ductile.ui.pages import page_router
-from ductile.ui.render import fragment, page
+from ductile.ui.render import SECURITY_HEADERS, encode, page, render
 
 router = page_router()
 SUBMITTERS = ("scheduler", "api", "cli", "route", "hook")
@@ -63,7 +64,23 @@ def jobs(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))
     return page(request, session, "jobs.html", title="Jobs", active="/ui/jobs", status=status, **context)
 
 
+# Dashboards showing the same filters re-fetch the same table as jobs run: one rendering serves
+# them all for FRAGMENT_TTL seconds (the table shows nothing that differs between sessions).
+FRAGMENT_TTL = 1.0
+_fragments: dict[tuple[Any, ...], tuple[float, int, bytes, dict[str, str]]] = {}
+
+
 @router.get("/fragment/jobs", response_class=HTMLResponse)
 def jobs_fragment(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
-    context = _listing(request)
-    return fragment("jobs_table.html", request=request, status=400 if context["error"] else 200, **context)
+    gzip_ok = "gzip" in request.headers.get("accept-encoding", "").lower()
+    key = (tuple(jobs_query.clean(request.query_params)), gzip_ok)
+    moment = time.monotonic()
+    hit = _fragments.get(key)
+    if hit is None or not 0 <= moment - hit[0] < FRAGMENT_TTL:
+        context = _listing(request)
+        body, encoding = encode(render("jobs_table.html", **context), gzip_ok)
+        hit = (moment, 400 if context["error"] else 200, body, encoding)
+        if len(_fragments) >= 256:
+            _fragments.clear()
+        _fragments[key] = hit
+    return HTMLResponse(hit[2], status_code=hit[1], headers={**SECURITY_HEADERS, **hit[3]})

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from ductile.timeutil import utcnow
 from ductile.ui import overview_data
@@ -21,34 +22,43 @@ router = page_router()
 # (hundreds of indexed reads) never holds the event loop the dispatcher and the API share.
 LEGEND = [(state, MARKS[state], LABELS[state]) for state in MARKS]
 
-# The live fragment holds nothing per session but whether errors may be shown: while the shared
-# data is the same, every open dashboard gets the same bytes, rendered and compressed once.
-_rendered: dict[tuple[int, bool, bool], tuple[bytes, dict[str, str]]] = {}
+# The live part holds nothing per session but whether errors may be shown: while the shared data
+# is the same, every open dashboard gets the same HTML (and bytes), rendered and compressed once.
+_rendered: dict[tuple[int, bool], str] = {}
+_encoded: dict[tuple[int, bool, bool], tuple[bytes, dict[str, str]]] = {}
 _rendered_lock = threading.Lock()
 
 
-def _context(data: dict[str, Any], session: UiSession) -> dict[str, Any]:
-    return {**data, "show_errors": session.allows("jobs:result:ro"), "legend": LEGEND, "strip_html": strip_html}
+def _live(data: dict[str, Any], session: UiSession) -> tuple[tuple[int, bool], str]:
+    key = (data["generation"], session.allows("jobs:result:ro"))
+    with _rendered_lock:
+        html = _rendered.get(key)
+        if html is None:
+            if not any(k[0] == key[0] for k in _rendered):
+                _rendered.clear()  # new data: the old renderings are stale
+                _encoded.clear()
+            html = render("overview_live.html", **data, show_errors=key[1], strip_html=strip_html)
+            _rendered[key] = html
+    return key, html
 
 
 @router.get("", response_class=HTMLResponse)
 def overview(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
     data = overview_data.overview(request.app.state.gateway, utcnow())
-    return page(request, session, "overview.html", title="Overview", active="/ui", **_context(data, session))
+    _, live = _live(data, session)
+    return page(
+        request, session, "overview.html", title="Overview", active="/ui", now=data["now"], legend=LEGEND, live=Markup(live)
+    )
 
 
 @router.get("/fragment/overview", response_class=HTMLResponse)
 def overview_fragment(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
     data = overview_data.overview(request.app.state.gateway, utcnow())
+    key, live = _live(data, session)
     gzip_ok = "gzip" in request.headers.get("accept-encoding", "").lower()
-    key = (data["generation"], session.allows("jobs:result:ro"), gzip_ok)
     with _rendered_lock:
-        found = _rendered.get(key)
+        found = _encoded.get((*key, gzip_ok))
         if found is None:
-            html = render("overview_live.html", **_context(data, session))
-            found = encode(html, gzip_ok)
-            if not any(k[0] == data["generation"] for k in _rendered):
-                _rendered.clear()  # new data: the old renderings are stale
-            _rendered[key] = found
+            found = _encoded[(*key, gzip_ok)] = encode(live, gzip_ok)
     body, encoding = found
     return HTMLResponse(body, headers={**SECURITY_HEADERS, **encoding})

@@ -60,11 +60,17 @@
     if (!regions.length) return;
     var hooks = regions.map(function (el) {
       var types = (el.getAttribute("data-live-types") || "").split(",").map(function (t) { return t.trim(); }).filter(Boolean);
-      return { el: el, types: types, run: refresher(el) };
+      return { el: el, types: types, run: refresher(el), trailing: null };
     });
+    // After a burst of events, one more fetch once it is over: the server shares a rendering for
+    // a moment, so the fetch during the burst may predate its last change.
     function dispatch(type) {
       hooks.forEach(function (h) {
-        if (type === "*" || !h.types.length || h.types.some(function (p) { return type.indexOf(p) === 0; })) h.run();
+        if (type === "*" || !h.types.length || h.types.some(function (p) { return type.indexOf(p) === 0; })) {
+          h.run();
+          clearTimeout(h.trailing);
+          h.trailing = setTimeout(h.run, parseInt(h.el.getAttribute("data-live-min-ms") || "1000", 10) + 1500);
+        }
       });
     }
     var status = document.getElementById("live-status");
