@@ -29,7 +29,12 @@
       el.setAttribute("aria-busy", "true");
       fetch(el.getAttribute("data-live-src"), { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
         .then(function (r) {
-          if (r.status === 401) { el.dispatchEvent(new CustomEvent("ductile:expired", { bubbles: true })); return null; }
+          if (r.status === 401) {
+            var st = document.getElementById("live-status");
+            if (st) st.textContent = "Your session has ended: reload the page to sign in again.";
+            el.dispatchEvent(new CustomEvent("ductile:expired", { bubbles: true }));
+            return null;
+          }
           return r.ok ? r.text() : null;
         })
         .then(function (html) {
@@ -55,11 +60,17 @@
     if (!regions.length) return;
     var hooks = regions.map(function (el) {
       var types = (el.getAttribute("data-live-types") || "").split(",").map(function (t) { return t.trim(); }).filter(Boolean);
-      return { el: el, types: types, run: refresher(el) };
+      return { el: el, types: types, run: refresher(el), trailing: null };
     });
+    // After a burst of events, one more fetch once it is over: the server shares a rendering for
+    // a moment, so the fetch during the burst may predate its last change.
     function dispatch(type) {
       hooks.forEach(function (h) {
-        if (type === "*" || !h.types.length || h.types.some(function (p) { return type.indexOf(p) === 0; })) h.run();
+        if (type === "*" || !h.types.length || h.types.some(function (p) { return type.indexOf(p) === 0; })) {
+          h.run();
+          clearTimeout(h.trailing);
+          h.trailing = setTimeout(h.run, parseInt(h.el.getAttribute("data-live-min-ms") || "1000", 10) + 1500);
+        }
       });
     }
     var status = document.getElementById("live-status");
