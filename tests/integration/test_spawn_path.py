@@ -137,10 +137,10 @@ async def test_cancelling_supervise_kills_the_group_and_reaps_the_leader(tmp_pat
         pass
     # the leader is reaped through its pidfd once the SIGKILL lands: no zombie, no process
     for _ in range(200):
-        if child.popen.returncode is not None:
+        if child.returncode is not None:
             break
         await asyncio.sleep(0.02)
-    assert child.popen.returncode == -9
+    assert child.returncode == -9
     assert not alive(child.pid)
 
 
@@ -148,7 +148,7 @@ def test_discard_kills_and_reaps_a_child_whose_claim_did_not_commit(tmp_path):
     entry = script(tmp_path, "#!/usr/bin/env bash\nsleep 300\n")
     child = spawn(entry, cwd=tmp_path, env=ENV)
     discard(child)
-    assert child.popen.returncode == -9
+    assert child.returncode == -9
     assert not alive(child.pid)
 
 
