@@ -174,6 +174,7 @@ class _Watch:
         self.err_truncated = False
         self.returncode: int | None = None
         self.open_pipes = 2
+        self._watched = {child.stdout, child.stderr}
         self._pending = memoryview(request)
         self._stdin: int | None = child.stdin
         self._pidfd: int | None = None
@@ -271,6 +272,7 @@ class _Watch:
 
     def _eof(self, fd: int) -> None:
         self.loop.remove_reader(fd)
+        self._watched.discard(fd)
         self.open_pipes -= 1
         self._changed()
 
@@ -317,8 +319,10 @@ class _Watch:
     def close_pipes(self) -> None:
         """Stop watching the pipes and close them; the exit watch stays until the child is reaped."""
         self._close_stdin()
-        for fd in (self.child.stdout, self.child.stderr):
+        for fd in self._watched:  # the ones not already unregistered at their EOF
             self.loop.remove_reader(fd)
+        self._watched.clear()
+        for fd in (self.child.stdout, self.child.stderr):
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.open_pipes = 0
