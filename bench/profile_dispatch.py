@@ -115,9 +115,14 @@ def statements(jobs: int) -> None:
     now = datetime.now(UTC)
     for _ in range(jobs):
         store.enqueue(NewJob(plugin="benchsh", command="poll", submitted_by="api"), now=now, dedupe_since=None)
-    whole: dict[str, list[float]] = {"claim (one transaction)": [], "finish (one transaction)": []}
+    whole: dict[str, list[float]] = {
+        "claim (one transaction)": [],
+        "finish (one transaction)": [],
+        "finish_then_claim (one transaction)": [],
+    }
     record = AttemptRecord("success", "-", "-", 3.0, response={"status": "ok", "result": "done"}, stderr="")
-    for _ in range(jobs):
+    half = jobs // 2
+    for _ in range(half):  # separate transactions, as the dispatcher did before finish_then_claim
         started = time.perf_counter()
         job = store.claim(now=now, start=lambda _job: 4242)
         whole["claim (one transaction)"].append(time.perf_counter() - started)
@@ -125,6 +130,11 @@ def statements(jobs: int) -> None:
         started = time.perf_counter()
         store.finish(job, record, Decision(Status.SUCCEEDED), now=now)
         whole["finish (one transaction)"].append(time.perf_counter() - started)
+    job = store.claim(now=now, start=lambda _job: 4242)
+    while job is not None:  # what a busy worker does now: one transaction per job
+        started = time.perf_counter()
+        _done, job = store.finish_then_claim(job, record, Decision(Status.SUCCEEDED), now=now, start=lambda _j: 4242)
+        whole["finish_then_claim (one transaction)"].append(time.perf_counter() - started)
     store.close()
     shutil.rmtree(directory, ignore_errors=True)
     print(f"\nstatement timings over {jobs} jobs (median µs per execution, µs per job):")

@@ -33,7 +33,7 @@ from ductile.pipelines.runtime import default_settings, hook_reason, load_source
 from ductile.recovery import recover
 from ductile.registry import Instance, Registry
 from ductile.store import StateTooLarge, Store, StoreDamaged, StoreError, StoreUnavailable
-from ductile.store.offload import off_loop
+from ductile.store.offload import blocking, off_loop
 from ductile.store.routing import Routing
 from ductile.timeutil import add_seconds, to_text, utcnow
 from ductile.verdict import Verdict, judge
@@ -82,6 +82,16 @@ class Ended:
     response: protocol.Response | None = None
     reason: str | None = None
     routing: Routing | None = None
+
+
+@dataclass
+class Refill:
+    """The job a finishing job claimed in its finish's own transaction (`finish_then_claim`):
+    `claimed` once that transaction committed (claiming found `job`, or nothing eligible)."""
+
+    claimed: bool = False
+    job: Job | None = None
+    started: Started | None = None
 
 
 class Dispatcher:
@@ -243,9 +253,7 @@ class Dispatcher:
 
     async def _fill_round(self) -> None:
         while self._claiming and self._paused is None and len(self.running) < self.max_workers:
-            excluded = [
-                name for name, inst in self.registry.instances.items() if self.per_instance[name] >= inst.parallelism
-            ]
+            excluded = self._excluded()
             self._started = None
             now = self.clock()
             try:
@@ -271,14 +279,26 @@ class Dispatcher:
             started, self._started = self._started, None
             if job is None:
                 return
-            self.per_instance[job.plugin] += 1
-            self._emit("job.started", job, parent_job_id=job.parent_job_id)
-            if compat_events.is_scheduled_poll(job):
-                self._emit("poll.started", job)
-            task = asyncio.create_task(self._execute(job, started), name=f"job-{job.job_id}")
-            if started is not None and started.child is not None:
-                task.add_done_callback(functools.partial(_unsupervised, started))
-            self.running[job.job_id] = task
+            self._launch(job, started)
+
+    def _excluded(self, freeing: str | None = None) -> list[str]:
+        """Instances at their parallelism limit (not counting a job of `freeing` that is ending)."""
+        return [
+            name
+            for name, inst in self.registry.instances.items()
+            if self.per_instance[name] - (name == freeing) >= inst.parallelism
+        ]
+
+    def _launch(self, job: Job, started: Started | None) -> None:
+        """A claimed job: count it, announce it, and start the task that supervises and records it."""
+        self.per_instance[job.plugin] += 1
+        self._emit("job.started", job, parent_job_id=job.parent_job_id)
+        if compat_events.is_scheduled_poll(job):
+            self._emit("poll.started", job)
+        task = asyncio.create_task(self._execute(job, started), name=f"job-{job.job_id}")
+        if started is not None and started.child is not None:
+            task.add_done_callback(functools.partial(_unsupervised, started))
+        self.running[job.job_id] = task
 
     def _start(self, job: Job, now: datetime) -> int | None:
         """Inside the claim's transaction: build the request and spawn the plugin; the pid goes
@@ -318,6 +338,7 @@ class Dispatcher:
         """Run one attempt and record how it ended. Whatever goes wrong inside the gateway, the
         attempt is ended in the store (as an error, under the status rule): a job is never left
         `running` by an exception here, only by a shutdown (crash recovery then picks it up)."""
+        refill = Refill()
         try:
             try:
                 ended = await self._run_job(job, started or Started(spawned=self.clock()))
@@ -329,7 +350,7 @@ class Dispatcher:
                 stamp = to_text(self.clock())
                 record = AttemptRecord("error", job.started_at or stamp, stamp, 0.0, error=error)
                 ended = Ended(record, Verdict(Outcome.ERROR, None, error))
-            await self._record(job, ended, (started and started.instance) or self.registry.get(job.plugin))
+            await self._record(job, ended, (started and started.instance) or self.registry.get(job.plugin), refill)
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug in recording itself: the job stays for crash recovery, visibly
@@ -338,7 +359,9 @@ class Dispatcher:
         finally:
             self.running.pop(job.job_id, None)
             self.per_instance[job.plugin] -= 1
-            if self._claiming:
+            if refill.job is not None:  # claimed with this job's finish: after its events, always
+                self._launch(refill.job, refill.started)
+            if self._claiming and not refill.claimed:
                 await self._fill()
 
     async def _run_job(self, job: Job, started: Started) -> Ended:
@@ -426,7 +449,7 @@ class Dispatcher:
             error=verdict.error,
         )
 
-    async def _record(self, job: Job, ended: Ended, instance: Instance | None) -> None:
+    async def _record(self, job: Job, ended: Ended, instance: Instance | None, refill: Refill | None = None) -> None:
         record, verdict, response = ended.record, ended.verdict, ended.response
         decision = self._decide(job, verdict, instance)
         change = None
@@ -441,7 +464,7 @@ class Dispatcher:
                 routing.events = response.events
                 routing.result = response.result
         try:
-            done = await self._finish_until_recorded(job, record, decision, change, routing)
+            done = await self._finish_until_recorded(job, record, decision, change, routing, refill)
         except StateTooLarge as exc:
             verdict = Verdict(Outcome.FATAL, response, str(exc))
             decision = self._decide(job, verdict, instance)
@@ -502,6 +525,7 @@ class Dispatcher:
         decision: Decision,
         change: StateChange | None = None,
         routing: Routing | None = None,
+        refill: Refill | None = None,
     ) -> Job | None:
         """`store.finish`, retried with growing pauses for as long as the database refuses it
         (a lock held by another process, a full disk). After a few failures /healthz reports the
@@ -513,16 +537,21 @@ class Dispatcher:
         try:
             while True:
                 try:
-                    done = await off_loop(
-                        self.store,
-                        self.store.finish,
-                        job,
-                        record,
-                        decision,
-                        now=self.clock(),
-                        state_change=change,
-                        routing=routing,
-                    )
+                    # finish + next claim in one transaction where store calls run inline (SQLite); on a
+                    # store whose calls run on threads (PostgreSQL) fills stay serialized by `_fill`
+                    if refill is not None and not failures and not blocking(self.store) and self._may_refill():
+                        done = self._finish_and_claim(job, record, decision, change, routing, refill)
+                    else:
+                        done = await off_loop(
+                            self.store,
+                            self.store.finish,
+                            job,
+                            record,
+                            decision,
+                            now=self.clock(),
+                            state_change=change,
+                            routing=routing,
+                        )
                 except StoreUnavailable as exc:
                     failures += 1
                     if failures == 1:
@@ -559,6 +588,47 @@ class Dispatcher:
         finally:
             self.unrecorded.pop(job.job_id, None)
 
+    def _may_refill(self) -> bool:
+        """Whether the slot a finishing job frees (it still counts in `running`) may be refilled."""
+        return (
+            self._claiming and self._paused is None and self._fatal is None and len(self.running) - 1 < self.max_workers
+        )
+
+    def _finish_and_claim(
+        self,
+        job: Job,
+        record: AttemptRecord,
+        decision: Decision,
+        change: StateChange | None,
+        routing: Routing | None,
+        refill: Refill,
+    ) -> Job:
+        """`store.finish_then_claim`: the freed slot's next job is claimed (and its plugin spawned)
+        in the finish's own transaction, one commit instead of two. The new job's task starts in
+        `_execute`'s cleanup, after this job's events. A spawned child whose claim did not commit
+        is killed here; the caller retries the finish alone."""
+        self._started = None
+        now = self.clock()
+        try:
+            done, claimed = self.store.finish_then_claim(
+                job,
+                record,
+                decision,
+                now=now,
+                state_change=change,
+                routing=routing,
+                excluded_plugins=self._excluded(freeing=job.plugin),
+                start=functools.partial(self._start, now=now),
+            )
+        except BaseException:
+            if self._started is not None and self._started.child is not None:
+                discard(self._started.child)
+            self._started = None
+            raise
+        started, self._started = self._started, None
+        refill.claimed, refill.job, refill.started = True, claimed, started
+        return done
+
     def _emit(self, kind: str, job: Job, **extra: Any) -> None:
         data = {
             "job_id": job.job_id,
@@ -571,8 +641,8 @@ class Dispatcher:
         }
         if job.last_error and job.status is not Status.SUCCEEDED:
             data["last_error"] = job.last_error[:500]
-        if kind == "job.started":
-            log.info("job running", extra={k: data[k] for k in ("job_id", "plugin", "command", "attempt", "status")})
+        if kind == "job.started" and log.isEnabledFor(logging.DEBUG):  # job.started carries the same facts
+            log.debug("job running", extra={k: data[k] for k in ("job_id", "plugin", "command", "attempt", "status")})
         self.hub.publish(kind, data)
 
     async def cancel(self, job_id: str, reason: str) -> Job | None:

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ductile import spawning
 from ductile.protocol import STDERR_LIMIT, STDOUT_LIMIT
 
 ENV_ALLOWLIST = ("PATH", "HOME", "TZ", "LANG", "LANGUAGE", "TMPDIR")
@@ -93,37 +94,51 @@ def _group_alive(pgid: int) -> bool:
 @dataclass
 class Child:
     """A spawned plugin: its pid (also its session and process group) and the parent's
-    non-blocking ends of its pipes. `started` is `time.perf_counter()` just before the spawn."""
+    non-blocking ends of its pipes. `started` is `time.perf_counter()` just before the spawn;
+    `returncode` is set once the process has been reaped."""
 
     pid: int
     stdin: int
     stdout: int
     stderr: int
-    popen: subprocess.Popen[bytes]
     started: float
+    popen: subprocess.Popen[bytes] | None = None  # only on the fallback path (see `spawn`)
+    returncode: int | None = None
+
+    def reaped(self, code: int) -> None:
+        self.returncode = code
+        if self.popen is not None:
+            self.popen.returncode = code  # Popen's own bookkeeping: reaped, nothing to warn about
 
 
 def spawn(entrypoint: Path, *, cwd: Path, env: dict[str, str]) -> Child:
     """Start the plugin in a new session with three pipes; raises OSError when it cannot start.
 
-    `subprocess.Popen` uses vfork+exec here (no `preexec_fn`: `start_new_session` does the
-    `setsid` in the child). The pipes are made here rather than by Popen so that the parent's
-    ends are bare fds — no file objects to build and close for every job.
+    The pipes are made here so that the parent's ends are bare fds (no file objects). The child
+    is started by `spawning.fork_exec` — the same vfork+exec in C that `subprocess.Popen` uses
+    (close every other fd, `setsid`, signals restored, cwd, env), without Popen's Python-level
+    bookkeeping, which cost about as much parent CPU again as the spawn itself. Where that entry
+    point is not known to match (another Python version), `subprocess.Popen` does the same job.
     """
     started = time.perf_counter()
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    popen: subprocess.Popen[bytes] | None = None
     try:
-        popen = subprocess.Popen(
-            [str(entrypoint)],
-            stdin=in_r,
-            stdout=out_w,
-            stderr=err_w,
-            cwd=str(cwd),
-            env=env,
-            start_new_session=True,
-        )
+        if spawning.available:
+            pid = spawning.fork_exec(str(entrypoint), str(cwd), env, in_r, out_w, err_w)
+        else:
+            popen = subprocess.Popen(
+                [str(entrypoint)],
+                stdin=in_r,
+                stdout=out_w,
+                stderr=err_w,
+                cwd=str(cwd),
+                env=env,
+                start_new_session=True,
+            )
+            pid = popen.pid
     except BaseException:
         for fd in (in_w, out_r, err_r):
             os.close(fd)
@@ -133,7 +148,7 @@ def spawn(entrypoint: Path, *, cwd: Path, env: dict[str, str]) -> Child:
             os.close(fd)
     for fd in (in_w, out_r, err_r):
         os.set_blocking(fd, False)
-    return Child(popen.pid, in_w, out_r, err_r, popen, started)
+    return Child(pid, in_w, out_r, err_r, started, popen)
 
 
 def discard(child: Child) -> None:
@@ -143,7 +158,7 @@ def discard(child: Child) -> None:
         with contextlib.suppress(OSError):
             os.close(fd)
     with contextlib.suppress(ChildProcessError):
-        child.popen.returncode = os.waitstatus_to_exitcode(os.waitpid(child.pid, 0)[1])
+        child.reaped(os.waitstatus_to_exitcode(os.waitpid(child.pid, 0)[1]))
 
 
 class _Watch:
@@ -159,6 +174,7 @@ class _Watch:
         self.err_truncated = False
         self.returncode: int | None = None
         self.open_pipes = 2
+        self._watched = {child.stdout, child.stderr}
         self._pending = memoryview(request)
         self._stdin: int | None = child.stdin
         self._pidfd: int | None = None
@@ -256,6 +272,7 @@ class _Watch:
 
     def _eof(self, fd: int) -> None:
         self.loop.remove_reader(fd)
+        self._watched.discard(fd)
         self.open_pipes -= 1
         self._changed()
 
@@ -295,15 +312,17 @@ class _Watch:
             os.close(self._pidfd)
             self._pidfd = None
         self.returncode = code
-        self.child.popen.returncode = code  # Popen's own bookkeeping: reaped, nothing to warn about
+        self.child.reaped(code)
         self._changed()
 
     # -- cleanup ---------------------------------------------------------------------------
     def close_pipes(self) -> None:
         """Stop watching the pipes and close them; the exit watch stays until the child is reaped."""
         self._close_stdin()
-        for fd in (self.child.stdout, self.child.stderr):
+        for fd in self._watched:  # the ones not already unregistered at their EOF
             self.loop.remove_reader(fd)
+        self._watched.clear()
+        for fd in (self.child.stdout, self.child.stderr):
             with contextlib.suppress(OSError):
                 os.close(fd)
         self.open_pipes = 0

@@ -99,3 +99,9 @@ def setup(level: str = "info", fmt: str = "json") -> None:
         logger.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     warnings.showwarning = _show_warning
+    # Neither formatter prints the caller's file and line, thread, process or task; not looking
+    # them up makes each record ~25 % cheaper (the stdlib's documented optimisation).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    if hasattr(logging, "logAsyncioTasks"):
+        logging.logAsyncioTasks = False

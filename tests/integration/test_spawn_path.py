@@ -9,6 +9,7 @@ short jobs ending at once (a burst of exits, each reaped through its pidfd).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import textwrap
 from pathlib import Path
@@ -137,10 +138,10 @@ async def test_cancelling_supervise_kills_the_group_and_reaps_the_leader(tmp_pat
         pass
     # the leader is reaped through its pidfd once the SIGKILL lands: no zombie, no process
     for _ in range(200):
-        if child.popen.returncode is not None:
+        if child.returncode is not None:
             break
         await asyncio.sleep(0.02)
-    assert child.popen.returncode == -9
+    assert child.returncode == -9
     assert not alive(child.pid)
 
 
@@ -148,7 +149,7 @@ def test_discard_kills_and_reaps_a_child_whose_claim_did_not_commit(tmp_path):
     entry = script(tmp_path, "#!/usr/bin/env bash\nsleep 300\n")
     child = spawn(entry, cwd=tmp_path, env=ENV)
     discard(child)
-    assert child.popen.returncode == -9
+    assert child.returncode == -9
     assert not alive(child.pid)
 
 
@@ -237,3 +238,32 @@ async def test_a_job_cancelled_before_its_task_ran_has_its_plugin_killed(rig, tm
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert not alive(pid)
+
+
+async def test_a_busy_worker_finishes_one_job_and_claims_the_next_in_one_transaction(rig, tmp_path):
+    # max_workers 1 and a queue of 12: after the first claim, each job is claimed in the
+    # transaction that finished the one before it (finish_then_claim), so its running transition
+    # carries the very stamp of the previous job's end; the request it was spawned with already
+    # holds the state that finish wrote, and its pid is on its attempt row.
+    make_plugin(
+        tmp_path / "plugins",
+        "counter",
+        """\
+        #!/usr/bin/env python3
+        import json, os, sys
+        request = json.loads(sys.stdin.readline())
+        n = request["state"].get("n", 0) + 1
+        print(json.dumps({"status": "ok", "result": {"n": n, "pid": os.getpid()}, "state_updates": {"n": n}}))
+        """,
+    )
+    r = rig({"counter": {}}, max_workers=1)
+    ids = [r.submit("counter") for _ in range(12)]
+    jobs = await r.run_until_done(ids, timeout=120)
+    assert [j.status for j in jobs] == [Status.SUCCEEDED] * 12
+    assert r.store.get_state("counter") == {"n": 12}
+    results = [r.store.attempts(j)[0] for j in ids]
+    assert [a.response["result"]["n"] for a in results] == list(range(1, 13))
+    pids = dict(r.store._read("SELECT job_id, pid FROM attempts"))
+    assert [pids[j] for j in ids] == [a.response["result"]["pid"] for a in results]
+    for previous, job in itertools.pairwise(jobs):
+        assert job.started_at == previous.completed_at, (previous.job_id, job.job_id)

@@ -123,6 +123,25 @@ class Store(Protocol):
         routes the job's events (children, context rows) and a terminal decision fires hooks, in
         the same transaction; a routing error turns the decision into `failed` (pipelines.md §3.1)."""
 
+    def finish_then_claim(
+        self,
+        job: Job,
+        record: AttemptRecord,
+        decision: Decision,
+        *,
+        now: datetime,
+        state_change: StateChange | None = None,
+        routing: Routing | None = None,
+        excluded_plugins: Collection[str] = (),
+        start: Callable[[Job], int | None] | None = None,
+    ) -> tuple[Job, Job | None]:
+        """`finish` and then `claim` (with `start`) in ONE transaction: a worker freed by a job
+        takes the next one with one commit instead of two (issue 11). Returns the finished job and
+        the claimed one (None when nothing is eligible). If the finish fails, nothing is claimed
+        and the error is `finish`'s; if the commit fails after `start` spawned, the caller kills
+        the process. A store may commit the two separately where one transaction could not keep
+        `finish`'s writes visible to `start` (PostgreSQL with a state change or routed jobs)."""
+
     def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
         """A pipeline start: every context row and entry job in one transaction; their ids."""
 

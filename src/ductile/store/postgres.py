@@ -20,7 +20,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,19 +29,17 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from ductile.jobs import AttemptRecord, Job, StateChange
-from ductile.lifecycle import Decision
-from ductile.store import finishing, queries
-from ductile.store.base import STATE_LIMIT, StateTooLarge, StoreError
+from ductile.store import queries
 from ductile.store.breaker import SqliteBreakers
 from ductile.store.errors import StoreUnavailable
 from ductile.store.pg_cluster import PgCluster
+from ductile.store.pg_dispatch import PgDispatch
 from ductile.store.pg_enqueue import PgEnqueue
 from ductile.store.pg_errors import PgDamaged, classify, redact_url
 from ductile.store.pg_schema import migrate, row_factory
 from ductile.store.postgres_reads import PostgresReads
-from ductile.store.routing import Dialect, Routing
-from ductile.store.sqlite import _dumps, _job, _loads
+from ductile.store.routing import Dialect
+from ductile.store.sqlite import _job
 from ductile.store.sqlite_actions import SqliteActions
 from ductile.timeutil import to_text
 
@@ -49,7 +47,6 @@ log = logging.getLogger(__name__)
 Q = queries.load("postgres")
 PG = Dialect(Q, (psycopg.Error,))
 CHANNEL = "ductile_jobs"  # NOTIFY channel; the payload is the schema, so installations never mix
-CLAIM_TRIES = 16  # candidates one claim looks at before giving up until the next wake
 # One round trip: an asynchronous commit, and the FIFO index walk for claim_candidate.
 _CLAIM_SETTINGS = (
     "SELECT set_config('synchronous_commit', 'off', true), set_config('enable_sort', 'off', true), "
@@ -57,9 +54,10 @@ _CLAIM_SETTINGS = (
 )
 
 
-class PostgresStore(PgCluster, PgEnqueue, PostgresReads, SqliteActions, SqliteBreakers):
+class PostgresStore(PgDispatch, PgCluster, PgEnqueue, PostgresReads, SqliteActions, SqliteBreakers):
     """See `ductile.store.base.Store` for the contract of each method; reads are in
-    `postgres_reads.PostgresReads`, enqueues and cancels in `pg_enqueue.PgEnqueue`, node
+    `postgres_reads.PostgresReads`, claims and finishes in `pg_dispatch.PgDispatch`, enqueues and
+    cancels in `pg_enqueue.PgEnqueue`, node
     bookkeeping in `pg_cluster.PgCluster`; retry links / bulk audit (`SqliteActions`) and the
     circuit breaker (`SqliteBreakers`) are the SQLite store's code run with this store's queries."""
 
@@ -177,164 +175,6 @@ class PostgresStore(PgCluster, PgEnqueue, PostgresReads, SqliteActions, SqliteBr
         self._pool.close()
 
     # -- job transitions (enqueues and cancels: pg_enqueue.PgEnqueue) --------------------------
-    def claim(
-        self, *, now: datetime, excluded_plugins: Collection[str] = (), start: Callable[[Job], int | None] | None = None
-    ) -> Job | None:
-        """The oldest eligible job no other node holds, within its instance's cluster-wide limit.
-
-        The candidate row is locked with SKIP LOCKED (other nodes pass over it). For an instance
-        with a limit, the first candidate's instance lock is waited for; later ones are only
-        tried, so a claim never waits while holding an instance lock (no deadlock between nodes).
-        `start` spawns the plugin inside this transaction, once the job row is ours; its pid goes
-        on the attempt row in the same commit (as `SqliteStore.claim`)."""
-        stamp = to_text(now)
-        excluded = list(excluded_plugins)
-        passed: list[str] = []
-        holding = False
-        with self._tx(durable=False, queue_scan=True) as db:
-            for _ in range(CLAIM_TRIES):
-                row = db.execute(
-                    Q["claim_candidate"], {"now": stamp, "excluded": excluded, "passed": passed}
-                ).fetchone()
-                if row is None:
-                    return None
-                job_id, plugin = row[0], row[1]
-                limit = self.claim_limits.get(plugin)
-                if limit is not None:
-                    if not holding:
-                        db.execute(Q["plugin_claim_lock"], {"key": self.key(f"plugin:{plugin}")})
-                        holding = True
-                    elif not db.execute(
-                        "SELECT pg_try_advisory_xact_lock(hashtext(%s))", (self.key(f"plugin:{plugin}"),)
-                    ).fetchone()[0]:
-                        excluded.append(plugin)
-                        continue
-                    if db.execute(Q["running_of_plugin"], {"plugin": plugin}).fetchone()[0] >= limit:
-                        excluded.append(plugin)
-                        continue
-                row = db.execute(Q["claim_job"], {"job_id": job_id, "now": stamp}).fetchone()
-                if row is None:  # a job with its dedupe key started meanwhile
-                    passed.append(job_id)
-                    continue
-                job = _job(row)
-                pid = start(job) if start is not None else None  # spawns the plugin inside this transaction
-                db.execute(
-                    Q["insert_attempt_started"],
-                    {
-                        "job_id": job.job_id,
-                        "attempt": job.attempt,
-                        "plugin": job.plugin,
-                        "command": job.command,
-                        "submitted_by": job.submitted_by,
-                        "started_at": stamp,
-                        "node_id": self.node_id,
-                        "pid": pid,
-                    },
-                )
-                db.execute(
-                    Q["insert_transition"],
-                    {
-                        "job_id": job.job_id,
-                        "from_status": "queued",
-                        "to_status": "running",
-                        "reason": f"attempt {job.attempt} started",
-                        "at": stamp,
-                    },
-                )
-                return job
-        return None
-
-    def finish(
-        self,
-        job: Job,
-        record: AttemptRecord,
-        decision: Decision,
-        *,
-        now: datetime,
-        state_change: StateChange | None = None,
-        events: list[dict[str, Any]] | None = None,
-        routing: Routing | None = None,
-    ) -> Job:
-        stamp = to_text(now)
-        if routing is not None:
-            routing.reset()
-        with self.breakers.after_commit() as breaker, self._tx(durable=False) as db:
-            # Lock the job row first: a node recovering it (lease lapsed) and this node finishing
-            # it take turns, and the status/attempt guard below lets exactly one of them win.
-            current = db.execute(
-                "SELECT status, attempt FROM jobs WHERE job_id = %s FOR UPDATE", (job.job_id,)
-            ).fetchone()
-            if current is None or current[0] != job.status.value or current[1] != job.attempt:
-                raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
-            if state_change is not None:
-                self._apply_state(db, job, state_change, stamp)
-            if routing is not None:
-                decision = finishing.route_and_hook(db, job, decision, routing, now, PG)
-            db.execute(Q["finish_attempt"], finishing.attempt_params(job, record, decision))
-            query = Q["job_to_retry"] if decision.retrying else Q["job_to_terminal"]
-            cursor = db.execute(query, finishing.job_params(job, decision, stamp))
-            reason = finishing.transition_reason(job, record, decision)
-            if cursor.rowcount != 1:
-                raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
-            db.execute(
-                Q["insert_transition"],
-                {
-                    "job_id": job.job_id,
-                    "from_status": job.status.value,
-                    "to_status": decision.status.value,
-                    "reason": reason,
-                    "at": stamp,
-                },
-            )
-            for event in events or []:
-                db.execute(
-                    Q["insert_event"],
-                    {
-                        "job_id": job.job_id,
-                        "instance": job.plugin,
-                        "type": event["type"],
-                        "payload": _dumps(event.get("payload")),
-                        "dedupe_key": event.get("dedupe_key"),
-                        "now": stamp,
-                        "event_id": event.get("event_id"),
-                    },
-                )
-            if not decision.retrying:
-                breaker.job_ended(db, job, decision.status, now)
-            if decision.retrying or (routing is not None and (routing.children or routing.hooks)):
-                self._notify(db)
-            row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
-        return _job(row)
-
-    def _apply_state(self, db: psycopg.Connection[Any], job: Job, change: StateChange, stamp: str) -> None:
-        if change.replace:
-            merged = dict(change.data)
-        else:
-            # FOR UPDATE: two nodes finishing jobs of one instance merge one after the other.
-            row = db.execute(
-                "SELECT state FROM plugin_state WHERE instance = %(instance)s FOR UPDATE", {"instance": job.plugin}
-            ).fetchone()
-            merged = _loads(row["state"]) if row else {}
-            merged.update(change.data)
-        text = _dumps(merged) or "{}"
-        if len(text.encode()) > STATE_LIMIT:
-            raise StateTooLarge(
-                f"state of {job.plugin} would be {len(text.encode())} bytes after this job's state_updates "
-                f"(limit {STATE_LIMIT} bytes); state left unchanged"
-            )
-        db.execute(Q["put_state"], {"instance": job.plugin, "state": text, "now": stamp, "job_id": job.job_id})
-        if change.fact_type:
-            db.execute(
-                Q["insert_fact"],
-                {
-                    "instance": job.plugin,
-                    "fact_type": change.fact_type,
-                    "job_id": job.job_id,
-                    "data": _dumps(change.data),
-                    "now": stamp,
-                },
-            )
-
     def record_pid(self, job_id: str, attempt: int, pid: int) -> None:
         with self._tx(durable=False) as db:
             db.execute(Q["set_attempt_pid"], {"job_id": job_id, "attempt": attempt, "pid": pid})

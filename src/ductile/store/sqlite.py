@@ -321,35 +321,44 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
     def claim(
         self, *, now: datetime, excluded_plugins: Collection[str] = (), start: Callable[[Job], int | None] | None = None
     ) -> Job | None:
-        stamp = to_text(now)
         with self._tx() as db:
-            row = db.execute(Q["claim_next"], {"now": stamp, "excluded": json.dumps(list(excluded_plugins))}).fetchone()
-            if row is None:
-                return None
-            job = _job(row)
-            pid = start(job) if start is not None else None  # spawns the plugin inside this transaction
-            db.execute(
-                Q["insert_attempt_started"],
-                {
-                    "job_id": job.job_id,
-                    "attempt": job.attempt,
-                    "plugin": job.plugin,
-                    "command": job.command,
-                    "submitted_by": job.submitted_by,
-                    "started_at": stamp,
-                    "pid": pid,
-                },
-            )
-            db.execute(
-                Q["insert_transition"],
-                {
-                    "job_id": job.job_id,
-                    "from_status": "queued",
-                    "to_status": "running",
-                    "reason": f"attempt {job.attempt} started",
-                    "at": stamp,
-                },
-            )
+            return self._claim_in(db, now, excluded_plugins, start)
+
+    def _claim_in(
+        self,
+        db: sqlite3.Connection,
+        now: datetime,
+        excluded_plugins: Collection[str],
+        start: Callable[[Job], int | None] | None,
+    ) -> Job | None:
+        stamp = to_text(now)
+        row = db.execute(Q["claim_next"], {"now": stamp, "excluded": json.dumps(list(excluded_plugins))}).fetchone()
+        if row is None:
+            return None
+        job = _job(row)
+        pid = start(job) if start is not None else None  # spawns the plugin inside this transaction
+        db.execute(
+            Q["insert_attempt_started"],
+            {
+                "job_id": job.job_id,
+                "attempt": job.attempt,
+                "plugin": job.plugin,
+                "command": job.command,
+                "submitted_by": job.submitted_by,
+                "started_at": stamp,
+                "pid": pid,
+            },
+        )
+        db.execute(
+            Q["insert_transition"],
+            {
+                "job_id": job.job_id,
+                "from_status": "queued",
+                "to_status": "running",
+                "reason": f"attempt {job.attempt} started",
+                "at": stamp,
+            },
+        )
         return job
 
     def finish(
@@ -363,46 +372,78 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
         events: list[dict[str, Any]] | None = None,
         routing: Routing | None = None,
     ) -> Job:
-        stamp = to_text(now)
         if routing is not None:
             routing.reset()
         with self.breakers.after_commit() as breaker, self._tx() as db:
-            if state_change is not None:
-                self._apply_state(db, job, state_change, stamp)
-            if routing is not None:
-                decision = finishing.route_and_hook(db, job, decision, routing, now)
-            db.execute(Q["finish_attempt"], finishing.attempt_params(job, record, decision))
-            query = Q["finish_job_retry"] if decision.retrying else Q["finish_job_terminal"]
-            cursor = db.execute(query, finishing.job_params(job, decision, stamp))
-            reason = finishing.transition_reason(job, record, decision)
-            row = cursor.fetchone()  # the finished row (RETURNING): no second read of the job
-            if row is None:
-                raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
+            return self._finish_in(db, breaker, job, record, decision, now, state_change, events, routing)
+
+    def finish_then_claim(
+        self,
+        job: Job,
+        record: AttemptRecord,
+        decision: Decision,
+        *,
+        now: datetime,
+        state_change: StateChange | None = None,
+        routing: Routing | None = None,
+        excluded_plugins: Collection[str] = (),
+        start: Callable[[Job], int | None] | None = None,
+    ) -> tuple[Job, Job | None]:
+        if routing is not None:
+            routing.reset()
+        with self.breakers.after_commit() as breaker, self._tx() as db:
+            done = self._finish_in(db, breaker, job, record, decision, now, state_change, None, routing)
+            return done, self._claim_in(db, now, excluded_plugins, start)
+
+    def _finish_in(
+        self,
+        db: sqlite3.Connection,
+        breaker: Any,
+        job: Job,
+        record: AttemptRecord,
+        decision: Decision,
+        now: datetime,
+        state_change: StateChange | None,
+        events: list[dict[str, Any]] | None,
+        routing: Routing | None,
+    ) -> Job:
+        stamp = to_text(now)
+        if state_change is not None:
+            self._apply_state(db, job, state_change, stamp)
+        if routing is not None:
+            decision = finishing.route_and_hook(db, job, decision, routing, now)
+        db.execute(Q["finish_attempt"], finishing.attempt_params(job, record, decision))
+        query = Q["finish_job_retry"] if decision.retrying else Q["finish_job_terminal"]
+        cursor = db.execute(query, finishing.job_params(job, decision, stamp))
+        reason = finishing.transition_reason(job, record, decision)
+        row = cursor.fetchone()  # the finished row (RETURNING): no second read of the job
+        if row is None:
+            raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
+        db.execute(
+            Q["insert_transition"],
+            {
+                "job_id": job.job_id,
+                "from_status": job.status.value,
+                "to_status": decision.status.value,
+                "reason": reason,
+                "at": stamp,
+            },
+        )
+        for event in events or []:
             db.execute(
-                Q["insert_transition"],
+                Q["insert_event"],
                 {
                     "job_id": job.job_id,
-                    "from_status": job.status.value,
-                    "to_status": decision.status.value,
-                    "reason": reason,
-                    "at": stamp,
+                    "instance": job.plugin,
+                    "type": event["type"],
+                    "payload": _dumps(event.get("payload")),
+                    "dedupe_key": event.get("dedupe_key"),
+                    "now": stamp,
+                    "event_id": event.get("event_id"),
                 },
             )
-            for event in events or []:
-                db.execute(
-                    Q["insert_event"],
-                    {
-                        "job_id": job.job_id,
-                        "instance": job.plugin,
-                        "type": event["type"],
-                        "payload": _dumps(event.get("payload")),
-                        "dedupe_key": event.get("dedupe_key"),
-                        "now": stamp,
-                        "event_id": event.get("event_id"),
-                    },
-                )
-            if not decision.retrying:
-                breaker.job_ended(db, job, decision.status, now)
+        if not decision.retrying:
+            breaker.job_ended(db, job, decision.status, now)
         return _job(row)
 
     def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
@@ -694,7 +735,6 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
         return removed
 
 
-
 def _enqueue_in(
     db: sqlite3.Connection,
     job: NewJob,
@@ -741,8 +781,7 @@ def _enqueue_in(
             "job_id": job_id,
             "from_status": None,
             "to_status": "queued",
-            "reason": f"enqueued by {job.submitted_by}"
-            + (f" (retry of {job.retry_of})" if job.retry_of else ""),
+            "reason": f"enqueued by {job.submitted_by}" + (f" (retry of {job.retry_of})" if job.retry_of else ""),
             "at": stamp,
         },
     )
