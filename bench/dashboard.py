@@ -89,7 +89,7 @@ def write_config(directory: Path, db_path: Path, port: int) -> None:
             "schedules": [
                 {
                     "id": f"s{i:02d}",
-                    "command": ("poll", "sync", "handle")[i % 3],
+                    "command": ("poll", "sync")[i % 2],
                     "cron": f"{(p * 3 + i) % 60} {hour} * * *",
                 }
                 for i in range(SCHEDULES_PER_PLUGIN)

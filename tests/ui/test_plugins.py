@@ -142,7 +142,8 @@ def test_detail_shows_commands_types_and_schemas(signed_in: Any) -> None:
     # no schema: said in words, not an empty box
     assert "no input schema" in page.locator("#command-purge").inner_text()
     # schedules of the instance
-    assert "hourly" in page.get_by_role("table", name="Schedules of vault").inner_text()
+    schedules = page.get_by_role("table", name="Schedules of vault").inner_text()
+    assert "hourly" in schedules and "every 1h" in schedules
 
 
 def test_config_and_state_are_redacted_like_the_api(signed_in: Any, vault_gateway: GatewayProcess) -> None:

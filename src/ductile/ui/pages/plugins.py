@@ -62,7 +62,7 @@ def schema_fields(schema: dict[str, Any] | None, *, prefix: str = "", depth: int
                 type=type_label(spec),
                 required=name in required,
                 description=str(spec.get("description") or spec.get("title") or ""),
-                notes=constraint_notes(spec),
+                notes=constraint_notes(spec, str(name)),
             )
         )
         rows.extend(schema_fields(spec, prefix=path + ".", depth=depth + 1))
@@ -94,18 +94,33 @@ def type_label(spec: dict[str, Any]) -> str:
     return label
 
 
-def constraint_notes(spec: dict[str, Any]) -> str:
+def constraint_notes(spec: dict[str, Any], name: str = "") -> str:
+    """Constraints in words; a default under a secret-looking field name is masked like any value."""
     parts = []
     if isinstance(spec.get("enum"), list):
         parts.append("one of " + ", ".join(json.dumps(v) for v in spec["enum"][:20]))
     if "const" in spec:
         parts.append("always " + json.dumps(spec["const"], default=str))
     if "default" in spec:
-        parts.append("default " + json.dumps(redact(spec["default"]), default=str))
+        parts.append("default " + json.dumps(redact(spec["default"], name), default=str))
     for key in ("format", "pattern", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems"):
         if key in spec:
             parts.append(f"{key} {spec[key]}")
     return "; ".join(parts)
+
+
+def every_label(seconds: float | None) -> str:
+    """`3600.0` -> `1h`, `90` -> `1m 30s`: how people write intervals in the config."""
+    if not seconds:
+        return ""
+    rest, parts = int(seconds), []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    if rest or not parts:
+        parts.append(f"{rest}s" if seconds == int(seconds) else f"{seconds % 60:g}s")
+    return " ".join(parts)
 
 
 def pretty(value: Any) -> str:
@@ -173,6 +188,7 @@ async def plugin(name: str, request: Request, session: UiSession = Depends(needs
         }
         for command in detail["commands"]
     ]
+    schedules = [{**s, "every": every_label(s["every_seconds"])} for s in detail["schedules"]]
     state = redact(gw.store.get_state(name))
     return page(
         request,
@@ -182,6 +198,7 @@ async def plugin(name: str, request: Request, session: UiSession = Depends(needs
         active="/ui/plugins",
         plugin=detail,
         commands=commands,
+        schedules=schedules,
         directory=str(inst.plugin.directory),
         settings=pretty(instance_settings(inst)),
         config_empty=not inst.spec.config,
