@@ -1,105 +1,138 @@
-"""Dashboard benchmark (issue 14): page render time with a big history, and what open dashboards
-cost the dispatcher.
+"""Dashboard benchmark (issue 14): render time of /ui and /ui/jobs over a big history, and the
+gateway's dispatch throughput with five dashboards open against none.
 
-    .venv/bin/python bench/dashboard.py                 # 1M jobs, 200 schedules (about 10 minutes)
-    .venv/bin/python bench/dashboard.py --jobs 100000   # a smaller history
-    .venv/bin/python bench/dashboard.py --quick         # 20k jobs, few samples, one pair (smoke test)
+    .venv/bin/python bench/dashboard.py              # 1,000,000 jobs, 200 schedules (a few minutes)
+    .venv/bin/python bench/dashboard.py --quick      # 50,000 jobs, fewer requests (smoke test)
 
-Setup: a database of `--jobs` finished jobs built like bench/list_jobs.py (the store's schema and
-triggers, plain INSERTs: 20 plugins, 93 % succeeded, 90 % from the scheduler, over 20 days), and
-the real `ductile system start` with 20 instances of a trivial plugin named like the seeded ones,
-10 schedules each (200; daily cron entries 12 hours away, so none fires during the run), API and
-dashboard on loopback. The benchmark signs in through the real login form (GET /ui/login for the
-form's CSRF value, POST the token) and sends the session cookie like a browser.
+* The database is built through the store's own schema (migrations, triggers) and filled with
+  plain INSERTs: 20 instances x 10 schedules (cron every 15 minutes or hourly, so nothing fires
+  while measuring), 90 % of jobs submitted by the scheduler under their schedule's dedupe key,
+  status mix 93 % succeeded / 4 % failed / 1 % skipped / 1 % dead / 1 % timed_out, created over
+  the last 20 days in time order.
+* The real `ductile system start` serves it; the bench signs in through the login form and
+  times requests over loopback with one keep-alive connection: `GET /healthz` (the HTTP floor),
+  `GET /ui` computed afresh (requests spaced past the overview's 1 s sharing, so every one
+  computes), `GET /ui` within the sharing window, and `GET /ui/jobs` (no filter, and a
+  plugin+status filter). Medians and p95 of the same run, side by side.
+* Dispatch: N trivial jobs enqueued at once, time from the first `started_at` to the last
+  `completed_at` (from the database), with 0 dashboards and with 5, alternated over paired runs.
+  A "dashboard" is what ui.js does: an open `/ui/events` stream, and on every event a re-fetch of
+  `/ui/fragment/overview` and `/ui/fragment/jobs`, each at most once a second.
 
-1. Time to first render, server side: the full HTML of `GET /ui` (overview) and `GET /ui/jobs`
-   (jobs page) with the session cookie, p50/p99 of `--samples` sequential requests on one
-   keep-alive connection, beside `GET /healthz` measured in the same run (the HTTP floor).
-   Targets: overview p50 <= 300 ms, jobs page p50 <= 100 ms.
-2. Dispatch throughput with 5 dashboards open vs none: `--dispatch-jobs` jobs of the trivial
-   plugin enqueued over the API, throughput = jobs / (last completed_at - first started_at) from
-   the database. "5 dashboards": 5 simulated tabs (3 on the overview, 2 on the jobs page), each
-   loading its page, holding `/ui/events` (SSE) open and re-fetching every `data-live-src` region
-   of its page when a matching event arrives, at most once per `data-live-min-ms`, as ui.js does.
-   Paired runs (none / five, order alternated); the ratio of each pair, and their median, printed.
-   Target: the median ratio >= 0.90.
-
-Tabs are simulated over HTTP rather than opened in Chromium on purpose: the question is what the
-gateway pays for them, and five browsers on a 2-core machine would measure the browsers.
+Targets: overview <= 300 ms server time, jobs page <= 100 ms; throughput with 5 dashboards
+within 10 % of none.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import html.parser
-import os
+import random
 import re
-import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
-from list_jobs import PLUGINS, build, free_port  # a sibling bench script (bench/ is on sys.path)
 
 VENV_BIN = Path(sys.executable).parent
 TOKEN = "bench-dashboard-token-0123456789"
-SCHEDULES_PER_PLUGIN = 10
-PAGES = [("overview", "/ui", 300.0), ("jobs page", "/ui/jobs", 100.0)]  # (name, path, p50 target ms)
-TABS = ["/ui", "/ui", "/ui", "/ui/jobs", "/ui/jobs"]
-
-TRIVIAL = """\
-#!/bin/sh
-cat >/dev/null
-printf '%s\\n' '{"status":"ok","result":{"ok":true}}'
-"""
+INSTANCES = [f"inst{i:02d}" for i in range(20)]
+SCHEDULES = [f"s{j}" for j in range(10)]
+SPAN = timedelta(days=20)
+FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
+STATUSES = [("succeeded", 0.93), ("failed", 0.04), ("skipped", 0.01), ("dead", 0.01), ("timed_out", 0.01)]
+PLUGIN = '#!/usr/bin/env bash\ncat >/dev/null\necho \'{"status":"ok","result":{}}\'\n'
 
 
-# -- setup ----------------------------------------------------------------------------------
+def build(db_path: Path, n: int, seed: int = 7) -> None:
+    from ductile.store import open_store
+
+    open_store(db_path).close()
+    rng = random.Random(seed)
+    end = datetime.now(UTC).replace(microsecond=0)
+    start = end - SPAN
+    step = SPAN / n
+    statuses, weights = zip(*STATUSES, strict=True)
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("PRAGMA cache_size=-512000")
+    db.execute("PRAGMA synchronous=OFF")
+    sql = (
+        "INSERT INTO jobs (job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key,"
+        " created_at, started_at, completed_at, next_retry_at, last_error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    )
+    for offset in range(0, n, 50_000):
+        rows = []
+        for i in range(offset, min(n, offset + 50_000)):
+            created = start + step * i
+            status = rng.choices(statuses, weights)[0]
+            plugin = rng.choice(INSTANCES)
+            scheduled = rng.random() < 0.9
+            c = created.strftime(FMT)
+            rows.append(
+                (
+                    str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    plugin,
+                    "poll",
+                    "{}",
+                    status,
+                    1,
+                    1,
+                    "scheduler" if scheduled else "api",
+                    f"{plugin}:poll:{rng.choice(SCHEDULES)}" if scheduled else None,
+                    c,
+                    c,
+                    (created + timedelta(milliseconds=rng.randint(20, 3000))).strftime(FMT),
+                    None,
+                    "boom" if status in ("failed", "dead", "timed_out") else None,
+                )
+            )
+        db.execute("BEGIN")
+        db.executemany(sql, rows)
+        db.execute("COMMIT")
+    db.execute("PRAGMA optimize")
+    db.close()
 
 
-def write_config(directory: Path, db_path: Path, port: int) -> None:
-    plugin_dir = directory / "plugins" / "bench"
-    plugin_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {
-        "manifest_spec": "ductile.plugin",
-        "manifest_version": 1,
-        "name": "bench",
-        "version": "1",
-        "protocol": 2,
-        "entrypoint": "run",
-        "commands": [{"name": c, "type": "read"} for c in ("poll", "sync", "handle")],
-    }
-    (plugin_dir / "manifest.yaml").write_text(yaml.safe_dump(manifest))
-    (plugin_dir / "run").write_text(TRIVIAL)
+def write_setup(root: Path, port: int) -> Path:
+    plugin_dir = root / "plugins" / "fast"
+    plugin_dir.mkdir(parents=True)
+    (plugin_dir / "manifest.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "manifest_spec": "ductile.plugin",
+                "manifest_version": 1,
+                "name": "fast",
+                "version": "1.0.0",
+                "protocol": 2,
+                "entrypoint": "run",
+                "commands": [{"name": "poll", "type": "read"}],
+            }
+        )
+    )
+    (plugin_dir / "run").write_text(PLUGIN)
     (plugin_dir / "run").chmod(0o755)
-    hour = (datetime.now(UTC).hour + 12) % 24  # daily slots half a day away: none fires while measuring
-    plugins: dict[str, Any] = {}
-    for p, name in enumerate(PLUGINS):
+    plugins: dict[str, Any] = {"fast": {}}
+    for i, name in enumerate(INSTANCES):
         plugins[name] = {
-            "uses": "bench",
+            "uses": "fast",
             "schedules": [
-                {
-                    "id": f"s{i:02d}",
-                    "command": ("poll", "sync")[i % 2],
-                    "cron": f"{(p * 3 + i) % 60} {hour} * * *",
-                }
-                for i in range(SCHEDULES_PER_PLUGIN)
+                {"id": s, "cron": "*/15 * * * *" if (i + j) % 2 else "0 * * * *", "timezone": "UTC"}
+                for j, s in enumerate(SCHEDULES)
             ],
         }
-    plugins["runner"] = {"uses": "bench"}  # the dispatch part's jobs; no history of its own
     config = {
-        "service": {"log_format": "json", "job_retention": 10 * 365 * 86400, "max_workers": 2},
-        "database": {"path": str(db_path)},
-        "plugin_roots": [str(directory / "plugins")],
+        "service": {"log_format": "json", "max_workers": 2, "drain_grace": "5s", "kill_grace": "1s"},
+        "database": {"path": str(root / "ductile.db")},
+        "plugin_roots": [str(root / "plugins")],
         "plugins": plugins,
         "api": {
             "enabled": True,
@@ -107,309 +140,180 @@ def write_config(directory: Path, db_path: Path, port: int) -> None:
             "auth": {"tokens": [{"name": "bench", "token": TOKEN, "scopes": ["*"]}]},
         },
     }
-    (directory / "config.yaml").write_text(yaml.safe_dump(config))
+    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return root
 
 
-def start_gateway(directory: Path, port: int) -> subprocess.Popen[bytes]:
-    log = open(directory / "gateway.log", "wb")  # noqa: SIM115 - handed to the child
-    env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "ductile"), "system", "start", "--config", str(directory)], stdout=log, stderr=log, env=env
-    )
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(root: Path, port: int) -> subprocess.Popen[bytes]:
+    log = open(root / "gateway.log", "ab")  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen([str(VENV_BIN / "ductile"), "system", "start", "--config", str(root)], stdout=log, stderr=log)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((directory / "gateway.log").read_text()[-4000:])
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return proc
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
+            time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("gateway did not start in 120 s")
+    raise SystemExit(f"gateway did not start:\n{(root / 'gateway.log').read_text()[-3000:]}")
 
 
-def sign_in(base: str) -> str:
-    """The session cookie, obtained through the real form as a browser would."""
-    with httpx.Client(base_url=base, timeout=30) as client:
-        form = client.get("/ui/login")
-        form.raise_for_status()
-        match = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-        assert match, "no CSRF field in the login form"
-        done = client.post(
-            "/ui/login",
-            data={"token": TOKEN, "csrf_token": match.group(1), "next": "/ui"},
-            headers={"Origin": base},
-        )
-        assert done.status_code == 303, (done.status_code, done.text[:300])
-        return client.cookies["ductile_ui"]
+def login(url: str) -> httpx.Client:
+    client = httpx.Client(base_url=url, timeout=60)
+    nonce = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/login").text).group(1)  # type: ignore[union-attr]
+    assert client.post("/ui/login", data={"token": TOKEN, "csrf_token": nonce}).status_code == 303
+    return client
 
 
-# -- a keep-alive HTTP/1.1 client that reads both Content-Length and chunked bodies -------------
+def timed(client: httpx.Client, path: str, runs: int, spacing: float = 0.0) -> list[float]:
+    out = []
+    for _ in range(runs):
+        if spacing:
+            time.sleep(spacing)
+        t0 = time.perf_counter()
+        response = client.get(path)
+        out.append((time.perf_counter() - t0) * 1000)
+        assert response.status_code == 200, (path, response.status_code, response.text[:200])
+    return out
 
 
-class Conn:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: str):
-        self.reader, self.writer, self.headers = reader, writer, headers
-
-    @classmethod
-    async def open(cls, port: int, cookie: str | None = None) -> Conn:
-        headers = f"Cookie: ductile_ui={cookie}\r\n" if cookie else ""
-        return cls(*await asyncio.open_connection("127.0.0.1", port, limit=1 << 22), headers)
-
-    async def get(self, path: str, extra: str = "") -> tuple[int, bytes]:
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n{self.headers}{extra}\r\n".encode())
-        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        status = int(head[0].split()[1])
-        fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:] if line)}
-        if fields.get("transfer-encoding", "").lower() == "chunked":
-            body = bytearray()
-            while True:
-                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                body += await self.reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                del body[-2:]
-            return status, bytes(body)
-        return status, await self.reader.readexactly(int(fields.get("content-length", "0")))
-
-    def close(self) -> None:
-        self.writer.close()
+def p95(values: list[float]) -> float:
+    return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
 
 
-def percentile(sorted_samples: list[float], q: float) -> float:
-    return sorted_samples[min(len(sorted_samples) - 1, int(len(sorted_samples) * q))]
+async def dashboard(url: str, cookie: str, stop: asyncio.Event, counts: list[int]) -> None:
+    """What ui.js does for one open overview and jobs page: SSE, and throttled re-fetches."""
+    jar = {"ductile_ui": cookie}
+    async with httpx.AsyncClient(base_url=url, cookies=jar, timeout=60) as client:
+        last = {"/ui/fragment/overview": 0.0, "/ui/fragment/jobs": 0.0}
+        pending = asyncio.Event()
 
-
-async def latency(port: int, path: str, samples: int, cookie: str | None) -> tuple[float, float, int, bytes]:
-    conn = await Conn.open(port, cookie)
-    try:
-        for _ in range(3):
-            await conn.get(path)
-        out, body, status = [], b"", 0
-        for _ in range(samples):
-            t0 = time.perf_counter()
-            status, body = await conn.get(path)
-            out.append((time.perf_counter() - t0) * 1000)
-            if status != 200:
-                break
-    finally:
-        conn.close()
-    out.sort()
-    return statistics.median(out), percentile(out, 0.99), status, body
-
-
-# -- simulated dashboard tabs -------------------------------------------------------------
-
-
-class LiveRegions(html.parser.HTMLParser):
-    """The `data-live-src` regions of a page, as ui.js finds them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.regions: list[tuple[str, tuple[str, ...], float]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if a.get("data-live-src"):
-            types = tuple(t.strip() for t in (a.get("data-live-types") or "").split(",") if t.strip())
-            self.regions.append((str(a["data-live-src"]), types, float(a.get("data-live-min-ms") or 1000) / 1000))
-
-
-class Tab:
-    """One open dashboard: its page loaded, /ui/events held open, live regions re-fetched on
-    matching events no more often than the page's script would."""
-
-    def __init__(self, port: int, cookie: str, path: str):
-        self.port, self.cookie, self.path = port, cookie, path
-        self.fetches = 0
-        self.events = 0
-        self.regions: list[tuple[str, tuple[str, ...], float]] = []
-
-    async def run(self, stop: asyncio.Event) -> None:
-        page = await Conn.open(self.port, self.cookie)
-        status, body = await page.get(self.path)
-        page.close()
-        assert status == 200, (self.path, status)
-        parser = LiveRegions()
-        parser.feed(body.decode("utf-8", "replace"))
-        self.regions = parser.regions
-        dirty = [asyncio.Event() for _ in self.regions]
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        writer.write(
-            f"GET /ui/events HTTP/1.1\r\nHost: bench\r\nCookie: ductile_ui={self.cookie}\r\n"
-            "Accept: text/event-stream\r\n\r\n".encode()
-        )
-        await reader.readuntil(b"\r\n\r\n")
-
-        async def refresher(i: int) -> None:
-            """ui.js's refresher: events while a fetch is due collapse into one, one per min-ms."""
-            src, _types, min_gap = self.regions[i]
-            conn = await Conn.open(self.port, self.cookie)
-            last = 0.0
+        async def refetch() -> None:
             try:
-                while not stop.is_set():
-                    await dirty[i].wait()
-                    wait = last + min_gap - time.monotonic()
+                await refetch_loop()
+            except httpx.HTTPError:
+                return  # the run ended and its connections closed
+
+        async def refetch_loop() -> None:
+            while not stop.is_set():
+                await pending.wait()
+                pending.clear()
+                for path, at in last.items():
+                    wait = at + 1.0 - time.monotonic()
                     if wait > 0:
                         await asyncio.sleep(wait)
-                    if stop.is_set():
-                        break
-                    dirty[i].clear()
-                    last = time.monotonic()
-                    await conn.get(src, "X-Requested-With: fetch\r\n")
-                    self.fetches += 1
-            finally:
-                conn.close()
+                    last[path] = time.monotonic()
+                    await client.get(path, headers={"X-Requested-With": "fetch"})
+                    counts[0] += 1
 
-        workers = [asyncio.create_task(refresher(i)) for i in range(len(self.regions))]
-        try:
-            while not stop.is_set():
-                try:
-                    line = await asyncio.wait_for(reader.readline(), 0.5)
-                except TimeoutError:
-                    continue
-                if not line:
+        task = asyncio.create_task(refetch())
+        async with client.stream("GET", "/ui/events") as stream:
+            async for line in stream.aiter_lines():
+                if stop.is_set():
                     break
-                match = re.search(rb'"type":\s*"([^"]+)"', line) if line.startswith(b"data:") else None
-                if match is None:
-                    continue
-                self.events += 1
-                kind = match.group(1).decode()
-                for i, (_src, types, _gap) in enumerate(self.regions):
-                    if not types or any(kind.startswith(t) for t in types):
-                        dirty[i].set()
-        finally:
-            for event in dirty:
-                event.set()  # wake the refreshers so they see `stop`
-            await asyncio.gather(*workers, return_exceptions=True)
-            writer.close()
+                if line.startswith("data:"):
+                    pending.set()
+        task.cancel()
 
 
-# -- dispatch throughput ------------------------------------------------------------------
-
-
-def finished_window(db_path: Path, since: str) -> tuple[int, float]:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as db:
+def finished_span(db_path: Path, since: str) -> tuple[int, float]:
+    with sqlite3.connect(db_path, timeout=30) as db:
         row = db.execute(
-            "SELECT count(*), min(started_at), max(completed_at) FROM jobs"
-            " WHERE plugin = 'runner' AND created_at >= ? AND status = 'succeeded'",
+            "SELECT count(*), min(started_at), max(completed_at) FROM jobs WHERE plugin = 'fast' AND created_at >= ?"
+            " AND status = 'succeeded'",
             (since,),
         ).fetchone()
-    n, first, last = row
-    if not n:
+    if not row[0]:
         return 0, 0.0
-    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
-    wall = (datetime.strptime(last, fmt) - datetime.strptime(first, fmt)).total_seconds()
-    return n, wall
+    first = datetime.strptime(row[1], FMT)
+    last = datetime.strptime(row[2], FMT)
+    return row[0], (last - first).total_seconds()
 
 
-async def dispatch_run(port: int, db_path: Path, jobs: int, cookie: str, tabs: int) -> tuple[float, int, int]:
-    """jobs/s of `jobs` trivial jobs, with `tabs` simulated dashboards open meanwhile."""
-    stop = asyncio.Event()
-    open_tabs = [Tab(port, cookie, TABS[i % len(TABS)]) for i in range(tabs)]
-    tab_tasks = [asyncio.create_task(t.run(stop)) for t in open_tabs]
-    await asyncio.sleep(1.0 if tabs else 0)  # pages loaded and streams open before the jobs
-    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
-    ) as client:
-        for _ in range(jobs):
-            r = await client.post("/plugin/runner/poll", json={"payload": {}})
-            assert r.status_code == 202, r.text
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        n, wall = await asyncio.to_thread(finished_window, db_path, since)
-        if n >= jobs:
-            break
-        await asyncio.sleep(0.25)
-    else:
-        raise RuntimeError(f"only {n} of {jobs} jobs finished in 600 s")
-    stop.set()
-    await asyncio.gather(*tab_tasks)
-    return jobs / wall, sum(t.events for t in open_tabs), sum(t.fetches for t in open_tabs)
+def throughput(url: str, db_path: Path, jobs: int, dashboards: int, cookies: list[str]) -> float:
+    """Jobs/s for `jobs` trivial jobs enqueued at once, with `dashboards` emulated pages open."""
+    since = datetime.now(UTC).strftime(FMT)
+    counts = [0]
 
+    async def run() -> float:
+        stop = asyncio.Event()
+        pages = [asyncio.create_task(dashboard(url, cookies[i], stop, counts)) for i in range(dashboards)]
+        await asyncio.sleep(1.0 if dashboards else 0)
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as api:
+            for _ in range(jobs):
+                response = await api.post("/plugin/fast/poll", json={"payload": {}})
+                assert response.status_code == 202, response.text
+        while True:
+            done, span = finished_span(db_path, since)
+            if done >= jobs:
+                break
+            await asyncio.sleep(0.25)
+        stop.set()
+        for page in pages:
+            page.cancel()
+        await asyncio.gather(*pages, return_exceptions=True)
+        return done / span if span else float("nan")
 
-def load_average() -> float:
-    return os.getloadavg()[0]
-
-
-# -- main -----------------------------------------------------------------------------------
+    rate = asyncio.run(run())
+    print(f"  dashboards={dashboards}: {rate:7.1f} jobs/s  ({counts[0]} fragment fetches)")
+    return rate
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--jobs", type=int, default=1_000_000, help="seeded job history (default 1M)")
-    parser.add_argument("--samples", type=int, default=200, help="requests per page for p50/p99")
-    parser.add_argument("--dispatch-jobs", type=int, default=300)
-    parser.add_argument("--pairs", type=int, default=3, help="paired dispatch runs (none / 5 dashboards)")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--workdir", help="keep the database here (default: a temp dir, removed)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=1_000_000, help="history size")
+    parser.add_argument("--quick", action="store_true", help="50k jobs, fewer requests and pairs")
+    parser.add_argument("--pairs", type=int, default=3, help="paired throughput runs (none, five)")
+    parser.add_argument("--batch", type=int, default=200, help="jobs per throughput run")
     args = parser.parse_args()
     if args.quick:
-        args.jobs, args.samples, args.dispatch_jobs, args.pairs = 20_000, 30, 60, 1
-    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="ductile-bench-ui-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    db_path = workdir / "ductile.db"
-    proc = None
-    try:
-        t0 = time.perf_counter()
-        if not db_path.exists():
-            build(db_path, args.jobs)
-        print(
-            f"history: {args.jobs:,} jobs ({time.perf_counter() - t0:.0f} s to build), "
-            f"{len(PLUGINS) * SCHEDULES_PER_PLUGIN} schedules; load average {load_average():.2f}",
-            flush=True,
-        )
+        args.jobs, args.pairs, args.batch = 50_000, 1, 60
+    runs = 8 if args.quick else 20
+    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
+        root = Path(tmp)
         port = free_port()
-        write_config(workdir, db_path, port)
-        proc = start_gateway(workdir, port)
-        cookie = sign_in(f"http://127.0.0.1:{port}")
-        asyncio.run(measure(port, db_path, cookie, args))
-    finally:
-        if proc is not None:
+        write_setup(root, port)
+        t0 = time.perf_counter()
+        build(root / "ductile.db", args.jobs)
+        print(f"built {args.jobs:,} jobs, {len(INSTANCES) * len(SCHEDULES)} schedules in {time.perf_counter() - t0:.0f} s")
+        proc = start(root, port)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            client = login(url)
+            first = timed(client, "/ui", 1)[0]
+            floor = timed(client, "/healthz", runs * 2)
+            fresh = timed(client, "/ui", runs, spacing=1.1)  # past the 1 s sharing: each computes
+            shared = timed(client, "/ui", runs)
+            jobs_page = timed(client, "/ui/jobs", runs * 2)
+            filtered = timed(client, "/ui/jobs?plugin=inst03&status=failed&status=dead", runs * 2)
+            print(f"\nrender over loopback, ms (median / p95, {runs}-{runs * 2} requests each)")
+            print(f"  GET /healthz (floor)            {statistics.median(floor):7.1f} / {p95(floor):7.1f}")
+            print(f"  GET /ui first request            {first:7.1f}")
+            print(f"  GET /ui computed afresh          {statistics.median(fresh):7.1f} / {p95(fresh):7.1f}   target <= 300")
+            print(f"  GET /ui within 1 s sharing       {statistics.median(shared):7.1f} / {p95(shared):7.1f}")
+            print(f"  GET /ui/jobs                     {statistics.median(jobs_page):7.1f} / {p95(jobs_page):7.1f}   target <= 100")
+            print(f"  GET /ui/jobs plugin+status       {statistics.median(filtered):7.1f} / {p95(filtered):7.1f}   target <= 100")
+            cookies = [login(url).cookies["ductile_ui"] for _ in range(5)]
+            print(f"\ndispatch throughput, {args.batch} trivial jobs per run, max_workers 2 (paired, alternated)")
+            none, five = [], []
+            for i in range(args.pairs):
+                order = (0, 5) if i % 2 == 0 else (5, 0)
+                for n in order:
+                    (none if n == 0 else five).append(throughput(url, root / "ductile.db", args.batch, n, cookies))
+            ratio = statistics.median(five) / statistics.median(none)
+            print(f"  median none {statistics.median(none):.1f} jobs/s, five {statistics.median(five):.1f} jobs/s: "
+                  f"{ratio:.1%} of none (target >= 90 %)")
+        finally:
             proc.terminate()
             proc.wait(30)
-        if not args.workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-
-async def measure(port: int, db_path: Path, cookie: str, args: argparse.Namespace) -> None:
-    print(f"\n## Time to first render ({args.samples} sequential requests each, one keep-alive connection)")
-    print("| request | p50 ms | p99 ms | target p50 | bytes |\n|---|---:|---:|---:|---:|")
-    h50, h99, _, body = await latency(port, "/healthz", args.samples, None)
-    print(f"| `GET /healthz` | {h50:.2f} | {h99:.2f} | | {len(body):,} |", flush=True)
-    for name, path, target in PAGES:
-        p50, p99, status, body = await latency(port, path, args.samples, cookie)
-        if status != 200:
-            print(f"| `GET {path}` ({name}) | answered {status}: skipped | | | |", flush=True)
-            continue
-        verdict = "ok" if p50 <= target else "MISSED"
-        print(
-            f"| `GET {path}` ({name}) | {p50:.2f} | {p99:.2f} | ≤ {target:.0f} ({verdict}) | {len(body):,} |",
-            flush=True,
-        )
-    print(
-        f"\n## Dispatch with 5 dashboards open vs none ({args.dispatch_jobs} jobs a run, trivial sh plugin, 2 workers)"
-    )
-    print("| pair | load avg | none jobs/s | 5 dashboards jobs/s | ratio | events seen | fragment fetches |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    ratios = []
-    for pair in range(args.pairs):
-        order = (0, 5) if pair % 2 == 0 else (5, 0)
-        rates: dict[int, tuple[float, int, int]] = {}
-        for tabs in order:
-            rates[tabs] = await dispatch_run(port, db_path, args.dispatch_jobs, cookie, tabs)
-        ratio = rates[5][0] / rates[0][0]
-        ratios.append(ratio)
-        print(
-            f"| {pair + 1} | {load_average():.2f} | {rates[0][0]:.1f} | {rates[5][0]:.1f} | {ratio:.3f} "
-            f"| {rates[5][1]:,} | {rates[5][2]:,} |",
-            flush=True,
-        )
-    median = statistics.median(ratios)
-    print(f"\nmedian ratio (5 dashboards / none): {median:.3f} (target ≥ 0.90: {'ok' if median >= 0.9 else 'MISSED'})")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Fixtures for the dashboard's browser tests (tests/ui/test_<page>.py).
 
 - `ui_gateway`: one real gateway per test session (per xdist worker) from `rig.start_ui_gateway`:
-  instances `work`, `flaky`, `slow` (1 s timeout) and `ticker` (a schedule `tick` every 1 s),
+  instances `work`, `flaky`, `slow` (1 s timeout), `ticker` (a schedule `tick` every 1 s) and
+  `broken` (a schedule `boom` every 2 s whose jobs fail),
   tokens `rig.TOKENS` (admin, viewer, blind, operator). A test needing other config starts its
   own with `rig.start_ui_gateway(tmp_path, plugins=..., pipelines=...)` and the `browser`.
 - `browser`: Debian's Chromium through Playwright's Python API, headless; never downloaded.

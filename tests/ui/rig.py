@@ -48,12 +48,13 @@ COMMANDS = [
 ]
 
 # name -> (token, scopes). `viewer` may read everything but act on nothing; `blind` can read
-# job statuses only (no events, no results, no plugins).
+# job statuses only (no events, no results, no plugins); `catalog` sees the plugin catalog only.
 TOKENS: dict[str, tuple[str, list[str]]] = {
     "admin": (ADMIN_TOKEN, ["*"]),
     "viewer": ("ui-viewer-token-0123456789", ["jobs:ro", "events:ro", "plugin:ro"]),
     "blind": ("ui-blind-token-0123456789", ["jobs:status:ro"]),
     "operator": ("ui-operator-token-0123456789", ["jobs:rw", "events:ro", "plugin:rw"]),
+    "catalog": ("ui-catalog-token-0123456789", ["plugin:ro"]),
 }
 
 
@@ -93,6 +94,13 @@ def ui_config(root: Path, *, plugins: dict[str, Any] | None = None, **extra: Any
         "slow": {"uses": "work", "timeouts": {"poll": "1s"}, "retry": {"max_attempts": 1}},
         # a real fast schedule: a slot every second, so run strips fill while a test watches
         "ticker": {"uses": "work", "schedules": [{"id": "tick", "every": "1s"}]},
+        # and one that always fails, so failed cells (and an open breaker) appear too
+        # (its breaker opens after 3 failures and tries again after 5 s: failed and skipped cells)
+        "broken": {
+            "uses": "work",
+            "schedules": [{"id": "boom", "every": "2s", "payload": {"fail": True}}],
+            "circuit_breaker": {"threshold": 3, "reset_after": "5s"},
+        },
     }
     config = base_config([plugin_root], plugins if plugins is not None else default, port=port, **extra)
     config["api"]["auth"] = {"tokens": [{"name": n, "token": t, "scopes": s} for n, (t, s) in TOKENS.items()]}

@@ -135,3 +135,22 @@ def test_ui_events_streams_for_a_session(admin_page: Any, ui_gateway: Any) -> No
     assert '"type":"job.' in seen
     without = httpx.get(f"{ui_gateway.url}/ui/events", follow_redirects=False, timeout=10)
     assert without.status_code == 401
+
+
+def test_an_idle_session_expires_even_with_the_page_open(browser: Any, tmp_path: Any) -> None:
+    """api.ui.session_ttl: live refreshes are not activity, so an open, untouched overview
+    ends up signed out; the page says so and a reload goes to the sign-in form."""
+    gw = rig.start_ui_gateway(tmp_path, api={"ui": {"session_ttl": "3s"}})
+    try:
+        context = browser.new_context(base_url=gw.url)
+        context.set_default_timeout(30_000)
+        page = rig.login(context.new_page(), gw)
+        page.wait_for_selector('[data-schedule="ticker/tick"] .strip li')
+        status = page.locator("#live-status")
+        page.wait_for_function("document.getElementById('live-status').textContent.includes('session has ended')")
+        assert "reload" in status.inner_text()
+        page.reload()
+        assert "/ui/login" in page.url
+        context.close()
+    finally:
+        gw.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -28,13 +29,19 @@ class Plan:
 
 
 def cron_next(expr: str, timezone: str | None, after: datetime) -> datetime:
+    """`_cron_next` on the named zone, or the host's local zone as it is now."""
+    return _cron_next(expr, timezone or local_zone_name(), after)
+
+
+@lru_cache(maxsize=4096)  # pure; asked again for the same entry by every /schedules read and dashboard render
+def _cron_next(expr: str, timezone: str, after: datetime) -> datetime:
     """The first cron time strictly after `after`, evaluated on the wall clock of `timezone`.
 
     DST, as cron does it: a wall time skipped by spring-forward runs once right after the jump;
     a wall time repeated by fall-back runs once (the first time), unless the minute or hour field
     is a wildcard (`*`, `*/n`), in which case it keeps firing on the repeated wall clock.
     """
-    tz = ZoneInfo(timezone or local_zone_name())  # no timezone: the host's local zone, as Ductile
+    tz = ZoneInfo(timezone)  # no timezone: the host's local zone (cron_next), as Ductile
     fields = expr.split()
     wildcard = fields[0].startswith("*") or fields[1].startswith("*")
     itr = croniter(expr, after.astimezone(tz))

@@ -205,6 +205,10 @@ class Store(Protocol):
         """A schedule entry's (dedupe key `key`) newest `limit` finished runs, newest first, as
         (status, completed_at), and its last success's completed_at (schedule health)."""
 
+    def schedule_history(self, plugin: str, command: str, key: str, since: str, limit: int) -> list[tuple[str, str]]:
+        """The entry's jobs created at or after `since`, newest first, as (created_at, status)
+        (the dashboard's run strip)."""
+
     def emitted_with_children(self, job_id: str) -> list[dict[str, Any]]:
         """The job's emitted events `{event_id, type, payload, created_at, children: [job_id]}`,
         oldest first; children are the jobs routing started from that event."""

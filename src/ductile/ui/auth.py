@@ -101,8 +101,9 @@ class SessionBook:
             self.sessions.popitem(last=False)
         return session
 
-    def get(self, session_id: str | None, now: float) -> UiSession | None:
-        """The live session with this id, touched; an idle-expired one is dropped and None."""
+    def get(self, session_id: str | None, now: float, touch: bool = True) -> UiSession | None:
+        """The live session with this id (touched unless `touch` is false); an idle-expired one
+        is dropped and None."""
         if not session_id:
             return None
         session = self.sessions.get(session_id)
@@ -111,8 +112,9 @@ class SessionBook:
         if now - session.last_seen > self.ttl:
             self.sessions.pop(session_id, None)
             return None
-        session.last_seen = now
-        self.sessions.move_to_end(session_id)
+        if touch:
+            session.last_seen = now
+            self.sessions.move_to_end(session_id)
         return session
 
     def drop(self, session_id: str | None) -> None:
@@ -137,7 +139,7 @@ def ui_session(request: Request) -> UiSession:
     """FastAPI dependency: the request's session, or `LoginRequired` (a redirect to /ui/login).
     The principal is looked up again from the token digest, so a removed token logs out."""
     sessions = book(request)
-    session = sessions.get(request.cookies.get(COOKIE), time.monotonic())
+    session = sessions.get(request.cookies.get(COOKIE), time.monotonic(), touch=not background(request))
     if session is None:
         raise LoginRequired(_current_path(request) if request.method == "GET" else "/ui")
     principal = request.app.state.tokens.by_digest(session.digest)
@@ -146,6 +148,12 @@ def ui_session(request: Request) -> UiSession:
         raise LoginRequired(_current_path(request) if request.method == "GET" else "/ui")
     session.principal = principal
     return session
+
+
+def background(request: Request) -> bool:
+    """A page's own live refresh (its script's fetches, its event stream): not a person's
+    activity, so it does not keep an idle session alive; an open tab left alone still expires."""
+    return request.headers.get("x-requested-with") == "fetch" or request.url.path == "/ui/events"
 
 
 def require_scope(session: UiSession, scope: str) -> UiSession:
@@ -235,7 +243,7 @@ def login_url(next_path: str) -> str:
 
 def safe_next(value: str | None) -> str:
     """Only a path inside the dashboard: never another host (`//evil`, `/\\evil`) or scheme."""
-    if not value or not value.startswith("/ui") or value.startswith(("//", "/\\")) or "\\" in value:
+    if not value or not (value == "/ui" or value.startswith(("/ui/", "/ui?"))) or "\\" in value or "/.." in value:
         return "/ui"
     if len(value) > 2000 or any(ord(c) < 32 for c in value):
         return "/ui"

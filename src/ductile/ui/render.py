@@ -8,6 +8,7 @@ through escaping.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from datetime import datetime
 from functools import cache
@@ -108,9 +109,29 @@ def page(
         rendered_at=datetime.now().astimezone().isoformat(timespec="seconds"),
         **context,
     )
-    return HTMLResponse(html, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})
+    return _respond(request, html, status, {**SECURITY_HEADERS, **(headers or {})})
 
 
-def fragment(template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+def fragment(template: str, *, request: Request | None = None, status: int = 200, **context: Any) -> HTMLResponse:
     """A piece of a page (no base.html) that the page's script swaps in on live updates."""
-    return HTMLResponse(render(template, **context), status_code=status, headers=SECURITY_HEADERS)
+    return _respond(request, render(template, **context), status, dict(SECURITY_HEADERS))
+
+
+GZIP_ABOVE = 8 * 1024
+
+
+def _respond(request: Request | None, html: str, status: int, headers: dict[str, str]) -> HTMLResponse:
+    """HTML, gzipped when the browser accepts it and it is big: an overview of 200 schedules is
+    about a megabyte of very repetitive markup, re-fetched as jobs run; compressed it is ~5 %.
+    Only pages are compressed here: the JSON API's responses stay as they are."""
+    accepts = request is not None and "gzip" in request.headers.get("accept-encoding", "").lower()
+    body, encoding = encode(html, accepts)
+    return HTMLResponse(body, status_code=status, headers={**headers, **encoding})
+
+
+def encode(html: str, gzip_ok: bool) -> tuple[bytes, dict[str, str]]:
+    """The body and its encoding headers: gzip when accepted and worth it."""
+    body = html.encode()
+    if gzip_ok and len(body) > GZIP_ABOVE:
+        return gzip.compress(body, compresslevel=5, mtime=0), {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+    return body, {}

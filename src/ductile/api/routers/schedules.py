@@ -91,6 +91,11 @@ def breaker_brief(row: dict[str, Any] | None) -> dict[str, Any]:
     dependencies=[Depends(require("jobs:status:ro"))],
 )
 async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
+    return schedules_body(gw)
+
+
+def schedules_body(gw: Any) -> dict[str, Any]:
+    """The `GET /schedules` body; shared with the dashboard's overview (ductile.ui)."""
     out: list[dict[str, Any]] = []
     scheduler = gw.scheduler
     breakers = {(r["plugin"], r["command"]): r for r in gw.store.breaker_rows()}

@@ -29,7 +29,12 @@
       el.setAttribute("aria-busy", "true");
       fetch(el.getAttribute("data-live-src"), { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
         .then(function (r) {
-          if (r.status === 401) { el.dispatchEvent(new CustomEvent("ductile:expired", { bubbles: true })); return null; }
+          if (r.status === 401) {
+            var st = document.getElementById("live-status");
+            if (st) st.textContent = "Your session has ended: reload the page to sign in again.";
+            el.dispatchEvent(new CustomEvent("ductile:expired", { bubbles: true }));
+            return null;
+          }
           return r.ok ? r.text() : null;
         })
         .then(function (html) {

@@ -1,0 +1,114 @@
+"""What the overview shows, gathered from the running gateway: `GET /schedules` (with its health
+judgement), each entry's recent jobs for the run strip, the scheduler's recent skips (from the
+event hub's replay buffer: skips are not stored), and the queue figures `/healthz` reports."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from ductile.api.routers.schedules import schedules_body
+from ductile.scheduler import health_watch
+from ductile.store import StoreError
+from ductile.timeutil import from_text, to_text
+from ductile.ui import strip
+
+SLOTS = 24  # cells per strip: fits a phone's width and a day of hourly runs
+
+
+def skip_times(hub: Any) -> dict[tuple[str, str], list[datetime]]:
+    """(instance, schedule_id) → when the scheduler skipped it, from the hub's replay buffer."""
+    from datetime import UTC
+
+    events: list[Any] = []
+    for _ in range(5):  # the page is computed off the event loop: the buffer may grow meanwhile
+        try:
+            events, _ = hub.replay_since(0)
+            break
+        except RuntimeError:  # "deque mutated during iteration": read it again
+            continue
+    out: dict[tuple[str, str], list[datetime]] = {}
+    for event in events:
+        if event.type == "scheduler.skipped":
+            key = (str(event.data.get("plugin")), str(event.data.get("schedule_id")))
+            out.setdefault(key, []).append(datetime.fromtimestamp(event.at, tz=UTC))
+    return out
+
+
+def run_strip(gw: Any, entry: Any, now: datetime, skips: list[datetime], count: int = SLOTS) -> list[strip.Cell]:
+    spec = entry.spec
+    slots = strip.past_slots(spec, entry.slot, now, count)
+    if not slots:
+        return []
+    limit = count * 4
+    history = gw.store.schedule_history(entry.instance, spec.command, entry.key, to_text(slots[0]), limit)
+    jobs = [(from_text(created), status) for created, status in history]
+    floor: datetime | None = from_text(gw.started_at)
+    if jobs and len(history) < limit:
+        floor = min(floor, *(created for created, _ in jobs))  # type: ignore[type-var]
+    elif jobs:
+        floor = None  # the window is full of runs: draw every slot
+    policy = health_watch.policy_of(gw.config)
+    interval = (slots[-1] - slots[-2]).total_seconds() if len(slots) > 1 else policy.late_after
+    grace = min(policy.late_after, interval * 2 + 5)
+    return strip.cells(slots, jobs, skips, now, floor=floor, grace=grace)
+
+
+def figures(gw: Any) -> dict[str, Any]:
+    """Queue depth, workers busy, breakers open: the numbers `/healthz` reports."""
+    try:
+        counts = gw.store.status_counts()
+    except StoreError:
+        counts = {}
+    try:
+        breakers_open: int | None = gw.store.count_open_breakers()
+    except StoreError:
+        breakers_open = None
+    return {
+        "queued": counts.get("queued", 0),
+        "running": counts.get("running", 0),
+        "queue_depth": counts.get("queued", 0) + counts.get("running", 0),
+        "workers_busy": gw.dispatcher.busy if gw.dispatcher is not None else 0,
+        "max_workers": gw.config.service.max_workers,
+        "breakers_open": breakers_open,
+    }
+
+
+# Every open dashboard re-fetches the overview when jobs run: it is computed by one request at a
+# time and shared by all of them for at least SHARED_FOR seconds, and for four times as long as
+# the last computation took, so the dashboards together never take more than about a fifth of
+# the gateway's time however many are open (the dispatcher shares the process).
+SHARED_FOR = 1.0
+_lock = threading.Lock()
+_generations = itertools.count(1)  # tells renderings of different data apart
+_shared: dict[int, tuple[float, float, dict[str, Any]]] = {}  # id(gw) -> (computed at, valid for, data)
+
+
+def overview(gw: Any, now: datetime, count: int = SLOTS) -> dict[str, Any]:
+    """The overview's data (what a viewer may see of it is decided per session, when rendering)."""
+    with _lock:
+        cached = _shared.get(id(gw))
+        moment = time.monotonic()
+        if cached is not None and moment - cached[0] < cached[1]:
+            return cached[2]
+        data = {**compute(gw, now, count), "generation": next(_generations)}
+        took = time.monotonic() - moment
+        _shared.clear()  # one gateway per process: keep only the latest
+        _shared[id(gw)] = (time.monotonic(), max(SHARED_FOR, 4 * took), data)
+        return data
+
+
+def compute(gw: Any, now: datetime, count: int = SLOTS) -> dict[str, Any]:
+    body = schedules_body(gw)
+    entries = {(e.instance, e.spec.id): e for e in (gw.scheduler.entries if gw.scheduler is not None else [])}
+    skips = skip_times(gw.hub)
+    rows = []
+    for item in body["schedules"]:
+        key = (item["instance"], item["schedule_id"])
+        entry = entries.get(key)
+        cells = run_strip(gw, entry, now, skips.get(key, []), count) if entry is not None else []
+        rows.append({**item, "cells": cells})
+    return {"schedules": rows, "figures": figures(gw), "now": body["now"]}
