@@ -6,6 +6,7 @@ real plugin process that keeps a credential in its state, real Chromium."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -209,3 +210,24 @@ def test_phone_width_has_no_horizontal_scroll(signed_in: Any, path: str) -> None
     for details in page.locator("details").all():
         details.locator("summary").click()
     assert rig.no_horizontal_scroll(page)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E", "x" * 3000, "..%2F..%2Fetc%2Fpasswd", "%C3%A9t%C3%A9", "%00"],
+    ids=["markup", "long", "traversal", "unicode", "nul"],
+)
+def test_hostile_plugin_names_are_404_pages_not_500s(vault_gateway: GatewayProcess, name: str) -> None:
+    """No browser: a session cookie over plain HTTP, the names a scanner would try."""
+    with httpx.Client(base_url=vault_gateway.url, timeout=10) as client:
+        form = client.get("/ui/login")
+        nonce = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+        client.post("/ui/login", data={"token": ADMIN_TOKEN, "csrf_token": nonce})
+        response = client.get(f"/ui/plugins/{name}")
+        assert response.status_code == 404, response.text[:300]
+        assert "root:" not in response.text
+        if "/" in response.url.path.removeprefix("/ui/plugins/"):
+            return  # a decoded slash is another path: the API's plain 404, no page route matched
+        assert "<img" not in response.text  # escaped (and the CSP would not run it anyway)
+        assert "known: vault, work" in response.text
+        assert response.headers["content-security-policy"].startswith("default-src 'self'")
