@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= examples/quickstart
 
-.PHONY: run test lint bench clean install
+.PHONY: run test lint bench clean install screenshots
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/list_jobs.py
+
+screenshots: $(STAMP)  # PNGs of every dashboard page into docs/ui/ (real gateway, Debian chromium)
+	$(BIN)/python scripts/ui_screenshots.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

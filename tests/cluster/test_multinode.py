@@ -89,9 +89,7 @@ def test_three_nodes_run_3000_jobs_each_exactly_once_and_never_overlap_a_solo_pl
     # concurrency_safe: false, cluster-wide: the fixture's lock directory was never found taken
     assert not (solo / "overlaps").exists(), (solo / "overlaps").read_text()
     assert set(runs(solo)) == set(solo_ids)
-    solo_nodes = pg_cluster.rows(
-        "SELECT DISTINCT node_id FROM attempts WHERE job_id = ANY(%s)", (solo_ids,)
-    )
+    solo_nodes = pg_cluster.rows("SELECT DISTINCT node_id FROM attempts WHERE job_id = ANY(%s)", (solo_ids,))
     print(f"solo plugin ran on {len(solo_nodes)} node(s)")
 
 
@@ -144,7 +142,9 @@ def test_kill_9_of_a_node_mid_run_its_jobs_are_recovered_by_the_others(pg_cluste
 
 
 @pytest.mark.timeout(600)
-def test_killing_the_leader_moves_the_schedules_without_firing_a_slot_twice(pg_cluster: Cluster, tmp_path: Path) -> None:
+def test_killing_the_leader_moves_the_schedules_without_firing_a_slot_twice(
+    pg_cluster: Cluster, tmp_path: Path
+) -> None:
     work = tmp_path / "ticks"
     schedules = [{"id": f"s{i}", "every": "1s", "command": "poll"} for i in range(50)]
     plugins = {"ticker": {**tally(work), "schedules": schedules}}

@@ -274,7 +274,9 @@ async def test_max_workers_caps_all_instances_together(rig, tmp_path):
 def test_recovery_that_gives_up_publishes_ductiles_job_failed_with_recovery_true(rig, tmp_path):
     """A job left running with no attempts left ends `dead` at start-up, and a Ductile client on
     /events sees `job.failed {..., recovery: true}` for it (ductile-compat A14)."""
-    make_plugin(tmp_path / "plugins", "once", "#!/usr/bin/env bash\ncat >/dev/null\necho '{\"status\":\"ok\",\"result\":\"x\"}'\n")
+    make_plugin(
+        tmp_path / "plugins", "once", '#!/usr/bin/env bash\ncat >/dev/null\necho \'{"status":"ok","result":"x"}\'\n'
+    )
     r = rig({"once": {"retry": {"max_attempts": 1}}})
     job_id = r.submit("once")
     claimed = r.store.claim(now=utcnow())

@@ -54,7 +54,9 @@ async def test_tools_over_http_with_the_callers_token(gw: GatewayProcess) -> Non
         listed = {t.name: t for t in (await client.list_tools()).tools}
         assert set(listed) == EXPECTED_TOOLS
         assert "jobs:status:ro" in listed["list_jobs"].description
-        queued = body(await client.call_tool("invoke_plugin", {"plugin": "echo", "command": "poll", "payload": {"n": 1}}))
+        queued = body(
+            await client.call_tool("invoke_plugin", {"plugin": "echo", "command": "poll", "payload": {"n": 1}})
+        )
         job = await wait_terminal(client, queued["job_id"])
         assert job["status"] == "succeeded"
         run = body(await client.call_tool("run_pipeline", {"name": "chain", "payload": {}}))
@@ -80,8 +82,5 @@ def test_mcp_endpoint_absent_unless_enabled(gateway_factory: object, tmp_path: P
     plugin_root = tmp_path / "plugins"
     make_plugin(plugin_root, "echo", ECHO, commands=COMMANDS)
     gw = gateway_factory(base_config([plugin_root], {"echo": {}}, port=free_port()))  # type: ignore[operator]
-    response = httpx.post(
-        f"{gw.url}/mcp", json={}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
-    )
+    response = httpx.post(f"{gw.url}/mcp", json={}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
     assert response.status_code == 404 and "no such endpoint" in response.json()["error"]
-

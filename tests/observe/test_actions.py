@@ -46,7 +46,9 @@ def gateway(tmp_path, gateway_factory, **api: Any):
         [root],
         {"fx": {}, "fy": {}, "after": {}, "slow": {"timeout": "5m"}},
         port=free_port(),
-        pipelines=[{"name": "chain", "on": "start.chain", "steps": [{"id": "a", "uses": "fx"}, {"id": "b", "uses": "after"}]}],
+        pipelines=[
+            {"name": "chain", "on": "start.chain", "steps": [{"id": "a", "uses": "fx"}, {"id": "b", "uses": "after"}]}
+        ],
     )
     cfg["api"]["auth"]["tokens"].append({"name": "reader", "token": READER, "scopes": ["jobs:ro"]})
     cfg["api"].update(api)
@@ -135,7 +137,10 @@ def test_bulk_retry_dry_run_count_equals_what_is_acted_on_and_is_audited(tmp_pat
             ("retry", 5, 0, 5),
             ("retry", 5, 5, 0),
         ]
-        assert audit[1]["actor"] == "admin" and audit[1]["filter"] == {"plugin": "fx", "status": "failed,timed_out,dead"}
+        assert audit[1]["actor"] == "admin" and audit[1]["filter"] == {
+            "plugin": "fx",
+            "status": "failed,timed_out,dead",
+        }
         assert sorted(audit[1]["job_ids"]) == sorted(r["job_id"] for r in real["retries"])
         reader = httpx.get(f"{gw.url}/bulk-actions", headers={"Authorization": f"Bearer {READER}"}, timeout=10)
         assert reader.status_code == 200

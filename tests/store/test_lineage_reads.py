@@ -117,7 +117,8 @@ def _tree_order(s: Any, spec: list[tuple[int, int]]) -> None:
 
 
 def _context(store: Any, cid: str, parent: str | None, step: str, accumulated: str, t: int) -> None:
-    raw(store,
+    raw(
+        store,
         "INSERT INTO event_contexts (id, parent_id, pipeline_name, step_id, instance_id, accumulated, created_at)"
         " VALUES (?, ?, 'p', ?, 'inst-1', ?, ?)",
         (cid, parent, step, accumulated, to_text(T0 + timedelta(seconds=t))),
@@ -201,7 +202,8 @@ def _step(store: Any, plugin: str, parent: str | None, ctx: str | None, pipeline
 
 def test_pipeline_instance_is_the_newest_instance_from_its_entry(store: Any) -> None:
     for cid, inst in (("a1", "I1"), ("a2", "I1"), ("b1", "I2"), ("b2", "I2"), ("q1", "Q")):
-        raw(store,
+        raw(
+            store,
             "INSERT INTO event_contexts (id, parent_id, pipeline_name, step_id, instance_id, accumulated, created_at)"
             " VALUES (?, NULL, 'p', '', ?, '{}', ?)",
             (cid, inst, to_text(T0)),

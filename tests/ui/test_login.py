@@ -76,9 +76,7 @@ def test_post_without_csrf_token_is_refused(admin_page: Any, ui_gateway: Any) ->
     session = _session_cookie(page.context)["value"]
     csrf = page.locator('meta[name="csrf-token"]').get_attribute("content")
     # from the page itself (same origin, cookie sent): no token → 403, and still signed in
-    status = page.evaluate(
-        "fetch('/ui/logout', {method: 'POST', credentials: 'same-origin'}).then(r => r.status)"
-    )
+    status = page.evaluate("fetch('/ui/logout', {method: 'POST', credentials: 'same-origin'}).then(r => r.status)")
     assert status == 403
     page.goto("/ui")
     assert "/ui/login" not in page.url

@@ -48,20 +48,18 @@ def _instance(request: Request, name: str, status: int = 404) -> Any:
 )
 async def list_plugins(request: Request) -> JSONResponse:
     registry = request.app.state.gateway.registry
-    return JSONResponse(
-        {
-            "plugins": [
-                {
-                    "name": name,
-                    "plugin": inst.base,
-                    "version": inst.plugin.manifest.version,
-                    "description": inst.plugin.manifest.description,
-                    "commands": inst.plugin.manifest.command_names,
-                }
-                for name, inst in sorted(registry.instances.items())
-            ]
-        }
-    )
+    return JSONResponse({"plugins": [summary(inst) for _, inst in sorted(registry.instances.items())]})
+
+
+def summary(inst: Any) -> dict[str, Any]:
+    """One catalog row (`GET /plugins`; the dashboard's plugin list shows the same)."""
+    return {
+        "name": inst.name,
+        "plugin": inst.base,
+        "version": inst.plugin.manifest.version,
+        "description": inst.plugin.manifest.description,
+        "commands": inst.plugin.manifest.command_names,
+    }
 
 
 @router.get(
@@ -73,35 +71,37 @@ async def list_plugins(request: Request) -> JSONResponse:
     dependencies=[Depends(require("plugin:catalog:ro"))],
 )
 async def get_plugin(name: str, request: Request) -> JSONResponse:
-    inst = _instance(request, name)
+    return JSONResponse(describe(_instance(request, name)))
+
+
+def describe(inst: Any) -> dict[str, Any]:
+    """The manifest view of one instance (`GET /plugin/{name}`; the dashboard's plugin page
+    renders the same dict, so the two never disagree)."""
     manifest = inst.plugin.manifest
-    return JSONResponse(
-        {
-            "name": inst.name,
-            "plugin": inst.base,
-            "version": manifest.version,
-            "description": manifest.description,
-            "protocol": manifest.protocol,
-            "concurrency_safe": manifest.concurrency_safe,
-            "parallelism": inst.parallelism,
-            "commands": [
-                {
-                    "name": c.name,
-                    "type": c.type,
-                    "description": c.description,
-                    "idempotent": c.idempotent,
-                    "retry_safe": c.retry_safe,
-                    "input_schema": c.json_schema(),
-                    "output_schema": c.output_json_schema(),
-                }
-                for c in manifest.commands
-            ],
-            "schedules": [
-                {"id": s.id, "command": s.command, "every_seconds": s.every, "cron": s.cron}
-                for s in inst.spec.schedules
-            ],
-        }
-    )
+    return {
+        "name": inst.name,
+        "plugin": inst.base,
+        "version": manifest.version,
+        "description": manifest.description,
+        "protocol": manifest.protocol,
+        "concurrency_safe": manifest.concurrency_safe,
+        "parallelism": inst.parallelism,
+        "commands": [
+            {
+                "name": c.name,
+                "type": c.type,
+                "description": c.description,
+                "idempotent": c.idempotent,
+                "retry_safe": c.retry_safe,
+                "input_schema": c.json_schema(),
+                "output_schema": c.output_json_schema(),
+            }
+            for c in manifest.commands
+        ],
+        "schedules": [
+            {"id": s.id, "command": s.command, "every_seconds": s.every, "cron": s.cron} for s in inst.spec.schedules
+        ],
+    }
 
 
 def _payload(body: Any) -> Any:
