@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ductile.cluster_events import ClusterHub
 from ductile.compat_events import recovery_event
 from ductile.events import EventHub
 from ductile.jobs import Job
@@ -95,6 +96,8 @@ class Cluster:
         """Register this node, make instance limits cluster-wide, and recover what lapsed nodes
         left running (the PostgreSQL form of startup crash recovery: jobs of live nodes are theirs)."""
         self.store.claim_limits = cluster_limits(self.registry)
+        if isinstance(self.hub, ClusterHub):
+            self.hub.attach(self.store)  # before recovery, which publishes
         self.store.register_node(now=self.clock(), version=self.version)
         self._beat = threading.Thread(target=self._heartbeat, name="ductile-heartbeat", daemon=True)
         self._beat.start()
@@ -151,6 +154,8 @@ class Cluster:
         sched_stop = asyncio.Event()
         sched_task: asyncio.Task[Any] | None = None
         leader = self.store.leader_lock()
+        if isinstance(self.hub, ClusterHub):
+            self.hub.start(asyncio.get_running_loop())
         try:
             while not stop.is_set():
                 try:
@@ -192,5 +197,7 @@ class Cluster:
         """A clean stop: drop the node row, so jobs the drain left running are recovered at once
         by another node (or the next start) instead of after the lease."""
         self.stop_heartbeat()
+        if isinstance(self.hub, ClusterHub):
+            self.hub.close()  # the last events (gateway.stopping) reach the table first
         with contextlib.suppress(StoreUnavailable):
             self.store.leave_node()
