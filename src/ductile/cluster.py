@@ -29,6 +29,7 @@ from ductile.lifecycle import Status
 from ductile.pipelines.router import Settings
 from ductile.recovery import recover_jobs
 from ductile.registry import Registry
+from ductile.scheduler.shared import remote_change
 from ductile.store import StoreUnavailable
 from ductile.timeutil import utcnow
 
@@ -154,8 +155,10 @@ class Cluster:
         sched_stop = asyncio.Event()
         sched_task: asyncio.Task[Any] | None = None
         leader = self.store.leader_lock()
+        resync = asyncio.Event()  # another node paused or resumed a schedule
         if isinstance(self.hub, ClusterHub):
             self.hub.start(asyncio.get_running_loop())
+            self.hub.remote.append(lambda event: resync.set() if remote_change(event) else None)
         try:
             while not stop.is_set():
                 try:
@@ -178,8 +181,15 @@ class Cluster:
                     sched_task = None
                 if sched_task is not None and sched_task.done():
                     sched_task.result()  # a scheduler failure stops the gateway, as on SQLite
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.heartbeat)
+                if sched_task is not None:
+                    # pauses and resumes made on other nodes (at the latest one heartbeat later)
+                    resync.clear()
+                    with contextlib.suppress(StoreUnavailable):
+                        scheduler.sync(await asyncio.to_thread(self.store.schedule_states))
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(resync.wait())]
+                await asyncio.wait(waiters, timeout=self.heartbeat, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
         finally:
             if sched_task is not None:
                 sched_stop.set()

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from ductile.events import QUEUE_SIZE, REPLAY_SIZE, Event, EventHub, Replay
@@ -45,6 +45,9 @@ class ClusterHub(EventHub):
         self._follower: Follower | None = None
         self._cursor = 0
         self._store: PostgresStore | None = None
+        # Called on the event loop for each event another node published (cluster.py: a leader
+        # re-reads the schedule rows after a pause or resume made elsewhere).
+        self.remote: list[Callable[[Event], None]] = []
 
     # -- publishing (any thread) --------------------------------------------------------------
     def publish(self, type_: str, data: dict[str, Any]) -> Event:
@@ -129,6 +132,9 @@ class ClusterHub(EventHub):
             self._replay.append(event)
             for sub in list(self._subscribers):
                 sub.offer(event)
+            if event.node != self.node_id:
+                for watcher in self.remote:
+                    watcher(event)
 
     # -- resume ---------------------------------------------------------------------------------
     async def issued(self) -> int:

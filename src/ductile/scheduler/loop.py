@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ductile.events import EventHub
-from ductile.jobs import NewJob
+from ductile.jobs import NewJob, ScheduleState
 from ductile.registry import Registry
 from ductile.scheduler import catchup
 from ductile.scheduler.due import fire_time, next_slot
@@ -36,6 +36,7 @@ from ductile.scheduler.entries import (
 )
 
 __all__ = ["Entry", "ScheduleNotFound", "ScheduleNotRunnable", "Scheduler"]
+from ductile.scheduler.shared import adopt
 from ductile.scheduler.windows import allowed, next_allowed
 from ductile.store import Store, StoreUnavailable
 from ductile.timeutil import to_text, utcnow
@@ -155,6 +156,16 @@ class Scheduler:
             if delay > 0:
                 await _first(stop, wake, min(delay, 3600.0))
 
+    def sync(self, states: dict[tuple[str, str], ScheduleState]) -> bool:
+        """Take pauses, resumes and slots written by other nodes (scheduler/shared.py) into the
+        running entries; True (and the loop re-plans) when any changed."""
+        changed = [e for e in self.entries if adopt(e, states.get((e.instance, e.spec.id)))]
+        for entry in changed:
+            log.info("schedule entry changed on another node", extra={**self._view(entry)})
+        if changed:
+            self.wake()
+        return bool(changed)
+
     def wake(self) -> None:
         """Re-plan now (an operator paused, resumed or ran an entry)."""
         if self._wake is not None:
@@ -241,10 +252,11 @@ class Scheduler:
             else:  # no dispatcher (tests, tools): nothing is running here to kill
                 self.store.cancel(job_id, reason=CANCEL_REASON, now=self.clock())
 
-    def _enqueue(self, entry: Entry, now: datetime) -> str:
+    def _enqueue(self, entry: Entry, now: datetime) -> str | None:
         spec = entry.spec
         instance = self.registry.instances[entry.instance]
         due_at, slot = entry.fire_at, entry.slot
+        before = dataclasses.replace(entry)
         entry.last_fired = to_text(now)
         if spec.one_shot:
             entry.status, entry.reason = EXHAUSTED, ONE_SHOT_EXHAUSTED
@@ -267,6 +279,18 @@ class Scheduler:
             enforce_dedupe=False,
             schedule_state=entry.state(now),
         )
+        if not result.created:
+            # PostgreSQL: the row refused the fire (paused on another node, or another node
+            # fired this slot): nothing was queued; take the row's state instead.
+            for name in ("slot", "fire_at", "last_fired", "status", "reason"):
+                setattr(entry, name, getattr(before, name))
+            if not adopt(entry, self.store.schedule_states().get((entry.instance, spec.id))):
+                self._advance(entry, now)  # never retry the same refused slot in a loop
+            log.info(
+                "schedule not fired: its row changed on another node",
+                extra={"plugin": entry.instance, "schedule_id": spec.id, "status": entry.status},
+            )
+            return None
         entry.last_job_id = result.job_id
         log.info(
             "job queued",
