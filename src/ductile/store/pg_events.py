@@ -31,6 +31,7 @@ CHANNEL = "ductile_events"  # NOTIFY channel; the payload is the schema, so inst
 KEEP = 100_000  # events kept for Last-Event-ID replay (≈ a day of a busy gateway); trimmed every TRIM_EVERY
 TRIM_EVERY = 60.0
 PAGE = 2000
+COALESCE = 0.05
 NO_LIMIT = 2**62
 
 
@@ -113,6 +114,7 @@ class Follower:
                         self._pump(conn)
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             pass
+                        self._stop.wait(COALESCE)  # at most ~20 reads a second, however many commits
             except psycopg.Error as exc:
                 log.warning("lost the event stream connection; reconnecting", extra={"error": str(exc)})
                 self._stop.wait(1.0)
