@@ -364,9 +364,8 @@ class Scheduler:
                 f"schedule {plugin}/{schedule_id} is {entry.status} ({entry.reason}); only an active schedule can be paused"
             )
         now = self.clock()
-        entry.status, entry.reason = PAUSED_MANUAL, reason or f"paused by {by}"
-        entry.paused_by, entry.paused_at = by, to_text(now)
-        self.store.put_schedule_state(entry.state(now))
+        if not self._set_status(entry, PAUSED_MANUAL, reason or f"paused by {by}", by, now):
+            return entry, False
         self.hub.publish("scheduler.paused", self._view(entry))
         log.info("schedule paused", extra={**self._view(entry)})
         self.wake()
@@ -379,15 +378,38 @@ class Scheduler:
         if entry.status != PAUSED_MANUAL:
             return entry, False
         now = self.clock()
-        entry.status, entry.reason, entry.paused_by, entry.paused_at = ACTIVE, None, None, None
         if not entry.spec.one_shot and entry.slot is not None and entry.fire_at is not None and entry.fire_at <= now:
             entry.slot = next_slot(entry.spec, entry.slot, now)
             entry.fire_at = fire_time(entry.spec, entry.slot, self.draw())
-        self.store.put_schedule_state(entry.state(now))
+        if not self._set_status(entry, ACTIVE, None, None, now):
+            return entry, False
         self.hub.publish("scheduler.resumed", {**self._view(entry), "resumed_by": by})
         log.info("schedule resumed", extra={**self._view(entry), "resumed_by": by})
         self.wake()
         return entry, True
+
+    def _set_status(self, entry: Entry, status: str, reason: str | None, by: str | None, now: datetime) -> bool:
+        """Persist a pause (paused_manual) or a resume (active). On PostgreSQL only the row's
+        status changes, and only from the other status (store/pg_schedules.py): False when another
+        node got there first, and the entry takes the row instead."""
+        at = to_text(now)
+        conditional = getattr(self.store, "pause_schedule", None) is not None
+        if conditional:
+            key = (entry.instance, entry.spec.id)
+            if status == PAUSED_MANUAL:
+                assert reason is not None and by is not None
+                done = self.store.pause_schedule(*key, command=entry.spec.command, reason=reason, by=by, at=at)  # type: ignore[attr-defined]
+            else:
+                slot, fire = (to_text(t) if t else None for t in (entry.slot, entry.fire_at))
+                done = self.store.resume_schedule(*key, next_slot=slot, next_fire=fire, at=at)  # type: ignore[attr-defined]
+            if not done:
+                adopt(entry, self.store.schedule_states().get(key))
+                return False
+        entry.status, entry.reason = status, reason
+        entry.paused_by, entry.paused_at = by, (at if by is not None else None)
+        if not conditional:
+            self.store.put_schedule_state(entry.state(now))
+        return True
 
     def run_now(self, plugin: str, schedule_id: str, *, by: str) -> str:
         """One extra job now, whatever the entry's state, window, breaker or if_running (an

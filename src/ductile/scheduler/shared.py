@@ -20,10 +20,8 @@ from typing import TYPE_CHECKING, Any
 from ductile.events import EventHub
 from ductile.jobs import ScheduleState
 from ductile.registry import Registry
-from ductile.scheduler.due import fire_time, next_slot
 from ductile.scheduler.entries import ACTIVE, PAUSED_MANUAL, Entry, plan_entry
-from ductile.store import pg_schedules
-from ductile.timeutil import from_text, to_text, utcnow
+from ductile.timeutil import from_text, utcnow
 
 if TYPE_CHECKING:
     from ductile.scheduler.loop import Scheduler
@@ -103,8 +101,8 @@ class SharedSchedules:
         return view(self.registry, self.store.schedule_states(), self.clock())
 
     def _ops(self) -> Scheduler:
-        """A scheduler that never runs, holding the database view: its find, run_now and event
-        shapes are the loop's own."""
+        """A scheduler that never runs, holding the database view: its checks, conditional
+        writes (`Scheduler._set_status`), run now and event shapes are the loop's own."""
         from ductile.scheduler.loop import Scheduler
 
         ops = Scheduler(self.store, self.registry, hub=self.hub, on_enqueue=self.on_enqueue, clock=self.clock)
@@ -115,51 +113,16 @@ class SharedSchedules:
         return self._ops().find(plugin, schedule_id)
 
     def pause(self, plugin: str, schedule_id: str, *, by: str, reason: str | None = None) -> tuple[Entry, bool]:
-        from ductile.scheduler.loop import ScheduleNotRunnable
-
-        ops = self._ops()
-        entry = ops.find(plugin, schedule_id)
-        if entry.status == PAUSED_MANUAL:
-            return entry, False
-        if entry.status != ACTIVE:
-            raise ScheduleNotRunnable(
-                f"schedule {plugin}/{schedule_id} is {entry.status} ({entry.reason}); only an active schedule can be paused"
-            )
-        at = to_text(self.clock())
-        why = reason or f"paused by {by}"
-        if not pg_schedules.pause(
-            self.store, entry.instance, entry.spec.id, command=entry.spec.command, reason=why, by=by, at=at
-        ):
-            return self._ops().find(plugin, schedule_id), False  # paused (or changed) elsewhere meanwhile
-        entry.status, entry.reason, entry.paused_by, entry.paused_at = PAUSED_MANUAL, why, by, at
-        self.hub.publish("scheduler.paused", ops._view(entry))
-        log.info("schedule paused", extra={**ops._view(entry)})
-        self._sync_leader()
-        return entry, True
+        entry, changed = self._ops().pause(plugin, schedule_id, by=by, reason=reason)
+        if changed:
+            self._sync_leader()
+        return entry, changed
 
     def resume(self, plugin: str, schedule_id: str, *, by: str) -> tuple[Entry, bool]:
-        ops = self._ops()
-        entry = ops.find(plugin, schedule_id)
-        if entry.status != PAUSED_MANUAL:
-            return entry, False
-        now = self.clock()
-        if not entry.spec.one_shot and entry.slot is not None and entry.fire_at is not None and entry.fire_at <= now:
-            entry.slot = next_slot(entry.spec, entry.slot, now)
-            entry.fire_at = fire_time(entry.spec, entry.slot, self.draw())
-        if not pg_schedules.resume(
-            self.store,
-            entry.instance,
-            entry.spec.id,
-            next_slot=to_text(entry.slot) if entry.slot else None,
-            next_fire=to_text(entry.fire_at) if entry.fire_at else None,
-            at=to_text(now),
-        ):
-            return self._ops().find(plugin, schedule_id), False
-        entry.status, entry.reason, entry.paused_by, entry.paused_at = ACTIVE, None, None, None
-        self.hub.publish("scheduler.resumed", {**ops._view(entry), "resumed_by": by})
-        log.info("schedule resumed", extra={**ops._view(entry), "resumed_by": by})
-        self._sync_leader()
-        return entry, True
+        entry, changed = self._ops().resume(plugin, schedule_id, by=by)
+        if changed:
+            self._sync_leader()
+        return entry, changed
 
     def run_now(self, plugin: str, schedule_id: str, *, by: str) -> str:
         return self._ops().run_now(plugin, schedule_id, by=by)

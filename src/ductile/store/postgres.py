@@ -37,6 +37,7 @@ from ductile.store.errors import StoreUnavailable
 from ductile.store.pg_cluster import PgCluster
 from ductile.store.pg_enqueue import PgEnqueue
 from ductile.store.pg_errors import PgDamaged, classify, redact_url
+from ductile.store.pg_schedules import PgSchedules
 from ductile.store.pg_schema import migrate, row_factory
 from ductile.store.postgres_reads import PostgresReads
 from ductile.store.routing import Dialect, Routing
@@ -56,7 +57,7 @@ _CLAIM_SETTINGS = (
 )
 
 
-class PostgresStore(PgCluster, PgEnqueue, PostgresReads, SqliteActions, SqliteBreakers):
+class PostgresStore(PgCluster, PgEnqueue, PgSchedules, PostgresReads, SqliteActions, SqliteBreakers):
     """See `ductile.store.base.Store` for the contract of each method; reads are in
     `postgres_reads.PostgresReads`, enqueues and cancels in `pg_enqueue.PgEnqueue`, node
     bookkeeping in `pg_cluster.PgCluster`; retry links / bulk audit (`SqliteActions`) and the
