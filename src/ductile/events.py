@@ -3,6 +3,8 @@
 Every event gets a monotonic id and lands in a bounded replay buffer so an SSE client that
 reconnects with Last-Event-ID resumes without gaps. Subscribers have bounded queues: publishing
 never blocks or slows the dispatcher; a subscriber that falls behind is cut off and told so.
+On PostgreSQL the gateway uses `cluster_events.ClusterHub` instead: the same subscriptions, fed
+with every node's events under ids from the shared table.
 """
 
 from __future__ import annotations

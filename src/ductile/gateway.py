@@ -268,6 +268,8 @@ class Gateway:
             if self.cluster is not None:
                 self.cluster.stop_heartbeat()
                 self.cluster = None
+            if isinstance(self.hub, ClusterHub):
+                self.hub.close(timeout=1.0)
             if self.store is not None:
                 self.store.close()
                 self.store = None
