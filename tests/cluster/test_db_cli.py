@@ -90,7 +90,7 @@ def test_db_migrate_and_system_nodes_on_postgresql(tmp_path: Path) -> None:
         for _ in range(2):  # idempotent
             done = cli("db", "migrate", "--config", str(tmp_path))
             assert done.returncode == 0, done.stderr
-            assert done.stdout.strip() == "database at schema version 100"
+            assert done.stdout.strip() == "database at schema version 110"
         empty = cli("system", "nodes", "--config", str(tmp_path), "--json")
         assert json.loads(empty.stdout) == {"backend": "postgresql", "nodes": []}
         store = open_store(url, node_id="node-a")
