@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ductile.cluster_events import ClusterHub
 from ductile.compat_events import recovery_event
 from ductile.events import EventHub
 from ductile.jobs import Job
@@ -28,6 +29,7 @@ from ductile.lifecycle import Status
 from ductile.pipelines.router import Settings
 from ductile.recovery import recover_jobs
 from ductile.registry import Registry
+from ductile.scheduler.shared import remote_change
 from ductile.store import StoreUnavailable
 from ductile.store.offload import off_loop, on_loop
 from ductile.timeutil import utcnow
@@ -96,6 +98,8 @@ class Cluster:
         """Register this node, make instance limits cluster-wide, and recover what lapsed nodes
         left running (the PostgreSQL form of startup crash recovery: jobs of live nodes are theirs)."""
         self.store.claim_limits = cluster_limits(self.registry)
+        if isinstance(self.hub, ClusterHub):
+            self.hub.attach(self.store)  # before recovery, which publishes
         self.store.register_node(now=self.clock(), version=self.version)
         self._beat = threading.Thread(target=self._heartbeat, name="ductile-heartbeat", daemon=True)
         self._beat.start()
@@ -152,6 +156,10 @@ class Cluster:
         sched_stop = asyncio.Event()
         sched_task: asyncio.Task[Any] | None = None
         leader = self.store.leader_lock()
+        resync = asyncio.Event()  # another node paused or resumed a schedule
+        if isinstance(self.hub, ClusterHub):
+            self.hub.start(asyncio.get_running_loop())
+            self.hub.remote.append(lambda event: resync.set() if remote_change(event) else None)
         try:
             while not stop.is_set():
                 try:
@@ -174,8 +182,15 @@ class Cluster:
                     sched_task = None
                 if sched_task is not None and sched_task.done():
                     sched_task.result()  # a scheduler failure stops the gateway, as on SQLite
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.heartbeat)
+                if sched_task is not None:
+                    # pauses and resumes made on other nodes (at the latest one heartbeat later)
+                    resync.clear()
+                    with contextlib.suppress(StoreUnavailable):
+                        scheduler.sync(await asyncio.to_thread(self.store.schedule_states))
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(resync.wait())]
+                await asyncio.wait(waiters, timeout=self.heartbeat, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
         finally:
             if sched_task is not None:
                 sched_stop.set()
@@ -193,5 +208,7 @@ class Cluster:
         """A clean stop: drop the node row, so jobs the drain left running are recovered at once
         by another node (or the next start) instead of after the lease."""
         self.stop_heartbeat()
+        if isinstance(self.hub, ClusterHub):
+            self.hub.close()  # the last events (gateway.stopping) reach the table first
         with contextlib.suppress(StoreUnavailable):
             self.store.leave_node()

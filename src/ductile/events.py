@@ -3,6 +3,8 @@
 Every event gets a monotonic id and lands in a bounded replay buffer so an SSE client that
 reconnects with Last-Event-ID resumes without gaps. Subscribers have bounded queues: publishing
 never blocks or slows the dispatcher; a subscriber that falls behind is cut off and told so.
+On PostgreSQL the gateway uses `cluster_events.ClusterHub` instead: the same subscriptions, fed
+with every node's events under ids from the shared table.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +27,25 @@ class Event:
     type: str
     data: dict[str, Any]
     at: float = field(default_factory=time.time)
+    node: str | None = None  # the node that published it (PostgreSQL clusters; None on SQLite)
 
 
 LAGGED = Event(id=-1, type="stream.lagged", data={})
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a reconnecting client missed: `pages` of events oldest first, and whether some of
+    them are no longer kept (`gap`, with the oldest id still available)."""
+
+    pages: AsyncIterator[list[Event]]
+    gap: bool
+    oldest: int
+
+
+async def _one_page(events: list[Event]) -> AsyncIterator[list[Event]]:
+    if events:
+        yield events
 
 
 class Subscription:
@@ -108,6 +126,18 @@ class EventHub:
         oldest = self._replay[0].id if self._replay else self.last_id + 1
         gap = last_id + 1 < oldest and last_id < self.last_id
         return events, gap
+
+    async def issued(self) -> int:
+        """The newest id this stream has issued: a Last-Event-ID above it was never issued here
+        (the client saw a previous run of the gateway)."""
+        return self.last_id
+
+    async def replay_after(self, last_id: int, upto: int) -> Replay:
+        """Events after `last_id` (the memory buffer may also return some after `upto`: the
+        stream skips those when they arrive live)."""
+        events, gap = self.replay_since(last_id)
+        oldest = events[0].id if events else self.last_id + 1
+        return Replay(_one_page(events), gap, oldest)
 
     def job_queued(self, job_id: str, plugin: str, command: str, submitted_by: str) -> Event:
         """The `job.queued` event, with the same fields the dispatcher's job events carry."""

@@ -19,6 +19,7 @@ from typing import Any
 from ductile import __version__, sdnotify
 from ductile.breaker import wiring as breaker_wiring
 from ductile.cluster import Cluster, NoFileLock
+from ductile.cluster_events import ClusterHub
 from ductile.compat_events import recovery_event
 from ductile.config import ConfigError, LoadedConfig
 from ductile.config_check import check_config
@@ -156,8 +157,9 @@ class Gateway:
         self.setup = setup
         self.config = setup.loaded.config
         self.registry = setup.registry
-        self.hub = EventHub()
         database = self.config.database
+        # PostgreSQL: one event stream for the whole cluster (cluster_events.py)
+        self.hub = ClusterHub() if database.postgres else EventHub()
         # SQLite: one gateway per file (lock file). PostgreSQL: any number of nodes (cluster.py).
         self.lock: Any = NoFileLock() if database.postgres else DatabaseLock(setup.loaded.db_path)
         self.cluster: Cluster | None = None
@@ -266,6 +268,8 @@ class Gateway:
             if self.cluster is not None:
                 self.cluster.stop_heartbeat()
                 self.cluster = None
+            if isinstance(self.hub, ClusterHub):
+                self.hub.close(timeout=1.0)
             if self.store is not None:
                 self.store.close()
                 self.store = None

@@ -8,6 +8,7 @@ Reads go straight to the database with psycopg, like an operator's psql would.
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,24 @@ class Cluster:
     def stop_all(self) -> None:
         for node in self.nodes:
             node.stop(signal.SIGKILL)
+
+
+def wait_ready(node: GatewayProcess, timeout: float = 180.0) -> None:
+    """`GatewayProcess.wait_ready` with patience per request: a node firing 50 schedules a second
+    on a shared 2-core box may take seconds to answer /healthz, and a slow answer is still an
+    answer (a deadline, not a speed test)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if node.proc is not None and node.proc.poll() is not None:
+            raise RuntimeError(f"gateway exited with {node.proc.returncode}:\n{node.log()}")
+        try:
+            if httpx.get(f"{node.url}/healthz", timeout=15.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gateway not ready after {timeout}s:\n{node.log()[-4000:]}")
 
 
 @pytest.fixture

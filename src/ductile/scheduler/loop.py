@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ductile.events import EventHub
-from ductile.jobs import NewJob
+from ductile.jobs import NewJob, ScheduleState
 from ductile.registry import Registry
 from ductile.scheduler import catchup
 from ductile.scheduler.due import fire_time, next_slot
@@ -36,6 +36,7 @@ from ductile.scheduler.entries import (
 )
 
 __all__ = ["Entry", "ScheduleNotFound", "ScheduleNotRunnable", "Scheduler"]
+from ductile.scheduler.shared import adopt
 from ductile.scheduler.windows import allowed, next_allowed
 from ductile.store import Store, StoreUnavailable
 from ductile.timeutil import to_text, utcnow
@@ -148,12 +149,25 @@ class Scheduler:
             for entry in list(self.entries):
                 if entry.due_any_time and entry.fire_at is not None and entry.fire_at <= now:
                     blocked = not await self._fire_or_keep(entry, now) or blocked
+                    # Each fire is a database commit: between two, let the API and the dispatcher
+                    # run (50 entries due at once on a slow database must not starve /healthz).
+                    await asyncio.sleep(0)
             times = [e.fire_at for e in self.entries if e.due_any_time and e.fire_at is not None]
             delay = (min(times) - self.clock()).total_seconds() if times else 3600.0
             if blocked:
                 delay = min(delay, STORE_RETRY)
             if delay > 0:
                 await _first(stop, wake, min(delay, 3600.0))
+
+    def sync(self, states: dict[tuple[str, str], ScheduleState]) -> bool:
+        """Take pauses, resumes and slots written by other nodes (scheduler/shared.py) into the
+        running entries; True (and the loop re-plans) when any changed."""
+        changed = [e for e in self.entries if adopt(e, states.get((e.instance, e.spec.id)))]
+        for entry in changed:
+            log.info("schedule entry changed on another node", extra={**self._view(entry)})
+        if changed:
+            self.wake()
+        return bool(changed)
 
     def wake(self) -> None:
         """Re-plan now (an operator paused, resumed or ran an entry)."""
@@ -243,10 +257,11 @@ class Scheduler:
             else:  # no dispatcher (tests, tools): nothing is running here to kill
                 self.store.cancel(job_id, reason=CANCEL_REASON, now=self.clock())
 
-    def _enqueue(self, entry: Entry, now: datetime) -> str:
+    def _enqueue(self, entry: Entry, now: datetime) -> str | None:
         spec = entry.spec
         instance = self.registry.instances[entry.instance]
         due_at, slot = entry.fire_at, entry.slot
+        before = dataclasses.replace(entry)
         entry.last_fired = to_text(now)
         if spec.one_shot:
             entry.status, entry.reason = EXHAUSTED, ONE_SHOT_EXHAUSTED
@@ -269,6 +284,18 @@ class Scheduler:
             enforce_dedupe=False,
             schedule_state=entry.state(now),
         )
+        if not result.created:
+            # PostgreSQL: the row refused the fire (paused on another node, or another node
+            # fired this slot): nothing was queued; take the row's state instead.
+            for name in ("slot", "fire_at", "last_fired", "status", "reason"):
+                setattr(entry, name, getattr(before, name))
+            if not adopt(entry, self.store.schedule_states().get((entry.instance, spec.id))):
+                self._advance(entry, now)  # never retry the same refused slot in a loop
+            log.info(
+                "schedule not fired: its row changed on another node",
+                extra={"plugin": entry.instance, "schedule_id": spec.id, "status": entry.status},
+            )
+            return None
         entry.last_job_id = result.job_id
         log.info(
             "job queued",
@@ -339,9 +366,8 @@ class Scheduler:
                 f"schedule {plugin}/{schedule_id} is {entry.status} ({entry.reason}); only an active schedule can be paused"
             )
         now = self.clock()
-        entry.status, entry.reason = PAUSED_MANUAL, reason or f"paused by {by}"
-        entry.paused_by, entry.paused_at = by, to_text(now)
-        self.store.put_schedule_state(entry.state(now))
+        if not self._set_status(entry, PAUSED_MANUAL, reason or f"paused by {by}", by, now):
+            return entry, False
         self.hub.publish("scheduler.paused", self._view(entry))
         log.info("schedule paused", extra={**self._view(entry)})
         self.wake()
@@ -354,15 +380,38 @@ class Scheduler:
         if entry.status != PAUSED_MANUAL:
             return entry, False
         now = self.clock()
-        entry.status, entry.reason, entry.paused_by, entry.paused_at = ACTIVE, None, None, None
         if not entry.spec.one_shot and entry.slot is not None and entry.fire_at is not None and entry.fire_at <= now:
             entry.slot = next_slot(entry.spec, entry.slot, now)
             entry.fire_at = fire_time(entry.spec, entry.slot, self.draw())
-        self.store.put_schedule_state(entry.state(now))
+        if not self._set_status(entry, ACTIVE, None, None, now):
+            return entry, False
         self.hub.publish("scheduler.resumed", {**self._view(entry), "resumed_by": by})
         log.info("schedule resumed", extra={**self._view(entry), "resumed_by": by})
         self.wake()
         return entry, True
+
+    def _set_status(self, entry: Entry, status: str, reason: str | None, by: str | None, now: datetime) -> bool:
+        """Persist a pause (paused_manual) or a resume (active). On PostgreSQL only the row's
+        status changes, and only from the other status (store/pg_schedules.py): False when another
+        node got there first, and the entry takes the row instead."""
+        at = to_text(now)
+        conditional = getattr(self.store, "pause_schedule", None) is not None
+        if conditional:
+            key = (entry.instance, entry.spec.id)
+            if status == PAUSED_MANUAL:
+                assert reason is not None and by is not None
+                done = self.store.pause_schedule(*key, command=entry.spec.command, reason=reason, by=by, at=at)  # type: ignore[attr-defined]
+            else:
+                slot, fire = (to_text(t) if t else None for t in (entry.slot, entry.fire_at))
+                done = self.store.resume_schedule(*key, next_slot=slot, next_fire=fire, at=at)  # type: ignore[attr-defined]
+            if not done:
+                adopt(entry, self.store.schedule_states().get(key))
+                return False
+        entry.status, entry.reason = status, reason
+        entry.paused_by, entry.paused_at = by, (at if by is not None else None)
+        if not conditional:
+            self.store.put_schedule_state(entry.state(now))
+        return True
 
     def run_now(self, plugin: str, schedule_id: str, *, by: str) -> str:
         """One extra job now, whatever the entry's state, window, breaker or if_running (an

@@ -122,10 +122,11 @@ class PgEnqueue:
         if schedule_state is not None:
             fired = {**schedule_state.__dict__, "last_job_id": job_id}
             if db.execute(Q["advance_schedule_state"], fired).fetchone() is None:
-                # Another node fired this slot (it leads now; this one has not noticed yet).
+                # Another node fired this slot (it leads now; this one has not noticed yet), or
+                # the entry was paused on another node (the scheduler then takes the pause).
                 where = {"instance": schedule_state.instance, "schedule_id": schedule_state.schedule_id}
                 last = db.execute(Q["schedule_last_job"], where).fetchone()
-                log.warning("schedule slot already fired by another node; not fired again", extra=where)
+                log.warning("schedule row refused the fire (fired or paused by another node)", extra=where)
                 return EnqueueResult(job_id=last[0] if last else "", created=False, status=Status.QUEUED)
         db.execute(
             Q["insert_job"],

@@ -36,6 +36,7 @@ from ductile.store.pg_cluster import PgCluster
 from ductile.store.pg_dispatch import PgDispatch
 from ductile.store.pg_enqueue import PgEnqueue
 from ductile.store.pg_errors import PgDamaged, classify, redact_url
+from ductile.store.pg_schedules import PgSchedules
 from ductile.store.pg_schema import migrate, row_factory
 from ductile.store.postgres_reads import PostgresReads
 from ductile.store.routing import Dialect
@@ -54,7 +55,7 @@ _CLAIM_SETTINGS = (
 )
 
 
-class PostgresStore(PgDispatch, PgCluster, PgEnqueue, PostgresReads, SqliteActions, SqliteBreakers):
+class PostgresStore(PgDispatch, PgCluster, PgEnqueue, PgSchedules, PostgresReads, SqliteActions, SqliteBreakers):
     """See `ductile.store.base.Store` for the contract of each method; reads are in
     `postgres_reads.PostgresReads`, claims and finishes in `pg_dispatch.PgDispatch`, enqueues and
     cancels in `pg_enqueue.PgEnqueue`, node

@@ -72,7 +72,10 @@ def event_frame(event: Event, hide_results: bool = False) -> bytes:
         data = {k: v for k, v in data.items() if k not in RESULT_FIELDS}
     # Event data is the gateway's own fields plus whatever a plugin put in an error or payload;
     # none of the gateway's field names is secret-like, so the whole of it goes through the rule.
-    encoded = frame(event.type, {"id": event.id, "type": event.type, "at": at, "data": redact(data)}, event.id)
+    body: dict[str, Any] = {"id": event.id, "type": event.type, "at": at, "data": redact(data)}
+    if event.node is not None:  # a PostgreSQL cluster: the node that published it
+        body["node"] = event.node
+    encoded = frame(event.type, body, event.id)
     _FRAMES[key] = (event, encoded)
     if len(_FRAMES) > _FRAMES_MAX:
         _FRAMES.popitem(last=False)
@@ -116,28 +119,29 @@ async def stream(
         yield frame("stream.open", {"last_id": start_id, "boot": boot, "resumed_from": last_id})
         cursor = start_id if last_id is None else last_id
         if last_id is not None:
-            if last_id > start_id:
-                # An id this gateway never issued: the client saw a previous run of the gateway.
+            if last_id > await hub.issued():
+                # An id this stream never issued: the client saw a previous run of the gateway.
                 yield frame(
                     "stream.gap",
                     {"reason": "unknown Last-Event-ID (the gateway restarted); refetch state", "last_id": last_id},
                 )
                 last_id = 0
-            replay, gap = hub.replay_since(last_id)
-            if gap:
-                oldest = replay[0].id if replay else hub.last_id + 1
+            replay = await hub.replay_after(last_id, start_id)
+            if replay.gap:
                 yield frame(
                     "stream.gap",
                     {
                         "reason": "fell too far behind: events were dropped from the replay buffer; refetch state",
                         "last_id": last_id,
-                        "oldest_available": oldest,
+                        "oldest_available": replay.oldest,
                     },
                 )
-            for event in replay:
-                if _matches(event.type, prefixes):
-                    yield event_frame(event, hide_results)
-            cursor = max([last_id, *(e.id for e in replay)])
+            cursor = last_id
+            async for page in replay.pages:
+                out = [event_frame(e, hide_results) for e in page if _matches(e.type, prefixes)]
+                cursor = max(cursor, page[-1].id)
+                if out:
+                    yield b"".join(out)
         idle = 0.0
         while True:
             if not await sub.wait(timeout=min(_TICK, heartbeat)):

@@ -4,6 +4,8 @@
 Reads the running scheduler's in-memory entries (the same objects that fire) and looks each
 entry's last job up in the store, so "last outcome" is the job's real status, not a guess.
 Operator actions go through the scheduler itself, so what it fires and what it shows never differ.
+On PostgreSQL every node answers: a node that does not lead reads the entries' database rows, and
+actions on any node change the rows, which the leader's loop takes in (scheduler/shared.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ductile.config import ScheduleConfig
 from ductile.durations import format_duration
 from ductile.lifecycle import Status
 from ductile.redact import redact
-from ductile.scheduler import health_watch
+from ductile.scheduler import health_watch, shared
 from ductile.timeutil import from_text, local_zone_name, to_text, utcnow
 
 router = APIRouter(tags=["schedules"], dependencies=[Depends(bearer)])
@@ -97,12 +99,11 @@ async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
 def schedules_body(gw: Any) -> dict[str, Any]:
     """The `GET /schedules` body; shared with the dashboard's overview (ductile.ui)."""
     out: list[dict[str, Any]] = []
-    scheduler = gw.scheduler
     breakers = {(r["plugin"], r["command"]): r for r in gw.store.breaker_rows()}
     now = utcnow()
     policy = health_watch.policy_of(gw.config)
     since = from_text(gw.started_at)
-    for entry in list(scheduler.entries if scheduler is not None else []):
+    for entry in shared.listed(gw):
         job = gw.store.get_job(entry.last_job_id) if entry.last_job_id else None
         last_status = job.status.value if job is not None else None
         item: dict[str, Any] = {
@@ -160,9 +161,10 @@ def schedules_body(gw: Any) -> dict[str, Any]:
 
 
 def _scheduler(gw: Any) -> Any:
-    if gw.scheduler is None:
+    ops = shared.operations(gw)
+    if ops is None:
         raise ApiError(503, "the scheduler is not running in this gateway")
-    return gw.scheduler
+    return ops
 
 
 def _action(gw: Any, call: Any, plugin: str, schedule_id: str, **kwargs: Any) -> Any:
@@ -280,7 +282,7 @@ async def run_now(
 )
 async def scheduler_jobs(gw: Any = Depends(gateway)) -> dict[str, Any]:
     jobs: list[dict[str, Any]] = []
-    entries = list(gw.scheduler.entries if gw.scheduler is not None else [])
+    entries = shared.listed(gw)
     for entry in sorted(entries, key=lambda e: e.instance):  # stable: config order within a plugin
         spec = entry.spec
         item: dict[str, Any] = {

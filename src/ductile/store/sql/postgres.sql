@@ -161,15 +161,20 @@ ON CONFLICT (instance, schedule_id) DO UPDATE SET
 -- Slots only move forward (a fence between leaders): a node that lost leadership without
 -- noticing yet cannot move a schedule back to a slot the new leader already fired. A changed
 -- status, command or one-shot definition (pause, resume, a new plan) is written whatever the slot.
-WHERE schedule_state.next_slot IS NULL OR excluded.next_slot IS NULL
+-- A pause made on any node is lifted only by `schedule_resume` (sql/postgres_schedules.sql): a
+-- leader that has not seen the pause yet cannot write the entry back to active.
+WHERE (schedule_state.next_slot IS NULL OR excluded.next_slot IS NULL
    OR excluded.next_slot >= schedule_state.next_slot
    OR excluded.status IS DISTINCT FROM schedule_state.status
    OR excluded.command IS DISTINCT FROM schedule_state.command
-   OR excluded.definition IS DISTINCT FROM schedule_state.definition
+   OR excluded.definition IS DISTINCT FROM schedule_state.definition)
+  AND NOT (schedule_state.status = 'paused_manual' AND excluded.status = 'active'
+           AND excluded.command IS NOT DISTINCT FROM schedule_state.command)
 RETURNING instance;
 
 -- name: advance_schedule_state
--- A fire: the slot must move strictly forward, or another leader fired this slot already.
+-- A fire: the slot must move strictly forward, or another leader fired this slot already; and
+-- an entry paused on any node does not fire (the pause committed first: the leader learns of it here).
 INSERT INTO schedule_state (instance, schedule_id, next_slot, next_fire, last_fired, last_job_id,
     status, reason, paused_by, paused_at, command, definition, updated_at)
 VALUES (%(instance)s, %(schedule_id)s, %(next_slot)s, %(next_fire)s, %(last_fired)s, %(last_job_id)s,
@@ -180,8 +185,9 @@ ON CONFLICT (instance, schedule_id) DO UPDATE SET
     status = excluded.status, reason = excluded.reason, paused_by = excluded.paused_by,
     paused_at = excluded.paused_at, command = excluded.command, definition = excluded.definition,
     updated_at = excluded.updated_at
-WHERE schedule_state.next_slot IS NULL OR excluded.next_slot IS NULL
-   OR excluded.next_slot > schedule_state.next_slot
+WHERE (schedule_state.next_slot IS NULL OR excluded.next_slot IS NULL
+   OR excluded.next_slot > schedule_state.next_slot)
+  AND schedule_state.status IS DISTINCT FROM 'paused_manual'
 RETURNING instance;
 
 -- name: schedule_last_job
