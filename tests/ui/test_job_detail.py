@@ -119,9 +119,9 @@ def test_status_updates_live_without_a_reload(signed_in: Any, flow: Any) -> None
     settled(flow, job_id, {"running"})
     page = signed_in("viewer")
     page.goto(f"/ui/jobs/{job_id}")
-    page.wait_for_function("document.getElementById('live-status').textContent.indexOf('Live') >= 0")
+    page.wait_for_function("() => document.getElementById('live-status').textContent.indexOf('Live') >= 0")
     marker = page.evaluate("window.__marker = Math.random()")
-    page.wait_for_function("document.getElementById('job-status').textContent === 'succeeded'", timeout=60_000)
+    page.wait_for_function("() => document.getElementById('job-status').textContent === 'succeeded'", timeout=60_000)
     assert page.evaluate("window.__marker") == marker  # the same document: updated in place
 
 

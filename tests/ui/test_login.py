@@ -147,7 +147,7 @@ def test_an_idle_session_expires_even_with_the_page_open(browser: Any, tmp_path:
         page = rig.login(context.new_page(), gw)
         page.wait_for_selector('[data-schedule="ticker/tick"] .strip li')
         status = page.locator("#live-status")
-        page.wait_for_function("document.getElementById('live-status').textContent.includes('session has ended')")
+        page.wait_for_function("() => document.getElementById('live-status').textContent.includes('session has ended')")
         assert "reload" in status.inner_text()
         page.reload()
         assert "/ui/login" in page.url

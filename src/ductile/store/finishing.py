@@ -79,3 +79,38 @@ def transition_reason(job: Job, record: AttemptRecord, decision: Decision) -> st
     elif decision.last_error and decision.status is not Status.SUCCEEDED:
         reason += f": {decision.last_error[:200]}"
     return reason
+
+
+def record_end(
+    db: Any,
+    queries: dict[str, str],
+    job: Job,
+    decision: Decision,
+    reason: str,
+    stamp: str,
+    events: list[dict[str, Any]] | None,
+) -> None:
+    """The transition row and the stored events of a finished attempt, in the finish's transaction."""
+    db.execute(
+        queries["insert_transition"],
+        {
+            "job_id": job.job_id,
+            "from_status": job.status.value,
+            "to_status": decision.status.value,
+            "reason": reason,
+            "at": stamp,
+        },
+    )
+    for event in events or []:
+        db.execute(
+            queries["insert_event"],
+            {
+                "job_id": job.job_id,
+                "instance": job.plugin,
+                "type": event["type"],
+                "payload": _dumps(event.get("payload")),
+                "dedupe_key": event.get("dedupe_key"),
+                "now": stamp,
+                "event_id": event.get("event_id"),
+            },
+        )

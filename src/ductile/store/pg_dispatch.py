@@ -179,29 +179,7 @@ class PgDispatch:
         reason = finishing.transition_reason(job, record, decision)
         if cursor.rowcount != 1:
             raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
-        db.execute(
-            Q["insert_transition"],
-            {
-                "job_id": job.job_id,
-                "from_status": job.status.value,
-                "to_status": decision.status.value,
-                "reason": reason,
-                "at": stamp,
-            },
-        )
-        for event in events or []:
-            db.execute(
-                Q["insert_event"],
-                {
-                    "job_id": job.job_id,
-                    "instance": job.plugin,
-                    "type": event["type"],
-                    "payload": _dumps(event.get("payload")),
-                    "dedupe_key": event.get("dedupe_key"),
-                    "now": stamp,
-                    "event_id": event.get("event_id"),
-                },
-            )
+        finishing.record_end(db, Q, job, decision, reason, stamp, events)
         if not decision.retrying:
             breaker.job_ended(db, job, decision.status, now)
         if decision.retrying or (routing is not None and (routing.children or routing.hooks)):
