@@ -5,7 +5,8 @@
   `broken` (a schedule `boom` every 2 s whose jobs fail),
   tokens `rig.TOKENS` (admin, viewer, blind, operator). A test needing other config starts its
   own with `rig.start_ui_gateway(tmp_path, plugins=..., pipelines=...)` and the `browser`.
-- `browser`: Debian's Chromium through Playwright's Python API, headless; never downloaded.
+- `browser`: Debian's Chromium through Playwright's Python API, headless, one per test module
+  (see the fixture for why); never downloaded.
   Absent Chromium or Playwright skips with the reason, or fails when CI=true.
 - `ui_context` / `ui_page`: a fresh browser context (cookies) and page, not signed in.
 - `admin_page`: `ui_page` signed in as admin through the real login form.
@@ -31,8 +32,12 @@ def ui_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     gw.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module, not per session: Playwright's sync API keeps an asyncio loop marked running on
+    this thread while it is started, so a pytest-asyncio test run by the same xdist worker while
+    a browser is open fails ("Runner.run() cannot be called from a running event loop"). Module
+    fixtures are torn down before the worker moves to another module's tests."""
     rig.browser_ready()
     from playwright.sync_api import sync_playwright
 
