@@ -37,6 +37,7 @@ from ductile.scheduler.cancel import graceful_canceller
 from ductile.scheduler.loop import Scheduler
 from ductile.store import Store, StoreError, open_store
 from ductile.store.errors import EXIT_UNAVAILABLE
+from ductile.store.offload import off_loop
 from ductile.timeutil import add_seconds, to_text, utcnow
 from ductile.upkeep import pruner
 from ductile.webhooks.config import Intake
@@ -198,6 +199,29 @@ class Gateway:
         """Enqueue from inside the gateway (API): wakes the dispatcher and tells event listeners."""
         assert self.store is not None and self.dispatcher is not None
         result = submit(
+            self.store,
+            self.registry,
+            instance=instance,
+            command=command,
+            payload=payload,
+            submitted_by=submitted_by,
+            dedupe_key=dedupe_key,
+            dedupe_ttl=self.config.service.dedupe_ttl,
+        )
+        if result.created:
+            self.hub.job_queued(result.job_id, instance, command, submitted_by)
+            self.dispatcher.wake()
+        return result
+
+    async def enqueue_off_loop(
+        self, instance: str, command: str, payload: Any = None, *, submitted_by: str, dedupe_key: str | None = None
+    ) -> EnqueueResult:
+        """`enqueue` for the API: on PostgreSQL the insert waits on the store's threads, not the
+        event loop (a locked `jobs` would stall every request); listeners are told back on the loop."""
+        assert self.store is not None and self.dispatcher is not None
+        result = await off_loop(
+            self.store,
+            submit,
             self.store,
             self.registry,
             instance=instance,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,10 @@ from prometheus_client.utils import floatToGoString
 from ductile.events import Event
 from ductile.store import StoreError
 from ductile.timeutil import from_text, utcnow
+
+# A scrape's store reads made beforehand in one offloaded call (PostgreSQL); unset on SQLite,
+# where the collectors read the store themselves as before.
+PREFETCHED: ContextVar[dict[str, Any] | None] = ContextVar("ductile_metrics_reads", default=None)
 
 if TYPE_CHECKING:
     from ductile.gateway import Gateway
@@ -193,9 +198,9 @@ class _StateCollector(Collector):
         yield info
         jobs = GaugeMetricFamily("ductile_jobs", "Jobs in the database by status (queue depth)", labels=["status"])
         degraded = 0
-        try:
-            counts = gw.store.status_counts() if gw.store is not None else {}
-        except StoreError:
+        reads = PREFETCHED.get() or store_reads(gw, breakers=False)
+        counts = reads["counts"]
+        if counts is None:
             counts, degraded = {}, 1
         for status in ("queued", "running", "succeeded", "failed", "timed_out", "dead"):
             jobs.add_metric([status], counts.get(status, 0))
@@ -269,6 +274,25 @@ BREAKER_STATES = ("closed", "open", "half_open")
 HEALTH_STATES = ("ok", "late", "failing", "stale", "paused")
 
 
+def store_reads(gw: Gateway, *, counts: bool = True, breakers: bool = True) -> dict[str, Any]:
+    """What a scrape reads from the store: job counts (None when the store failed) and breaker
+    rows. One call, so on PostgreSQL the route makes it off the event loop in one hop."""
+    out: dict[str, Any] = {"counts": {}, "breakers": []}
+    if gw.store is None:
+        return out
+    if counts:
+        try:
+            out["counts"] = gw.store.status_counts()
+        except StoreError:
+            out["counts"] = None
+    if breakers:
+        try:
+            out["breakers"] = gw.store.breaker_rows()
+        except StoreError:
+            out["breakers"] = []
+    return out
+
+
 def _breaker_gauges(gw: Gateway) -> Iterator[Metric]:
     """One series per (plugin, command, state), 1 for the breaker's current state: alert on
     `ductile_breaker_state{state="open"} == 1`. Only breakers that have a row (ever counted)."""
@@ -278,10 +302,7 @@ def _breaker_gauges(gw: Gateway) -> Iterator[Metric]:
     failures = GaugeMetricFamily(
         "ductile_breaker_failures", "Consecutive failures counted by the breaker", labels=["plugin", "command"]
     )
-    try:
-        rows = gw.store.breaker_rows() if gw.store is not None else []
-    except StoreError:
-        rows = []
+    rows = (PREFETCHED.get() or store_reads(gw, counts=False))["breakers"]
     for row in rows:
         for name in BREAKER_STATES:
             state.add_metric([row["plugin"], row["command"], name], 1 if row["state"] == name else 0)

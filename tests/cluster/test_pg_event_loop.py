@@ -61,3 +61,54 @@ def test_healthz_answers_while_a_lock_holds_the_gateways_reads_of_jobs(pg_cluste
     with gw.client() as client:  # the gateway carries on: a job enqueued now runs
         second = enqueue(gw.url, gw.token, "rec", "poll")
         wait_for(lambda: client.get(f"/job/{second}").json()["status"] == "succeeded", timeout=60, message="ran")
+
+
+def test_an_enqueue_waiting_on_a_lock_leaves_healthz_and_other_reads_answering(
+    pg_cluster: Cluster, tmp_path: Path
+) -> None:
+    """SHARE mode on `jobs` lets every read through but makes an INSERT wait: the POST /plugin/…
+    waits on the server (on the store's threads), and the node keeps answering /healthz, GET /jobs
+    (it reads the locked table, which SHARE allows) and GET /bulk-actions (another table)."""
+    plugins = {"rec": {"uses": "recorder", "config": {"record_dir": str(tmp_path / "rec")}}}
+    gw = pg_cluster.start(pg_cluster.config(plugins))
+    first = enqueue(gw.url, gw.token, "rec", "poll")
+    with gw.client() as client:
+        wait_for(lambda: client.get(f"/job/{first}").json()["status"] == "succeeded", timeout=60, message="job ran")
+
+    posted: dict[str, Any] = {}
+
+    def post() -> None:
+        with gw.client() as client:
+            posted["response"] = client.post("/plugin/rec/poll", json={"payload": {}}, timeout=300)
+
+    holder = psycopg.connect(pg_cluster.url)  # not autocommit: the lock lives until commit
+    try:
+        holder.execute("LOCK TABLE jobs IN SHARE MODE")
+        poster = threading.Thread(target=post, daemon=True)
+        poster.start()
+        jobs_table = pg_cluster.rows("SELECT 'jobs'::regclass::oid")[0][0]
+        waiting = "SELECT count(*) FROM pg_locks WHERE relation = %s AND NOT granted"
+        wait_for(
+            lambda: pg_cluster.rows(waiting, (jobs_table,))[0][0] >= 1,
+            timeout=60,
+            message="the enqueue waiting on the lock",
+        )
+        with httpx.Client(base_url=gw.url, timeout=120) as plain:
+            health = plain.get("/healthz")  # no auth: liveness
+        assert health.status_code == 200, health.text
+        with gw.client() as client:
+            listed = client.get("/jobs", timeout=120)
+            audit = client.get("/bulk-actions", timeout=120)
+        assert listed.status_code == 200, listed.text
+        assert [job["job_id"] for job in listed.json()["jobs"]] == [first]  # the waiting insert is not in yet
+        assert audit.status_code == 200 and audit.json() == {"actions": []}, audit.text
+        assert poster.is_alive() and "response" not in posted  # the POST still waits on the lock
+        assert pg_cluster.rows(waiting, (jobs_table,))[0][0] >= 1  # and so the lock was held throughout
+    finally:
+        holder.commit()
+        holder.close()
+    poster.join(120)
+    assert posted["response"].status_code == 202, posted["response"].text
+    second = posted["response"].json()["job_id"]
+    with gw.client() as client:  # the queued event and the dispatcher's wake came after the wait
+        wait_for(lambda: client.get(f"/job/{second}").json()["status"] == "succeeded", timeout=60, message="ran")

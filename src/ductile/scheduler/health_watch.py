@@ -9,6 +9,7 @@ schedule go late, failing or stale without polling `/schedules`.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from ductile.scheduler.due import cron_next
 from ductile.scheduler.entries import ACTIVE, Entry
 from ductile.scheduler.health import Evidence, Health, HealthPolicy, assess, interval_of
 from ductile.store import StoreError
+from ductile.store.offload import blocking, off_loop
 
 if TYPE_CHECKING:
     from ductile.gateway import Gateway
@@ -87,7 +89,7 @@ async def watch(gw: Gateway, stop: asyncio.Event, interval: float = WATCH_INTERV
     last: dict[tuple[str, str], Health] = {}
     while not stop.is_set():
         try:
-            _round(gw, policy, since, last)
+            await _round(gw, policy, since, last)
         except Exception:  # a monitoring feature must never stop the gateway that runs the jobs
             log.exception("schedule health round failed; trying again next round")
         try:
@@ -96,18 +98,31 @@ async def watch(gw: Gateway, stop: asyncio.Event, interval: float = WATCH_INTERV
             pass
 
 
-def _round(gw: Gateway, policy: HealthPolicy, since: datetime, last: dict[tuple[str, str], Health]) -> None:
+def _gather(entries: list[Entry], store: Any, since: datetime, limit: int) -> list[tuple[Entry, Evidence]]:
+    """Each entry's evidence, in order, up to the first read that fails (the round stops there:
+    /healthz says so; judge again next round). One store call: off the loop on PostgreSQL."""
+    out: list[tuple[Entry, Evidence]] = []
+    for entry in entries:
+        try:
+            e, _ = evidence(entry, store, since, limit)
+        except StoreError:
+            break
+        out.append((entry, e))
+    return out
+
+
+async def _round(gw: Gateway, policy: HealthPolicy, since: datetime, last: dict[tuple[str, str], Health]) -> None:
     from ductile.timeutil import utcnow
 
     scheduler, store = gw.scheduler, gw.store
     if scheduler is None or store is None:
         return
     now = utcnow()
-    for entry in list(scheduler.entries):
-        try:
-            e, _ = evidence(entry, store, since, max(RECENT, policy.failing_after))
-        except StoreError:
-            return  # reads failing: /healthz says so; judge again next round
+    # On PostgreSQL the reads run on a store thread: it reads copies of the loop's entries; the
+    # judgements are applied and published back here on the loop.
+    entries = [copy.copy(e) for e in scheduler.entries] if blocking(store) else list(scheduler.entries)
+    gathered = await off_loop(store, _gather, entries, store, since, max(RECENT, policy.failing_after))
+    for entry, e in gathered:
         health = assess(e, now, policy)
         key = (entry.instance, entry.spec.id)
         before = last.get(key)

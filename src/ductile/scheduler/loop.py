@@ -39,6 +39,7 @@ __all__ = ["Entry", "ScheduleNotFound", "ScheduleNotRunnable", "Scheduler"]
 from ductile.scheduler.shared import adopt
 from ductile.scheduler.windows import allowed, next_allowed
 from ductile.store import Store, StoreUnavailable
+from ductile.store.offload import off_loop
 from ductile.timeutil import to_text, utcnow
 
 log = logging.getLogger(__name__)
@@ -199,13 +200,13 @@ class Scheduler:
         if closed is not None:
             # the slot stays; only the fire moves, to the first instant the window is open
             entry.fire_at = next_allowed(spec, now) or now + WINDOW_NEVER
-            self._skip(entry, now, closed)
+            await self._skip(entry, now, closed)
             return None
         for gate in self.gates:
             reason = gate(entry.instance, spec.command, now)
             if reason is not None:
                 self._advance(entry, now)
-                self._skip(entry, now, reason)
+                await self._skip(entry, now, reason)
                 return None
         if spec.if_running == "cancel":
             await self._cancel_outstanding(entry)
@@ -214,12 +215,12 @@ class Scheduler:
         else:
             instance = self.registry.instances[entry.instance]
             limit = 1 if spec.if_running == "skip" else instance.spec.max_outstanding_polls
-            active = self.store.count_active(entry.instance, spec.command, entry.key)
+            active = await off_loop(self.store, self.store.count_active, entry.instance, spec.command, entry.key)
             if active >= limit:
                 self._advance(entry, now)
-                self._skip(entry, now, "already_running" if spec.if_running == "skip" else "outstanding_limit")
+                await self._skip(entry, now, "already_running" if spec.if_running == "skip" else "outstanding_limit")
                 return None
-        return self._enqueue(entry, now)
+        return await self._enqueue(entry, now)
 
     def _advance(self, entry: Entry, now: datetime) -> None:
         """Past this slot: the next one on the grid; a one-shot is tried again shortly."""
@@ -230,9 +231,9 @@ class Scheduler:
         entry.slot = next_slot(entry.spec, entry.slot, now)
         entry.fire_at = fire_time(entry.spec, entry.slot, self.draw())
 
-    def _skip(self, entry: Entry, now: datetime, reason: str) -> None:
+    async def _skip(self, entry: Entry, now: datetime, reason: str) -> None:
         entry.last_skip, entry.last_skip_reason = to_text(now), reason
-        self.store.put_schedule_state(entry.state(now))
+        await off_loop(self.store, self.store.put_schedule_state, entry.state(now))
         data: dict[str, Any] = {
             "plugin": entry.instance,
             "schedule_id": entry.spec.id,
@@ -247,7 +248,10 @@ class Scheduler:
     async def _cancel_outstanding(self, entry: Entry) -> None:
         """O8: only jobs the scheduler submitted for this plugin+command; running ones are killed
         by the dispatcher and stay `dead`, queued ones never start."""
-        for job_id in self.store.outstanding_scheduler_jobs(entry.instance, entry.spec.command):
+        outstanding = await off_loop(
+            self.store, self.store.outstanding_scheduler_jobs, entry.instance, entry.spec.command
+        )
+        for job_id in outstanding:
             log.info(
                 "cancelling outstanding scheduler job",
                 extra={"job_id": job_id, "plugin": entry.instance, "schedule_id": entry.spec.id},
@@ -255,9 +259,9 @@ class Scheduler:
             if self.cancel is not None:
                 await self.cancel(job_id, CANCEL_REASON)
             else:  # no dispatcher (tests, tools): nothing is running here to kill
-                self.store.cancel(job_id, reason=CANCEL_REASON, now=self.clock())
+                await off_loop(self.store, self.store.cancel, job_id, reason=CANCEL_REASON, now=self.clock())
 
-    def _enqueue(self, entry: Entry, now: datetime) -> str | None:
+    async def _enqueue(self, entry: Entry, now: datetime) -> str | None:
         spec = entry.spec
         instance = self.registry.instances[entry.instance]
         due_at, slot = entry.fire_at, entry.slot
@@ -270,7 +274,9 @@ class Scheduler:
             assert entry.slot is not None
             entry.slot = next_slot(spec, entry.slot, now)
             entry.fire_at = fire_time(spec, entry.slot, self.draw())
-        result = self.store.enqueue(
+        result = await off_loop(
+            self.store,
+            self.store.enqueue,
             NewJob(
                 plugin=entry.instance,
                 command=spec.command,
@@ -289,7 +295,8 @@ class Scheduler:
             # fired this slot): nothing was queued; take the row's state instead.
             for name in ("slot", "fire_at", "last_fired", "status", "reason"):
                 setattr(entry, name, getattr(before, name))
-            if not adopt(entry, self.store.schedule_states().get((entry.instance, spec.id))):
+            states = await off_loop(self.store, self.store.schedule_states)
+            if not adopt(entry, states.get((entry.instance, spec.id))):
                 self._advance(entry, now)  # never retry the same refused slot in a loop
             log.info(
                 "schedule not fired: its row changed on another node",

@@ -11,6 +11,7 @@ next heartbeat at the latest, and whenever a fire of a paused entry is refused b
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from ductile.events import EventHub
 from ductile.jobs import ScheduleState
 from ductile.registry import Registry
 from ductile.scheduler.entries import ACTIVE, PAUSED_MANUAL, Entry, plan_entry
+from ductile.store.offload import on_loop
 from ductile.timeutil import from_text, utcnow
 
 if TYPE_CHECKING:
@@ -129,8 +131,21 @@ class SharedSchedules:
 
     def _sync_leader(self) -> None:
         scheduler = self.leader()
-        if scheduler is not None:
-            scheduler.sync(self.store.schedule_states())
+        if scheduler is not None:  # its entries are the loop's: changed there (on_loop)
+            on_loop(scheduler.sync, self.store.schedule_states())
+
+
+class LoopHub:
+    """The event hub as a store thread sees it: every call (publish, job_queued) is handed to the
+    event loop with `on_loop`, in order; made right away when not on a store thread. The
+    hub is not thread-safe, and the API runs schedule actions off the loop on PostgreSQL."""
+
+    def __init__(self, hub: EventHub):
+        self._hub = hub
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        method = getattr(self._hub, name)
+        return lambda *args, **kwargs: on_loop(functools.partial(method, *args, **kwargs))
 
 
 def remote_change(event: Any) -> bool:
@@ -154,8 +169,8 @@ def operations(gw: Any) -> Any:
     return SharedSchedules(
         gw.store,
         gw.registry,
-        gw.hub,
-        on_enqueue=dispatcher.wake if dispatcher is not None else (lambda: None),
+        LoopHub(gw.hub),  # type: ignore[arg-type]
+        on_enqueue=(lambda: on_loop(dispatcher.wake)) if dispatcher is not None else (lambda: None),
         leader=leader,
     )
 

@@ -44,13 +44,16 @@ def _filters(allowed: tuple[Status, ...]) -> list[dict[str, Any]]:
     return [*out, _DRY]
 
 
-def _run(gw: Any, job_ids: list[str]) -> None:
-    """After a commit: tell SSE listeners and wake the dispatcher."""
-    for job_id in job_ids:
-        job = gw.store.get_job(job_id)
-        if job is not None:
-            gw.hub.job_queued(job.job_id, job.plugin, job.command, job.submitted_by)
-    if job_ids:
+def _queued(gw: Any, job_ids: list[str]) -> list[Any]:
+    """After a commit, the new jobs as stored (read in the store call, off the loop on PostgreSQL)."""
+    return [job for job in map(gw.store.get_job, job_ids) if job is not None]
+
+
+def _run(gw: Any, jobs: list[Any], any_new: bool) -> None:
+    """On the event loop: tell SSE listeners and wake the dispatcher (neither is thread-safe)."""
+    for job in jobs:
+        gw.hub.job_queued(job.job_id, job.plugin, job.command, job.submitted_by)
+    if any_new:
         gw.dispatcher.wake()
 
 
@@ -66,13 +69,19 @@ def _run(gw: Any, job_ids: list[str]) -> None:
     ),
 )
 async def retry_job(job_id: str, request: Request, principal: Principal = Depends(require("jobs:rw"))) -> JSONResponse:
-    body = retry_one(request.app.state.gateway, job_id, submitted_by="api")
+    body = await retry_one_off_loop(request.app.state.gateway, job_id, submitted_by="api")
     return JSONResponse(body, status_code=200 if body["duplicate"] else 202)
 
 
-def retry_one(gw: Any, job_id: str, *, submitted_by: str) -> dict[str, Any]:
+async def retry_one_off_loop(gw: Any, job_id: str, *, submitted_by: str) -> dict[str, Any]:
     """Retry one job (also the dashboard's retry button): `{job_id, retry_of, status, duplicate}`,
-    or ApiError 404/409 saying why not."""
+    or ApiError 404/409 saying why not. The store calls are one hop off the loop on PostgreSQL."""
+    body, jobs = await off_loop(gw.store, _retry_in_store, gw, job_id, submitted_by)
+    _run(gw, jobs, not body["duplicate"])
+    return body
+
+
+def _retry_in_store(gw: Any, job_id: str, submitted_by: str) -> tuple[dict[str, Any], list[Any]]:
     old = gw.store.get_job(job_id) if len(job_id) <= 64 else None
     if old is None:
         raise ApiError(404, f"no job with id {job_id[:80]!r}")
@@ -81,10 +90,9 @@ def retry_one(gw: Any, job_id: str, *, submitted_by: str) -> dict[str, Any]:
     except actions.ActionError as exc:
         raise ApiError(exc.status, exc.message)
     result = gw.store.enqueue(spec, now=utcnow(), dedupe_since=None)
-    if result.created:
-        _run(gw, [result.job_id])
+    jobs = _queued(gw, [result.job_id]) if result.created else []
     body = {"job_id": result.job_id, "retry_of": old.job_id, "status": result.status.value}
-    return {**body, "duplicate": not result.created}
+    return {**body, "duplicate": not result.created}, jobs
 
 
 def _preview(page: Any, cap: int, dry: bool, action: str) -> dict[str, Any]:
@@ -115,10 +123,20 @@ async def bulk_retry(request: Request, principal: Principal = Depends(require("j
     gw = request.app.state.gateway
     cap = gw.config.api.bulk_max
     query, given, dry = _parse(request, "retry", cap)
+    out, jobs, new = await off_loop(gw.store, _bulk_retry_in_store, gw, query, given, dry, cap, principal.name)
+    _run(gw, jobs, new)
+    return JSONResponse(out)
+
+
+def _bulk_retry_in_store(
+    gw: Any, query: Any, given: dict[str, Any], dry: bool, cap: int, who: str
+) -> tuple[dict[str, Any], list[Any], bool]:
+    """POST /jobs/retry's whole body, in one store call (off the loop on PostgreSQL), with the
+    new jobs to announce on the loop after."""
     page = gw.store.list_jobs(query)
     out = _preview(page, cap, dry, "retry")
     if dry:
-        return JSONResponse(out)
+        return out, [], False
     specs, refused = [], []
     for job in page.jobs:
         try:
@@ -126,7 +144,7 @@ async def bulk_retry(request: Request, principal: Principal = Depends(require("j
         except actions.ActionError as exc:
             refused.append({"job_id": job.job_id, "reason": exc.message})
     now = utcnow()
-    audit = BulkAction("retry", principal.name, given, page.total, 0, 0, [])
+    audit = BulkAction("retry", who, given, page.total, 0, 0, [])
     ttl = gw.config.service.dedupe_ttl
     results, action_id = gw.store.enqueue_many(specs, now=now, dedupe_since=add_seconds(now, -ttl), audit=audit)
     created = [(spec.retry_of, r.job_id) for spec, r in zip(specs, results, strict=True) if r.created]
@@ -135,14 +153,14 @@ async def bulk_retry(request: Request, principal: Principal = Depends(require("j
         for spec, r in zip(specs, results, strict=True)
         if not r.created
     ]
-    _run(gw, [new for _, new in created])
+    jobs = _queued(gw, [new for _, new in created])
     out.update(
         acted=len(created),
         retries=[{"retry_of": old, "job_id": new} for old, new in created],
         skipped=skipped,
         action_id=action_id,
     )
-    return JSONResponse(out)
+    return out, jobs, bool(created)
 
 
 @router.post(
@@ -162,7 +180,7 @@ async def bulk_cancel(request: Request, principal: Principal = Depends(require("
     gw = request.app.state.gateway
     cap = gw.config.api.bulk_max
     query, given, dry = _parse(request, "cancel", cap)
-    page = gw.store.list_jobs(query)
+    page = await off_loop(gw.store, gw.store.list_jobs, query)
     out = _preview(page, cap, dry, "cancel")
     if dry:
         return JSONResponse(out)
@@ -179,7 +197,7 @@ async def bulk_cancel(request: Request, principal: Principal = Depends(require("
         "cancel", principal.name, given, page.total, len(cancelled), page.total - len(cancelled), cancelled
     )
     out.update(acted=len(cancelled), cancelled=cancelled, skipped=skipped)
-    out["action_id"] = gw.store.record_bulk_action(audit, now=utcnow())
+    out["action_id"] = await off_loop(gw.store, gw.store.record_bulk_action, audit, now=utcnow())
     return JSONResponse(out)
 
 

@@ -14,6 +14,8 @@ from fastapi.responses import Response
 
 from ductile.api.deps import gateway
 from ductile.api.schemas import errors, scoped
+from ductile.metrics import PREFETCHED, store_reads
+from ductile.store.offload import blocking, off_loop
 
 router = APIRouter(tags=["metrics"])
 
@@ -35,4 +37,12 @@ async def metrics(request: Request, gw: Any = Depends(gateway)) -> Response:
         return Response('{"error":"metrics are disabled (api.metrics.enabled: false)"}', 404, media_type="application/json")
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    if not blocking(gw.store):  # SQLite: the collectors read the store inline, as ever
+        return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    # PostgreSQL: the scrape's store reads in one hop off the event loop, then the exposition
+    # (which reads the dispatcher, hub and scheduler: loop objects) on the loop.
+    token = PREFETCHED.set(await off_loop(gw.store, store_reads, gw))
+    try:
+        return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    finally:
+        PREFETCHED.reset(token)

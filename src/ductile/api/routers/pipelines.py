@@ -24,6 +24,7 @@ from ductile.jobs import Job
 from ductile.lifecycle import ACTIVE, Status
 from ductile.pipelines.entry import EntryError, plan_entries
 from ductile.redact import redact
+from ductile.store.offload import off_loop
 from ductile.timeutil import utcnow
 
 router = APIRouter(tags=["pipelines"], dependencies=[Depends(bearer)])
@@ -107,7 +108,7 @@ async def trigger(name: str, request: Request) -> JSONResponse:
     try:
         started = time.monotonic()
         try:
-            job_ids = gw.store.enqueue_entries(entries, now=utcnow(), submitted_by="api")
+            job_ids = await off_loop(gw.store, gw.store.enqueue_entries, entries, now=utcnow(), submitted_by="api")
         except Exception:
             raise ApiError(500, "failed to enqueue job")
         gw.pipeline_enqueued(name, job_ids, entries)
@@ -131,7 +132,8 @@ async def trigger(name: str, request: Request) -> JSONResponse:
                 },
                 status_code=202,
             )
-        return JSONResponse(_finished(gw.store, pipeline, first, tree, started), status_code=200)
+        body = await off_loop(gw.store, _finished, gw.store, pipeline, first, tree, started)
+        return JSONResponse(body, status_code=200)
     finally:
         if synchronous:
             slots["used"] -= 1
@@ -149,7 +151,7 @@ async def _wait_tree(store: Any, job_id: str, wait: float) -> list[Job] | None:
     deadline = loop.time() + wait
     last_count = -1
     while True:
-        tree = store.job_tree(job_id)
+        tree = await off_loop(store, store.job_tree, job_id)
         if tree and all(j.status not in ACTIVE for j in tree):
             if len(tree) == last_count:
                 return tree

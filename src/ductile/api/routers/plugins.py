@@ -190,7 +190,7 @@ async def invoke(plugin: str, command: str, request: Request) -> JSONResponse:
     if schema:
         _validate(schema, payload)
     try:
-        result = gw.enqueue(plugin, command, payload, submitted_by="api", dedupe_key=key)
+        result = await gw.enqueue_off_loop(plugin, command, payload, submitted_by="api", dedupe_key=key)
     except UnknownTarget as exc:  # raced with nothing today; kept so the contract holds
         raise ApiError(400, str(exc))
     body = {"job_id": result.job_id, "status": result.status.value, "plugin": plugin, "command": command}

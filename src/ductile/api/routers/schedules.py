@@ -10,6 +10,7 @@ actions on any node change the rows, which the leader's loop takes in (scheduler
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -25,6 +26,7 @@ from ductile.durations import format_duration
 from ductile.lifecycle import Status
 from ductile.redact import redact
 from ductile.scheduler import health_watch, shared
+from ductile.store.offload import blocking, off_loop
 from ductile.timeutil import from_text, local_zone_name, to_text, utcnow
 
 router = APIRouter(tags=["schedules"], dependencies=[Depends(bearer)])
@@ -93,17 +95,29 @@ def breaker_brief(row: dict[str, Any] | None) -> dict[str, Any]:
     dependencies=[Depends(require("jobs:status:ro"))],
 )
 async def schedules(gw: Any = Depends(gateway)) -> dict[str, Any]:
-    return schedules_body(gw)
+    if not blocking(gw.store):
+        return schedules_body(gw)
+    return await off_loop(gw.store, schedules_body, gw, loop_entries(gw))  # type: ignore[no-any-return]
 
 
-def schedules_body(gw: Any) -> dict[str, Any]:
-    """The `GET /schedules` body; shared with the dashboard's overview (ductile.ui)."""
+def loop_entries(gw: Any) -> list[Any] | None:
+    """Copies, taken on the event loop, of the entries the running scheduler holds there (the
+    leader's): a body built on a store thread reads these, never the loop's own objects. None
+    when the entries come from the database (a node that does not lead, or no scheduler)."""
+    if gw.scheduler is None or not (gw.cluster is None or gw.cluster.leading):
+        return None
+    return [copy.copy(entry) for entry in gw.scheduler.entries]
+
+
+def schedules_body(gw: Any, entries: list[Any] | None = None) -> dict[str, Any]:
+    """The `GET /schedules` body; shared with the dashboard's overview (ductile.ui). `entries`:
+    `loop_entries(gw)` when built off the loop."""
     out: list[dict[str, Any]] = []
     breakers = {(r["plugin"], r["command"]): r for r in gw.store.breaker_rows()}
     now = utcnow()
     policy = health_watch.policy_of(gw.config)
     since = from_text(gw.started_at)
-    for entry in shared.listed(gw):
+    for entry in shared.listed(gw) if entries is None else entries:
         job = gw.store.get_job(entry.last_job_id) if entry.last_job_id else None
         last_status = job.status.value if job is not None else None
         item: dict[str, Any] = {
@@ -227,7 +241,9 @@ async def pause(
 ) -> JSONResponse:
     gw = request.app.state.gateway
     reason = await _reason(request, gw.config.api.max_body_bytes)
-    entry, changed = _action(gw, _scheduler(gw).pause, plugin, schedule_id, by=who.name, reason=reason)
+    entry, changed = await off_loop(
+        gw.store, _action, gw, _scheduler(gw).pause, plugin, schedule_id, by=who.name, reason=reason
+    )
     return JSONResponse(_entry_view(entry, changed))
 
 
@@ -246,7 +262,7 @@ async def resume(
     plugin: str, schedule_id: str, request: Request, who: Principal = Depends(require("plugin:rw"))
 ) -> JSONResponse:
     gw = request.app.state.gateway
-    entry, changed = _action(gw, _scheduler(gw).resume, plugin, schedule_id, by=who.name)
+    entry, changed = await off_loop(gw.store, _action, gw, _scheduler(gw).resume, plugin, schedule_id, by=who.name)
     return JSONResponse(_entry_view(entry, changed))
 
 
@@ -267,7 +283,7 @@ async def run_now(
     plugin: str, schedule_id: str, request: Request, who: Principal = Depends(require("plugin:rw"))
 ) -> JSONResponse:
     gw = request.app.state.gateway
-    job_id = _action(gw, _scheduler(gw).run_now, plugin, schedule_id, by=who.name)
+    job_id = await off_loop(gw.store, _action, gw, _scheduler(gw).run_now, plugin, schedule_id, by=who.name)
     return JSONResponse(
         {"job_id": job_id, "plugin": plugin, "schedule_id": schedule_id, "status": "queued"}, status_code=202
     )
@@ -282,7 +298,10 @@ async def run_now(
 )
 async def scheduler_jobs(gw: Any = Depends(gateway)) -> dict[str, Any]:
     jobs: list[dict[str, Any]] = []
-    entries = shared.listed(gw)
+    if not blocking(gw.store):
+        entries = shared.listed(gw)
+    elif (entries := loop_entries(gw)) is None:  # the database's view, read off the loop
+        entries = await off_loop(gw.store, shared.listed, gw)
     for entry in sorted(entries, key=lambda e: e.instance):  # stable: config order within a plugin
         spec = entry.spec
         item: dict[str, Any] = {

@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ductile.api.app import ApiError
-from ductile.api.routers.actions import retry_one
+from ductile.api.routers.actions import retry_one_off_loop
 from ductile.api.routers.jobs import cancel_one
 from ductile.ui import job_view
 from ductile.ui.auth import UiSession, csrf_protected, needs
@@ -114,7 +114,7 @@ async def retry(
 ) -> Response:
     gw = request.app.state.gateway
     try:
-        body = retry_one(gw, job_id, submitted_by="ui")
+        body = await retry_one_off_loop(gw, job_id, submitted_by="ui")
     except ApiError as exc:
         if exc.status == 404:
             return _not_found(request, session, job_id)
