@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import re
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -152,6 +154,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+PROFILERS: list[subprocess.Popen[bytes]] = []
+
+
 def start(root: Path, port: int) -> subprocess.Popen[bytes]:
     log = open(root / "gateway.log", "ab")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen([str(VENV_BIN / "ductile"), "system", "start", "--config", str(root)], stdout=log, stderr=log)
@@ -159,6 +164,10 @@ def start(root: Path, port: int) -> subprocess.Popen[bytes]:
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                profile = os.environ.get("BENCH_PYSPY")  # a file: sample the gateway (collapsed stacks)
+                if profile:
+                    spy = [str(VENV_BIN / "py-spy"), "record", "--format", "raw", "-r", "50", "-o", profile]
+                    PROFILERS.append(subprocess.Popen([*spy, "--pid", str(proc.pid)], stdout=log, stderr=log))
                 return proc
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -313,6 +322,9 @@ def main() -> None:
             print(f"  median none {statistics.median(none):.1f} jobs/s, five {statistics.median(five):.1f} jobs/s: "
                   f"{ratio:.1%} of none (target >= 90 %)")
         finally:
+            for spy in PROFILERS:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                spy.wait(60)
             proc.terminate()
             proc.wait(30)
 

@@ -102,7 +102,7 @@ def overview(gw: Any, now: datetime, count: int = SLOTS) -> dict[str, Any]:
 
 
 def compute(gw: Any, now: datetime, count: int = SLOTS) -> dict[str, Any]:
-    body = schedules_body(gw)
+    body = schedules_body(gw, cached_health=True)
     entries = {(e.instance, e.spec.id): e for e in (gw.scheduler.entries if gw.scheduler is not None else [])}
     skips = skip_times(gw.hub)
     rows = []
