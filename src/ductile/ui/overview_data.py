@@ -93,18 +93,24 @@ _shared: dict[int, tuple[float, float, dict[str, Any]]] = {}  # id(gw) -> (compu
 
 def overview(gw: Any, now: datetime, count: int = SLOTS) -> dict[str, Any]:
     """The overview's data (what a viewer may see of it is decided per session, when rendering)."""
+    return shared(gw, now, count)[0]
+
+
+def shared(gw: Any, now: datetime, count: int = SLOTS) -> tuple[dict[str, Any], bool]:
+    """The overview's data, and whether this call computed it (False: shared from another)."""
     with _lock:
         cached = _shared.get(id(gw))
         moment = time.monotonic()
         if cached is not None and moment - cached[0] < cached[1]:
-            return cached[2]
+            return cached[2], False
         data = {**compute(gw, now, count), "generation": next(_generations)}
         took = time.monotonic() - moment
+        data["took_ms"] = round(took * 1000, 1)
         _shared.clear()  # one gateway per process: keep only the latest
         figures_now = data["figures"]
         busy = figures_now["queue_depth"] > 0 or figures_now["workers_busy"] > 0
         _shared[id(gw)] = (time.monotonic(), max(SHARED_WHILE_BUSY if busy else SHARED_FOR, 9 * took), data)
-        return data
+        return data, True
 
 
 def compute(gw: Any, now: datetime, count: int = SLOTS) -> dict[str, Any]:
