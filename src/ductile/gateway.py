@@ -183,6 +183,7 @@ class Gateway:
         self.metrics: Any = None
         # (instance, schedule_id) → (Health, Evidence), kept by scheduler.health_watch.watch
         self.schedule_health: dict[tuple[str, str], Any] = {}
+        self.schedule_health_at: float | None = None  # time.monotonic() of the watcher's last full round
         if self.api_enabled and self.config.api.metrics.enabled:
             from ductile.metrics import GatewayMetrics  # here, not at the top: the CLI imports this module
 

@@ -166,11 +166,18 @@ def strip_html(cells: list[Cell], name: str) -> Markup:
     cells, which Jinja took most of a second to render. Each cell: a letter (hidden from screen
     readers), and its time and outcome as `title` and as screen-reader text."""
     parts = [f'<ol class="strip" aria-label="{escape(f"Last {len(cells)} slots of {name}, oldest first")}">']
-    for c in cells:
-        label = escape(c.label)
-        parts.append(
-            f'<li class="cell-{c.state}" data-state="{c.state}" title="{label}"><span aria-hidden="true">{c.mark}</span>'
-            f'<span class="visually-hidden">{label}</span></li>'
-        )
+    parts.extend(map(_cell_html, cells))
     parts.append("</ol>")
     return Markup("".join(parts))
+
+
+@lru_cache(maxsize=32768)
+def _cell_html(c: Cell) -> str:
+    """One cell's HTML. Cached: successive renders draw mostly the same cells (a slot's outcome
+    rarely changes once past), and the label's date formatting and escaping were most of the
+    strip's cost."""
+    label = escape(c.label)
+    return (
+        f'<li class="cell-{c.state}" data-state="{c.state}" title="{label}"><span aria-hidden="true">{c.mark}</span>'
+        f'<span class="visually-hidden">{label}</span></li>'
+    )

@@ -11,6 +11,7 @@ actions on any node change the rows, which the leader's loop takes in (scheduler
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -109,14 +110,16 @@ def loop_entries(gw: Any) -> list[Any] | None:
     return [copy.copy(entry) for entry in gw.scheduler.entries]
 
 
-def schedules_body(gw: Any, entries: list[Any] | None = None) -> dict[str, Any]:
-    """The `GET /schedules` body; shared with the dashboard's overview (ductile.ui). `entries`:
-    `loop_entries(gw)` when built off the loop."""
+def schedules_body(gw: Any, entries: list[Any] | None = None, cached_health: bool = False) -> dict[str, Any]:
+    """The `GET /schedules` body; shared with the dashboard's overview (ductile.ui), which passes
+    `cached_health` to show the health watcher's judgement (at most ~10 s old) when it has one.
+    `entries`: `loop_entries(gw)` when built off the loop."""
     out: list[dict[str, Any]] = []
     breakers = {(r["plugin"], r["command"]): r for r in gw.store.breaker_rows()}
     now = utcnow()
     policy = health_watch.policy_of(gw.config)
     since = from_text(gw.started_at)
+    moment = time.monotonic()
     for entry in shared.listed(gw) if entries is None else entries:
         job = gw.store.get_job(entry.last_job_id) if entry.last_job_id else None
         last_status = job.status.value if job is not None else None
@@ -137,7 +140,8 @@ def schedules_body(gw: Any, entries: list[Any] | None = None) -> dict[str, Any]:
             "next_slot": to_text(entry.slot) if entry.slot else None,
             **entry_fields(entry),
             "breaker": breaker_brief(breakers.get((entry.instance, entry.spec.command))),
-            "health": health_watch.judge(entry, gw.store, since, policy, now),
+            "health": (cached_health and health_watch.cached(gw, entry, moment))
+            or health_watch.judge(entry, gw.store, since, policy, now),
         }
         out.append(item)
     # Schedules of disabled instances never fire; list them so the operator sees why.

@@ -44,10 +44,20 @@ def _live(data: dict[str, Any], session: UiSession) -> tuple[tuple[int, bool], s
 
 @router.get("", response_class=HTMLResponse)
 def overview(request: Request, session: UiSession = Depends(needs("jobs:status:ro"))) -> HTMLResponse:
-    data = overview_data.overview(request.app.state.gateway, utcnow())
+    data, computed = overview_data.shared(request.app.state.gateway, utcnow())
     _, live = _live(data, session)
+    # how long gathering the data took, and whether this request did it (bench/dashboard.py)
+    timing = {"Server-Timing": f'data;dur={data["took_ms"]};desc="{"computed" if computed else "shared"}"'}
     return page(
-        request, session, "overview.html", title="Overview", active="/ui", now=data["now"], legend=LEGEND, live=Markup(live)
+        request,
+        session,
+        "overview.html",
+        title="Overview",
+        active="/ui",
+        headers=timing,
+        now=data["now"],
+        legend=LEGEND,
+        live=Markup(live),
     )
 
 
