@@ -244,13 +244,15 @@ def c15_config_dir_env(gw: GatewayProcess) -> None:
 def a1_root(gw: GatewayProcess) -> None:
     body = httpx.get(gw.url + "/").json()
     assert {"name", "description", "uptime_seconds", "discovery"} <= set(body)
-    assert body["discovery"] == {
+    ductile_keys = {
         "health": "/healthz",
         "skills": "/skills",
         "plugins": "/plugins",
         "openapi": "/openapi.json",
         "ai_plugin": "/.well-known/ai-plugin.json",
     }
+    # Ductile's keys exactly, plus ours: the web dashboard when `api.ui.enabled` (the default)
+    assert body["discovery"] == {**ductile_keys, "dashboard": "/ui"}
 
 
 def a2_healthz(gw: GatewayProcess) -> None:
