@@ -218,11 +218,54 @@ def failover(workers: int) -> dict[str, Any]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def wakeup(nodes: int, samples: int, workers: int) -> dict[str, Any]:
+    """Enqueue → running across processes: each job is enqueued by this script's own connection
+    (no gateway's in-process wake-up can help), one at a time onto idle nodes, so only LISTEN/NOTIFY
+    (or the dispatcher's 0.25 s fallback poll) can start it. Latency = started_at - created_at."""
+    root = Path(tempfile.mkdtemp(prefix="ductile-wk-"))
+    schema, url = pg_schema()
+    try:
+        plugin_root(root)
+        setup = Setup(root, {"url": url}, nodes, workers, {"t": {"uses": "trivial"}})
+        store = open_store(url)
+        waits: list[float] = []
+        try:
+            for _ in range(samples):
+                job_id = store.enqueue(NewJob("t", "poll"), now=utcnow(), dedupe_since=None).job_id
+                deadline = time.monotonic() + 30
+                while True:
+                    row = store._read("SELECT created_at, started_at FROM jobs WHERE job_id = %s", (job_id,))[0]
+                    if row[1] is not None or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
+                if row[1] is not None:
+                    waits.append((stamp(row[1]) - stamp(row[0])).total_seconds() * 1000)
+                time.sleep(0.3)  # let the nodes go idle again (past one fallback poll)
+        finally:
+            store.close()
+            setup.stop()
+        waits.sort()
+        return {
+            "nodes": nodes,
+            "samples": len(waits),
+            "p50_ms": waits[len(waits) // 2],
+            "p99_ms": waits[min(len(waits) - 1, int(len(waits) * 0.99))],
+            "max_ms": waits[-1],
+        }
+    finally:
+        drop_schema(schema)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--wakeup-only", action="store_true", help="only the LISTEN/NOTIFY wake-up latency")
     args = parser.parse_args()
+    if args.wakeup_only:
+        _print_wakeup(args.workers)
+        return
     print(f"# {platform.node()} {os.cpu_count()} cpus, python {platform.python_version()}, workers/node {args.workers}")
     results = [throughput("sqlite", 1, args.jobs, args.workers)]
     for n in (1, 2, 3):
@@ -232,7 +275,17 @@ def main() -> None:
     for r in results:
         print(f"| {r['backend']} | {r['nodes']} | {r['jobs']} | {r['wall_s']:.1f} | {r['jobs_per_s']:.0f} |")
     fo = failover(args.workers)
+    _print_wakeup(args.workers)
     print(f"\nfailover: leader killed → first fire by a survivor after {fo['failover_s']:.2f} s (schedule every 1s)")
+
+
+def _print_wakeup(workers: int) -> None:
+    wk = wakeup(2, 40, workers)
+    print(
+        f"\nwake-up, enqueue on another connection → running on an idle node (2 nodes, {wk['samples']} jobs): "
+        f"p50 {wk['p50_ms']:.1f} ms, p99 {wk['p99_ms']:.1f} ms, max {wk['max_ms']:.1f} ms "
+        "(fallback poll without NOTIFY: every 250 ms)"
+    )
 
 
 if __name__ == "__main__":
