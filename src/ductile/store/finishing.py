@@ -14,6 +14,7 @@ from typing import Any
 
 from ductile.jobs import AttemptRecord, Job
 from ductile.lifecycle import Decision, Status
+from ductile.store.base import STATE_LIMIT, StateChange, StateTooLarge
 from ductile.store.routing import SQLITE, Dialect, Routing, fire_hooks, route_completion
 from ductile.timeutil import to_text
 
@@ -112,5 +113,30 @@ def record_end(
                 "dedupe_key": event.get("dedupe_key"),
                 "now": stamp,
                 "event_id": event.get("event_id"),
+            },
+        )
+
+
+def write_state(
+    db: Any, queries: dict[str, str], job: Job, change: StateChange, merged: dict[str, Any], stamp: str
+) -> None:
+    """Store an instance's new state (already merged by the caller, which reads it its own way:
+    PostgreSQL locks the row) and the change's fact, refusing state over `STATE_LIMIT`."""
+    text = _dumps(merged) or "{}"
+    if len(text.encode()) > STATE_LIMIT:
+        raise StateTooLarge(
+            f"state of {job.plugin} would be {len(text.encode())} bytes after this job's state_updates "
+            f"(limit {STATE_LIMIT} bytes); state left unchanged"
+        )
+    db.execute(queries["put_state"], {"instance": job.plugin, "state": text, "now": stamp, "job_id": job.job_id})
+    if change.fact_type:
+        db.execute(
+            queries["insert_fact"],
+            {
+                "instance": job.plugin,
+                "fact_type": change.fact_type,
+                "job_id": job.job_id,
+                "data": _dumps(change.data),
+                "now": stamp,
             },
         )

@@ -20,10 +20,10 @@ import psycopg
 from ductile.jobs import AttemptRecord, Job, StateChange
 from ductile.lifecycle import Decision
 from ductile.store import finishing, queries
-from ductile.store.base import STATE_LIMIT, StateTooLarge, StoreError
+from ductile.store.base import StoreError
 from ductile.store.breaker import Breakers
 from ductile.store.routing import Dialect, Routing
-from ductile.store.sqlite import _dumps, _job, _loads
+from ductile.store.sqlite import _job, _loads
 from ductile.timeutil import to_text
 
 Q = queries.load("postgres")
@@ -197,21 +197,4 @@ class PgDispatch:
             ).fetchone()
             merged = _loads(row["state"]) if row else {}
             merged.update(change.data)
-        text = _dumps(merged) or "{}"
-        if len(text.encode()) > STATE_LIMIT:
-            raise StateTooLarge(
-                f"state of {job.plugin} would be {len(text.encode())} bytes after this job's state_updates "
-                f"(limit {STATE_LIMIT} bytes); state left unchanged"
-            )
-        db.execute(Q["put_state"], {"instance": job.plugin, "state": text, "now": stamp, "job_id": job.job_id})
-        if change.fact_type:
-            db.execute(
-                Q["insert_fact"],
-                {
-                    "instance": job.plugin,
-                    "fact_type": change.fact_type,
-                    "job_id": job.job_id,
-                    "data": _dumps(change.data),
-                    "now": stamp,
-                },
-            )
+        finishing.write_state(db, Q, job, change, merged, stamp)

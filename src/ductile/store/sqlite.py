@@ -35,7 +35,7 @@ from ductile.jobs import (
 )
 from ductile.lifecycle import Decision, Status
 from ductile.store import finishing, queries, schedules
-from ductile.store.base import STATE_LIMIT, SchemaTooNew, StateTooLarge, StoreError
+from ductile.store.base import SchemaTooNew, StoreError
 from ductile.store.breaker import SqliteBreakers
 from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
 from ductile.store.routing import EntryJob, Routing, insert_entries
@@ -435,24 +435,7 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
             row = db.execute(Q["get_state"], {"instance": job.plugin}).fetchone()
             merged = _loads(row["state"]) if row else {}
             merged.update(change.data)
-        text = _dumps(merged) or "{}"
-        if len(text.encode()) > STATE_LIMIT:
-            raise StateTooLarge(
-                f"state of {job.plugin} would be {len(text.encode())} bytes after this job's state_updates "
-                f"(limit {STATE_LIMIT} bytes); state left unchanged"
-            )
-        db.execute(Q["put_state"], {"instance": job.plugin, "state": text, "now": stamp, "job_id": job.job_id})
-        if change.fact_type:
-            db.execute(
-                Q["insert_fact"],
-                {
-                    "instance": job.plugin,
-                    "fact_type": change.fact_type,
-                    "job_id": job.job_id,
-                    "data": _dumps(change.data),
-                    "now": stamp,
-                },
-            )
+        finishing.write_state(db, Q, job, change, merged, stamp)
 
     def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None:
         stamp = to_text(now)
