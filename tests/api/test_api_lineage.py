@@ -336,3 +336,19 @@ def test_tree_masks_credentials_in_last_error(live: Any) -> None:  # noqa: F811
     [item] = _tree(live, job).json()
     assert "hunter2" not in item["last_error"] and "s3cret" not in item["last_error"]
     assert item["last_error"].startswith("login refused: password=***")
+
+
+@pytest.mark.parametrize("path", ["/job/{id}", "/job/{id}/detail"])
+def test_event_payloads_need_the_result_scope(live: Any, routed: dict[str, Any], path: str) -> None:  # noqa: F811
+    """A step's event payload carries its result: a status-only token sees the events and their
+    routed children, never their payloads; jobs:ro (which holds jobs:result:ro) sees them, redacted."""
+    url = f"{live.url}{path.format(id=routed['source'])}"
+    status_only = httpx.get(url, headers={"Authorization": f"Bearer {scope_token('jobs:status:ro')}"}, timeout=10)
+    assert status_only.status_code == 200
+    events = status_only.json()["events"]
+    assert [e["event_id"] for e in events] == ["e1", "e2"]
+    assert all("payload" not in e for e in events)
+    assert events[0]["children"] == [routed["c1"], routed["c2"]]
+    assert "hunter" not in status_only.text and '"result": "r"' not in status_only.text
+    with_results = httpx.get(url, headers={"Authorization": f"Bearer {scope_token('jobs:ro')}"}, timeout=10)
+    assert with_results.json()["events"][0]["payload"] == {"n": 1, "password": "***", "result": "r"}

@@ -148,11 +148,9 @@ def gather(store: Any, job_id: str, principal: Principal) -> dict[str, Any] | No
     if "result" in view["job"]:
         view["result"] = pretty(view["job"]["result"])
     for event in view["job"].get("events", []):
-        # Stricter than GET /job/{id}: an event payload carries the step's result (pipelines spec:
-        # each payload gets "result"), so it is shown only to tokens that may read results.
-        event["payload_text"] = pretty(event.get("payload")) if can_see else None
-        if not can_see:
-            event.pop("payload", None)
+        # As GET /job/{id}: shape_results left the payload out without jobs:result:ro (an event
+        # payload carries the step's result).
+        event["payload_text"] = pretty(event["payload"]) if "payload" in event else None
     if principal.allows("jobs:logs:ro"):
         query = {"job_id": job.job_id, "include_result": "false", "limit": str(MAX_ATTEMPTS_SHOWN)}
         attempts = shape_results(logs_body(store, query), can_see)["attempts"]

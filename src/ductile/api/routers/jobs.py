@@ -179,6 +179,7 @@ def lineage(store: Any, job: Job) -> dict[str, Any]:
         "Status, times, attempt, last error, the plugin's `result` once the job is terminal, and its "
         "lineage: parent, pipeline and step, the `events` it emitted (each with the `children` it "
         "started) and every direct child."
+        " Without `jobs:result:ro` the result, the last error and the emitted events' payloads are left out."
         " Secret-looking values in plugin output and event payloads are `***` for every caller (docs/OPERATIONS.md, Secrets).",
     ),
 )
@@ -233,14 +234,23 @@ RESULT_FIELDS = ("result", "last_error", "error", "stderr", "final_error")
 
 
 def shape_results(body: dict[str, Any], can_see: bool) -> dict[str, Any]:
-    """Without `jobs:result:ro`, results, errors and stderr are left out (as Ductile's canSeeJobResults)."""
+    """Without `jobs:result:ro`, results, errors and stderr are left out (as Ductile's canSeeJobResults),
+    and so are the payloads of emitted events: a pipeline step's event carries its `result`."""
     if can_see:
         return body
-    out = dict(body)
+    out = hide_event_payloads(body)
     for key in ("logs", "attempts"):
         if isinstance(out.get(key), list):
             out[key] = [{k: v for k, v in item.items() if k not in RESULT_FIELDS} for item in out[key]]
     return {k: v for k, v in out.items() if k not in RESULT_FIELDS}
+
+
+def hide_event_payloads(body: dict[str, Any]) -> dict[str, Any]:
+    """The body with each emitted event's `payload` left out (for callers without `jobs:result:ro`;
+    the event's id, type, time and routed children stay)."""
+    if not isinstance(body.get("events"), list):
+        return dict(body)
+    return {**body, "events": [{k: v for k, v in e.items() if k != "payload"} for e in body["events"]]}
 
 
 @router.get(

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from ductile.api.app import ApiError
 from ductile.api.auth import Principal
 from ductile.api.deps import bearer, gateway, require
-from ductile.api.routers.jobs import lineage
+from ductile.api.routers.jobs import hide_event_payloads, lineage
 from ductile.api.schemas import errors, scoped
 from ductile.redact import redact, redact_text
 from ductile.store.offload import off_loop
@@ -50,7 +50,7 @@ async def plugin_state(
     openapi_extra=scoped(
         "jobs:status:ro",
         "`GET /job/{id}` plus payload, dedupe key, retry time and transitions, and the same lineage "
-        "(`pipeline`, `step_id`, `events`, `children`). Errors need `jobs:result:ro`.",
+        "(`pipeline`, `step_id`, `events`, `children`). Errors and event payloads need `jobs:result:ro`.",
     ),
 )
 async def job_full(
@@ -89,7 +89,8 @@ def job_full_body(store: Any, job_id: str, can_see: bool) -> dict[str, Any]:
         ],
         **lineage(store, job),
     }
-    if not can_see:  # errors (in last_error and in transition reasons) need jobs:result:ro
+    if not can_see:  # errors (in last_error and in transition reasons) and event payloads need jobs:result:ro
+        body = hide_event_payloads(body)
         body.pop("last_error")
         body["transitions"] = [{**t, "reason": None} for t in body["transitions"]]
     return body
