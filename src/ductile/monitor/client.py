@@ -90,41 +90,23 @@ class MonitorClient:
             raise ApiUnavailable(f"{self.base_url}: {exc.__class__.__name__}: {exc}") from exc
         if response.status_code >= 500:
             raise ApiUnavailable(f"{path}: HTTP {response.status_code}")
-        if response.status_code >= 400:
-            try:
-                message = response.json().get("error", response.text)
-            except ValueError:
-                message = response.text
-            raise ApiRefused(response.status_code, str(message))
-        return response.json()
+        return _body(response)
+
+    async def _post(self, path: str) -> dict[str, Any]:
+        """An action: any refusal, a 5xx included, is shown to the user with the gateway's message."""
+        try:
+            response = await self._http.post(path)
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(f"{self.base_url}: {exc.__class__.__name__}: {exc}") from exc
+        return _body(response)
 
     async def schedule_action(self, plugin: str, schedule_id: str, action: str) -> dict[str, Any]:
         """`POST /schedules/{plugin}/{schedule_id}/{pause|resume|run}` (scope plugin:rw)."""
-        try:
-            response = await self._http.post(f"/schedules/{plugin}/{schedule_id}/{action}")
-        except httpx.HTTPError as exc:
-            raise ApiUnavailable(f"{self.base_url}: {exc.__class__.__name__}: {exc}") from exc
-        if response.status_code >= 400:
-            try:
-                message = response.json().get("error", response.text)
-            except ValueError:
-                message = response.text
-            raise ApiRefused(response.status_code, str(message))
-        return response.json()
+        return await self._post(f"/schedules/{plugin}/{schedule_id}/{action}")
 
     async def job_action(self, job_id: str, action: str) -> dict[str, Any]:
         """`POST /job/{job_id}/{retry|cancel}` (scope jobs:rw)."""
-        try:
-            response = await self._http.post(f"/job/{job_id}/{action}")
-        except httpx.HTTPError as exc:
-            raise ApiUnavailable(f"{self.base_url}: {exc.__class__.__name__}: {exc}") from exc
-        if response.status_code >= 400:
-            try:
-                message = response.json().get("error", response.text)
-            except ValueError:
-                message = response.text
-            raise ApiRefused(response.status_code, str(message))
-        return response.json()
+        return await self._post(f"/job/{job_id}/{action}")
 
     async def health(self) -> dict[str, Any]:
         return await self._get("/healthz")
@@ -204,3 +186,14 @@ class MonitorClient:
                         yield batch
         except httpx.HTTPError as exc:
             raise ApiUnavailable(f"/events: {exc.__class__.__name__}: {exc}") from exc
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    """The JSON body, or ApiRefused with the gateway's `error` message for a 4xx/5xx."""
+    if response.status_code >= 400:
+        try:
+            message = response.json().get("error", response.text)
+        except ValueError:
+            message = response.text
+        raise ApiRefused(response.status_code, str(message))
+    return response.json()
