@@ -198,42 +198,37 @@ class Gateway:
         self, instance: str, command: str, payload: Any = None, *, submitted_by: str, dedupe_key: str | None = None
     ) -> EnqueueResult:
         """Enqueue from inside the gateway (API): wakes the dispatcher and tells event listeners."""
-        assert self.store is not None and self.dispatcher is not None
-        result = submit(
-            self.store,
-            self.registry,
-            instance=instance,
-            command=command,
-            payload=payload,
-            submitted_by=submitted_by,
-            dedupe_key=dedupe_key,
-            dedupe_ttl=self.config.service.dedupe_ttl,
-        )
-        if result.created:
-            self.hub.job_queued(result.job_id, instance, command, submitted_by)
-            self.dispatcher.wake()
-        return result
+        assert self.store is not None
+        submission = self._submission(instance, command, payload, submitted_by, dedupe_key)
+        return self._enqueued(submit(self.store, self.registry, **submission), submission)
 
     async def enqueue_off_loop(
         self, instance: str, command: str, payload: Any = None, *, submitted_by: str, dedupe_key: str | None = None
     ) -> EnqueueResult:
         """`enqueue` for the API: on PostgreSQL the insert waits on the store's threads, not the
         event loop (a locked `jobs` would stall every request); listeners are told back on the loop."""
-        assert self.store is not None and self.dispatcher is not None
-        result = await off_loop(
-            self.store,
-            submit,
-            self.store,
-            self.registry,
-            instance=instance,
-            command=command,
-            payload=payload,
-            submitted_by=submitted_by,
-            dedupe_key=dedupe_key,
-            dedupe_ttl=self.config.service.dedupe_ttl,
-        )
+        assert self.store is not None
+        submission = self._submission(instance, command, payload, submitted_by, dedupe_key)
+        result = await off_loop(self.store, submit, self.store, self.registry, **submission)
+        return self._enqueued(result, submission)
+
+    def _submission(
+        self, instance: str, command: str, payload: Any, submitted_by: str, dedupe_key: str | None
+    ) -> dict[str, Any]:
+        return {
+            "instance": instance,
+            "command": command,
+            "payload": payload,
+            "submitted_by": submitted_by,
+            "dedupe_key": dedupe_key,
+            "dedupe_ttl": self.config.service.dedupe_ttl,
+        }
+
+    def _enqueued(self, result: EnqueueResult, submission: dict[str, Any]) -> EnqueueResult:
+        """On the loop, after the insert committed: tell listeners and wake the dispatcher."""
+        assert self.dispatcher is not None
         if result.created:
-            self.hub.job_queued(result.job_id, instance, command, submitted_by)
+            self.hub.job_queued(result.job_id, submission["instance"], submission["command"], submission["submitted_by"])
             self.dispatcher.wake()
         return result
 
