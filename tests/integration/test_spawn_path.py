@@ -175,7 +175,9 @@ async def test_200_short_jobs_ending_together_are_all_reaped_and_recorded(rig, t
     assert all(len(a) == 1 and a[0].outcome == "success" for a in attempts)
     pids = r.store._read("SELECT pid FROM attempts")
     assert len({row[0] for row in pids}) == 200 and all(row[0] for row in pids)
-    assert zombies_of_this_process() == []
+    # Only the plugins' pids count: another test on the same xdist worker may leave its own child
+    # (e.g. a subprocess it has not waited for yet) as a zombie of this process.
+    assert set(zombies_of_this_process()) & {row[0] for row in pids} == set()
     assert open_fds() == before
 
 
