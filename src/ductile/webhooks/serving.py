@@ -263,6 +263,7 @@ async def serve(gateway: Gateway, intake: Intake, sockets: list[socket.socket], 
     sink = GatewayIntake(gateway, loop)
     server = make_server(app_factory(intake, sink.enqueue), api, limits)
     gateway.webhook_server = server
+    gateway.webhook_writer = sink.writer
     finished: asyncio.Future[None] = loop.create_future()
 
     def body() -> None:
