@@ -11,7 +11,7 @@ What it measures (numbers go to docs/BENCHMARKS.md, "Webhooks"):
   plugin instance whose `handle` sleeps for an hour with `max_workers: 1`: the first delivery
   occupies the only worker, so every later one stays `queued`. Dispatch does not run during the
   measurement; what is measured is the listener and the enqueue (read the body, HMAC-SHA256 check,
-  the SQLite write of the job and its transition — one transaction per burst of waiting
+  the store write of the job and its transition — one transaction per burst of waiting
   deliveries — SSE `job.queued`, 202).
 * Three sides, 16 concurrent keep-alive connections each, for `--seconds` each, then
   `--sequential` requests on one connection (latency without queueing behind other clients), in
