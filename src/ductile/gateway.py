@@ -173,6 +173,7 @@ class Gateway:
         self.stop_event: asyncio.Event | None = None
         self.api_server: Any = None
         self.webhook_server: Any = None
+        self.webhook_writer: Any = None  # the listener's writer thread (webhooks/serving.py), while it runs
         self.version = __version__
         # Set when a component failed and the gateway stopped because of it: one line for the
         # operator, and the process exit status (`ductile system start` exits with it).

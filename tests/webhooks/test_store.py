@@ -14,7 +14,7 @@ import pytest
 from store.backends import BACKENDS, backend_target, raw
 
 from ductile.store import open_store
-from ductile.store.webhooks import Delivery, WebhookJob
+from ductile.store.webhooks import WebhookJob
 from ductile.timeutil import add_seconds
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
@@ -90,27 +90,3 @@ def test_two_connections_racing_with_one_delivery_id_make_one_job(db: str) -> No
     finally:
         for store in stores:
             store.close()
-
-
-def test_a_burst_is_one_transaction_in_order_and_dedupes_within_itself(tmp_path: Path) -> None:
-    """`SqliteStore.enqueue_webhooks` (the webhook writer's burst): a redelivery later in the same
-    burst finds the job inserted earlier in it; jobs are stored in the order given."""
-    store = open_store(tmp_path / "burst.db")
-    try:
-        burst = [
-            Delivery(job("webhook:/gh:1", '{"n":1}'), NOW, add_seconds(NOW, -3600), None),
-            Delivery(job(None, '{"n":2}'), NOW, None, None),
-            Delivery(job("webhook:/gh:1", '{"n":3}'), NOW, add_seconds(NOW, -3600), None),
-            Delivery(job("webhook:/gh:2", '{"n":4}'), NOW, add_seconds(NOW, -3600), None),
-        ]
-        results = store.enqueue_webhooks(burst)  # type: ignore[attr-defined]
-        assert [r.created for r in results] == [True, True, False, True]
-        assert results[2].job_id == results[0].job_id
-        stored = raw(store, "SELECT job_id, payload FROM jobs ORDER BY rowid")
-        assert [tuple(r) for r in stored] == [
-            (results[0].job_id, '{"n":1}'),
-            (results[1].job_id, '{"n":2}'),
-            (results[3].job_id, '{"n":4}'),
-        ]
-    finally:
-        store.close()

@@ -38,7 +38,7 @@ from ductile.jobs import (
 )
 from ductile.lifecycle import Decision
 from ductile.store.routing import EntryJob, Routing
-from ductile.store.webhooks import WebhookJob
+from ductile.store.webhooks import Delivery, WebhookJob
 
 if TYPE_CHECKING:
     from ductile.breaker.state import Change
@@ -94,6 +94,12 @@ class Store(Protocol):
         job of (plugin, handle, key) created since `delivery_since` in any status, or an active /
         recently succeeded one, is returned instead (created=False). Look-up and insert are one
         transaction: two identical deliveries at once make one job."""
+
+    def enqueue_webhooks(self, batch: list[Delivery]) -> list[EnqueueResult]:
+        """Several deliveries (the webhook writer's burst) in ONE transaction, in the order given,
+        each decided exactly as `enqueue_webhook` would (a redelivery of an id earlier in the same
+        burst returns that job's id, created=False); one result per delivery. Each new job gets
+        its delivery's pre-chosen `job_id`. All or nothing: on an error nothing is stored."""
 
     def claim(
         self, *, now: datetime, excluded_plugins: Collection[str] = (), start: Callable[[Job], int | None] | None = None

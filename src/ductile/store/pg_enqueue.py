@@ -28,7 +28,7 @@ from ductile.store.breaker import Breakers
 from ductile.store.routing import Dialect, EntryJob, insert_entries
 from ductile.store.sqlite import _dumps, _job
 from ductile.store.sqlite_actions import insert_bulk_action
-from ductile.store.webhooks import WebhookJob, enqueue_delivery
+from ductile.store.webhooks import Delivery, WebhookJob, enqueue_deliveries, enqueue_delivery
 from ductile.timeutil import to_text
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,18 @@ class PgEnqueue:
             if result.created:
                 self._notify(db)
         return result
+
+    def enqueue_webhooks(self, batch: list[Delivery]) -> list[EnqueueResult]:
+        """The webhook writer's burst in one transaction (one commit and one WAL flush, not N),
+        as `SqliteStore.enqueue_webhooks`: every dedupe key's advisory lock first, in one sorted
+        order (so a burst and another node's enqueue of an overlapping key wait, never deadlock),
+        then the deliveries in arrival order; one NOTIFY if any job was created."""
+        with self._tx() as db:
+            self._lock_dedupe(db, [(d.job.plugin, d.job.dedupe_key) for d in batch])
+            results = enqueue_deliveries(db, batch, Q)
+            if any(r.created for r in results):
+                self._notify(db)
+        return results
 
     def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
         with self._tx() as db:

@@ -41,7 +41,7 @@ from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
 from ductile.store.routing import EntryJob, Routing, insert_entries
 from ductile.store.sqlite_actions import SqliteActions, insert_bulk_action
 from ductile.store.sqlite_reads import SqliteReads
-from ductile.store.webhooks import Delivery, WebhookJob, enqueue_delivery
+from ductile.store.webhooks import Delivery, WebhookJob, enqueue_deliveries, enqueue_delivery
 from ductile.timeutil import from_text, to_text
 
 log = logging.getLogger(__name__)
@@ -313,10 +313,7 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
         """Several deliveries in one transaction (the webhook writer's burst: one commit, not N).
         In order, so a redelivery in the same burst finds the job inserted just before it."""
         with self._tx() as db:
-            return [
-                enqueue_delivery(db, d.job, now=d.now, delivery_since=d.delivery_since, dedupe_since=d.dedupe_since)
-                for d in batch
-            ]
+            return enqueue_deliveries(db, batch)
 
     def claim(
         self, *, now: datetime, excluded_plugins: Collection[str] = (), start: Callable[[Job], int | None] | None = None

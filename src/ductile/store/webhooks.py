@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,14 +39,36 @@ class WebhookJob:
     command: str = "handle"
 
 
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
 @dataclass(frozen=True)
 class Delivery:
-    """One `enqueue_webhook` call's arguments, for a store's `enqueue_webhooks` (a burst)."""
+    """One `enqueue_webhook` call's arguments, for a store's `enqueue_webhooks` (a burst).
+
+    `job_id` is chosen before the write, so the writer can tell after a failed burst whether
+    the burst's commit happened after all (a connection lost during COMMIT): the job is then
+    found by that id instead of being inserted a second time."""
 
     job: WebhookJob
     now: datetime
     delivery_since: datetime | None
     dedupe_since: datetime | None
+    job_id: str = field(default_factory=_new_id)
+
+
+def enqueue_deliveries(db: Any, batch: list[Delivery], q: Mapping[str, str] = Q) -> list[EnqueueResult]:
+    """A burst inside the caller's one transaction, in the order given: a redelivery later in
+    the burst finds the job inserted earlier in it (the look-up sees the transaction's own
+    rows), and gets that job's id. Both stores' `enqueue_webhooks` run this; PostgreSQL takes
+    every dedupe key's advisory lock first."""
+    return [
+        enqueue_delivery(
+            db, d.job, now=d.now, delivery_since=d.delivery_since, dedupe_since=d.dedupe_since, q=q, job_id=d.job_id
+        )
+        for d in batch
+    ]
 
 
 def enqueue_delivery(
@@ -57,10 +79,11 @@ def enqueue_delivery(
     delivery_since: datetime | None,
     dedupe_since: datetime | None,
     q: Mapping[str, str] = Q,
+    job_id: str | None = None,
 ) -> EnqueueResult:
-    """Inside the caller's write transaction: the redelivered job, or a new queued one. `q` is
-    the store's named queries (SQLite's by default; `PostgresStore` passes its own, having
-    taken the dedupe key's advisory lock so two nodes cannot both insert)."""
+    """Inside the caller's write transaction: the redelivered job, or a new queued one (with
+    `job_id` when given). `q` is the store's named queries (SQLite's by default; `PostgresStore`
+    passes its own, having taken the dedupe key's advisory lock so two nodes cannot both insert)."""
     if job.dedupe_key:
         key = {"dedupe_key": job.dedupe_key, "plugin": job.plugin, "command": job.command}
         row = None
@@ -72,7 +95,7 @@ def enqueue_delivery(
             row = db.execute(q["find_duplicate_succeeded"], {**key, "since": to_text(dedupe_since)}).fetchone()
         if row is not None:
             return EnqueueResult(job_id=row[0], created=False, status=Status(row[1]))
-    job_id = str(uuid.uuid4())
+    job_id = job_id or _new_id()
     stamp = to_text(now)
     db.execute(
         q["insert_job"],

@@ -6,10 +6,11 @@ the p99 was 5-8x the one-sender p99. Now:
 
 - the listener's uvicorn server runs on a loop of its own, in the thread `ductile-webhooks`;
 - its jobs are written by one thread, `ductile-webhook-writer`, which takes every delivery
-  waiting when it is free and commits them in one transaction (SQLite: `enqueue_webhooks`; a
-  store without it gets one `enqueue_webhook` call each), then answers the whole burst with one
-  hand-off back to the listener's loop. The request waits up to ENQUEUE_BOUND (§7.3 step 5: 500
-  after 10 s); the write is queued as soon as the request is checked and nothing cancels it — a
+  waiting when it is free and commits them in one transaction (`enqueue_webhooks`, both stores;
+  a lone delivery is one `enqueue_webhook`), then answers the whole burst with one hand-off back
+  to the listener's loop. If the burst's transaction fails, each of its deliveries is stored on
+  its own, so one bad delivery gets its 500 and the others their 202. The request waits up to
+  ENQUEUE_BOUND (§7.3 step 5: 500 after 10 s); the write is queued as soon as the request is checked and nothing cancels it — a
   sender hanging up, or the bound passing, only means nobody reads the answer;
 - what must happen on the gateway's loop — SSE `job.queued` (the hub and its subscribers'
   queues belong to that loop), the metrics tap, the dispatcher wake-up — is handed over with
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ductile.gateway import Gateway
+    from ductile.store.base import Store
 
 log = logging.getLogger("ductile.webhooks")
 
@@ -171,16 +173,19 @@ class Writer:
 
     def _write(self, burst: list[Pending]) -> None:
         store = self.intake.gateway.store
+        assert store is not None
         outcomes: list[EnqueueResult | BaseException]
-        try:
-            assert store is not None
-            many = getattr(store, "enqueue_webhooks", None)
-            if many is not None and len(burst) > 1:
-                outcomes = list(many([p.delivery for p in burst]))
-            else:
-                outcomes = [_one(store, p.delivery) for p in burst]
-        except Exception:  # the burst's transaction failed: each on its own, each with its own answer
-            outcomes = [_one(store, p.delivery) for p in burst]
+        if len(burst) == 1:
+            outcomes = [_one(store, burst[0].delivery)]
+        else:
+            try:
+                outcomes = list(store.enqueue_webhooks([p.delivery for p in burst]))
+            except Exception as exc:  # the burst's transaction failed: each on its own, each with its own answer
+                log.warning(
+                    "webhook burst failed; storing each delivery on its own",
+                    extra={"deliveries": len(burst), "error": f"{type(exc).__name__}: {exc}"},
+                )
+                outcomes = [_after_failed_burst(store, p.delivery) for p in burst]
         for pending, outcome in zip(burst, outcomes, strict=True):
             if isinstance(outcome, EnqueueResult):
                 self.intake.stored(pending.delivery.job, outcome)
@@ -194,9 +199,22 @@ class Writer:
                 pass
 
 
-def _one(store: object, delivery: Delivery) -> EnqueueResult | BaseException:
+def _after_failed_burst(store: Store, delivery: Delivery) -> EnqueueResult | BaseException:
+    """One delivery of a burst whose transaction raised. The error may have come after the
+    commit (a connection lost during COMMIT on PostgreSQL): a job already stored under the
+    delivery's pre-chosen id is that delivery's — answered and announced, not inserted twice."""
     try:
-        return store.enqueue_webhook(  # type: ignore[attr-defined]
+        stored = store.get_job(delivery.job_id)
+    except Exception as exc:  # the store cannot even be read: this sender gets 500
+        return exc
+    if stored is not None:
+        return EnqueueResult(job_id=stored.job_id, created=True, status=stored.status)
+    return _one(store, delivery)
+
+
+def _one(store: Store, delivery: Delivery) -> EnqueueResult | BaseException:
+    try:
+        return store.enqueue_webhook(
             delivery.job,
             now=delivery.now,
             delivery_since=delivery.delivery_since,
@@ -245,6 +263,7 @@ async def serve(gateway: Gateway, intake: Intake, sockets: list[socket.socket], 
     sink = GatewayIntake(gateway, loop)
     server = make_server(app_factory(intake, sink.enqueue), api, limits)
     gateway.webhook_server = server
+    gateway.webhook_writer = sink.writer
     finished: asyncio.Future[None] = loop.create_future()
 
     def body() -> None:
