@@ -69,3 +69,31 @@ def test_skips_older_than_the_cutoff_are_pruned_in_batches_and_newer_ones_stay(s
     assert store.prune_schedule_skips(at(50), batch=3) == 2
     assert store.prune_schedule_skips(at(50), batch=3) == 0
     assert store.schedule_skips([SkipRequest("p", "a", "")], 10) == [[Skip(to_text(at(100)), "circuit_open", to_text(at(100)))]]
+
+
+def test_the_hourly_pruner_removes_skips_past_the_skipped_status_retention(store):
+    """The gateway's pruner task (upkeep/pruner.run) keeps skips as long as a `skipped` job."""
+    import asyncio
+    from datetime import timedelta
+
+    from ductile.timeutil import utcnow
+    from ductile.upkeep import pruner
+
+    now = utcnow()
+    store.record_schedule_skip("p", "a", "poll", at=now - timedelta(hours=2), reason="circuit_open", slot=None)
+    store.record_schedule_skip("p", "a", "poll", at=now - timedelta(minutes=10), reason="circuit_open", slot=None)
+
+    async def round_of_pruning() -> list[list[Skip]]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(pruner.run(store, {"default": 30 * 86400.0, "skipped": 3600.0}, stop))
+        for _ in range(100):
+            left = store.schedule_skips([SkipRequest("p", "a", "")], 10)
+            if len(left[0]) < 2:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+        return left
+
+    left = asyncio.run(round_of_pruning())
+    assert [s.at for s in left[0]] == [to_text(now - timedelta(minutes=10))]
