@@ -38,12 +38,12 @@ from ductile.jobs import (
 )
 from ductile.lifecycle import Decision
 from ductile.store.routing import EntryJob, Routing
-from ductile.store.strips import History, HistoryRequest, Skip, SkipRequest
 from ductile.store.webhooks import WebhookJob
 
 if TYPE_CHECKING:
     from ductile.breaker.state import Change
     from ductile.store.errors import StoreUnavailable
+    from ductile.store.strips import History, HistoryRequest, Skip, SkipRequest
 
 STATE_LIMIT = 1024 * 1024
 

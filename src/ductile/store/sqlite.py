@@ -271,6 +271,7 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
             stop.set()
             thread.join(timeout=30.0)
             self._checkpointer = None
+        self.close_strip_reader()
         with self._lock:
             try:
                 self._db.execute("PRAGMA optimize")

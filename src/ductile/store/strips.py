@@ -8,20 +8,27 @@ entries. Why skips are stored: a skipped slot is otherwise only an event in the 
 buffer, and after a restart it would read as "missed" (no run, no reason) — the strip would lie.
 
 A mixin of both stores (`SqliteStore`, `PostgresStore`): each dialect has its named queries in
-`sql/strips_<dialect>.sql` and the host supplies `_tx` and `_read`.
+`sql/strips_<dialect>.sql` and the host supplies `_tx` and `_read`. On SQLite the two batched
+reads go through a read connection of their own (WAL lets it read beside the writer), so the
+dashboard never holds the lock of the connection the dispatcher claims and finishes jobs on;
+PostgreSQL reads take a pooled connection anyway.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from ductile.store import queries
+from ductile.store.errors import classify
 from ductile.timeutil import to_text
 
 History = list[tuple[str, str]]  # (created_at, status), newest first
+_SIDE_LOCK = threading.Lock()  # opening or closing a store's side connection
 
 
 class Skip(NamedTuple):
@@ -59,6 +66,37 @@ class StripReads:
     def _strip_q(self) -> dict[str, str]:
         return queries.load(f"strips_{self._dialect}")
 
+    def _strip_read(self, sql: str, params: Any) -> list[Any]:
+        """One read statement: on SQLite through the strips' own connection (opened on first use,
+        closed by `close_strip_reader`), elsewhere through the host's `_read`."""
+        if self._dialect != "sqlite":
+            return self._read(sql, params)
+        path = self.path  # type: ignore[attr-defined]
+        with _SIDE_LOCK:
+            side = self.__dict__.get("_strip_side")
+            if side is None:
+                try:
+                    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+                    conn.execute("PRAGMA query_only=1")
+                    conn.execute("PRAGMA cache_size=-4000")
+                except sqlite3.Error as exc:
+                    raise classify(exc, path, "read") or exc from exc
+                side = self.__dict__["_strip_side"] = (conn, threading.Lock())
+        conn, lock = side
+        with lock:
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise classify(exc, path, "read") or exc from exc
+
+    def close_strip_reader(self) -> None:
+        """Close the SQLite side connection, if one was opened (the store's `close` calls this)."""
+        with _SIDE_LOCK:
+            side = self.__dict__.pop("_strip_side", None)
+        if side is not None:
+            with side[1]:
+                side[0].close()
+
     def schedule_histories(self, requests: Sequence[HistoryRequest], limit: int) -> list[History]:
         """For each request, in order, what `schedule_history` returns for it: the entry's jobs
         created at or after `since`, newest first, at most `limit`, as (created_at, status)."""
@@ -66,7 +104,13 @@ class StripReads:
             return []
         entries = [{"i": i, "plugin": r[0], "command": r[1], "dkey": r[2], "since": r[3]} for i, r in enumerate(requests)]
         out: list[History] = [[] for _ in requests]
-        for row in self._read(self._strip_q["schedule_histories"], {"entries": json.dumps(entries), "limit": limit}):
+        params = {"entries": json.dumps(entries), "limit": limit}
+        if self._dialect == "sqlite":  # one row per entry: its runs as a JSON array (no LATERAL)
+            for row in self._strip_read(self._strip_q["schedule_histories"], params):
+                runs = [(created, status) for created, status in json.loads(row[1])]
+                out[row[0]] = sorted(runs, key=lambda run: run[0], reverse=True)
+            return out
+        for row in self._read(self._strip_q["schedule_histories"], params):
             out[row[0]].append((row[1], row[2]))
         return out
 
@@ -92,7 +136,7 @@ class StripReads:
             return []
         entries = [{"i": i, "instance": r[0], "schedule_id": r[1], "since": r[2]} for i, r in enumerate(requests)]
         out: list[list[Skip]] = [[] for _ in requests]
-        for row in self._read(self._strip_q["schedule_skips"], {"entries": json.dumps(entries), "limit": limit}):
+        for row in self._strip_read(self._strip_q["schedule_skips"], {"entries": json.dumps(entries), "limit": limit}):
             out[row[0]].append(Skip(row[1], row[2], row[3]))
         return out
 

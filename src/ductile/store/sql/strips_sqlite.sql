@@ -3,26 +3,42 @@
 -- of 200 schedules takes the store's lock twice rather than 200 times.
 
 -- name: schedule_histories
--- :entries is a JSON list of {i, plugin, command, dkey, since}; per entry (by its index `i`)
--- its jobs created at or after `since`, newest first, at most :limit. Each entry is one probe of
--- jobs_dedupe (dedupe_key, plugin, command, status, created_at) per status with a range on
--- created_at, so the cost follows the windows, not the entries' whole histories.
+-- :entries is a JSON list of {i, plugin, command, dkey, since}; per entry (by its index `i`) a JSON
+-- array of its jobs created at or after `since`, newest first, at most :limit, as [created_at,
+-- status]. Each entry runs the single-entry read (`schedule_history`) as a correlated subquery:
+-- one range of jobs_dedupe (dedupe_key, plugin, command, status, created_at) per status, each cut
+-- at :limit, so the cost follows the windows, not the entries' whole histories.
 WITH e AS (
     SELECT json_extract(value, '$.i') AS i, json_extract(value, '$.plugin') AS plugin,
         json_extract(value, '$.command') AS command, json_extract(value, '$.dkey') AS dkey,
         json_extract(value, '$.since') AS since
     FROM json_each(:entries)
 )
-SELECT i, created_at, status FROM (
-    SELECT e.i AS i, j.created_at AS created_at, j.status AS status,
-        row_number() OVER (PARTITION BY e.i ORDER BY j.created_at DESC) AS n
-    FROM e JOIN jobs AS j INDEXED BY jobs_dedupe
-        ON j.dedupe_key = e.dkey AND j.plugin = e.plugin AND j.command = e.command
-        AND j.status IN ('succeeded', 'failed', 'timed_out', 'dead', 'skipped', 'queued', 'running')
-        AND j.created_at >= e.since
-    WHERE j.dedupe_key IS NOT NULL
-) WHERE n <= :limit
-ORDER BY i, created_at DESC;
+SELECT i, (SELECT json_group_array(json_array(created_at, status)) FROM (
+    SELECT created_at, status FROM (
+    SELECT * FROM (SELECT created_at, status FROM jobs
+        WHERE dedupe_key = e.dkey AND plugin = e.plugin AND command = e.command AND status = 'succeeded'
+        AND created_at >= e.since ORDER BY created_at DESC LIMIT :limit)
+    UNION ALL SELECT * FROM (SELECT created_at, status FROM jobs
+        WHERE dedupe_key = e.dkey AND plugin = e.plugin AND command = e.command AND status = 'failed'
+        AND created_at >= e.since ORDER BY created_at DESC LIMIT :limit)
+    UNION ALL SELECT * FROM (SELECT created_at, status FROM jobs
+        WHERE dedupe_key = e.dkey AND plugin = e.plugin AND command = e.command AND status = 'timed_out'
+        AND created_at >= e.since ORDER BY created_at DESC LIMIT :limit)
+    UNION ALL SELECT * FROM (SELECT created_at, status FROM jobs
+        WHERE dedupe_key = e.dkey AND plugin = e.plugin AND command = e.command AND status = 'dead'
+        AND created_at >= e.since ORDER BY created_at DESC LIMIT :limit)
+    UNION ALL SELECT * FROM (SELECT created_at, status FROM jobs
+        WHERE dedupe_key = e.dkey AND plugin = e.plugin AND command = e.command AND status = 'skipped'
+        AND created_at >= e.since ORDER BY created_at DESC LIMIT :limit)
+    UNION ALL SELECT * FROM (SELECT created_at, status FROM jobs
+        WHERE dedupe_key = e.dkey AND plugin = e.plugin AND command = e.command AND status = 'queued'
+        AND created_at >= e.since ORDER BY created_at DESC LIMIT :limit)
+    UNION ALL SELECT * FROM (SELECT created_at, status FROM jobs
+        WHERE dedupe_key = e.dkey AND plugin = e.plugin AND command = e.command AND status = 'running'
+        AND created_at >= e.since ORDER BY created_at DESC LIMIT :limit)
+    ) ORDER BY created_at DESC LIMIT :limit)) AS runs
+FROM e;
 
 -- name: record_schedule_skip
 INSERT INTO schedule_skips (instance, schedule_id, command, slot, at, reason)
