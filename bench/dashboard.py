@@ -30,6 +30,7 @@ import asyncio
 import os
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -306,6 +307,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="50k jobs, fewer requests and pairs")
     parser.add_argument("--pairs", type=int, default=3, help="paired throughput runs (none, five)")
     parser.add_argument("--batch", type=int, default=200, help="jobs per throughput run")
+    parser.add_argument(
+        "--db-cache",
+        type=Path,
+        help="reuse this built history (copied per run; built there first when absent): paired runs of two "
+        "versions then read the same data. Build it with the older version (a newer schema refuses to open it)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.jobs, args.pairs, args.batch = 50_000, 1, 60
@@ -315,8 +322,14 @@ def main() -> None:
         port = free_port()
         write_setup(root, port)
         t0 = time.perf_counter()
-        build(root / "ductile.db", args.jobs)
-        print(f"built {args.jobs:,} jobs, {len(INSTANCES) * len(SCHEDULES)} schedules in {time.perf_counter() - t0:.0f} s")
+        if args.db_cache is not None and args.db_cache.exists():
+            shutil.copyfile(args.db_cache, root / "ductile.db")
+            print(f"copied the history from {args.db_cache} (--db-cache) in {time.perf_counter() - t0:.0f} s")
+        else:
+            build(root / "ductile.db", args.jobs)
+            if args.db_cache is not None:
+                shutil.copyfile(root / "ductile.db", args.db_cache)
+            print(f"built {args.jobs:,} jobs, {len(INSTANCES) * len(SCHEDULES)} schedules in {time.perf_counter() - t0:.0f} s")
         proc = start(root, port)
         url = f"http://127.0.0.1:{port}"
         try:

@@ -40,11 +40,6 @@ def run_strips(gw: Any, entries: list[Any], now: datetime, count: int = SLOTS) -
     return out
 
 
-def run_strip(gw: Any, entry: Any, now: datetime, count: int = SLOTS) -> list[strip.Cell]:
-    """One entry's strip (the same as its row of `run_strips`)."""
-    return run_strips(gw, [entry], now, count)[0]
-
-
 def _cells(
     slots: list[datetime],
     history: list[tuple[str, str]],
