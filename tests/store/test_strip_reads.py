@@ -4,6 +4,8 @@ read back newest first within a window, and pruned by age."""
 
 from __future__ import annotations
 
+import pytest
+
 from ductile.lifecycle import Status
 from ductile.store.strips import HistoryRequest, Skip, SkipRequest
 from ductile.timeutil import to_text
@@ -97,3 +99,33 @@ def test_the_hourly_pruner_removes_skips_past_the_skipped_status_retention(store
 
     left = asyncio.run(round_of_pruning())
     assert [s.at for s in left[0]] == [to_text(now - timedelta(minutes=10))]
+
+
+def test_sqlite_strip_reads_do_not_wait_for_the_connection_the_dispatcher_uses(store):
+    """While another thread holds the SQLite store's connection lock (as a claim or finish does),
+    the strips' reads still answer, from their own read connection; they see committed rows."""
+    import threading
+
+    from store.backends import is_pg
+
+    if is_pg(store):
+        pytest.skip("PostgreSQL reads take a pooled connection: there is no shared lock to avoid")
+    _runs(store)
+    store.record_schedule_skip("p", "a", "poll", at=at(5), reason="circuit_open", slot=at(0))
+    answered: list[object] = []
+    with store._lock:  # what the dispatcher's transactions hold
+        reader = threading.Thread(
+            target=lambda: answered.extend(
+                [
+                    store.schedule_histories([HistoryRequest("p", "poll", B, to_text(at(0)))], 10),
+                    store.schedule_skips([SkipRequest("p", "a", "")], 10),
+                ]
+            )
+        )
+        reader.start()
+        reader.join(timeout=10)
+        assert not reader.is_alive(), "the strip reads waited for the store's lock"
+    assert answered == [
+        [[(to_text(at(35)), "succeeded"), (to_text(at(15)), "succeeded")]],
+        [[Skip(to_text(at(5)), "circuit_open", to_text(at(0)))]],
+    ]
