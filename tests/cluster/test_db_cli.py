@@ -14,6 +14,7 @@ from pgtest import fresh_schema
 from ductile.jobs import AttemptRecord, BulkAction, JobQuery, NewJob, ScheduleState, StateChange
 from ductile.lifecycle import Decision, Status
 from ductile.store import SqliteStore, open_store, queries
+from ductile.store.strips import SkipRequest
 from ductile.timeutil import to_text
 
 T0 = datetime(2026, 11, 29, 10, 0, 0, tzinfo=UTC)
@@ -50,6 +51,8 @@ def test_db_copy_moves_an_installation_and_verifies_it(tmp_path: Path) -> None:
     src.reset_breaker("p", "poll", T0 + timedelta(minutes=6))
     paused = ScheduleState("p", "default", None, None, None, None, "paused_manual", "maintenance", "ops", to_text(T0))
     src.put_schedule_state(paused)
+    src.record_schedule_skip("p", "default", "poll", at=T0 + timedelta(minutes=7), reason="circuit_open", slot=T0)
+    skips = [SkipRequest("p", "default", "")]
     before = {j: (src.get_job(j), src.attempts(j), src.transitions(j), src.emitted_events(j)) for j in ids}
     extras = (
         src.retry_links(ids[2]),
@@ -57,6 +60,7 @@ def test_db_copy_moves_an_installation_and_verifies_it(tmp_path: Path) -> None:
         src.breaker_rows(),
         [{k: v for k, v in t.items() if k != "id"} for t in src.breaker_transitions("p", "poll")],
         src.schedule_states(),
+        src.schedule_skips(skips, 10),
     )
     counts, state = src.status_counts(), src.all_states()
     src.close()
@@ -75,6 +79,7 @@ def test_db_copy_moves_an_installation_and_verifies_it(tmp_path: Path) -> None:
                 dst.breaker_rows(),
                 [{k: v for k, v in t.items() if k != "id"} for t in dst.breaker_transitions("p", "poll")],
                 dst.schedule_states(),
+                dst.schedule_skips(skips, 10),
             ) == extras
             assert dst.status_counts() == counts and dst.all_states() == state
             assert dst.list_jobs(JobQuery(limit=100)).total == 31

@@ -13,6 +13,7 @@ from ductile.jobs import NewJob
 from ductile.lifecycle import Status
 from ductile.pipelines.router import HOOK_SUBMITTER, ROUTE_SUBMITTER
 from ductile.scheduler.loop import Scheduler
+from ductile.store.strips import Skip, SkipRequest
 
 from .conftest import TEST_PLUGINS
 
@@ -98,6 +99,12 @@ async def test_opens_at_threshold_half_opens_after_reset_after_reopens_then_clos
     assert [s["reason"] for s in skips] == ["circuit_open", "circuit_open"]
     assert {s["plugin"] for s in skips} == {"bad"} and {s["command"] for s in skips} == {"poll"}
     assert h.entry.last_skip == "2026-11-29T10:05:54.000000Z"
+    # each skip is stored too (the run strip reads them after a restart): when, why, which slot
+    [stored] = h.r.store.schedule_skips([SkipRequest("bad", h.entry.spec.id, "")], 10)
+    assert stored == [
+        Skip("2026-11-29T10:05:54.000000Z", "circuit_open", "2026-11-29T10:03:00.000000Z"),
+        Skip("2026-11-29T10:02:00.000000Z", "circuit_open", "2026-11-29T10:02:00.000000Z"),
+    ]
     # cooldown elapsed: half_open, one trial runs; it fails → open again, cooldown restarts
     assert await h.fire_at(6) is not None
     assert (h.breaker()["state"], h.breaker()["failure_count"]) == ("open", 3)

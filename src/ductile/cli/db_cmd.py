@@ -31,6 +31,7 @@ TABLES: list[tuple[str, str]] = [
     ("circuit_breakers", "plugin, command"),
     ("circuit_breaker_transitions", "id"),
     ("bulk_actions", "id"),
+    ("schedule_skips", "id"),
 ]
 # Columns the target generates itself (identity / rowid stand-ins).
 GENERATED = {"seq", "id"}

@@ -200,13 +200,14 @@ class Scheduler:
         if closed is not None:
             # the slot stays; only the fire moves, to the first instant the window is open
             entry.fire_at = next_allowed(spec, now) or now + WINDOW_NEVER
-            await self._skip(entry, now, closed)
+            await self._skip(entry, now, closed, entry.slot)
             return None
+        skipped_slot = entry.slot  # the slot a gate or if_running skips (before _advance moves past it)
         for gate in self.gates:
             reason = gate(entry.instance, spec.command, now)
             if reason is not None:
                 self._advance(entry, now)
-                await self._skip(entry, now, reason)
+                await self._skip(entry, now, reason, skipped_slot)
                 return None
         if spec.if_running == "cancel":
             await self._cancel_outstanding(entry)
@@ -218,7 +219,8 @@ class Scheduler:
             active = await off_loop(self.store, self.store.count_active, entry.instance, spec.command, entry.key)
             if active >= limit:
                 self._advance(entry, now)
-                await self._skip(entry, now, "already_running" if spec.if_running == "skip" else "outstanding_limit")
+                reason = "already_running" if spec.if_running == "skip" else "outstanding_limit"
+                await self._skip(entry, now, reason, skipped_slot)
                 return None
         return await self._enqueue(entry, now)
 
@@ -231,9 +233,22 @@ class Scheduler:
         entry.slot = next_slot(entry.spec, entry.slot, now)
         entry.fire_at = fire_time(entry.spec, entry.slot, self.draw())
 
-    async def _skip(self, entry: Entry, now: datetime, reason: str) -> None:
+    async def _skip(self, entry: Entry, now: datetime, reason: str, slot: datetime | None) -> None:
+        """Persist the entry's state, keep the skip itself (the dashboard's run strip reads it
+        back after a restart, when the event below is long gone), then announce it."""
         entry.last_skip, entry.last_skip_reason = to_text(now), reason
         await off_loop(self.store, self.store.put_schedule_state, entry.state(now))
+        slot = None if entry.spec.one_shot else slot
+        await off_loop(
+            self.store,
+            self.store.record_schedule_skip,
+            entry.instance,
+            entry.spec.id,
+            entry.spec.command,
+            at=now,
+            reason=reason,
+            slot=slot,
+        )
         data: dict[str, Any] = {
             "plugin": entry.instance,
             "schedule_id": entry.spec.id,

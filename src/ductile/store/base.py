@@ -17,7 +17,7 @@ Contracts every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,6 +43,7 @@ from ductile.store.webhooks import Delivery, WebhookJob
 if TYPE_CHECKING:
     from ductile.breaker.state import Change
     from ductile.store.errors import StoreUnavailable
+    from ductile.store.strips import History, HistoryRequest, Skip, SkipRequest
 
 STATE_LIMIT = 1024 * 1024
 
@@ -233,6 +234,22 @@ class Store(Protocol):
     def schedule_history(self, plugin: str, command: str, key: str, since: str, limit: int) -> list[tuple[str, str]]:
         """The entry's jobs created at or after `since`, newest first, as (created_at, status)
         (the dashboard's run strip)."""
+
+    def schedule_histories(self, requests: Sequence[HistoryRequest], limit: int) -> list[History]:
+        """`schedule_history` for many entries in one read (the overview's strips), in request
+        order; requests are (plugin, command, key, since)."""
+
+    def record_schedule_skip(
+        self, instance: str, schedule_id: str, command: str, *, at: datetime, reason: str, slot: datetime | None
+    ) -> None:
+        """Keep one scheduler skip (store/strips.py; kept until pruned by `prune_schedule_skips`)."""
+
+    def schedule_skips(self, requests: Sequence[SkipRequest], limit: int) -> list[list[Skip]]:
+        """Per (instance, schedule_id, since) request, in order: its skips at or after `since`,
+        newest first, at most `limit`, as `Skip(at, reason, slot)`."""
+
+    def prune_schedule_skips(self, cutoff: datetime, batch: int = 1000) -> int:
+        """Delete at most `batch` skips recorded before `cutoff`; call again until 0."""
 
     def emitted_with_children(self, job_id: str) -> list[dict[str, Any]]:
         """The job's emitted events `{event_id, type, payload, created_at, children: [job_id]}`,

@@ -42,6 +42,7 @@ from ductile.store.postgres_reads import PostgresReads
 from ductile.store.routing import Dialect
 from ductile.store.sqlite import _job
 from ductile.store.sqlite_actions import SqliteActions
+from ductile.store.strips import StripReads
 from ductile.timeutil import to_text
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ _CLAIM_SETTINGS = (
 )
 
 
-class PostgresStore(PgDispatch, PgCluster, PgEnqueue, PgSchedules, PostgresReads, SqliteActions, SqliteBreakers):
+class PostgresStore(PgDispatch, PgCluster, PgEnqueue, PgSchedules, PostgresReads, StripReads, SqliteActions, SqliteBreakers):
     """See `ductile.store.base.Store` for the contract of each method; reads are in
     `postgres_reads.PostgresReads`, claims and finishes in `pg_dispatch.PgDispatch`, enqueues and
     cancels in `pg_enqueue.PgEnqueue`, node
@@ -63,6 +64,7 @@ class PostgresStore(PgDispatch, PgCluster, PgEnqueue, PgSchedules, PostgresReads
     circuit breaker (`SqliteBreakers`) are the SQLite store's code run with this store's queries."""
 
     _q = Q
+    _dialect = "postgres"  # strips.StripReads: sql/strips_postgres.sql
     _to_job = staticmethod(_job)
 
     def __init__(self, url: str, *, pool_size: int = 4, connect_timeout: float = 10.0, node_id: str | None = None):

@@ -41,6 +41,7 @@ from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
 from ductile.store.routing import EntryJob, Routing, insert_entries
 from ductile.store.sqlite_actions import SqliteActions, insert_bulk_action
 from ductile.store.sqlite_reads import SqliteReads
+from ductile.store.strips import StripReads
 from ductile.store.webhooks import Delivery, WebhookJob, enqueue_deliveries, enqueue_delivery
 from ductile.timeutil import from_text, to_text
 
@@ -104,7 +105,7 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     )
 
 
-class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
+class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
     """See `ductile.store.base.Store` for the contract of each method; lineage reads live in
     `sqlite_reads.SqliteReads`."""
 
@@ -270,6 +271,7 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
             stop.set()
             thread.join(timeout=30.0)
             self._checkpointer = None
+        self.close_strip_reader()
         with self._lock:
             try:
                 self._db.execute("PRAGMA optimize")

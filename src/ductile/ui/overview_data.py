@@ -1,57 +1,69 @@
 """What the overview shows, gathered from the running gateway: `GET /schedules` (with its health
-judgement), each entry's recent jobs for the run strip, the scheduler's recent skips (from the
-event hub's replay buffer: skips are not stored), and the queue figures `/healthz` reports."""
+judgement), each entry's recent jobs and the scheduler's recorded skips for the run strip (both
+read for every entry in one statement each, store/strips.py), and the queue figures `/healthz`
+reports."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ductile.api.routers.schedules import schedules_body
 from ductile.scheduler import health_watch
 from ductile.store import StoreError
+from ductile.store.strips import HistoryRequest, SkipRequest
 from ductile.timeutil import from_text, to_text
 from ductile.ui import strip
 
 SLOTS = 24  # cells per strip: fits a phone's width and a day of hourly runs
 
 
-def skip_times(hub: Any) -> dict[tuple[str, str], list[datetime]]:
-    """(instance, schedule_id) → when the scheduler skipped it, from the hub's replay buffer."""
-    from datetime import UTC
-
-    events: list[Any] = []
-    for _ in range(5):  # the page is computed off the event loop: the buffer may grow meanwhile
-        try:
-            events, _ = hub.replay_since(0)
-            break
-        except RuntimeError:  # "deque mutated during iteration": read it again
-            continue
-    out: dict[tuple[str, str], list[datetime]] = {}
-    for event in events:
-        if event.type == "scheduler.skipped":
-            key = (str(event.data.get("plugin")), str(event.data.get("schedule_id")))
-            out.setdefault(key, []).append(datetime.fromtimestamp(event.at, tz=UTC))
+def run_strips(gw: Any, entries: list[Any], now: datetime, count: int = SLOTS) -> list[list[strip.Cell]]:
+    """Each entry's strip, in order: its slots, its jobs and its recorded skips in view. The jobs
+    and the skips of all entries are two store reads, however many schedules there are."""
+    slots_of = [strip.past_slots(e.spec, e.slot, now, count) for e in entries]
+    drawn = [i for i, slots in enumerate(slots_of) if slots]
+    limit = count * 4
+    since = {i: to_text(slots_of[i][0]) for i in drawn}
+    histories = gw.store.schedule_histories(
+        [HistoryRequest(entries[i].instance, entries[i].spec.command, entries[i].key, since[i]) for i in drawn], limit
+    )
+    skips = gw.store.schedule_skips([SkipRequest(entries[i].instance, entries[i].spec.id, since[i]) for i in drawn], limit)
+    policy = health_watch.policy_of(gw.config)
+    started = from_text(gw.started_at)
+    out: list[list[strip.Cell]] = [[] for _ in entries]
+    for i, history, skipped in zip(drawn, histories, skips, strict=True):
+        out[i] = _cells(slots_of[i], history, [_stored_time(s.at) for s in skipped], now, started, policy, limit)
     return out
 
 
-def run_strip(gw: Any, entry: Any, now: datetime, skips: list[datetime], count: int = SLOTS) -> list[strip.Cell]:
-    spec = entry.spec
-    slots = strip.past_slots(spec, entry.slot, now, count)
-    if not slots:
-        return []
-    limit = count * 4
-    history = gw.store.schedule_history(entry.instance, spec.command, entry.key, to_text(slots[0]), limit)
-    jobs = [(from_text(created), status) for created, status in history]
-    floor: datetime | None = from_text(gw.started_at)
+def _stored_time(text: str) -> datetime:
+    """A time as the store writes it (`to_text`: `2026-11-29T10:00:00.000000Z`). Python 3.11's
+    `fromisoformat` reads that `Z` itself, ~40 times faster than `from_text` (which also accepts
+    other RFC 3339 spellings): with 200 strips of up to 96 jobs, `from_text` was most of the
+    overview's data time. Anything else still goes through `from_text`."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is UTC else from_text(text)
+
+
+def _cells(
+    slots: list[datetime],
+    history: list[tuple[str, str]],
+    skips: list[datetime],
+    now: datetime,
+    started: datetime,
+    policy: Any,
+    limit: int,
+) -> list[strip.Cell]:
+    jobs = [(_stored_time(created), status) for created, status in history]
+    floor: datetime | None = started
     if jobs and len(history) < limit:
-        floor = min(floor, *(created for created, _ in jobs))  # type: ignore[type-var]
+        floor = min(started, *(created for created, _ in jobs))
     elif jobs:
         floor = None  # the window is full of runs: draw every slot
-    policy = health_watch.policy_of(gw.config)
     interval = (slots[-1] - slots[-2]).total_seconds() if len(slots) > 1 else policy.late_after
     grace = min(policy.late_after, interval * 2 + 5)
     return strip.cells(slots, jobs, skips, now, floor=floor, grace=grace)
@@ -116,11 +128,8 @@ def shared(gw: Any, now: datetime, count: int = SLOTS) -> tuple[dict[str, Any], 
 def compute(gw: Any, now: datetime, count: int = SLOTS) -> dict[str, Any]:
     body = schedules_body(gw, cached_health=True)
     entries = {(e.instance, e.spec.id): e for e in (gw.scheduler.entries if gw.scheduler is not None else [])}
-    skips = skip_times(gw.hub)
-    rows = []
-    for item in body["schedules"]:
-        key = (item["instance"], item["schedule_id"])
-        entry = entries.get(key)
-        cells = run_strip(gw, entry, now, skips.get(key, []), count) if entry is not None else []
-        rows.append({**item, "cells": cells})
+    found = [entries.get((item["instance"], item["schedule_id"])) for item in body["schedules"]]
+    known = [e for e in found if e is not None]
+    strips = iter(run_strips(gw, known, now, count))
+    rows = [{**item, "cells": next(strips) if e is not None else []} for item, e in zip(body["schedules"], found, strict=True)]
     return {"schedules": rows, "figures": figures(gw), "now": body["now"]}

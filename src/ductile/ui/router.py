@@ -10,7 +10,9 @@ contract, and `GET /` lists API endpoints only (it links the dashboard under `di
 from __future__ import annotations
 
 import importlib
+import logging
 import re
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,8 +25,10 @@ from ductile.api.app import ApiError
 from ductile.ui import auth
 from ductile.ui.auth import CsrfRefused, LoginRequired, ScopeMissing, UiSession
 from ductile.ui.render import SECURITY_HEADERS, STATIC, page
+from ductile.ui.throttle import LoginThrottle
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+log = logging.getLogger(__name__)
 
 # Page modules under ductile.ui.pages, included when they exist (later pages are new files).
 PAGES = ("overview", "jobs", "job_detail", "pipelines", "plugins")
@@ -81,6 +85,19 @@ async def login(request: Request) -> Response:
             status=403,
             next_path=next_path,
         )
+    client = request.client.host if request.client is not None else "unknown"
+    throttle: LoginThrottle = request.app.state.ui_login_throttle
+    wait = throttle.retry_after(client, time.monotonic())
+    if wait is not None:
+        refused = _login_page(
+            request,
+            error=f"Too many failed sign-ins from your address ({throttle.limit} within "
+            f"{throttle.window:g} s). Wait {wait} s, then try again.",
+            status=429,
+            next_path=next_path,
+        )
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     token = (form.get("token") or [""])[0].strip()
     if not token:
         return _login_page(request, error="Enter an API token (from api.auth.tokens).", status=400, next_path=next_path)
@@ -89,7 +106,11 @@ async def login(request: Request) -> Response:
     digest = auth.digest_of(token)
     principal = request.app.state.tokens.by_digest(digest)
     if principal is None:
+        throttle.failed(client, time.monotonic())
+        if throttle.retry_after(client, time.monotonic()) is not None:
+            log.warning("dashboard sign-ins refused for a while: too many failures", extra={"client": client})
         return _login_page(request, error="That token is not valid on this gateway.", status=401, next_path=next_path)
+    throttle.succeeded(client)
     sessions = auth.book(request)
     sessions.drop(request.cookies.get(auth.COOKIE))  # a new id on every login (no session fixation)
     session = sessions.create(digest, principal, time.monotonic())
@@ -196,10 +217,12 @@ def install(app: FastAPI) -> None:
     if not config.enabled:
         return
     app.state.ui_sessions = auth.SessionBook(ttl=config.session_ttl)
+    app.state.ui_login_throttle = LoginThrottle()
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(ScopeMissing, _scope_missing)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     app.include_router(router)
+    warmers: list[Any] = []
     for name in PAGES:
         module: Any
         try:
@@ -209,4 +232,18 @@ def install(app: FastAPI) -> None:
                 raise
             continue
         app.include_router(module.router)
+        if hasattr(module, "warm"):
+            warmers.append(module.warm)
     app.mount("/ui/static", StaticFiles(directory=str(STATIC)), name="ui-static")
+    gateway = app.state.gateway
+    # Off the event loop, once: the first visitor after a start then finds the data, templates
+    # and caches ready instead of paying for all of them (pages define `warm(gateway)`).
+    threading.Thread(target=_warm, args=(warmers, gateway), name="ui-warm", daemon=True).start()
+
+
+def _warm(warmers: list[Any], gateway: Any) -> None:
+    for warm in warmers:
+        try:
+            warm(gateway)
+        except Exception:  # best effort: a page that cannot warm still renders on demand
+            log.debug("dashboard warm-up failed", exc_info=True)

@@ -1,4 +1,5 @@
-"""Delete finished jobs older than `service.job_retention` (per status), hourly.
+"""Delete finished jobs older than `service.job_retention` (per status), hourly, and the
+scheduler's skip records (store/strips.py) with the retention of a `skipped` job.
 
 Retention defaults to 30 days because "why did it fail last week" must stay answerable.
 """
@@ -38,6 +39,7 @@ async def run(
                 await asyncio.sleep(0)  # let jobs and API requests in between batches
             if removed:
                 log.info("pruned finished jobs", extra={"removed": removed})
+            await prune_schedule_skips(store, limits["skipped"])
             if breaker_retention is not None:
                 await prune_breaker_transitions(store, utcnow() - timedelta(seconds=breaker_retention))
         except Exception:
@@ -56,4 +58,16 @@ async def prune_breaker_transitions(store: Store, cutoff: datetime) -> int:
         await asyncio.sleep(0)
     if removed:
         log.info("pruned circuit breaker transitions", extra={"removed": removed})
+    return removed
+
+
+async def prune_schedule_skips(store: Store, cutoff: datetime) -> int:
+    """Delete scheduler skips recorded before `cutoff`, in batches; how many went. Skips are kept
+    as long as a `skipped` job would be: the run strip shows them beside the jobs of their time."""
+    removed = 0
+    while batch_removed := await off_loop(store, store.prune_schedule_skips, cutoff):
+        removed += batch_removed
+        await asyncio.sleep(0)
+    if removed:
+        log.info("pruned schedule skips", extra={"removed": removed})
     return removed

@@ -30,7 +30,11 @@ _rendered_lock = threading.Lock()
 
 
 def _live(data: dict[str, Any], session: UiSession) -> tuple[tuple[int, bool], str]:
-    key = (data["generation"], session.allows("jobs:result:ro"))
+    return _live_for(data, session.allows("jobs:result:ro"))
+
+
+def _live_for(data: dict[str, Any], show_errors: bool) -> tuple[tuple[int, bool], str]:
+    key = (data["generation"], show_errors)
     with _rendered_lock:
         html = _rendered.get(key)
         if html is None:
@@ -72,3 +76,12 @@ def overview_fragment(request: Request, session: UiSession = Depends(needs("jobs
             found = _encoded[(*key, gzip_ok)] = encode(live, gzip_ok)
     body, encoding = found
     return HTMLResponse(body, headers={**SECURITY_HEADERS, **encoding})
+
+
+def warm(gateway: Any) -> None:
+    """Compute the overview once at start (router.install calls this off the event loop): the
+    store's pages, the cron grids, the cell HTML and the template are then warm, and a visitor
+    within the sharing window gets this very rendering."""
+    data, _ = overview_data.shared(gateway, utcnow())
+    for show_errors in (False, True):
+        _live_for(data, show_errors)
