@@ -153,8 +153,11 @@ def follow_job_logs(url: str, token: str | None, job_id: str, show: Callable[[di
     async def catch_up() -> bool:
         client = MonitorClient(url, token)
         try:
-            body = await client._get("/job-attempts", job_id=job_id, limit=200)
+            # The job first: once it reads terminal, its last attempt (ended in the same
+            # transaction) is in the attempts read after it. The other order could see the job
+            # end between the reads and exit without printing the last attempt.
             job = await client.job(job_id)
+            body = await client._get("/job-attempts", job_id=job_id, limit=200)
         finally:
             await client.aclose()
         for record in sorted(body["attempts"], key=lambda a: a["attempt"]):
