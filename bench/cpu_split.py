@@ -2,7 +2,7 @@
 run in this process, with the hot functions wrapped to add up the event-loop thread's CPU time
 (`time.thread_time`, exclusive of nested wrapped calls) from the release to the empty queue.
 
-    .venv/bin/python bench/cpu_split.py [JOBS] [WORKERS]      # default 500 jobs, max_workers 2
+    .venv/bin/python bench/cpu_split.py [JOBS] [WORKERS] [PLUGIN]   # default 500 jobs, max_workers 2, benchsh
 
 CPU time rather than py-spy's samples: on a shared machine the wall-clock shares are mostly
 waiting for a core (the vfork wait, a pipe write that wakes the plugin), which costs no CPU.
@@ -24,12 +24,13 @@ import dispatch_children
 
 jobs = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 workers = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+plugin = sys.argv[3] if len(sys.argv) > 3 else "benchsh"  # or benchpy
 work = Path(tempfile.mkdtemp(prefix="hp-split-"))
 root = work / "plugins"
 dispatch.write_plugins(root)
 os.environ["PATH"] = dispatch.BENCH_PATH
 port = dispatch_children.free_port()
-cfg = dispatch_children.write_gateway_config(work / "gw", root, "benchsh", workers, port)
+cfg = dispatch_children.write_gateway_config(work / "gw", root, plugin, workers, port)
 from ductile import dispatch as d  # noqa: E402
 from ductile import executor  # noqa: E402
 from ductile.store import sqlite as sq  # noqa: E402
@@ -93,7 +94,7 @@ def patched():
 
 dispatch_children.cpu_seconds = patched
 out = dispatch_children.child_gateway(
-    {"config": str(cfg), "jobs": jobs, "instance": "benchsh", "workers": workers, "port": port}
+    {"config": str(cfg), "jobs": jobs, "instance": plugin, "workers": workers, "port": port}
 )
 total = out["cpu_s"] * 1e6 / jobs
 print(f"total process CPU/job {total:.0f} us; load {os.getloadavg()[0]:.1f}; {jobs / out['seconds']:.1f} jobs/s")
