@@ -641,6 +641,16 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
             for r in self._read(Q["events_for_job"], {"job_id": job_id})
         ]
 
+    def data_version(self) -> tuple[int, int]:
+        """(`PRAGMA data_version`, `total_changes`) of the store's connection: the first changes
+        when another connection commits (a CLI, another process), the second counts this
+        connection's own changes. Together exact: equal means nobody committed a change."""
+        with self._lock:
+            try:
+                return self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes
+            except sqlite3.Error as exc:
+                raise classify(exc, self.path, "read") or exc from exc
+
     def status_counts(self) -> dict[str, int]:
         counts = {s.value: 0 for s in Status}
         for status, n in self._read(Q["status_counts"]):
