@@ -55,17 +55,22 @@ def test_an_idle_checkpointer_checkpoints_only_after_a_commit(tmp_path: Path) ->
     deadline = time.monotonic() + 10
     while store.checkpoints == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.2)  # let the round after the fill finish copying
+    settled = -1
+    while settled != store.checkpoints and time.monotonic() < deadline:  # the rounds after the fill
+        settled = store.checkpoints
+        time.sleep(0.5)
     idle_from = store.checkpoints
     time.sleep(0.4)  # ~20 rounds with nothing committed
     assert store.checkpoints == idle_from
     size = store.path.stat().st_size
     _fill(store, 20)  # ~100 pages more
     deadline = time.monotonic() + 10
-    while store.path.stat().st_size == size and time.monotonic() < deadline:
+    while store.checkpoints == idle_from and time.monotonic() < deadline:
         time.sleep(0.02)
     assert store.checkpoints > idle_from
-    assert store.path.stat().st_size > size
+    while store.path.stat().st_size == size and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert store.path.stat().st_size > size  # the new pages reached the database file
     store.close()
 
 

@@ -6,6 +6,7 @@ guards the single connection for the rare caller on another thread.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -64,6 +65,17 @@ def checkpoint_due(seen: int | None, version: int) -> bool:
     connection (the store's writer, a CLI) commits, so an unchanged one means nothing new in
     the WAL. Pure."""
     return seen is None or version != seen
+
+
+@functools.lru_cache(maxsize=64)
+def _json_list_of(names: tuple[str, ...]) -> str:
+    return json.dumps(list(names))
+
+
+def _json_list(names: Collection[str]) -> str:
+    """`names` as a JSON array (the claim's excluded instances): the same few sets come back
+    job after job, so their text is kept rather than encoded for every claim."""
+    return _json_list_of(tuple(names)) if names else "[]"
 
 
 def _dumps(value: Any) -> str | None:
@@ -350,7 +362,7 @@ class SqliteStore(SqliteReads, SqliteActions, SqliteBreakers):
         start: Callable[[Job], int | None] | None,
     ) -> Job | None:
         stamp = to_text(now)
-        row = db.execute(Q["claim_next"], {"now": stamp, "excluded": json.dumps(list(excluded_plugins))}).fetchone()
+        row = db.execute(Q["claim_next"], {"now": stamp, "excluded": _json_list(excluded_plugins)}).fetchone()
         if row is None:
             return None
         job = _job(row)
