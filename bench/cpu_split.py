@@ -82,6 +82,19 @@ wrap(d, "judge", "judge (parse response)")
 wrap(d.Dispatcher, "_emit", "events: _emit (+hub, metrics)")
 wrap(logging.Logger, "_log", "log lines")
 wrap(d.Dispatcher, "_decide", "lifecycle decide")
+import selectors  # noqa: E402
+
+selects = [0]
+_select = selectors.EpollSelector.select
+
+
+def counting_select(self, timeout=None):
+    if on[0]:
+        selects[0] += 1
+    return _select(self, timeout)
+
+
+selectors.EpollSelector.select = counting_select  # loop iterations (wake-ups) per job
 calls_patch = [0]
 orig = dispatch_children.cpu_seconds
 
@@ -97,7 +110,10 @@ out = dispatch_children.child_gateway(
     {"config": str(cfg), "jobs": jobs, "instance": plugin, "workers": workers, "port": port}
 )
 total = out["cpu_s"] * 1e6 / jobs
-print(f"total process CPU/job {total:.0f} us; load {os.getloadavg()[0]:.1f}; {jobs / out['seconds']:.1f} jobs/s")
+print(
+    f"total process CPU/job {total:.0f} us; load {os.getloadavg()[0]:.1f}; {jobs / out['seconds']:.1f} jobs/s; "
+    f"{selects[0] / jobs:.1f} event-loop wake-ups/job"
+)
 named = 0
 for label, v in sorted(acc.items(), key=lambda kv: -kv[1]):
     print(
