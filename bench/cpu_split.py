@@ -2,7 +2,7 @@
 run in this process, with the hot functions wrapped to add up the event-loop thread's CPU time
 (`time.thread_time`, exclusive of nested wrapped calls) from the release to the empty queue.
 
-    .venv/bin/python bench/cpu_split.py [JOBS] [WORKERS]      # default 500 jobs, max_workers 2
+    .venv/bin/python bench/cpu_split.py [JOBS] [WORKERS] [PLUGIN]   # default 500 jobs, max_workers 2, benchsh
 
 CPU time rather than py-spy's samples: on a shared machine the wall-clock shares are mostly
 waiting for a core (the vfork wait, a pipe write that wakes the plugin), which costs no CPU.
@@ -24,12 +24,13 @@ import dispatch_children
 
 jobs = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 workers = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+plugin = sys.argv[3] if len(sys.argv) > 3 else "benchsh"  # or benchpy
 work = Path(tempfile.mkdtemp(prefix="hp-split-"))
 root = work / "plugins"
 dispatch.write_plugins(root)
 os.environ["PATH"] = dispatch.BENCH_PATH
 port = dispatch_children.free_port()
-cfg = dispatch_children.write_gateway_config(work / "gw", root, "benchsh", workers, port)
+cfg = dispatch_children.write_gateway_config(work / "gw", root, plugin, workers, port)
 from ductile import dispatch as d  # noqa: E402
 from ductile import executor  # noqa: E402
 from ductile.store import sqlite as sq  # noqa: E402
@@ -81,6 +82,19 @@ wrap(d, "judge", "judge (parse response)")
 wrap(d.Dispatcher, "_emit", "events: _emit (+hub, metrics)")
 wrap(logging.Logger, "_log", "log lines")
 wrap(d.Dispatcher, "_decide", "lifecycle decide")
+import selectors  # noqa: E402
+
+selects = [0]
+_select = selectors.EpollSelector.select
+
+
+def counting_select(self, timeout=None):
+    if on[0]:
+        selects[0] += 1
+    return _select(self, timeout)
+
+
+selectors.EpollSelector.select = counting_select  # loop iterations (wake-ups) per job
 calls_patch = [0]
 orig = dispatch_children.cpu_seconds
 
@@ -93,10 +107,13 @@ def patched():
 
 dispatch_children.cpu_seconds = patched
 out = dispatch_children.child_gateway(
-    {"config": str(cfg), "jobs": jobs, "instance": "benchsh", "workers": workers, "port": port}
+    {"config": str(cfg), "jobs": jobs, "instance": plugin, "workers": workers, "port": port}
 )
 total = out["cpu_s"] * 1e6 / jobs
-print(f"total process CPU/job {total:.0f} us; load {os.getloadavg()[0]:.1f}; {jobs / out['seconds']:.1f} jobs/s")
+print(
+    f"total process CPU/job {total:.0f} us; load {os.getloadavg()[0]:.1f}; {jobs / out['seconds']:.1f} jobs/s; "
+    f"{selects[0] / jobs:.1f} event-loop wake-ups/job"
+)
 named = 0
 for label, v in sorted(acc.items(), key=lambda kv: -kv[1]):
     print(

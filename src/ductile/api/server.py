@@ -28,6 +28,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ductile.config import ApiConfig
 
+TICK = 1.0  # seconds between the server's housekeeping wake-ups (Date header); see _Server
+
 
 @dataclass(frozen=True)
 class HttpLimits:
@@ -231,6 +233,32 @@ def limited_protocol(limits: HttpLimits) -> type[LimitedProtocol]:
 
 
 class _Server(uvicorn.Server):
+    """uvicorn's server without its 10 Hz tick: `main_loop` wakes once a second to refresh the
+    Date header (uvicorn does that every tenth tick anyway) and at once when `should_exit` is
+    set, so an idle gateway's loop is not woken ten times a second for nothing."""
+
+    _exit_requested: asyncio.Event | None = None
+    _should_exit = False
+
+    @property  # type: ignore[override]  # uvicorn declares a plain attribute
+    def should_exit(self) -> bool:
+        return self._should_exit
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self._should_exit = value
+        if value and self._exit_requested is not None:
+            self._exit_requested.set()
+
+    async def main_loop(self) -> None:
+        self._exit_requested = asyncio.Event()
+        should_exit = await self.on_tick(0)
+        while not should_exit:
+            if not self._should_exit:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._exit_requested.wait(), timeout=TICK)
+            should_exit = await self.on_tick(0)  # counter 0: refresh the Date header, then check exit
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:  # the gateway owns signals
         yield

@@ -3,7 +3,8 @@ pure `scheduler.health.assess`, and tell people when a judgement changes.
 
 `watch` re-judges every entry every few seconds and publishes `schedule.health_changed` (and a
 log line) on each change, so a person tailing events, an agent on SSE, or Prometheus sees a
-schedule go late, failing or stale without polling `/schedules`.
+schedule go late, failing or stale without polling `/schedules`. The store reads behind a
+judgement are re-done only when the database changed since (`Reads`).
 """
 
 from __future__ import annotations
@@ -34,10 +35,18 @@ def policy_of(config: Any) -> HealthPolicy:
     return HealthPolicy(late_after=h.late_after, failing_after=h.failing_after, stale_after=h.stale_after)
 
 
-def evidence(entry: Entry, store: Any, watched_since: datetime, limit: int = RECENT) -> tuple[Evidence, int]:
-    """The entry's evidence, and how many finished runs were looked at."""
+Runs = tuple[list[tuple[str, str | None]], str | None]  # store.schedule_runs: (runs, last success)
+
+
+def evidence(
+    entry: Entry, store: Any, watched_since: datetime, limit: int = RECENT, runs_read: Runs | None = None
+) -> tuple[Evidence, int]:
+    """The entry's evidence, and how many finished runs were looked at. `runs_read`: the
+    entry's `store.schedule_runs` result when the caller already has it (the watcher's cache)."""
     spec = entry.spec
-    runs, last_success = store.schedule_runs(entry.instance, spec.command, entry.key, limit)
+    if runs_read is None:
+        runs_read = store.schedule_runs(entry.instance, spec.command, entry.key, limit)
+    runs, last_success = runs_read
     failures = 0
     last_failure = None
     for status, completed_at in runs:
@@ -100,6 +109,30 @@ def health_view(h: Health, e: Evidence) -> dict[str, Any]:
     }
 
 
+class Reads:
+    """The watcher's copy of each entry's store reads, valid while the database is unchanged.
+
+    A round re-reads an entry's runs only when `store.data_version()` moved since the reads were
+    taken (anything committed: a run finished, a job pruned), or the entry is new. Everything
+    else a judgement looks at (the entry's status and next fire, the time) is taken afresh every
+    round, so the judgements are those of a full re-read; an idle gateway's rounds cost no reads.
+    """
+
+    def __init__(self) -> None:
+        self.version: Any = None  # data_version the cached reads were taken at; None: none valid
+        self.runs: dict[tuple[str, str, str, int], Runs] = {}
+
+    def valid_at(self, version: Any) -> bool:
+        """Whether the cache may be used at `version` (None: the store cannot tell: never)."""
+        return version is not None and version == self.version
+
+    def start_round(self, version: Any) -> None:
+        """Forget the cached reads unless the database is still at the version they were taken."""
+        if not self.valid_at(version):
+            self.runs.clear()
+        self.version = version
+
+
 async def watch(gw: Gateway, stop: asyncio.Event, interval: float = WATCH_INTERVAL) -> None:
     """Re-judge every entry every `interval` seconds; publish and log each change."""
     from ductile.timeutil import from_text
@@ -107,9 +140,10 @@ async def watch(gw: Gateway, stop: asyncio.Event, interval: float = WATCH_INTERV
     policy = policy_of(gw.config)
     since = from_text(gw.started_at)
     last: dict[tuple[str, str], Health] = {}
+    reads = Reads()
     while not stop.is_set():
         try:
-            await _round(gw, policy, since, last)
+            await _round(gw, policy, since, last, reads)
         except Exception:  # a monitoring feature must never stop the gateway that runs the jobs
             log.exception("schedule health round failed; trying again next round")
         try:
@@ -118,20 +152,40 @@ async def watch(gw: Gateway, stop: asyncio.Event, interval: float = WATCH_INTERV
             pass
 
 
-def _gather(entries: list[Entry], store: Any, since: datetime, limit: int) -> list[tuple[Entry, Evidence]]:
+def _gather(
+    entries: list[Entry], store: Any, since: datetime, limit: int, reads: Reads | None = None
+) -> list[tuple[Entry, Evidence]]:
     """Each entry's evidence, in order, up to the first read that fails (the round stops there:
-    /healthz says so; judge again next round). One store call: off the loop on PostgreSQL."""
+    /healthz says so; judge again next round). One store call: off the loop on PostgreSQL.
+    With `reads`, an entry's runs are read only if the database changed since they were cached."""
     out: list[tuple[Entry, Evidence]] = []
-    for entry in entries:
+    if reads is not None and entries:
         try:
-            e, _ = evidence(entry, store, since, limit)
+            reads.start_round(store.data_version())
+        except StoreError:
+            return out
+    for entry in entries:
+        key = (entry.instance, entry.spec.command, entry.key, limit)
+        cached = reads.runs.get(key) if reads is not None else None
+        try:
+            if cached is None:
+                cached = store.schedule_runs(entry.instance, entry.spec.command, entry.key, limit)
+            e, _ = evidence(entry, store, since, limit, cached)
         except StoreError:
             break
+        if reads is not None:
+            reads.runs[key] = cached
         out.append((entry, e))
     return out
 
 
-async def _round(gw: Gateway, policy: HealthPolicy, since: datetime, last: dict[tuple[str, str], Health]) -> None:
+async def _round(
+    gw: Gateway,
+    policy: HealthPolicy,
+    since: datetime,
+    last: dict[tuple[str, str], Health],
+    reads: Reads | None = None,
+) -> None:
     from ductile.timeutil import utcnow
 
     scheduler, store = gw.scheduler, gw.store
@@ -141,7 +195,8 @@ async def _round(gw: Gateway, policy: HealthPolicy, since: datetime, last: dict[
     # On PostgreSQL the reads run on a store thread: it reads copies of the loop's entries; the
     # judgements are applied and published back here on the loop.
     entries = [copy.copy(e) for e in scheduler.entries] if blocking(store) else list(scheduler.entries)
-    gathered = await off_loop(store, _gather, entries, store, since, max(RECENT, policy.failing_after))
+    limit = max(RECENT, policy.failing_after)
+    gathered = await off_loop(store, _gather, entries, store, since, limit, reads)
     for entry, e in gathered:
         health = assess(e, now, policy)
         key = (entry.instance, entry.spec.id)

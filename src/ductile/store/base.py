@@ -17,7 +17,7 @@ Contracts every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -73,6 +73,11 @@ class Store(Protocol):
     def start_checkpointer(self) -> None:
         """A long-running writer (the gateway) asks for housekeeping such as WAL checkpoints to
         run in the background rather than inside its commits. May do nothing."""
+
+    def data_version(self) -> Hashable | None:
+        """A value that changes whenever anything (this store or another process) commits a
+        change to the database, so a poller (the schedule-health watcher) can skip re-reading
+        what cannot have changed. None: this store cannot tell; treat every call as a change."""
 
     # -- job transitions --------------------------------------------------------------------
     def enqueue(

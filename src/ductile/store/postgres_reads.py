@@ -159,6 +159,11 @@ class PostgresReads(SqliteReads):
             for r in self._read(Q["events_for_job"], {"job_id": job_id})
         ]
 
+    def data_version(self) -> None:
+        """Not tracked on PostgreSQL (other nodes commit through their own connections): None,
+        so callers read every time, as they did before `data_version` existed."""
+        return None
+
     def status_counts(self) -> dict[str, int]:
         counts = {s.value: 0 for s in Status}
         for status, n in self._read(Q["status_counts"]):

@@ -6,6 +6,7 @@ guards the single connection for the rare caller on another thread.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -56,6 +57,26 @@ _JOB_COLUMNS = (
     "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context, "
     "source_event_id, event_context_id, route_key, pipeline, step_id"
 )
+
+
+def checkpoint_due(seen: int | None, version: int) -> bool:
+    """Whether the background checkpointer has work: `version` is its connection's
+    `PRAGMA data_version` now, `seen` the value after its last checkpoint that copied the whole
+    WAL (None: never, or the last one was partial or failed). The value changes whenever another
+    connection (the store's writer, a CLI) commits, so an unchanged one means nothing new in
+    the WAL. Pure."""
+    return seen is None or version != seen
+
+
+@functools.lru_cache(maxsize=64)
+def _json_list_of(names: tuple[str, ...]) -> str:
+    return json.dumps(list(names))
+
+
+def _json_list(names: Collection[str]) -> str:
+    """`names` as a JSON array (the claim's excluded instances): the same few sets come back
+    job after job, so their text is kept rather than encoded for every claim."""
+    return _json_list_of(tuple(names)) if names else "[]"
 
 
 def _dumps(value: Any) -> str | None:
@@ -118,6 +139,7 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
         self.write_fault: StoreUnavailable | None = None
         self._lock = threading.RLock()
         self._checkpointer: tuple[threading.Event, threading.Thread] | None = None
+        self.checkpoints = 0  # background checkpoints run (start_checkpointer); tests read it
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             empty = path.exists() and path.stat().st_size == 0
@@ -241,7 +263,8 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
         long-running writer (the gateway) that commit then stalls the event loop for 2-15 ms of
         copying and fsyncs, ~0.35 ms per job on average. A passive checkpoint never blocks the
         writer; the writer's own autocheckpoint stays as a backstop for a very large WAL.
-        Idempotent; `close` stops it.
+        Idempotent; `close` stops it. A round runs a checkpoint only when there is something to
+        copy (`checkpoint_due`): an idle gateway's thread then does one cheap read a second.
         """
         if self._checkpointer is not None:
             return
@@ -250,11 +273,18 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
         stop = threading.Event()
 
         def run() -> None:
+            seen: int | None = None  # data_version after the last checkpoint that copied everything
             try:
                 while not stop.wait(interval):
                     try:
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        version = conn.execute("PRAGMA data_version").fetchone()[0]
+                        if not checkpoint_due(seen, version):
+                            continue
+                        busy, logged, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                        self.checkpoints += 1
+                        seen = version if busy == 0 and copied >= logged else None
                     except sqlite3.Error as exc:  # busy or I/O: the next round (or the backstop) retries
+                        seen = None
                         log.warning("background WAL checkpoint failed", extra={"error": str(exc)})
             finally:
                 conn.close()
@@ -331,7 +361,7 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
         start: Callable[[Job], int | None] | None,
     ) -> Job | None:
         stamp = to_text(now)
-        row = db.execute(Q["claim_next"], {"now": stamp, "excluded": json.dumps(list(excluded_plugins))}).fetchone()
+        row = db.execute(Q["claim_next"], {"now": stamp, "excluded": _json_list(excluded_plugins)}).fetchone()
         if row is None:
             return None
         job = _job(row)
@@ -621,6 +651,16 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
             }
             for r in self._read(Q["events_for_job"], {"job_id": job_id})
         ]
+
+    def data_version(self) -> tuple[int, int]:
+        """(`PRAGMA data_version`, `total_changes`) of the store's connection: the first changes
+        when another connection commits (a CLI, another process), the second counts this
+        connection's own changes. Together exact: equal means nobody committed a change."""
+        with self._lock:
+            try:
+                return self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes
+            except sqlite3.Error as exc:
+                raise classify(exc, self.path, "read") or exc from exc
 
     def status_counts(self) -> dict[str, int]:
         counts = {s.value: 0 for s in Status}
