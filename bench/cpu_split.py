@@ -31,6 +31,7 @@ os.environ["PATH"] = dispatch.BENCH_PATH
 port = dispatch_children.free_port()
 cfg = dispatch_children.write_gateway_config(work / "gw", root, "benchsh", workers, port)
 from ductile import dispatch as d  # noqa: E402
+from ductile import dispatch_attempt as da  # noqa: E402
 from ductile import executor  # noqa: E402
 from ductile.store import sqlite as sq  # noqa: E402
 
@@ -71,13 +72,13 @@ wrap(sq.SqliteStore, "finish", "store: finish tx")
 wrap(d.Dispatcher, "_start", "start: the rest (context, Started, stamps)")
 wrap(sq.SqliteStore, "get_state", "start: state read")
 wrap(d.Dispatcher, "_request", "start: build request")
-wrap(d, "spawn", "start: spawn (pipes + fork_exec)")
+wrap(da, "spawn", "start: spawn (pipes + fork_exec)")
 wrap(executor._Watch, "__init__", "supervise: register fds + write request")
 wrap(executor._Watch, "_read_out", "supervise: read stdout")
 wrap(executor._Watch, "_read_err", "supervise: read stderr")
 wrap(executor._Watch, "_reap", "supervise: reap (waitpid)")
 wrap(executor._Watch, "close_pipes", "supervise: close pipes")
-wrap(d, "judge", "judge (parse response)")
+wrap(da, "judge", "judge (parse response)")
 wrap(d.Dispatcher, "_emit", "events: _emit (+hub, metrics)")
 wrap(logging.Logger, "_log", "log lines")
 wrap(d.Dispatcher, "_decide", "lifecycle decide")

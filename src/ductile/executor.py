@@ -8,8 +8,9 @@ both for callers that have no transaction to share.
 Why not asyncio's subprocess layer: per job it builds two read transports, a write transport,
 three protocols, two StreamReaders, a child-watcher registration and four tasks; that was ~0.5 ms
 of the event loop's CPU per job, more than the spawn itself. Here the pipes are raw non-blocking
-fds watched with `loop.add_reader`/`add_writer`, the exit is a pidfd on the same selector
-(a thread blocked in `waitpid` where pidfds are missing), and one future with one timer waits
+fds in the loop's one epoll set of plugin fds (`fdwatch.py`; cheaper than `loop.add_reader` per
+fd), the exit is a pidfd in the same set (a thread blocked in `waitpid` where pidfds are
+missing), a request larger than the pipe is finished through `loop.add_writer`, and one future with one timer waits
 for "exited" or "deadline" — `bench/dispatch.py` measures the difference.
 
 Returns what happened (`RunResult`); judging it against the protocol is `protocol.py`'s job and
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ductile import spawning
+from ductile.fdwatch import fd_set
 from ductile.protocol import STDERR_LIMIT, STDOUT_LIMIT
 
 ENV_ALLOWLIST = ("PATH", "HOME", "TZ", "LANG", "LANGUAGE", "TMPDIR")
@@ -177,14 +179,17 @@ class _Watch:
         self._watched = {child.stdout, child.stderr}
         self._pending = memoryview(request)
         self._stdin: int | None = child.stdin
+        self._writing = False  # add_writer is only needed when the request does not fit the pipe
         self._pidfd: int | None = None
         self._waiter: asyncio.Future[bool] | None = None
         self._condition: Callable[[], bool] | None = None
         self._write()
         if self._stdin is not None:
+            self._writing = True
             loop.add_writer(self._stdin, self._write)
-        loop.add_reader(child.stdout, self._read_out)
-        loop.add_reader(child.stderr, self._read_err)
+        self._fds = fds = fd_set(loop)
+        fds.add(child.stdout, self._read_out)
+        fds.add(child.stderr, self._read_err)
         self._watch_exit()
 
     # -- conditions ------------------------------------------------------------------------
@@ -230,7 +235,8 @@ class _Watch:
     def _close_stdin(self) -> None:
         fd, self._stdin = self._stdin, None
         if fd is not None:
-            self.loop.remove_writer(fd)
+            if self._writing:
+                self.loop.remove_writer(fd)
             os.close(fd)
 
     # -- stdout / stderr -------------------------------------------------------------------
@@ -271,7 +277,7 @@ class _Watch:
             return b""
 
     def _eof(self, fd: int) -> None:
-        self.loop.remove_reader(fd)
+        self._fds.remove(self.loop, fd)
         self._watched.discard(fd)
         self.open_pipes -= 1
         self._changed()
@@ -284,7 +290,7 @@ class _Watch:
             except OSError:  # kernel without pidfds (< 5.3), or a sandbox that forbids them
                 self._pidfd = None
             else:
-                self.loop.add_reader(self._pidfd, self._reap)
+                self._fds.add(self._pidfd, self._reap)
                 return
         thread = threading.Thread(target=self._wait_blocking, name=f"reap-{self.child.pid}", daemon=True)
         thread.start()
@@ -308,7 +314,7 @@ class _Watch:
 
     def _exited(self, code: int) -> None:
         if self._pidfd is not None:
-            self.loop.remove_reader(self._pidfd)
+            self._fds.remove(self.loop, self._pidfd)
             os.close(self._pidfd)
             self._pidfd = None
         self.returncode = code
@@ -320,7 +326,7 @@ class _Watch:
         """Stop watching the pipes and close them; the exit watch stays until the child is reaped."""
         self._close_stdin()
         for fd in self._watched:  # the ones not already unregistered at their EOF
-            self.loop.remove_reader(fd)
+            self._fds.remove(self.loop, fd)
         self._watched.clear()
         for fd in (self.child.stdout, self.child.stderr):
             with contextlib.suppress(OSError):
