@@ -86,9 +86,13 @@ calls_patch = [0]
 orig = dispatch_children.cpu_seconds
 
 
+loop_thread = [0.0]
+
+
 def patched():
     calls_patch[0] += 1
     on[0] = calls_patch[0] == 1
+    loop_thread[0] = time.thread_time() - loop_thread[0]  # called on the event loop's thread
     return orig()
 
 
@@ -98,6 +102,9 @@ out = dispatch_children.child_gateway(
 )
 total = out["cpu_s"] * 1e6 / jobs
 print(f"total process CPU/job {total:.0f} us; load {os.getloadavg()[0]:.1f}; {jobs / out['seconds']:.1f} jobs/s")
+print(
+    f"  event-loop thread {loop_thread[0] * 1e6 / jobs:.0f} us/job, other threads {total - loop_thread[0] * 1e6 / jobs:.0f}"
+)
 named = 0
 for label, v in sorted(acc.items(), key=lambda kv: -kv[1]):
     print(

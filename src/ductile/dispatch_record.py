@@ -140,7 +140,9 @@ class Recorder:
             },
         )
         failure = compat_events.failure_fields(done) if done.status in (Status.FAILED, Status.TIMED_OUT) else {}
-        self._emit(_STATUS_EVENT[done.status], done, duration_ms=record.duration_ms, attempt=job.attempt, **failure)
+        data = self._emit(
+            _STATUS_EVENT[done.status], done, duration_ms=record.duration_ms, attempt=job.attempt, **failure
+        )
         for kind, extra in compat_events.finished_events(
             done,
             attempt=job.attempt,
@@ -150,6 +152,11 @@ class Recorder:
             backoff_base=instance.spec.retry.backoff_base if instance else 30.0,
             duration_ms=record.duration_ms,
         ):
+            if kind == "job.completed" and done.status is Status.SUCCEEDED:
+                # {attempt, duration_ms} over the same job: exactly job.succeeded's fields in the
+                # same order, so the (read-only) dict is shared rather than built again
+                self.hub.publish(kind, data)
+                continue
             self._emit(kind, done, **{"attempt": job.attempt, **extra})
         if done.status is Status.QUEUED or (routing is not None and (routing.children or routing.hooks)):
             # A retry falling due or jobs routed from this one: the run loop recomputes its wait
@@ -268,7 +275,7 @@ class Recorder:
         refill.claimed, refill.job, refill.started = True, claimed, started
         return done
 
-    def _emit(self, kind: str, job: Job, **extra: Any) -> None:
+    def _emit(self, kind: str, job: Job, **extra: Any) -> dict[str, Any]:
         data = {
             "job_id": job.job_id,
             "plugin": job.plugin,
@@ -283,6 +290,7 @@ class Recorder:
         if kind == "job.started" and log.isEnabledFor(logging.DEBUG):  # job.started carries the same facts
             log.debug("job running", extra={k: data[k] for k in ("job_id", "plugin", "command", "attempt", "status")})
         self.hub.publish(kind, data)
+        return data
 
 
 def _printable(text: str, limit: int = 2000) -> str:

@@ -267,3 +267,62 @@ async def test_a_busy_worker_finishes_one_job_and_claims_the_next_in_one_transac
     assert [pids[j] for j in ids] == [a.response["result"]["pid"] for a in results]
     for previous, job in itertools.pairwise(jobs):
         assert job.started_at == previous.completed_at, (previous.job_id, job.job_id)
+
+
+async def test_concurrent_children_share_one_fd_set_that_closes_when_the_last_one_ends(tmp_path):
+    # Every child's pipes and pidfd sit in the loop's one epoll set (fdwatch.py): with several
+    # children at once there is exactly one such set, each child's output stays its own, and
+    # when the last child is done the set is closed — no fd outlives the jobs.
+    from ductile import fdwatch
+
+    entry = script(
+        tmp_path,
+        """\
+        #!/usr/bin/env bash
+        read -r n
+        sleep 0.$((RANDOM % 3))
+        printf '{"status":"ok","result":"%s"}\\n' "$n"
+        echo "err $n" >&2
+        """,
+    )
+    before = open_fds()
+    loop = asyncio.get_running_loop()
+    children = [spawn(entry, cwd=tmp_path, env=ENV) for _ in range(6)]
+    runs = [asyncio.ensure_future(supervise(c, b"%d\n" % i, timeout=20)) for i, c in enumerate(children)]
+    await asyncio.sleep(0)
+    assert len(fdwatch._SETS) == 1 and len(fdwatch._SETS[loop]) == 3 * 6  # stdout, stderr, pidfd each
+    results = await asyncio.gather(*runs)
+    for i, run in enumerate(results):
+        assert run.exit_code == 0 and run.stdout == b'{"status":"ok","result":"%d"}\n' % i
+        assert run.stderr == f"err {i}\n"
+    assert loop not in fdwatch._SETS
+    assert open_fds() == before
+
+
+async def test_a_finished_job_publishes_succeeded_and_completed_with_the_same_fields(rig, tmp_path):
+    make_plugin(
+        tmp_path / "plugins",
+        "quick",
+        """\
+        #!/usr/bin/env bash
+        cat >/dev/null
+        printf '%s\\n' '{"status":"ok","result":"done"}'
+        """,
+    )
+    r = rig({"quick": {}})
+    sub = r.dispatcher.hub.subscribe()
+    job, _ = await r.run_one("quick")
+    assert job.status is Status.SUCCEEDED
+    events = {e.type: e.data for e in sub.drain(100)}
+    assert events["job.started"]["status"] == "running"
+    expected = {
+        "job_id": job.job_id,
+        "plugin": "quick",
+        "command": "poll",
+        "status": "succeeded",
+        "attempt": 1,
+        "submitted_by": "cli",
+        "duration_ms": events["job.succeeded"]["duration_ms"],
+    }
+    assert list(events["job.succeeded"].items()) == list(expected.items())
+    assert list(events["job.completed"].items()) == list(expected.items())
