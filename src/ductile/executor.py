@@ -241,32 +241,39 @@ class _Watch:
 
     # -- stdout / stderr -------------------------------------------------------------------
     def _read_out(self) -> None:
-        data = self._read(self.child.stdout)
-        if data is None:
-            return
-        if not data:
-            self._eof(self.child.stdout)
-            return
-        kept = self.out
-        if self.out_overflow:
-            return  # past the limit: keep draining so the plugin is not blocked, keep nothing
-        kept += data
-        if len(kept) > STDOUT_LIMIT:
-            self.out_overflow = True
-            del kept[STDOUT_LIMIT:]
+        fd = self.child.stdout
+        for _ in range(2):  # after a short read, look for the EOF now rather than a loop pass later
+            data = self._read(fd)
+            if data is None:
+                return
+            if not data:
+                self._eof(fd)
+                return
+            if not self.out_overflow:  # past the limit: keep draining so the plugin is not blocked
+                kept = self.out
+                kept += data
+                if len(kept) > STDOUT_LIMIT:
+                    self.out_overflow = True
+                    del kept[STDOUT_LIMIT:]
+            if len(data) == _CHUNK:
+                return  # the pipe may hold more: the next pass reads it (one chunk per pass)
 
     def _read_err(self) -> None:
-        data = self._read(self.child.stderr)
-        if data is None:
-            return
-        if not data:
-            self._eof(self.child.stderr)
-            return
-        kept = self.err
-        kept += data
-        if len(kept) > STDERR_LIMIT:
-            self.err_truncated = True
-            del kept[: len(kept) - STDERR_LIMIT]
+        fd = self.child.stderr
+        for _ in range(2):
+            data = self._read(fd)
+            if data is None:
+                return
+            if not data:
+                self._eof(fd)
+                return
+            kept = self.err
+            kept += data
+            if len(kept) > STDERR_LIMIT:
+                self.err_truncated = True
+                del kept[: len(kept) - STDERR_LIMIT]
+            if len(data) == _CHUNK:
+                return
 
     def _read(self, fd: int) -> bytes | None:
         try:
@@ -319,6 +326,12 @@ class _Watch:
             self._pidfd = None
         self.returncode = code
         self.child.reaped(code)
+        # The plugin is gone, so its pipes are usually at EOF already: read them now, and the
+        # job's task resumes once with both conditions met instead of once per condition.
+        if self.child.stdout in self._watched:
+            self._read_out()
+        if self.child.stderr in self._watched:
+            self._read_err()
         self._changed()
 
     # -- cleanup ---------------------------------------------------------------------------
