@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
-from ductile import compat_events
+from ductile import compat_events, fdwatch
 from ductile.dispatch_attempt import AttemptRunner, Ended, Started
 from ductile.dispatch_record import Recorder, Refill, _printable
 from ductile.events import EventHub
@@ -94,6 +94,8 @@ class Dispatcher(AttemptRunner, Recorder):
         """Claim and run until `stop` is set; then return without claiming more (see drain)."""
         self._claiming = True  # a dispatcher run again after a drain claims again
         stopper = asyncio.ensure_future(stop.wait())
+        loop = asyncio.get_running_loop()
+        fds = fdwatch.hold(loop)  # one epoll set for every job's fds while jobs are claimed
         try:
             while not stop.is_set():
                 if self._fatal is not None:
@@ -111,6 +113,7 @@ class Dispatcher(AttemptRunner, Recorder):
         finally:
             stopper.cancel()
             self._claiming = False
+            fds.release(loop)
 
     async def drain(self, grace: float) -> int:
         """Let running jobs finish for up to `grace` seconds; kill the rest and leave them

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -149,7 +150,9 @@ def spawn(entrypoint: Path, *, cwd: Path, env: dict[str, str]) -> Child:
         for fd in (in_r, out_w, err_w):
             os.close(fd)
     for fd in (in_w, out_r, err_r):
-        os.set_blocking(fd, False)
+        # A new pipe end has no status flags but its access mode (which F_SETFL ignores): one
+        # fcntl instead of `os.set_blocking`'s read-modify-write pair.
+        fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
     return Child(pid, in_w, out_r, err_r, started, popen)
 
 

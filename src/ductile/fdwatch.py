@@ -7,8 +7,10 @@ loop watches that set's fd, and when it is readable `_ready` calls the handlers 
 that are ready. Level-triggered like the loop's own selector, so a handler that leaves data
 unread is called again on the next pass.
 
-The set exists only while something is watched: the last `remove` closes it, so no fd stays open
-between jobs of a loop that goes idle (and a gateway that stops leaves none behind). An fd is
+The set exists only while something is watched or someone holds it open: the dispatcher holds it
+for as long as its run loop runs (with one worker, the set would otherwise be made and closed
+for every job), and the last `remove` or `release` closes it, so a loop that goes idle keeps no
+fd open and a gateway that stops leaves none behind. An fd is
 always removed before it is closed: a closed fd that another process still shares would stay in
 the set under a number the kernel may hand out again.
 """
@@ -32,6 +34,7 @@ class FdSet:
         self._epoll = select.epoll()
         self.fileno = self._epoll.fileno()
         self._handlers: dict[int, Callable[[], None]] = {}
+        self._holds = 0
 
     def add(self, fd: int, handler: Callable[[], None]) -> None:
         """Call `handler()` whenever `fd` is readable or hung up, until `remove`."""
@@ -44,11 +47,20 @@ class FdSet:
             return
         with contextlib.suppress(OSError):
             self._epoll.unregister(fd)
-        if not self._handlers:
-            if _SETS.get(loop) is self:
-                del _SETS[loop]
-            loop.remove_reader(self.fileno)
-            self._epoll.close()
+        if not self._handlers and not self._holds:
+            self._close(loop)
+
+    def release(self, loop: asyncio.AbstractEventLoop) -> None:
+        """End one `hold`; the set closes if nothing is watched either."""
+        self._holds -= 1
+        if not self._handlers and not self._holds:
+            self._close(loop)
+
+    def _close(self, loop: asyncio.AbstractEventLoop) -> None:
+        if _SETS.get(loop) is self:
+            del _SETS[loop]
+        loop.remove_reader(self.fileno)
+        self._epoll.close()
 
     def __len__(self) -> int:
         return len(self._handlers)
@@ -67,4 +79,11 @@ def fd_set(loop: asyncio.AbstractEventLoop) -> FdSet:
         watched = FdSet()
         loop.add_reader(watched.fileno, watched._ready)
         _SETS[loop] = watched
+    return watched
+
+
+def hold(loop: asyncio.AbstractEventLoop) -> FdSet:
+    """Keep the loop's set open until `release` even while it watches nothing."""
+    watched = fd_set(loop)
+    watched._holds += 1
     return watched

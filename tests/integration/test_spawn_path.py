@@ -326,3 +326,38 @@ async def test_a_finished_job_publishes_succeeded_and_completed_with_the_same_fi
     }
     assert list(events["job.succeeded"].items()) == list(expected.items())
     assert list(events["job.completed"].items()) == list(expected.items())
+
+
+async def test_the_dispatcher_holds_the_fd_set_open_while_it_runs_and_releases_it(rig, tmp_path):
+    # With one worker every job's watch ends before the next one starts; the run loop's hold
+    # keeps one set for all of them instead of making and closing one per job.
+    from ductile import fdwatch
+
+    make_plugin(
+        tmp_path / "plugins",
+        "quick",
+        """\
+        #!/usr/bin/env bash
+        cat >/dev/null
+        printf '%s\\n' '{"status":"ok","result":"done"}'
+        """,
+    )
+    r = rig({"quick": {}}, max_workers=1)
+    loop = asyncio.get_running_loop()
+    before = open_fds()
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.dispatcher.run(stop))
+    await asyncio.sleep(0.05)
+    held = fdwatch._SETS[loop]
+    assert len(held) == 0  # nothing watched yet, but open
+    ids = [r.submit("quick") for _ in range(3)]
+    r.dispatcher.wake()
+    wait_until = loop.time() + 30
+    while any(r.store.get_job(i).status is not Status.SUCCEEDED for i in ids) and loop.time() < wait_until:
+        await asyncio.sleep(0.02)
+    assert fdwatch._SETS[loop] is held  # the same set served every job
+    stop.set()
+    await task
+    await r.dispatcher.drain(5.0)
+    assert loop not in fdwatch._SETS
+    assert open_fds() == before
