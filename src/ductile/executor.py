@@ -10,8 +10,9 @@ three protocols, two StreamReaders, a child-watcher registration and four tasks;
 of the event loop's CPU per job, more than the spawn itself. Here the pipes are raw non-blocking
 fds in the loop's one epoll set of plugin fds (`fdwatch.py`; cheaper than `loop.add_reader` per
 fd), the exit is a pidfd in the same set (a thread blocked in `waitpid` where pidfds are
-missing), a request larger than the pipe is finished through `loop.add_writer`, and one future with one timer waits
-for "exited" or "deadline" — `bench/dispatch.py` measures the difference.
+missing), a request larger than the pipe is finished through `loop.add_writer`, and one future
+with one timer waits for "exited" or "deadline" (the pipes are read as soon as the exit is reaped,
+so the wait for "drained" rarely needs a second one) — `bench/dispatch.py` measures the difference.
 
 Returns what happened (`RunResult`); judging it against the protocol is `protocol.py`'s job and
 deciding the job's next status is `lifecycle.py`'s.

@@ -25,6 +25,7 @@ from collections.abc import Callable
 # loop → its open set. A plain dict (a weak one makes a weakref per look-up): an entry exists only
 # while its set watches something, and the last `remove` deletes it.
 _SETS: dict[asyncio.AbstractEventLoop, FdSet] = {}
+_HAS_EPOLL = hasattr(select, "epoll")
 
 
 class FdSet:
@@ -72,12 +73,38 @@ class FdSet:
                 handler()
 
 
+class _LoopFds(FdSet):
+    """Where there is no epoll (not Linux): each fd registered with the loop itself, as before."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._handlers = {}
+        self._holds = 0
+
+    def add(self, fd: int, handler: Callable[[], None]) -> None:
+        self._loop.add_reader(fd, handler)
+        self._handlers[fd] = handler
+
+    def remove(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+        if self._handlers.pop(fd, None) is not None:
+            loop.remove_reader(fd)
+        if not self._handlers and not self._holds:
+            self._close(loop)
+
+    def _close(self, loop: asyncio.AbstractEventLoop) -> None:
+        if _SETS.get(loop) is self:
+            del _SETS[loop]
+
+
 def fd_set(loop: asyncio.AbstractEventLoop) -> FdSet:
     """The loop's open set, made (and watched by the loop) if there is none."""
     watched = _SETS.get(loop)
     if watched is None:
-        watched = FdSet()
-        loop.add_reader(watched.fileno, watched._ready)
+        if _HAS_EPOLL:
+            watched = FdSet()
+            loop.add_reader(watched.fileno, watched._ready)
+        else:
+            watched = _LoopFds(loop)
         _SETS[loop] = watched
     return watched
 

@@ -361,3 +361,25 @@ async def test_the_dispatcher_holds_the_fd_set_open_while_it_runs_and_releases_i
     await r.dispatcher.drain(5.0)
     assert loop not in fdwatch._SETS
     assert open_fds() == before
+
+
+async def test_without_epoll_each_fd_is_registered_with_the_loop_instead(tmp_path, monkeypatch):
+    # Not Linux: fdwatch falls back to loop.add_reader per fd; output, caps and cleanup are the same.
+    from ductile import fdwatch
+
+    monkeypatch.setattr(fdwatch, "_HAS_EPOLL", False)
+    entry = script(
+        tmp_path,
+        """\
+        #!/usr/bin/env bash
+        read -r line
+        printf '{"status":"ok","result":"%s"}\\n' "$line"
+        echo "to stderr" >&2
+        """,
+    )
+    before = open_fds()
+    run = await run_plugin(entry, b"hello\n", cwd=tmp_path, env=ENV, timeout=20)
+    assert run.exit_code == 0 and run.stdout == b'{"status":"ok","result":"hello"}\n'
+    assert run.stderr == "to stderr\n"
+    assert asyncio.get_running_loop() not in fdwatch._SETS
+    assert open_fds() == before
