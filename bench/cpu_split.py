@@ -32,6 +32,7 @@ os.environ["PATH"] = dispatch.BENCH_PATH
 port = dispatch_children.free_port()
 cfg = dispatch_children.write_gateway_config(work / "gw", root, plugin, workers, port)
 from ductile import dispatch as d  # noqa: E402
+from ductile import dispatch_attempt as da  # noqa: E402
 from ductile import executor  # noqa: E402
 from ductile.store import sqlite as sq  # noqa: E402
 
@@ -72,13 +73,13 @@ wrap(sq.SqliteStore, "finish", "store: finish tx")
 wrap(d.Dispatcher, "_start", "start: the rest (context, Started, stamps)")
 wrap(sq.SqliteStore, "get_state", "start: state read")
 wrap(d.Dispatcher, "_request", "start: build request")
-wrap(d, "spawn", "start: spawn (pipes + fork_exec)")
+wrap(da, "spawn", "start: spawn (pipes + fork_exec)")
 wrap(executor._Watch, "__init__", "supervise: register fds + write request")
 wrap(executor._Watch, "_read_out", "supervise: read stdout")
 wrap(executor._Watch, "_read_err", "supervise: read stderr")
 wrap(executor._Watch, "_reap", "supervise: reap (waitpid)")
 wrap(executor._Watch, "close_pipes", "supervise: close pipes")
-wrap(d, "judge", "judge (parse response)")
+wrap(da, "judge", "judge (parse response)")
 wrap(d.Dispatcher, "_emit", "events: _emit (+hub, metrics)")
 wrap(logging.Logger, "_log", "log lines")
 wrap(d.Dispatcher, "_decide", "lifecycle decide")
@@ -99,9 +100,13 @@ calls_patch = [0]
 orig = dispatch_children.cpu_seconds
 
 
+loop_thread = [0.0]
+
+
 def patched():
     calls_patch[0] += 1
     on[0] = calls_patch[0] == 1
+    loop_thread[0] = time.thread_time() - loop_thread[0]  # called on the event loop's thread
     return orig()
 
 
@@ -113,6 +118,9 @@ total = out["cpu_s"] * 1e6 / jobs
 print(
     f"total process CPU/job {total:.0f} us; load {os.getloadavg()[0]:.1f}; {jobs / out['seconds']:.1f} jobs/s; "
     f"{selects[0] / jobs:.1f} event-loop wake-ups/job"
+)
+print(
+    f"  event-loop thread {loop_thread[0] * 1e6 / jobs:.0f} us/job, other threads {total - loop_thread[0] * 1e6 / jobs:.0f}"
 )
 named = 0
 for label, v in sorted(acc.items(), key=lambda kv: -kv[1]):

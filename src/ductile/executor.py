@@ -8,9 +8,11 @@ both for callers that have no transaction to share.
 Why not asyncio's subprocess layer: per job it builds two read transports, a write transport,
 three protocols, two StreamReaders, a child-watcher registration and four tasks; that was ~0.5 ms
 of the event loop's CPU per job, more than the spawn itself. Here the pipes are raw non-blocking
-fds watched with `loop.add_reader`/`add_writer`, the exit is a pidfd on the same selector
-(a thread blocked in `waitpid` where pidfds are missing), and one future with one timer waits
-for "exited" or "deadline" — `bench/dispatch.py` measures the difference.
+fds in the loop's one epoll set of plugin fds (`fdwatch.py`; cheaper than `loop.add_reader` per
+fd), the exit is a pidfd in the same set (a thread blocked in `waitpid` where pidfds are
+missing), a request larger than the pipe is finished through `loop.add_writer`, and one future
+with one timer waits for "exited" or "deadline" (the pipes are read as soon as the exit is reaped,
+so the wait for "drained" rarely needs a second one) — `bench/dispatch.py` measures the difference.
 
 Returns what happened (`RunResult`); judging it against the protocol is `protocol.py`'s job and
 deciding the job's next status is `lifecycle.py`'s.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ductile import spawning
+from ductile.fdwatch import fd_set
 from ductile.protocol import STDERR_LIMIT, STDOUT_LIMIT
 
 ENV_ALLOWLIST = ("PATH", "HOME", "TZ", "LANG", "LANGUAGE", "TMPDIR")
@@ -147,7 +151,9 @@ def spawn(entrypoint: Path, *, cwd: Path, env: dict[str, str]) -> Child:
         for fd in (in_r, out_w, err_w):
             os.close(fd)
     for fd in (in_w, out_r, err_r):
-        os.set_blocking(fd, False)
+        # A new pipe end has no status flags but its access mode (which F_SETFL ignores): one
+        # fcntl instead of `os.set_blocking`'s read-modify-write pair.
+        fcntl.fcntl(fd, fcntl.F_SETFL, os.O_NONBLOCK)
     return Child(pid, in_w, out_r, err_r, started, popen)
 
 
@@ -177,14 +183,17 @@ class _Watch:
         self._watched = {child.stdout, child.stderr}
         self._pending = memoryview(request)
         self._stdin: int | None = child.stdin
+        self._writing = False  # add_writer is only needed when the request does not fit the pipe
         self._pidfd: int | None = None
         self._waiter: asyncio.Future[bool] | None = None
         self._condition: Callable[[], bool] | None = None
         self._write()
         if self._stdin is not None:
+            self._writing = True
             loop.add_writer(self._stdin, self._write)
-        loop.add_reader(child.stdout, self._read_out)
-        loop.add_reader(child.stderr, self._read_err)
+        self._fds = fds = fd_set(loop)
+        fds.add(child.stdout, self._read_out)
+        fds.add(child.stderr, self._read_err)
         self._watch_exit()
 
     # -- conditions ------------------------------------------------------------------------
@@ -230,37 +239,45 @@ class _Watch:
     def _close_stdin(self) -> None:
         fd, self._stdin = self._stdin, None
         if fd is not None:
-            self.loop.remove_writer(fd)
+            if self._writing:
+                self.loop.remove_writer(fd)
             os.close(fd)
 
     # -- stdout / stderr -------------------------------------------------------------------
     def _read_out(self) -> None:
-        data = self._read(self.child.stdout)
-        if data is None:
-            return
-        if not data:
-            self._eof(self.child.stdout)
-            return
-        kept = self.out
-        if self.out_overflow:
-            return  # past the limit: keep draining so the plugin is not blocked, keep nothing
-        kept += data
-        if len(kept) > STDOUT_LIMIT:
-            self.out_overflow = True
-            del kept[STDOUT_LIMIT:]
+        fd = self.child.stdout
+        for _ in range(2):  # after a short read, look for the EOF now rather than a loop pass later
+            data = self._read(fd)
+            if data is None:
+                return
+            if not data:
+                self._eof(fd)
+                return
+            if not self.out_overflow:  # past the limit: keep draining so the plugin is not blocked
+                kept = self.out
+                kept += data
+                if len(kept) > STDOUT_LIMIT:
+                    self.out_overflow = True
+                    del kept[STDOUT_LIMIT:]
+            if len(data) == _CHUNK:
+                return  # the pipe may hold more: the next pass reads it (one chunk per pass)
 
     def _read_err(self) -> None:
-        data = self._read(self.child.stderr)
-        if data is None:
-            return
-        if not data:
-            self._eof(self.child.stderr)
-            return
-        kept = self.err
-        kept += data
-        if len(kept) > STDERR_LIMIT:
-            self.err_truncated = True
-            del kept[: len(kept) - STDERR_LIMIT]
+        fd = self.child.stderr
+        for _ in range(2):
+            data = self._read(fd)
+            if data is None:
+                return
+            if not data:
+                self._eof(fd)
+                return
+            kept = self.err
+            kept += data
+            if len(kept) > STDERR_LIMIT:
+                self.err_truncated = True
+                del kept[: len(kept) - STDERR_LIMIT]
+            if len(data) == _CHUNK:
+                return
 
     def _read(self, fd: int) -> bytes | None:
         try:
@@ -271,7 +288,7 @@ class _Watch:
             return b""
 
     def _eof(self, fd: int) -> None:
-        self.loop.remove_reader(fd)
+        self._fds.remove(self.loop, fd)
         self._watched.discard(fd)
         self.open_pipes -= 1
         self._changed()
@@ -284,7 +301,7 @@ class _Watch:
             except OSError:  # kernel without pidfds (< 5.3), or a sandbox that forbids them
                 self._pidfd = None
             else:
-                self.loop.add_reader(self._pidfd, self._reap)
+                self._fds.add(self._pidfd, self._reap)
                 return
         thread = threading.Thread(target=self._wait_blocking, name=f"reap-{self.child.pid}", daemon=True)
         thread.start()
@@ -308,11 +325,17 @@ class _Watch:
 
     def _exited(self, code: int) -> None:
         if self._pidfd is not None:
-            self.loop.remove_reader(self._pidfd)
+            self._fds.remove(self.loop, self._pidfd)
             os.close(self._pidfd)
             self._pidfd = None
         self.returncode = code
         self.child.reaped(code)
+        # The plugin is gone, so its pipes are usually at EOF already: read them now, and the
+        # job's task resumes once with both conditions met instead of once per condition.
+        if self.child.stdout in self._watched:
+            self._read_out()
+        if self.child.stderr in self._watched:
+            self._read_err()
         self._changed()
 
     # -- cleanup ---------------------------------------------------------------------------
@@ -320,7 +343,7 @@ class _Watch:
         """Stop watching the pipes and close them; the exit watch stays until the child is reaped."""
         self._close_stdin()
         for fd in self._watched:  # the ones not already unregistered at their EOF
-            self.loop.remove_reader(fd)
+            self._fds.remove(self.loop, fd)
         self._watched.clear()
         for fd in (self.child.stdout, self.child.stderr):
             with contextlib.suppress(OSError):

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
+import orjson
+
 PROTOCOL_VERSION = 2
 STDOUT_LIMIT = 10 * 1024 * 1024
 STDERR_LIMIT = 64 * 1024
@@ -68,7 +70,13 @@ def build_request(
         request["payload"] = payload
     if event is not None:
         request["event"] = event
-    return json.dumps(request, separators=(",", ":")).encode() + b"\n"
+    return _ENCODER.encode(request).encode() + b"\n"
+
+
+# One encoder for every request: `json.dumps` with `separators` builds a new JSONEncoder per call.
+# (`json` rather than orjson here: orjson writes NaN/Infinity in a config as null, json as the
+# literals the request always carried.)
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def quote(data: bytes, limit: int = _QUOTE_BYTES) -> str:
@@ -121,9 +129,37 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+# Any run of 19+ digits: an integer orjson would turn into a float past 64 bits (json keeps it exact).
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def _fast_body(text_bytes: bytes) -> dict[str, Any] | None:
+    """The common small response decoded by orjson (~5x faster than `json`), or None to take the
+    full path. Only where both decoders agree: an object, at most MAX_DEPTH brackets in all (so it
+    cannot nest deeper), no number orjson would round. orjson refuses what `parse_response`
+    refuses (NaN/Infinity, lone surrogate escapes, invalid UTF-8, trailing data) and also
+    numbers that overflow a double (1e400, which `json` reads as inf): each of those falls back,
+    and the full path gives its verdict and message exactly as before."""
+    if text_bytes[:1] != b"{" or text_bytes.count(b"[") + text_bytes.count(b"{") > MAX_DEPTH:
+        return None
+    if _LONG_NUMBER.search(text_bytes) is not None:
+        return None
+    try:
+        body = orjson.loads(text_bytes)
+    except orjson.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def parse_response(stdout: bytes) -> Response:
     """Judge stdout by the protocol's rules; raise ProtocolViolation with a precise message."""
     text_bytes = stdout.strip()
+    body = _fast_body(text_bytes)
+    if body is not None:
+        return validate_body(body)
     if not text_bytes:
         raise ProtocolViolation("plugin wrote nothing to stdout (expected one JSON object)")
     try:
@@ -138,9 +174,8 @@ def parse_response(stdout: bytes) -> Response:
             f"plugin stdout nests arrays/objects {depth} levels deep (accepted: at most {MAX_DEPTH}): "
             f"{quote(text_bytes, 40)}"
         )
-    decoder = json.JSONDecoder(parse_constant=_no_constant)
     try:
-        body, end = decoder.raw_decode(text)
+        body, end = _DECODER.raw_decode(text)
     except json.JSONDecodeError as exc:
         raise ProtocolViolation(f"plugin stdout is not JSON ({exc.msg} at char {exc.pos}): {quote(text_bytes)}")
     except ValueError as exc:  # NaN/Infinity, or an integer too long to convert

@@ -36,7 +36,7 @@ def fork_exec(program: str, cwd: str, env: dict[str, str], stdin: int, stdout: i
     Raises OSError (errno and filename set as Popen sets them) when it could not be started."""
     assert _fork_exec is not None
     executable = os.fsencode(program)
-    env_list = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
+    env_list = _encoded_env(env)
     errpipe_read, errpipe_write = os.pipe()
     low: list[int] = []
     while errpipe_write < 3:  # fds 0-2 are overwritten in the child: keep the error pipe above them
@@ -81,6 +81,22 @@ def fork_exec(program: str, cwd: str, env: dict[str, str], stdin: int, stdout: i
         _reap(pid)
         raise _child_error(data, program, cwd)
     return pid
+
+
+_ENV_CACHE: dict[tuple[tuple[str, str], ...], list[bytes]] = {}
+
+
+def _encoded_env(env: dict[str, str]) -> list[bytes]:
+    """`KEY=value` bytes for the child. The dispatcher passes the same allowlisted env to every
+    plugin, so the encoding is kept per distinct env (a handful per process) instead of redone
+    per spawn; the key is the env's items, so a changed env is encoded afresh."""
+    key = tuple(env.items())
+    encoded = _ENV_CACHE.get(key)
+    if encoded is None:
+        if len(_ENV_CACHE) >= 64:
+            _ENV_CACHE.clear()
+        encoded = _ENV_CACHE[key] = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in key]
+    return encoded
 
 
 def _read_all(fd: int) -> bytes:

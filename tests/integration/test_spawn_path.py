@@ -269,3 +269,119 @@ async def test_a_busy_worker_finishes_one_job_and_claims_the_next_in_one_transac
     assert [pids[j] for j in ids] == [a.response["result"]["pid"] for a in results]
     for previous, job in itertools.pairwise(jobs):
         assert job.started_at == previous.completed_at, (previous.job_id, job.job_id)
+
+
+async def test_concurrent_children_share_one_fd_set_that_closes_when_the_last_one_ends(tmp_path):
+    # Every child's pipes and pidfd sit in the loop's one epoll set (fdwatch.py): with several
+    # children at once there is exactly one such set, each child's output stays its own, and
+    # when the last child is done the set is closed — no fd outlives the jobs.
+    from ductile import fdwatch
+
+    entry = script(
+        tmp_path,
+        """\
+        #!/usr/bin/env bash
+        read -r n
+        sleep 0.$((RANDOM % 3))
+        printf '{"status":"ok","result":"%s"}\\n' "$n"
+        echo "err $n" >&2
+        """,
+    )
+    before = open_fds()
+    loop = asyncio.get_running_loop()
+    children = [spawn(entry, cwd=tmp_path, env=ENV) for _ in range(6)]
+    runs = [asyncio.ensure_future(supervise(c, b"%d\n" % i, timeout=20)) for i, c in enumerate(children)]
+    await asyncio.sleep(0)
+    assert len(fdwatch._SETS) == 1 and len(fdwatch._SETS[loop]) == 3 * 6  # stdout, stderr, pidfd each
+    results = await asyncio.gather(*runs)
+    for i, run in enumerate(results):
+        assert run.exit_code == 0 and run.stdout == b'{"status":"ok","result":"%d"}\n' % i
+        assert run.stderr == f"err {i}\n"
+    assert loop not in fdwatch._SETS
+    assert open_fds() == before
+
+
+async def test_a_finished_job_publishes_succeeded_and_completed_with_the_same_fields(rig, tmp_path):
+    make_plugin(
+        tmp_path / "plugins",
+        "quick",
+        """\
+        #!/usr/bin/env bash
+        cat >/dev/null
+        printf '%s\\n' '{"status":"ok","result":"done"}'
+        """,
+    )
+    r = rig({"quick": {}})
+    sub = r.dispatcher.hub.subscribe()
+    job, _ = await r.run_one("quick")
+    assert job.status is Status.SUCCEEDED
+    events = {e.type: e.data for e in sub.drain(100)}
+    assert events["job.started"]["status"] == "running"
+    expected = {
+        "job_id": job.job_id,
+        "plugin": "quick",
+        "command": "poll",
+        "status": "succeeded",
+        "attempt": 1,
+        "submitted_by": "cli",
+        "duration_ms": events["job.succeeded"]["duration_ms"],
+    }
+    assert list(events["job.succeeded"].items()) == list(expected.items())
+    assert list(events["job.completed"].items()) == list(expected.items())
+
+
+async def test_the_dispatcher_holds_the_fd_set_open_while_it_runs_and_releases_it(rig, tmp_path):
+    # With one worker every job's watch ends before the next one starts; the run loop's hold
+    # keeps one set for all of them instead of making and closing one per job.
+    from ductile import fdwatch
+
+    make_plugin(
+        tmp_path / "plugins",
+        "quick",
+        """\
+        #!/usr/bin/env bash
+        cat >/dev/null
+        printf '%s\\n' '{"status":"ok","result":"done"}'
+        """,
+    )
+    r = rig({"quick": {}}, max_workers=1)
+    loop = asyncio.get_running_loop()
+    before = open_fds()
+    stop = asyncio.Event()
+    task = asyncio.create_task(r.dispatcher.run(stop))
+    await asyncio.sleep(0.05)
+    held = fdwatch._SETS[loop]
+    assert len(held) == 0  # nothing watched yet, but open
+    ids = [r.submit("quick") for _ in range(3)]
+    r.dispatcher.wake()
+    wait_until = loop.time() + 30
+    while any(r.store.get_job(i).status is not Status.SUCCEEDED for i in ids) and loop.time() < wait_until:
+        await asyncio.sleep(0.02)
+    assert fdwatch._SETS[loop] is held  # the same set served every job
+    stop.set()
+    await task
+    await r.dispatcher.drain(5.0)
+    assert loop not in fdwatch._SETS
+    assert open_fds() == before
+
+
+async def test_without_epoll_each_fd_is_registered_with_the_loop_instead(tmp_path, monkeypatch):
+    # Not Linux: fdwatch falls back to loop.add_reader per fd; output, caps and cleanup are the same.
+    from ductile import fdwatch
+
+    monkeypatch.setattr(fdwatch, "_HAS_EPOLL", False)
+    entry = script(
+        tmp_path,
+        """\
+        #!/usr/bin/env bash
+        read -r line
+        printf '{"status":"ok","result":"%s"}\\n' "$line"
+        echo "to stderr" >&2
+        """,
+    )
+    before = open_fds()
+    run = await run_plugin(entry, b"hello\n", cwd=tmp_path, env=ENV, timeout=20)
+    assert run.exit_code == 0 and run.stdout == b'{"status":"ok","result":"hello"}\n'
+    assert run.stderr == "to stderr\n"
+    assert asyncio.get_running_loop() not in fdwatch._SETS
+    assert open_fds() == before

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from ductile.dispatch import judge
 from ductile.executor import RunResult, plugin_env
 from ductile.lifecycle import Outcome
-from ductile.protocol import MAX_DEPTH, STDOUT_LIMIT, ProtocolViolation, build_request, nesting_depth, parse_response
+from ductile.protocol import (
+    MAX_DEPTH,
+    STDOUT_LIMIT,
+    ProtocolViolation,
+    Response,
+    build_request,
+    nesting_depth,
+    parse_response,
+)
 
 
 def body(**kw) -> bytes:
@@ -335,3 +343,59 @@ def test_non_json_numbers_are_violations(stdout, message):
     with pytest.raises(ProtocolViolation, match="plugin stdout is not valid JSON") as info:
         parse_response(stdout)
     assert message in str(info.value)
+
+
+# -- the orjson fast path agrees with the full path -------------------------------------------
+
+
+def _both(stdout: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    """parse_response as shipped, and with the fast path switched off (the `json` decoder only)."""
+
+    def outcome() -> object:
+        try:
+            return parse_response(stdout)
+        except ProtocolViolation as exc:
+            return f"violation: {exc}"
+
+    fast = outcome()
+    with monkeypatch.context() as patched:
+        patched.setattr("ductile.protocol._fast_body", lambda _text: None)
+        full = outcome()
+    return fast, full
+
+
+@pytest.mark.parametrize(
+    "stdout",
+    [
+        b'{"status":"ok","result":"done"}\n',
+        b'  {"status":"ok","result":{"n":1.5,"big":123456789012345678901234567890}}  ',
+        b'{"status":"ok","result":18446744073709551616}',
+        b'{"status":"ok","result":-9223372036854775809}',
+        b'{"status":"ok","result":1e400}',
+        b'{"status":"ok","result":NaN}',
+        b'{"status":"ok","result":"\\ud800"}',
+        b'{"status":"ok","result":"\\ud83d\\ude00 caf\\u00e9"}',
+        b'{"status":"ok","result":"x"} {"again":1}',
+        b'{"status":"ok","result":"a","result":"b"}',
+        b'{"status":"ok","result":"\xff"}',
+        b'\xef\xbb\xbf{"status":"ok","result":"bom"}',
+        b'{"status":"error","error":{"code":7},"retry":false,"logs":[{"level":"WARNING","message":3}]}',
+        b'{"status":"ok","result":"x","events":[{"type":"a","payload":{"k":[1,2,{"z":null}]}}]}',
+        b"[" * 65 + b"]" * 65,
+        b'{"a":' * 70 + b"1" + b"}" * 70,
+        b'{"status":"ok"}',
+        b'{"status":"ok","result":"x"',
+        b'"just a string"',
+    ],
+)
+def test_the_fast_path_gives_the_full_paths_response_or_message(stdout, monkeypatch):
+    fast, full = _both(stdout, monkeypatch)
+    assert fast == full
+    if isinstance(full, Response):
+        assert isinstance(fast, Response) and type(fast.result) is type(full.result)
+
+
+def test_the_fast_path_keeps_integers_past_64_bits_exact():
+    big = 123456789012345678901234567890
+    response = parse_response(b'{"status":"ok","result":%d}' % big)
+    assert response.result == big and isinstance(response.result, int)
