@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from ductile.lifecycle import TERMINAL
 from ductile.store import Store
@@ -33,12 +35,7 @@ async def run(
     while not stop.is_set():
         try:
             limits = cutoffs(retention, utcnow())
-            removed = 0
-            while batch_removed := await off_loop(store, store.prune, limits):
-                removed += batch_removed
-                await asyncio.sleep(0)  # let jobs and API requests in between batches
-            if removed:
-                log.info("pruned finished jobs", extra={"removed": removed})
+            await _in_batches(store.prune, store, limits, "pruned finished jobs")
             await prune_schedule_skips(store, limits["skipped"])
             if breaker_retention is not None:
                 await prune_breaker_transitions(store, utcnow() - timedelta(seconds=breaker_retention))
@@ -52,22 +49,22 @@ async def run(
 
 async def prune_breaker_transitions(store: Store, cutoff: datetime) -> int:
     """Delete circuit breaker transitions created before `cutoff`, in batches; how many went."""
-    removed = 0
-    while batch_removed := await off_loop(store, store.prune_breaker_transitions, cutoff):
-        removed += batch_removed
-        await asyncio.sleep(0)
-    if removed:
-        log.info("pruned circuit breaker transitions", extra={"removed": removed})
-    return removed
+    return await _in_batches(store.prune_breaker_transitions, store, cutoff, "pruned circuit breaker transitions")
 
 
 async def prune_schedule_skips(store: Store, cutoff: datetime) -> int:
     """Delete scheduler skips recorded before `cutoff`, in batches; how many went. Skips are kept
     as long as a `skipped` job would be: the run strip shows them beside the jobs of their time."""
+    return await _in_batches(store.prune_schedule_skips, store, cutoff, "pruned schedule skips")
+
+
+async def _in_batches(delete: Callable[[Any], int], store: Store, limit: Any, message: str) -> int:
+    """Call `delete(limit)` off the loop until a batch removes nothing, letting jobs and API
+    requests in between batches; log the total once."""
     removed = 0
-    while batch_removed := await off_loop(store, store.prune_schedule_skips, cutoff):
+    while batch_removed := await off_loop(store, delete, limit):
         removed += batch_removed
         await asyncio.sleep(0)
     if removed:
-        log.info("pruned schedule skips", extra={"removed": removed})
+        log.info(message, extra={"removed": removed})
     return removed
