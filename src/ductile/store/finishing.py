@@ -9,12 +9,14 @@ rule in one place so the two cannot drift.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from ductile.jobs import AttemptRecord, Job
 from ductile.lifecycle import Decision, Status
 from ductile.store.base import STATE_LIMIT, StateChange, StateTooLarge
+from ductile.store.breaker import Pending
 from ductile.store.routing import SQLITE, Dialect, Routing, fire_hooks, route_completion
 from ductile.timeutil import to_text
 
@@ -140,3 +142,53 @@ def write_state(
                 "now": stamp,
             },
         )
+
+
+def cancel(
+    db: Any,
+    queries: dict[str, str],
+    breaker: Pending,
+    to_job: Callable[[Any], Job],
+    job_id: str,
+    reason: str,
+    now: datetime,
+    lock: str = "",
+) -> Job | None:
+    """Cancel a job inside the caller's transaction (both stores' `cancel`): a queued or running
+    job becomes `dead` (a running one's attempt is closed as `cancelled`), anything else is
+    returned as it is; None if there is no such job. `lock` is appended to the job read
+    (PostgreSQL passes ` FOR UPDATE` so a concurrent finish on another node waits)."""
+    stamp = to_text(now)
+    row = db.execute(queries["get_job"].rstrip(";") + lock, {"job_id": job_id}).fetchone()
+    if row is None:
+        return None
+    job = to_job(row)
+    if job.status not in (Status.QUEUED, Status.RUNNING):
+        return job
+    db.execute(
+        queries["job_to_terminal"],
+        {"job_id": job_id, "status": "dead", "now": stamp, "last_error": reason, "from_status": job.status.value},
+    )
+    if job.status is Status.RUNNING:
+        db.execute(
+            queries["finish_attempt"],
+            {
+                "job_id": job_id,
+                "attempt": job.attempt,
+                "completed_at": stamp,
+                "outcome": "cancelled",
+                "status": "dead",
+                "response": None,
+                "error": reason,
+                "logs": None,
+                "stderr": None,
+                "exit_code": None,
+                "duration_ms": None,
+            },
+        )
+    db.execute(
+        queries["insert_transition"],
+        {"job_id": job_id, "from_status": job.status.value, "to_status": "dead", "reason": reason, "at": stamp},
+    )
+    breaker.job_ended(db, job, Status.DEAD, now)
+    return to_job(db.execute(queries["get_job"], {"job_id": job_id}).fetchone())

@@ -23,7 +23,7 @@ import psycopg
 
 from ductile.jobs import BulkAction, EnqueueResult, Job, NewJob, ScheduleState
 from ductile.lifecycle import Status
-from ductile.store import queries, schedules
+from ductile.store import finishing, queries, schedules
 from ductile.store.breaker import Breakers
 from ductile.store.routing import Dialect, EntryJob, insert_entries
 from ductile.store.sqlite import _dumps, _job
@@ -170,48 +170,8 @@ class PgEnqueue:
         return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
 
     def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None:
-        stamp = to_text(now)
         with self.breakers.after_commit() as breaker, self._tx() as db:
-            row = db.execute(Q["get_job"].rstrip(";") + " FOR UPDATE", {"job_id": job_id}).fetchone()
-            if row is None:
-                return None
-            job = _job(row)
-            if job.status not in (Status.QUEUED, Status.RUNNING):
-                return job
-            db.execute(
-                Q["job_to_terminal"],
-                {
-                    "job_id": job_id,
-                    "status": "dead",
-                    "now": stamp,
-                    "last_error": reason,
-                    "from_status": job.status.value,
-                },
-            )
-            if job.status is Status.RUNNING:
-                db.execute(
-                    Q["finish_attempt"],
-                    {
-                        "job_id": job_id,
-                        "attempt": job.attempt,
-                        "completed_at": stamp,
-                        "outcome": "cancelled",
-                        "status": "dead",
-                        "response": None,
-                        "error": reason,
-                        "logs": None,
-                        "stderr": None,
-                        "exit_code": None,
-                        "duration_ms": None,
-                    },
-                )
-            db.execute(
-                Q["insert_transition"],
-                {"job_id": job_id, "from_status": job.status.value, "to_status": "dead", "reason": reason, "at": stamp},
-            )
-            breaker.job_ended(db, job, Status.DEAD, now)
-            row = db.execute(Q["get_job"], {"job_id": job_id}).fetchone()
-        return _job(row)
+            return finishing.cancel(db, Q, breaker, _job, job_id, reason, now, lock=" FOR UPDATE")
 
     # -- schedule rows ------------------------------------------------------------------------
     def put_schedule_state(self, state: ScheduleState) -> None:

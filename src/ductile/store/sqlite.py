@@ -467,48 +467,8 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
         finishing.write_state(db, Q, job, change, merged, stamp)
 
     def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None:
-        stamp = to_text(now)
         with self.breakers.after_commit() as breaker, self._tx() as db:
-            row = db.execute(Q["get_job"], {"job_id": job_id}).fetchone()
-            if row is None:
-                return None
-            job = _job(row)
-            if job.status not in (Status.QUEUED, Status.RUNNING):
-                return job
-            db.execute(
-                Q["job_to_terminal"],
-                {
-                    "job_id": job_id,
-                    "status": "dead",
-                    "now": stamp,
-                    "last_error": reason,
-                    "from_status": job.status.value,
-                },
-            )
-            if job.status is Status.RUNNING:
-                db.execute(
-                    Q["finish_attempt"],
-                    {
-                        "job_id": job_id,
-                        "attempt": job.attempt,
-                        "completed_at": stamp,
-                        "outcome": "cancelled",
-                        "status": "dead",
-                        "response": None,
-                        "error": reason,
-                        "logs": None,
-                        "stderr": None,
-                        "exit_code": None,
-                        "duration_ms": None,
-                    },
-                )
-            db.execute(
-                Q["insert_transition"],
-                {"job_id": job_id, "from_status": job.status.value, "to_status": "dead", "reason": reason, "at": stamp},
-            )
-            breaker.job_ended(db, job, Status.DEAD, now)
-            row = db.execute(Q["get_job"], {"job_id": job_id}).fetchone()
-        return _job(row)
+            return finishing.cancel(db, Q, breaker, _job, job_id, reason, now)
 
     def running_jobs(self) -> list[Job]:
         return [_job(r) for r in self._read(Q["running_jobs"])]
