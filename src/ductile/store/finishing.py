@@ -1,5 +1,6 @@
-"""The parts of finishing an attempt that do not depend on the database: the routing/hook step,
-the parameters of the attempt and job updates, and the transition's reason.
+"""The parts of a job's transitions that do not depend on the database: opening a claimed job's
+attempt, finishing an attempt (the routing/hook step, the parameters of the attempt and job
+updates, the transition's reason, the state write) and cancelling a job.
 
 Both stores (`sqlite.py`, `postgres.py`) finish an attempt the same way and differ only in their
 queries and how they learn that the job row was really updated; this module keeps the shared
@@ -23,6 +24,43 @@ from ductile.timeutil import to_text
 
 def _dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def start_attempt(
+    db: Any,
+    queries: dict[str, str],
+    job: Job,
+    stamp: str,
+    start: Callable[[Job], int | None] | None,
+    node_id: str | None = None,
+) -> Job:
+    """Open the attempt of a job a claim just took (both stores' claim, inside its transaction):
+    `start` spawns the plugin here, so its pid goes on the attempt row in the same commit.
+    PostgreSQL passes its `node_id` (the node that holds the attempt); SQLite has no column."""
+    pid = start(job) if start is not None else None  # spawns the plugin inside this transaction
+    params = {
+        "job_id": job.job_id,
+        "attempt": job.attempt,
+        "plugin": job.plugin,
+        "command": job.command,
+        "submitted_by": job.submitted_by,
+        "started_at": stamp,
+        "pid": pid,
+    }
+    if node_id is not None:
+        params["node_id"] = node_id
+    db.execute(queries["insert_attempt_started"], params)
+    db.execute(
+        queries["insert_transition"],
+        {
+            "job_id": job.job_id,
+            "from_status": "queued",
+            "to_status": "running",
+            "reason": f"attempt {job.attempt} started",
+            "at": stamp,
+        },
+    )
+    return job
 
 
 def route_and_hook(
@@ -117,6 +155,19 @@ def record_end(
                 "event_id": event.get("event_id"),
             },
         )
+
+
+def apply_state(db: Any, queries: dict[str, str], job: Job, change: StateChange, stamp: str, lock: str = "") -> None:
+    """Merge (or replace) an instance's state with a finishing job's change and store it. `lock`
+    is appended to the read of the current state: PostgreSQL passes ` FOR UPDATE` so two nodes
+    finishing jobs of one instance merge one after the other."""
+    if change.replace:
+        merged = dict(change.data)
+    else:
+        row = db.execute(queries["get_state"].rstrip(";") + lock, {"instance": job.plugin}).fetchone()
+        merged = json.loads(row["state"]) if row else {}
+        merged.update(change.data)
+    write_state(db, queries, job, change, merged, stamp)
 
 
 def write_state(

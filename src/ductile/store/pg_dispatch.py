@@ -23,7 +23,7 @@ from ductile.store import finishing, queries
 from ductile.store.base import StoreError
 from ductile.store.breaker import Breakers
 from ductile.store.routing import Dialect, Routing
-from ductile.store.sqlite import _job, _loads
+from ductile.store.sqlite import _job
 from ductile.timeutil import to_text
 
 Q = queries.load("postgres")
@@ -84,32 +84,7 @@ class PgDispatch:
             if row is None:  # a job with its dedupe key started meanwhile
                 passed.append(job_id)
                 continue
-            job = _job(row)
-            pid = start(job) if start is not None else None  # spawns the plugin inside this transaction
-            db.execute(
-                Q["insert_attempt_started"],
-                {
-                    "job_id": job.job_id,
-                    "attempt": job.attempt,
-                    "plugin": job.plugin,
-                    "command": job.command,
-                    "submitted_by": job.submitted_by,
-                    "started_at": stamp,
-                    "node_id": self.node_id,
-                    "pid": pid,
-                },
-            )
-            db.execute(
-                Q["insert_transition"],
-                {
-                    "job_id": job.job_id,
-                    "from_status": "queued",
-                    "to_status": "running",
-                    "reason": f"attempt {job.attempt} started",
-                    "at": stamp,
-                },
-            )
-            return job
+            return finishing.start_attempt(db, Q, _job(row), stamp, start, self.node_id)
         return None
 
     def finish(
@@ -170,7 +145,8 @@ class PgDispatch:
         if current is None or current[0] != job.status.value or current[1] != job.attempt:
             raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
         if state_change is not None:
-            self._apply_state(db, job, state_change, stamp)
+            # FOR UPDATE: two nodes finishing jobs of one instance merge one after the other.
+            finishing.apply_state(db, Q, job, state_change, stamp, lock=" FOR UPDATE")
         if routing is not None:
             decision = finishing.route_and_hook(db, job, decision, routing, now, PG)
         db.execute(Q["finish_attempt"], finishing.attempt_params(job, record, decision))
@@ -186,15 +162,3 @@ class PgDispatch:
             self._notify(db)
         row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
         return _job(row)
-
-    def _apply_state(self, db: Db, job: Job, change: StateChange, stamp: str) -> None:
-        if change.replace:
-            merged = dict(change.data)
-        else:
-            # FOR UPDATE: two nodes finishing jobs of one instance merge one after the other.
-            row = db.execute(
-                "SELECT state FROM plugin_state WHERE instance = %(instance)s FOR UPDATE", {"instance": job.plugin}
-            ).fetchone()
-            merged = _loads(row["state"]) if row else {}
-            merged.update(change.data)
-        finishing.write_state(db, Q, job, change, merged, stamp)

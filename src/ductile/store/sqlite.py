@@ -364,31 +364,7 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
         row = db.execute(Q["claim_next"], {"now": stamp, "excluded": _json_list(excluded_plugins)}).fetchone()
         if row is None:
             return None
-        job = _job(row)
-        pid = start(job) if start is not None else None  # spawns the plugin inside this transaction
-        db.execute(
-            Q["insert_attempt_started"],
-            {
-                "job_id": job.job_id,
-                "attempt": job.attempt,
-                "plugin": job.plugin,
-                "command": job.command,
-                "submitted_by": job.submitted_by,
-                "started_at": stamp,
-                "pid": pid,
-            },
-        )
-        db.execute(
-            Q["insert_transition"],
-            {
-                "job_id": job.job_id,
-                "from_status": "queued",
-                "to_status": "running",
-                "reason": f"attempt {job.attempt} started",
-                "at": stamp,
-            },
-        )
-        return job
+        return finishing.start_attempt(db, Q, _job(row), stamp, start)
 
     def finish(
         self,
@@ -438,7 +414,7 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
     ) -> Job:
         stamp = to_text(now)
         if state_change is not None:
-            self._apply_state(db, job, state_change, stamp)
+            finishing.apply_state(db, Q, job, state_change, stamp)
         if routing is not None:
             decision = finishing.route_and_hook(db, job, decision, routing, now)
         db.execute(Q["finish_attempt"], finishing.attempt_params(job, record, decision))
@@ -456,15 +432,6 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
     def enqueue_entries(self, entries: list[EntryJob], *, now: datetime, submitted_by: str) -> list[str]:
         with self._tx() as db:
             return insert_entries(db, entries, now, submitted_by)
-
-    def _apply_state(self, db: sqlite3.Connection, job: Job, change: StateChange, stamp: str) -> None:
-        if change.replace:
-            merged = dict(change.data)
-        else:
-            row = db.execute(Q["get_state"], {"instance": job.plugin}).fetchone()
-            merged = _loads(row["state"]) if row else {}
-            merged.update(change.data)
-        finishing.write_state(db, Q, job, change, merged, stamp)
 
     def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None:
         with self.breakers.after_commit() as breaker, self._tx() as db:
