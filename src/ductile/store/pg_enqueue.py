@@ -23,7 +23,7 @@ import psycopg
 
 from ductile.jobs import BulkAction, EnqueueResult, Job, NewJob, ScheduleState
 from ductile.lifecycle import Status
-from ductile.store import finishing, queries, schedules
+from ductile.store import finishing, queries
 from ductile.store.breaker import Breakers
 from ductile.store.routing import Dialect, EntryJob, insert_entries
 from ductile.store.sqlite import _dumps, _job
@@ -177,8 +177,3 @@ class PgEnqueue:
     def put_schedule_state(self, state: ScheduleState) -> None:
         with self._tx() as db:
             db.execute(Q["put_schedule_state"], state.__dict__)
-
-    def outstanding_scheduler_jobs(self, plugin: str, command: str) -> list[str]:
-        return schedules.outstanding(
-            self._read(Q["outstanding_scheduler_jobs"], {"plugin": plugin, "command": command})
-        )

@@ -26,16 +26,13 @@ from ductile.jobs import (
     BulkAction,
     EnqueueResult,
     Job,
-    JobPage,
     JobQuery,
     NewJob,
     ScheduleState,
     StateChange,
-    SummaryPage,
-    Transition,
 )
 from ductile.lifecycle import Decision, Status
-from ductile.store import finishing, queries, schedules
+from ductile.store import finishing, queries
 from ductile.store.base import SchemaTooNew, StoreError
 from ductile.store.breaker import SqliteBreakers
 from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
@@ -50,13 +47,7 @@ log = logging.getLogger(__name__)
 Q = queries.load("sqlite")
 CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints (see start_checkpointer)
 WAL_BACKSTOP_PAGES = 20000  # with the checkpointer on, a commit checkpoints only past ~80 MB of WAL
-_SUMMARY_COLUMNS = "job_id, plugin, command, status, created_at, started_at, completed_at, attempt"
 _DIR_ADVICE = "check that {dir} exists and is writable by this user"
-_JOB_COLUMNS = (
-    "job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key, "
-    "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context, "
-    "source_event_id, event_context_id, route_key, pipeline, step_id"
-)
 
 
 def checkpoint_due(seen: int | None, version: int) -> bool:
@@ -91,7 +82,7 @@ _STATUS = {s.value: s for s in Status}
 
 
 def _job(r: Sequence[Any]) -> Job:
-    """A job from a row in `_JOB_COLUMNS` order (by position: list pages build up to 201 of these
+    """A job from a row in `sqlite_reads._JOB_COLUMNS` order (by position: list pages build up to 201 of these
     per request, and name lookups plus the enum call were most of GET /jobs' store time)."""
     payload, context = r[3], r[15]
     return Job(
@@ -437,42 +428,11 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
         with self.breakers.after_commit() as breaker, self._tx() as db:
             return finishing.cancel(db, Q, breaker, _job, job_id, reason, now)
 
-    def running_jobs(self) -> list[Job]:
-        return [_job(r) for r in self._read(Q["running_jobs"])]
-
     def record_pid(self, job_id: str, attempt: int, pid: int) -> None:
         with self._tx() as db:
             db.execute(Q["set_attempt_pid"], {"job_id": job_id, "attempt": attempt, "pid": pid})
 
-    def running_pids(self) -> dict[str, int]:
-        return {r["job_id"]: r["pid"] for r in self._read(Q["running_attempt_pids"])}
-
     # -- reads ------------------------------------------------------------------------------
-    def get_job(self, job_id: str) -> Job | None:
-        rows = self._read(Q["get_job"], {"job_id": job_id})
-        return _job(rows[0]) if rows else None
-
-    def list_jobs(self, query: JobQuery) -> JobPage:
-        rows = self._page_rows(query, _JOB_COLUMNS)
-        jobs = [_job(r) for r in rows[: query.limit]]
-        next_position = (jobs[-1].created_at, jobs[-1].job_id) if len(rows) > query.limit and jobs else None
-        return JobPage(jobs=jobs, total=self._count(query), next_position=next_position)
-
-    def list_job_summaries(self, query: JobQuery) -> SummaryPage:
-        rows = self._page_rows(query, _SUMMARY_COLUMNS)
-        items = []
-        for job_id, plugin, command, status, created_at, started_at, completed_at, attempt in rows[: query.limit]:
-            item = {"job_id": job_id, "plugin": plugin, "command": command, "status": status, "created_at": created_at}
-            if started_at:
-                item["started_at"] = started_at
-            if completed_at:
-                item["completed_at"] = completed_at
-            item["attempt"] = attempt
-            items.append(item)
-        last = items[-1] if items else None
-        next_position = (last["created_at"], last["job_id"]) if len(rows) > query.limit and last else None
-        return SummaryPage(items=items, total=self._count(query), next_position=next_position)
-
     def _page_rows(self, query: JobQuery, columns: str) -> list[tuple[Any, ...]]:
         """Up to limit+1 rows (the extra one says whether a next page exists), newest first."""
         where, params = _job_filters(query)
@@ -555,30 +515,6 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
         where, params = _attempt_where(query)
         return self._read(f"SELECT count(*) FROM attempts WHERE {where}", params)[0][0]
 
-    def transitions(self, job_id: str) -> list[Transition]:
-        return [
-            Transition(
-                job_id=r["job_id"],
-                from_status=r["from_status"],
-                to_status=r["to_status"],
-                reason=r["reason"],
-                at=r["at"],
-            )
-            for r in self._read(Q["transitions_for_job"], {"job_id": job_id})
-        ]
-
-    def emitted_events(self, job_id: str) -> list[dict[str, Any]]:
-        return [
-            {
-                "type": r["type"],
-                "payload": _loads(r["payload"]),
-                "dedupe_key": r["dedupe_key"],
-                "created_at": r["created_at"],
-                "event_id": r["event_id"],
-            }
-            for r in self._read(Q["events_for_job"], {"job_id": job_id})
-        ]
-
     def data_version(self) -> tuple[int, int]:
         """(`PRAGMA data_version`, `total_changes`) of the store's connection: the first changes
         when another connection commits (a CLI, another process), the second counts this
@@ -588,12 +524,6 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
                 return self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes
             except sqlite3.Error as exc:
                 raise classify(exc, self.path, "read") or exc from exc
-
-    def status_counts(self) -> dict[str, int]:
-        counts = {s.value: 0 for s in Status}
-        for status, n in self._read(Q["status_counts"]):
-            counts[status] = n
-        return counts
 
     def finished_counts(self, since: str) -> dict[str, int]:
         """Jobs finished at or after `since`, by status (`GET /analytics/summary`)."""
@@ -611,31 +541,7 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
             {"plugin": p, "queued": q, "running": r, "oldest_queued_at": oldest} for p, q, r, oldest in self._read(sql)
         ]
 
-    def count_active(self, plugin: str, command: str, dedupe_key: str) -> int:
-        return self._read(Q["count_active_for_key"], {"plugin": plugin, "command": command, "dedupe_key": dedupe_key})[
-            0
-        ][0]
-
-    def next_retry_due(self, now: datetime) -> datetime | None:
-        value = self._read(Q["next_retry_due"], {"now": to_text(now)})[0][0]
-        return from_text(value) if value else None
-
-    # -- plugin and schedule state ----------------------------------------------------------
-    def get_state(self, instance: str) -> dict[str, Any]:
-        rows = self._read(Q["get_state"], {"instance": instance})
-        return _loads(rows[0]["state"]) if rows else {}
-
-    def all_states(self) -> dict[str, dict[str, Any]]:
-        return {r["instance"]: _loads(r["state"]) for r in self._read(Q["all_states"])}
-
-    def schedule_states(self) -> dict[tuple[str, str], ScheduleState]:
-        return schedules.states(self._read(Q["schedule_states"]))
-
-    def outstanding_scheduler_jobs(self, plugin: str, command: str) -> list[str]:
-        return schedules.outstanding(
-            self._read(Q["outstanding_scheduler_jobs"], {"plugin": plugin, "command": command})
-        )
-
+    # -- schedule state (its reads are `SqliteReads`) ---------------------------------------
     def put_schedule_state(self, state: ScheduleState) -> None:
         with self._tx() as db:
             db.execute(Q["put_schedule_state"], state.__dict__)

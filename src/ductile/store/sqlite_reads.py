@@ -1,8 +1,11 @@
-"""Lineage reads of the SQLite store: job trees, children, event contexts.
+"""Reads both stores make with the same named query and the same row shaping: single jobs,
+transitions, emitted events, counts, plugin and schedule state, and the lineage reads (job trees,
+children, event contexts).
 
-A mixin of `SqliteStore` (and `PostgresStore`), kept apart so the write path in `sqlite.py` stays readable. These are
-the inspection surfaces of pipelines (GET /job/{id}/tree, `ductile job inspect`, the monitor):
-plain reads through the store's lock, never writes.
+A mixin of `SqliteStore` (and `PostgresStore`), kept apart so the write path in `sqlite.py` stays
+readable, and written once so the two backends cannot drift. The lineage reads are the inspection
+surfaces of pipelines (GET /job/{id}/tree, `ductile job inspect`, the monitor): plain reads
+through the store's lock, never writes.
 """
 
 from __future__ import annotations
@@ -10,23 +13,122 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from ductile.jobs import Job
-from ductile.store import queries
+from ductile.jobs import Job, JobPage, JobQuery, ScheduleState, SummaryPage, Transition
+from ductile.lifecycle import Status
+from ductile.store import queries, schedules
+from ductile.timeutil import from_text, to_text
 
 Q = queries.load("sqlite")
+_SUMMARY_COLUMNS = "job_id, plugin, command, status, created_at, started_at, completed_at, attempt"
+_JOB_COLUMNS = (
+    "job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by, dedupe_key, "
+    "created_at, started_at, completed_at, next_retry_at, last_error, parent_job_id, context, "
+    "source_event_id, event_context_id, route_key, pipeline, step_id"
+)
 
 
 class SqliteReads:
-    """Needs `_read` (locked fetchall) and `_to_job` (row in _JOB_COLUMNS order → Job) from the host.
+    """Needs `_read` (locked fetchall), `_to_job` (row in _JOB_COLUMNS order → Job), `_page_rows`
+    and `_count` from the host.
 
     `PostgresStore` reuses it with its own named queries (`_q`): same names, same result columns."""
 
     _q: Mapping[str, str] = Q
     _read: Callable[..., list[sqlite3.Row]]
     _to_job: Callable[[Sequence[Any]], Job]
+    # The host's pages (its own SQL: SQLite and PostgreSQL count and merge status ranges differently).
+    _page_rows: Callable[[JobQuery, str], Sequence[Sequence[Any]]]
+    _count: Callable[[JobQuery], int]
 
+    def get_job(self, job_id: str) -> Job | None:
+        rows = self._read(self._q["get_job"], {"job_id": job_id})
+        return self._to_job(rows[0]) if rows else None
+
+    def running_jobs(self) -> list[Job]:
+        return [self._to_job(r) for r in self._read(self._q["running_jobs"])]
+
+    def running_pids(self) -> dict[str, int]:
+        return {r["job_id"]: r["pid"] for r in self._read(self._q["running_attempt_pids"])}
+
+    def list_jobs(self, query: JobQuery) -> JobPage:
+        rows = self._page_rows(query, _JOB_COLUMNS)
+        to_job = self._to_job
+        jobs = [to_job(r) for r in rows[: query.limit]]
+        next_position = (jobs[-1].created_at, jobs[-1].job_id) if len(rows) > query.limit and jobs else None
+        return JobPage(jobs=jobs, total=self._count(query), next_position=next_position)
+
+    def list_job_summaries(self, query: JobQuery) -> SummaryPage:
+        rows = self._page_rows(query, _SUMMARY_COLUMNS)
+        items = []
+        for job_id, plugin, command, status, created_at, started_at, completed_at, attempt in rows[: query.limit]:
+            item = {"job_id": job_id, "plugin": plugin, "command": command, "status": status, "created_at": created_at}
+            if started_at:
+                item["started_at"] = started_at
+            if completed_at:
+                item["completed_at"] = completed_at
+            item["attempt"] = attempt
+            items.append(item)
+        last = items[-1] if items else None
+        next_position = (last["created_at"], last["job_id"]) if len(rows) > query.limit and last else None
+        return SummaryPage(items=items, total=self._count(query), next_position=next_position)
+
+    def transitions(self, job_id: str) -> list[Transition]:
+        return [
+            Transition(
+                job_id=r["job_id"],
+                from_status=r["from_status"],
+                to_status=r["to_status"],
+                reason=r["reason"],
+                at=r["at"],
+            )
+            for r in self._read(self._q["transitions_for_job"], {"job_id": job_id})
+        ]
+
+    def emitted_events(self, job_id: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": r["type"],
+                "payload": _loads(r["payload"]),
+                "dedupe_key": r["dedupe_key"],
+                "created_at": r["created_at"],
+                "event_id": r["event_id"],
+            }
+            for r in self._read(self._q["events_for_job"], {"job_id": job_id})
+        ]
+
+    def status_counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for status, n in self._read(self._q["status_counts"]):
+            counts[status] = n
+        return counts
+
+    def count_active(self, plugin: str, command: str, dedupe_key: str) -> int:
+        args = {"plugin": plugin, "command": command, "dedupe_key": dedupe_key}
+        return self._read(self._q["count_active_for_key"], args)[0][0]
+
+    def next_retry_due(self, now: datetime) -> datetime | None:
+        value = self._read(self._q["next_retry_due"], {"now": to_text(now)})[0][0]
+        return from_text(value) if value else None
+
+    def get_state(self, instance: str) -> dict[str, Any]:
+        rows = self._read(self._q["get_state"], {"instance": instance})
+        return _loads(rows[0]["state"]) if rows else {}
+
+    def all_states(self) -> dict[str, dict[str, Any]]:
+        return {r["instance"]: _loads(r["state"]) for r in self._read(self._q["all_states"])}
+
+    def schedule_states(self) -> dict[tuple[str, str], ScheduleState]:
+        return schedules.states(self._read(self._q["schedule_states"]))
+
+    def outstanding_scheduler_jobs(self, plugin: str, command: str) -> list[str]:
+        return schedules.outstanding(
+            self._read(self._q["outstanding_scheduler_jobs"], {"plugin": plugin, "command": command})
+        )
+
+    # -- lineage ------------------------------------------------------------------------------
     def job_tree(self, job_id: str) -> list[Job]:
         seen: set[str] = set()
         out = []
@@ -106,6 +208,10 @@ class SqliteReads:
         as (created_at, status): what the dashboard's run strip draws."""
         params = {"plugin": plugin, "command": command, "key": key, "since": since, "limit": limit}
         return [(r[0], r[1]) for r in self._read(self._q["schedule_history"], params)]
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def _context(row: sqlite3.Row) -> dict[str, Any]:

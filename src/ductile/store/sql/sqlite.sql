@@ -1,6 +1,6 @@
 -- Named statements for the SQLite store. Each sits under `-- name: <name>`; the loader in
 -- store/queries.py turns this file into a dict. Statements returning jobs list the columns in
--- the order of _JOB_COLUMNS in sqlite.py, which reads them by position. Filters for listing are composed in sqlite.py
+-- the order of _JOB_COLUMNS in sqlite_reads.py, read by position. Filters for listing are composed in sqlite.py
 -- from the fragments at the bottom.
 
 -- name: insert_job
