@@ -24,6 +24,7 @@ import psycopg
 
 from ductile.jobs import Job
 from ductile.store import queries
+from ductile.store.pg_listen import ListenThread
 from ductile.store.sqlite import _job
 from ductile.timeutil import to_text
 
@@ -125,36 +126,28 @@ class PgCluster:
             self._leader = None
 
 
-class Listener:
-    """A thread on its own connection, LISTENing; reconnects after a lost connection."""
+class Listener(ListenThread):
+    """A thread on its own connection, LISTENing for this installation's new jobs (the payload is
+    the schema); wakes the dispatcher on each, and once on every (re)connect for anything queued
+    while it was not listening."""
 
     def __init__(self, url: str, schema: str, wake: Callable[[], None]):
-        self.url = url
+        super().__init__(
+            url,
+            CHANNEL,
+            name="ductile-pg-listen",
+            log=log,
+            lost="lost the database notification connection; reconnecting",
+        )
         self.schema = schema
         self.wake = wake
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ductile-pg-listen", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5.0)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self.wake()  # anything queued while we were not listening
-                    while not self._stop.is_set():
-                        for note in conn.notifies(timeout=0.5):
-                            if note.payload == self.schema:
-                                self.wake()
-            except psycopg.Error as exc:
-                log.warning("lost the database notification connection; reconnecting", extra={"error": str(exc)})
-                self._stop.wait(1.0)
+    def serve(self, conn: Any) -> None:
+        self.wake()  # anything queued while we were not listening
+        while not self.stopping.is_set():
+            for note in conn.notifies(timeout=0.5):
+                if note.payload == self.schema:
+                    self.wake()
 
 
 class LeaderLock:

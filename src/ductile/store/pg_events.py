@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ductile.events import Event
 from ductile.store import queries
+from ductile.store.pg_listen import ListenThread
 
 if TYPE_CHECKING:
     import psycopg
@@ -83,44 +83,28 @@ class EventLog:
             db.execute(Q["events_trim"], {"keep": keep})
 
 
-class Follower:
+class Follower(ListenThread):
     """A thread on its own LISTEN connection: reads new rows (by id, in order) whenever another
     node — or this one — appends, and hands each page to `deliver`. Polls every second as well,
     so a lost notification only delays events; reconnects after a lost connection."""
 
     def __init__(self, url: str, schema: str, cursor: int, deliver: Callable[[list[Event]], None]):
-        self.url = url
+        super().__init__(
+            url, CHANNEL, name="ductile-pg-events", log=log, lost="lost the event stream connection; reconnecting"
+        )
         self.schema = schema
         self.cursor = cursor
         self.deliver = deliver
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ductile-pg-events", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5.0)
-
-    def _run(self) -> None:
-        import psycopg  # here: the gateway module (and so every CLI command) imports this one
-
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    while not self._stop.is_set():
-                        self._pump(conn)
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            pass
-                        self._stop.wait(COALESCE)  # at most ~20 reads a second, however many commits
-            except psycopg.Error as exc:
-                log.warning("lost the event stream connection; reconnecting", extra={"error": str(exc)})
-                self._stop.wait(1.0)
+    def serve(self, conn: Any) -> None:
+        while not self.stopping.is_set():
+            self._pump(conn)
+            for _ in conn.notifies(timeout=1.0, stop_after=1):
+                pass
+            self.stopping.wait(COALESCE)  # at most ~20 reads a second, however many commits
 
     def _pump(self, conn: psycopg.Connection[Any]) -> None:
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             rows = conn.execute(Q["events_after"], {"after": self.cursor, "upto": NO_LIMIT, "limit": PAGE}).fetchall()
             if not rows:
                 return
