@@ -1,5 +1,5 @@
 """The run strips' store reads on both backends (store/strips.py): `schedule_histories` answers
-exactly what `schedule_history` answers per entry, in one read; scheduler skips are kept per entry,
+for every entry in one read exactly what it answers for that entry alone; scheduler skips are kept per entry,
 read back newest first within a window, and pruned by age."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _runs(store) -> None:
     store.enqueue(new(A, by="scheduler"), now=at(60), dedupe_since=None)  # queued
 
 
-def test_batched_histories_equal_one_read_per_entry_in_request_order(store):
+def test_batched_histories_equal_each_entry_read_alone_in_request_order(store):
     _runs(store)
     requests = [
         HistoryRequest("p", "poll", B, to_text(at(0))),
@@ -37,7 +37,7 @@ def test_batched_histories_equal_one_read_per_entry_in_request_order(store):
     ]
     for limit in (100, 2):
         batched = store.schedule_histories(requests, limit)
-        assert batched == [store.schedule_history(*r, limit) for r in requests]
+        assert batched == [store.schedule_histories([r], limit)[0] for r in requests]  # entries never mix
     batched = store.schedule_histories(requests, 100)
     assert batched[0] == [(to_text(at(35)), "succeeded"), (to_text(at(15)), "succeeded")]
     assert batched[1][0] == (to_text(at(60)), "queued") and len(batched[1]) == 5

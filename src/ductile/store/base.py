@@ -236,13 +236,10 @@ class Store(Protocol):
         """A schedule entry's (dedupe key `key`) newest `limit` finished runs, newest first, as
         (status, completed_at), and its last success's completed_at (schedule health)."""
 
-    def schedule_history(self, plugin: str, command: str, key: str, since: str, limit: int) -> list[tuple[str, str]]:
-        """The entry's jobs created at or after `since`, newest first, as (created_at, status)
-        (the dashboard's run strip)."""
-
     def schedule_histories(self, requests: Sequence[HistoryRequest], limit: int) -> list[History]:
-        """`schedule_history` for many entries in one read (the overview's strips), in request
-        order; requests are (plugin, command, key, since)."""
+        """Per (plugin, command, key, since) request, in order: the schedule entry's jobs created at
+        or after `since`, newest first, at most `limit`, as (created_at, status) — every run strip
+        of the overview in one read."""
 
     def record_schedule_skip(
         self, instance: str, schedule_id: str, command: str, *, at: datetime, reason: str, slot: datetime | None

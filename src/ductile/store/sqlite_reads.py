@@ -203,12 +203,6 @@ class SqliteReads:
         success = self._read(self._q["schedule_last_success"], params)
         return runs, success[0][0] if success else None
 
-    def schedule_history(self, plugin: str, command: str, key: str, since: str, limit: int) -> list[tuple[str, str]]:
-        """One schedule entry's jobs created at or after `since`, newest first, at most `limit`,
-        as (created_at, status): what the dashboard's run strip draws."""
-        params = {"plugin": plugin, "command": command, "key": key, "since": since, "limit": limit}
-        return [(r[0], r[1]) for r in self._read(self._q["schedule_history"], params)]
-
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)

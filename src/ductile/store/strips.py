@@ -98,8 +98,8 @@ class StripReads:
                 side[0].close()
 
     def schedule_histories(self, requests: Sequence[HistoryRequest], limit: int) -> list[History]:
-        """For each request, in order, what `schedule_history` returns for it: the entry's jobs
-        created at or after `since`, newest first, at most `limit`, as (created_at, status)."""
+        """For each request, in order: the entry's jobs created at or after `since`, newest first,
+        at most `limit`, as (created_at, status)."""
         if not requests:
             return []
         entries = [{"i": i, "plugin": r[0], "command": r[1], "dkey": r[2], "since": r[3]} for i, r in enumerate(requests)]

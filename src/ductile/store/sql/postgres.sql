@@ -430,32 +430,6 @@ SELECT completed_at FROM jobs
 WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'succeeded'
 ORDER BY created_at DESC LIMIT 1;
 
--- name: schedule_history
--- The dashboard's run strip: one schedule entry's jobs since :since, newest first (as sqlite.sql).
-SELECT created_at, status FROM (
-    (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'succeeded'
-        AND created_at >= %(since)s ORDER BY created_at DESC LIMIT %(limit)s)
-    UNION ALL (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'failed'
-        AND created_at >= %(since)s ORDER BY created_at DESC LIMIT %(limit)s)
-    UNION ALL (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'timed_out'
-        AND created_at >= %(since)s ORDER BY created_at DESC LIMIT %(limit)s)
-    UNION ALL (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'dead'
-        AND created_at >= %(since)s ORDER BY created_at DESC LIMIT %(limit)s)
-    UNION ALL (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'skipped'
-        AND created_at >= %(since)s ORDER BY created_at DESC LIMIT %(limit)s)
-    UNION ALL (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'queued'
-        AND created_at >= %(since)s ORDER BY created_at DESC LIMIT %(limit)s)
-    UNION ALL (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = %(key)s AND plugin = %(plugin)s AND command = %(command)s AND status = 'running'
-        AND created_at >= %(since)s ORDER BY created_at DESC LIMIT %(limit)s)
-) AS runs ORDER BY created_at DESC LIMIT %(limit)s;
-
 -- name: breaker_lock
 -- Breaker read-modify-writes of one (plugin, command) take turns across nodes, also before its
 -- row exists (two first failures at once must count twice). Keyed by schema like every lock.

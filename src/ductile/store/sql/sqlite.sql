@@ -377,33 +377,6 @@ SELECT completed_at FROM jobs
 WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'succeeded'
 ORDER BY created_at DESC LIMIT 1;
 
--- name: schedule_history
--- One schedule entry's jobs created at or after :since, newest first, as (created_at, status): the
--- dashboard's run strip. One range of jobs_dedupe (dedupe_key, plugin, command, status, created_at)
--- per status, merged, so the cost follows the window, not the entry's whole history.
-SELECT created_at, status FROM (
-    SELECT * FROM (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'succeeded'
-        AND created_at >= :since ORDER BY created_at DESC LIMIT :limit)
-    UNION ALL SELECT * FROM (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'failed'
-        AND created_at >= :since ORDER BY created_at DESC LIMIT :limit)
-    UNION ALL SELECT * FROM (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'timed_out'
-        AND created_at >= :since ORDER BY created_at DESC LIMIT :limit)
-    UNION ALL SELECT * FROM (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'dead'
-        AND created_at >= :since ORDER BY created_at DESC LIMIT :limit)
-    UNION ALL SELECT * FROM (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'skipped'
-        AND created_at >= :since ORDER BY created_at DESC LIMIT :limit)
-    UNION ALL SELECT * FROM (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'queued'
-        AND created_at >= :since ORDER BY created_at DESC LIMIT :limit)
-    UNION ALL SELECT * FROM (SELECT created_at, status FROM jobs
-        WHERE dedupe_key = :key AND plugin = :plugin AND command = :command AND status = 'running'
-        AND created_at >= :since ORDER BY created_at DESC LIMIT :limit)
-) ORDER BY created_at DESC LIMIT :limit;
 -- ---------------------------------------------------------------------------------------------
 -- hotpath (issue 11): the claim and finish transactions of the dispatcher, one round trip each.
 

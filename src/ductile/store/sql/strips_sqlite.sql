@@ -5,7 +5,7 @@
 -- name: schedule_histories
 -- :entries is a JSON list of {i, plugin, command, dkey, since}; per entry (by its index `i`) a JSON
 -- array of its jobs created at or after `since`, newest first, at most :limit, as [created_at,
--- status]. Each entry runs the single-entry read (`schedule_history`) as a correlated subquery:
+-- status]. Each entry runs a single-entry read as a correlated subquery:
 -- one range of jobs_dedupe (dedupe_key, plugin, command, status, created_at) per status, each cut
 -- at :limit, so the cost follows the windows, not the entries' whole histories.
 WITH e AS (
