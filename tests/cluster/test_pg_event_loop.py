@@ -11,6 +11,8 @@ node); it must answer while the lock is held and the GET /jobs is still waiting.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,42 +22,60 @@ from conftest import enqueue, wait_for
 
 from cluster.pgrig import Cluster
 
+WAITING = "SELECT count(*) FROM pg_locks WHERE relation = %s AND NOT granted"
 
-def test_healthz_answers_while_a_lock_holds_the_gateways_reads_of_jobs(pg_cluster: Cluster, tmp_path: Path) -> None:
+
+def gateway_that_ran_a_job(pg_cluster: Cluster, tmp_path: Path) -> tuple[Any, str]:
     plugins = {"rec": {"uses": "recorder", "config": {"record_dir": str(tmp_path / "rec")}}}
     gw = pg_cluster.start(pg_cluster.config(plugins))
     first = enqueue(gw.url, gw.token, "rec", "poll")
     with gw.client() as client:
         wait_for(lambda: client.get(f"/job/{first}").json()["status"] == "succeeded", timeout=60, message="job ran")
+    return gw, first
 
+
+@contextmanager
+def jobs_locked(pg_cluster: Cluster, mode: str, call: Callable[[], None], what: str) -> Iterator[Callable[[], int]]:
+    """Lock `jobs` in `mode` from another connection, start `call` on a thread and wait until one
+    of the gateway's statements waits on the lock; yields the count of waiting statements. The
+    lock is released (and the thread joined) on leaving the block."""
+    holder = psycopg.connect(pg_cluster.url)  # not autocommit: the lock lives until commit
+    caller = threading.Thread(target=call, daemon=True)
+    try:
+        holder.execute(f"LOCK TABLE jobs IN {mode} MODE")
+        caller.start()
+        jobs_table = pg_cluster.rows("SELECT 'jobs'::regclass::oid")[0][0]
+
+        def waiting() -> int:
+            return pg_cluster.rows(WAITING, (jobs_table,))[0][0]
+
+        wait_for(lambda: waiting() >= 1, timeout=60, message=what)
+        yield waiting
+    finally:
+        holder.commit()
+        holder.close()
+    caller.join(120)
+
+
+def healthz(gw: Any) -> httpx.Response:
+    with httpx.Client(base_url=gw.url, timeout=120) as plain:
+        return plain.get("/healthz")  # no auth: liveness
+
+
+def test_healthz_answers_while_a_lock_holds_the_gateways_reads_of_jobs(pg_cluster: Cluster, tmp_path: Path) -> None:
+    gw, _ = gateway_that_ran_a_job(pg_cluster, tmp_path)
     listed: dict[str, Any] = {}
 
     def list_jobs() -> None:
         with gw.client() as client:
             listed["response"] = client.get("/jobs", timeout=300)
 
-    holder = psycopg.connect(pg_cluster.url)  # not autocommit: the lock lives until commit
-    try:
-        holder.execute("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE")
-        reader = threading.Thread(target=list_jobs, daemon=True)
-        reader.start()
-        jobs_table = pg_cluster.rows("SELECT 'jobs'::regclass::oid")[0][0]
-        waiting = "SELECT count(*) FROM pg_locks WHERE relation = %s AND NOT granted"
-        wait_for(
-            lambda: pg_cluster.rows(waiting, (jobs_table,))[0][0] >= 1,
-            timeout=60,
-            message="a statement of the gateway waiting on the lock",
-        )
-        with httpx.Client(base_url=gw.url, timeout=120) as plain:
-            health = plain.get("/healthz")  # no auth: liveness
+    with jobs_locked(pg_cluster, "ACCESS EXCLUSIVE", list_jobs, "a statement of the gateway waiting on the lock") as waiting:
+        health = healthz(gw)
         assert health.status_code == 200, health.text
         assert health.json()["node"]["id"]
-        assert reader.is_alive() and "response" not in listed  # GET /jobs still waits on the lock
-        assert pg_cluster.rows(waiting, (jobs_table,))[0][0] >= 1  # and so the lock was held throughout
-    finally:
-        holder.commit()
-        holder.close()
-    reader.join(120)
+        assert "response" not in listed  # GET /jobs still waits on the lock
+        assert waiting() >= 1  # and so the lock was held throughout
     assert listed["response"].status_code == 200
     assert listed["response"].json()["total"] == 1
     with gw.client() as client:  # the gateway carries on: a job enqueued now runs
@@ -69,32 +89,15 @@ def test_an_enqueue_waiting_on_a_lock_leaves_healthz_and_other_reads_answering(
     """SHARE mode on `jobs` lets every read through but makes an INSERT wait: the POST /plugin/…
     waits on the server (on the store's threads), and the node keeps answering /healthz, GET /jobs
     (it reads the locked table, which SHARE allows) and GET /bulk-actions (another table)."""
-    plugins = {"rec": {"uses": "recorder", "config": {"record_dir": str(tmp_path / "rec")}}}
-    gw = pg_cluster.start(pg_cluster.config(plugins))
-    first = enqueue(gw.url, gw.token, "rec", "poll")
-    with gw.client() as client:
-        wait_for(lambda: client.get(f"/job/{first}").json()["status"] == "succeeded", timeout=60, message="job ran")
-
+    gw, first = gateway_that_ran_a_job(pg_cluster, tmp_path)
     posted: dict[str, Any] = {}
 
     def post() -> None:
         with gw.client() as client:
             posted["response"] = client.post("/plugin/rec/poll", json={"payload": {}}, timeout=300)
 
-    holder = psycopg.connect(pg_cluster.url)  # not autocommit: the lock lives until commit
-    try:
-        holder.execute("LOCK TABLE jobs IN SHARE MODE")
-        poster = threading.Thread(target=post, daemon=True)
-        poster.start()
-        jobs_table = pg_cluster.rows("SELECT 'jobs'::regclass::oid")[0][0]
-        waiting = "SELECT count(*) FROM pg_locks WHERE relation = %s AND NOT granted"
-        wait_for(
-            lambda: pg_cluster.rows(waiting, (jobs_table,))[0][0] >= 1,
-            timeout=60,
-            message="the enqueue waiting on the lock",
-        )
-        with httpx.Client(base_url=gw.url, timeout=120) as plain:
-            health = plain.get("/healthz")  # no auth: liveness
+    with jobs_locked(pg_cluster, "SHARE", post, "the enqueue waiting on the lock") as waiting:
+        health = healthz(gw)
         assert health.status_code == 200, health.text
         with gw.client() as client:
             listed = client.get("/jobs", timeout=120)
@@ -102,12 +105,8 @@ def test_an_enqueue_waiting_on_a_lock_leaves_healthz_and_other_reads_answering(
         assert listed.status_code == 200, listed.text
         assert [job["job_id"] for job in listed.json()["jobs"]] == [first]  # the waiting insert is not in yet
         assert audit.status_code == 200 and audit.json() == {"actions": []}, audit.text
-        assert poster.is_alive() and "response" not in posted  # the POST still waits on the lock
-        assert pg_cluster.rows(waiting, (jobs_table,))[0][0] >= 1  # and so the lock was held throughout
-    finally:
-        holder.commit()
-        holder.close()
-    poster.join(120)
+        assert "response" not in posted  # the POST still waits on the lock
+        assert waiting() >= 1  # and so the lock was held throughout
     assert posted["response"].status_code == 202, posted["response"].text
     second = posted["response"].json()["job_id"]
     with gw.client() as client:  # the queued event and the dispatcher's wake came after the wait
