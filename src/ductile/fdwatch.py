@@ -100,6 +100,7 @@ def fd_set(loop: asyncio.AbstractEventLoop) -> FdSet:
     """The loop's open set, made (and watched by the loop) if there is none."""
     watched = _SETS.get(loop)
     if watched is None:
+        _drop_closed_loops()
         if _HAS_EPOLL:
             watched = FdSet()
             loop.add_reader(watched.fileno, watched._ready)
@@ -107,6 +108,22 @@ def fd_set(loop: asyncio.AbstractEventLoop) -> FdSet:
             watched = _LoopFds(loop)
         _SETS[loop] = watched
     return watched
+
+
+def _drop_closed_loops() -> None:
+    """Close the sets of loops that were closed while their sets were still open.
+
+    A loop closed with a child still watched (an abandoned run, a test's loop torn down mid-job)
+    never reaches the last `remove`; its epoll fd would stay open for the life of the process.
+    Swept only when a new set is made, which is rare, so the per-job path pays nothing.
+    """
+    for stale in [old for old in _SETS if old.is_closed()]:
+        watched = _SETS.pop(stale)
+        watched._handlers.clear()
+        if isinstance(watched, _LoopFds):
+            continue
+        with contextlib.suppress(OSError):
+            watched._epoll.close()
 
 
 def hold(loop: asyncio.AbstractEventLoop) -> FdSet:
