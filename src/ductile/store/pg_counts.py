@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ductile.jobs import JobQuery
-from ductile.store.sqlite import _add_created_range, _count_filters, _hour_ceil, _hour_start
+from ductile.store.filters import _add_created_range, _count_filters, _hour_ceil, _hour_start
 
 HALF_HOUR = "30:00.000000Z"  # minutes and seconds of a stamp (store format, from position 14)
 
