@@ -1,10 +1,10 @@
-"""The WHERE fragments of job and attempt searches (`GET /jobs`, `GET /attempts`, their totals),
+"""The WHERE fragments of job and attempt searches (`GET /jobs`, `GET /job-logs`, their totals),
 shared by both stores so they filter and count identically.
 
 Each builder returns clauses joined by the caller and their parameters, with `?` placeholders
 only (values, LIKE patterns included, are parameters): SQLite runs them as they are,
 `postgres_reads._pg` swaps the placeholder style. The hour helpers do the bucket arithmetic of a
-created_at range over `job_counts_hourly` (the SQLite store's `_count`, `pg_counts`).
+created_at range over `job_counts_hourly` (`sqlite_reads.SqliteSearch._count`, `pg_counts`).
 Pure: no store, no I/O.
 """
 

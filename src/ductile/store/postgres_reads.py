@@ -16,8 +16,7 @@ from typing import Any
 from ductile.jobs import Attempt, AttemptQuery, JobQuery
 from ductile.store import pg_counts, queries
 from ductile.store.filters import _add_created_range, _attempt_where, _count_filters, _job_filters
-from ductile.store.sqlite import _attempt
-from ductile.store.sqlite_reads import SqliteReads
+from ductile.store.sqlite_reads import SqliteReads, _attempt
 
 Q = queries.load("postgres")
 
