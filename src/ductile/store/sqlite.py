@@ -11,7 +11,6 @@ import json
 import logging
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -35,6 +34,7 @@ from ductile.store.breaker import SqliteBreakers
 from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
 from ductile.store.routing import EntryJob, Routing, insert_entries
 from ductile.store.sqlite_actions import SqliteActions, insert_bulk_action
+from ductile.store.sqlite_enqueue import _enqueue_in
 from ductile.store.sqlite_reads import SqliteSearch
 from ductile.store.strips import StripReads
 from ductile.store.webhooks import Delivery, WebhookJob, enqueue_deliveries, enqueue_delivery
@@ -65,10 +65,6 @@ def _json_list(names: Collection[str]) -> str:
     """`names` as a JSON array (the claim's excluded instances): the same few sets come back
     job after job, so their text is kept rather than encoded for every claim."""
     return _json_list_of(tuple(names)) if names else "[]"
-
-
-def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 _STATUS = {s.value: s for s in Status}
@@ -441,58 +437,3 @@ class SqliteStore(SqliteSearch, StripReads, SqliteActions, SqliteBreakers):
                         db.execute(Q["delete_orphan_roots"], {"instances": json.dumps(instances)})
                 removed += len(ids)
         return removed
-
-
-def _enqueue_in(
-    db: sqlite3.Connection,
-    job: NewJob,
-    now: datetime,
-    dedupe_since: datetime | None,
-    enforce_dedupe: bool,
-    schedule_state: ScheduleState | None,
-) -> EnqueueResult:
-    """One enqueue inside the caller's transaction: dedupe check, job row, first transition."""
-    if job.dedupe_key and enforce_dedupe:
-        key = {"dedupe_key": job.dedupe_key, "plugin": job.plugin, "command": job.command}
-        row = db.execute(Q["find_duplicate_active"], key).fetchone()
-        if row is None and dedupe_since is not None:
-            row = db.execute(Q["find_duplicate_succeeded"], {**key, "since": to_text(dedupe_since)}).fetchone()
-        if row is not None:
-            return EnqueueResult(job_id=row["job_id"], created=False, status=Status(row["status"]))
-    job_id = str(uuid.uuid4())
-    stamp = to_text(now)
-    db.execute(
-        Q["insert_job"],
-        {
-            "job_id": job_id,
-            "plugin": job.plugin,
-            "command": job.command,
-            "payload": _dumps(job.payload),
-            "max_attempts": job.max_attempts,
-            "submitted_by": job.submitted_by,
-            "dedupe_key": job.dedupe_key,
-            "created_at": stamp,
-            "parent_job_id": job.parent_job_id,
-            "context": _dumps(job.context),
-            "source_event_id": job.source_event_id,
-            "event_context_id": job.event_context_id,
-            "route_key": job.route_key,
-            "pipeline": job.pipeline,
-            "step_id": job.step_id,
-        },
-    )
-    if job.retry_of is not None:
-        db.execute(Q["set_retry_of"], {"retry_of": job.retry_of, "job_id": job_id})
-    db.execute(
-        Q["insert_transition"],
-        {
-            "job_id": job_id,
-            "from_status": None,
-            "to_status": "queued",
-            "reason": f"enqueued by {job.submitted_by}" + (f" (retry of {job.retry_of})" if job.retry_of else ""),
-            "at": stamp,
-        },
-    )
-    if schedule_state is not None:
-        db.execute(Q["put_schedule_state"], {**schedule_state.__dict__, "last_job_id": job_id})
-    return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
