@@ -11,7 +11,6 @@ import logging
 import signal
 import socket
 import time
-import uuid
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,27 +25,24 @@ from ductile.config_check import check_config
 from ductile.dispatch import Dispatcher, recover
 from ductile.events import EventHub
 from ductile.executor import install_child_watcher
-from ductile.jobs import EnqueueResult, NewJob
+from ductile.jobs import EnqueueResult
 from ductile.lifecycle import Status
 from ductile.lock import DatabaseLock
 from ductile.manifest import Discovery
 from ductile.pipelines.compile import EMPTY_GRAPH, Graph
-from ductile.pipelines.router import ZERO_TIME, Settings
+from ductile.pipelines.router import Settings
 from ductile.registry import Registry, build_registry
 from ductile.scheduler.cancel import graceful_canceller
 from ductile.scheduler.loop import Scheduler
 from ductile.store import Store, StoreError, open_store
 from ductile.store.errors import EXIT_UNAVAILABLE
 from ductile.store.offload import off_loop
-from ductile.timeutil import add_seconds, to_text, utcnow
+from ductile.submission import submit
+from ductile.timeutil import to_text, utcnow
 from ductile.upkeep import pruner
 from ductile.webhooks.config import Intake
 
 log = logging.getLogger(__name__)
-
-
-class UnknownTarget(LookupError):
-    """An enqueue named an instance or command that this gateway does not have."""
 
 
 @dataclass
@@ -75,68 +71,6 @@ def prepare(config_arg: str | None = None) -> Setup:
         warnings=report.warnings,
         webhooks=report.webhooks,
     )
-
-
-def submit(
-    store: Store,
-    registry: Registry,
-    *,
-    instance: str,
-    command: str,
-    payload: Any = None,
-    submitted_by: str,
-    dedupe_key: str | None = None,
-    dedupe_ttl: float | None = None,
-    context: dict[str, Any] | None = None,
-    parent_job_id: str | None = None,
-) -> EnqueueResult:
-    """Enqueue one job after checking the target exists; `handle` payloads become an event envelope."""
-    inst = registry.get(instance)
-    if inst is None:
-        known = ", ".join(sorted(registry.instances)) or "none"
-        raise UnknownTarget(f"unknown plugin {instance!r} (known: {known})")
-    if inst.command(command) is None:
-        raise UnknownTarget(
-            f"plugin {instance!r} has no command {command!r} (known: {', '.join(inst.plugin.manifest.command_names)})"
-        )
-    now = utcnow()
-    if command == "handle" and submitted_by == "api":
-        # Ductile's shape (ductile-compat A6/A19): no event_id or source, the zero timestamp
-        payload = {"type": "api.trigger", "payload": payload if payload is not None else {}, "timestamp": ZERO_TIME}
-    elif command == "handle" and not (isinstance(payload, dict) and "type" in payload and "event_id" in payload):
-        payload = {
-            "type": "api.trigger" if submitted_by == "api" else f"{submitted_by}.trigger",
-            "payload": payload if payload is not None else {},
-            "source": submitted_by,
-            "timestamp": to_text(now),
-            "event_id": str(uuid.uuid4()),
-        }
-    result = store.enqueue(
-        NewJob(
-            plugin=instance,
-            command=command,
-            payload=payload,
-            submitted_by=submitted_by,
-            max_attempts=inst.spec.retry.max_attempts,
-            dedupe_key=dedupe_key,
-            context=context,
-            parent_job_id=parent_job_id,
-        ),
-        now=now,
-        dedupe_since=add_seconds(now, -dedupe_ttl) if dedupe_ttl else None,
-    )
-    log.info(
-        "job queued" if result.created else "job deduplicated",
-        extra={
-            "job_id": result.job_id,
-            "plugin": instance,
-            "command": command,
-            "attempt": 1,
-            "status": result.status.value,
-            "submitted_by": submitted_by,
-        },
-    )
-    return result
 
 
 def routing_settings(setup: Setup) -> Settings:

@@ -16,9 +16,10 @@ import pytest
 from conftest import write_config
 
 from ductile.dispatch import Dispatcher
-from ductile.gateway import prepare, routing_settings, submit
+from ductile.gateway import prepare, routing_settings
 from ductile.lifecycle import TERMINAL, Status
 from ductile.store import open_store
+from ductile.submission import submit
 
 TEST_PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 

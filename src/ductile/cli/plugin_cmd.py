@@ -14,11 +14,11 @@ from ductile.api import jsonio
 from ductile.cli import target
 from ductile.cli.api_client import ApiClient, ApiClientError
 from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail, print_json, setup_or_exit
-from ductile.gateway import UnknownTarget, submit
 from ductile.lifecycle import TERMINAL
 from ductile.lock import lock_holder
 from ductile.redact import redact, redact_text
 from ductile.store import StoreError, open_store
+from ductile.submission import UnknownTarget, submit
 
 app = typer.Typer(help="List plugins and run them.", no_args_is_help=True)
 

@@ -12,7 +12,7 @@ costs at most half an hour of rows, and a whole range at most one hour of rows p
 rows, however dense the history. One statement also means one snapshot: the parts of the
 total cannot disagree about a job that changed status meanwhile.
 
-SQLite keeps its own arithmetic (`SqliteStore._count`): these are PostgreSQL-only tables.
+SQLite keeps its own arithmetic (`sqlite_reads.SqliteSearch._count`): these are PostgreSQL-only tables.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ductile.jobs import JobQuery
-from ductile.store.sqlite import _add_created_range, _count_filters, _hour_ceil, _hour_start
+from ductile.store.filters import _add_created_range, _count_filters, _hour_ceil, _hour_start
 
 HALF_HOUR = "30:00.000000Z"  # minutes and seconds of a stamp (store format, from position 14)
 

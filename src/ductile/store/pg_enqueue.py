@@ -26,8 +26,9 @@ from ductile.lifecycle import Status
 from ductile.store import finishing, queries
 from ductile.store.breaker import Breakers
 from ductile.store.routing import Dialect, EntryJob, insert_entries
-from ductile.store.sqlite import _dumps, _job
+from ductile.store.sqlite import _job
 from ductile.store.sqlite_actions import insert_bulk_action
+from ductile.store.sqlite_enqueue import _dumps
 from ductile.store.webhooks import Delivery, WebhookJob, enqueue_deliveries, enqueue_delivery
 from ductile.timeutil import to_text
 

@@ -1,6 +1,6 @@
 """Reads of the PostgreSQL store: job pages with exact totals, attempts, counts, state.
 
-The same queries as `SqliteStore`'s reads, built from the same filter helpers (`sqlite.py`'s
+The same queries as `SqliteStore`'s reads, built from the same filter helpers (`filters.py`:
 `_count_filters` and friends) so both backends filter and count identically; only the
 placeholder style (`?` → `%s`), the empty WHERE (`TRUE`) and derived-table aliases differ.
 `total` comes from job_counts, or for a time range from the hour buckets (`pg_counts`), all
@@ -15,14 +15,8 @@ from typing import Any
 
 from ductile.jobs import Attempt, AttemptQuery, JobQuery
 from ductile.store import pg_counts, queries
-from ductile.store.sqlite import (
-    _add_created_range,
-    _attempt,
-    _attempt_where,
-    _count_filters,
-    _job_filters,
-)
-from ductile.store.sqlite_reads import SqliteReads
+from ductile.store.filters import _add_created_range, _attempt_where, _count_filters, _job_filters
+from ductile.store.sqlite_reads import SqliteReads, _attempt
 
 Q = queries.load("postgres")
 

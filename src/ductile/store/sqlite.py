@@ -11,22 +11,18 @@ import json
 import logging
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ductile.jobs import (
-    Attempt,
-    AttemptQuery,
     AttemptRecord,
     BulkAction,
     EnqueueResult,
     Job,
-    JobQuery,
     NewJob,
     ScheduleState,
     StateChange,
@@ -38,10 +34,11 @@ from ductile.store.breaker import SqliteBreakers
 from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
 from ductile.store.routing import EntryJob, Routing, insert_entries
 from ductile.store.sqlite_actions import SqliteActions, insert_bulk_action
-from ductile.store.sqlite_reads import SqliteReads
+from ductile.store.sqlite_enqueue import _enqueue_in
+from ductile.store.sqlite_reads import SqliteSearch
 from ductile.store.strips import StripReads
 from ductile.store.webhooks import Delivery, WebhookJob, enqueue_deliveries, enqueue_delivery
-from ductile.timeutil import from_text, to_text
+from ductile.timeutil import to_text
 
 log = logging.getLogger(__name__)
 Q = queries.load("sqlite")
@@ -70,14 +67,6 @@ def _json_list(names: Collection[str]) -> str:
     return _json_list_of(tuple(names)) if names else "[]"
 
 
-def _dumps(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
 _STATUS = {s.value: s for s in Status}
 
 
@@ -97,29 +86,9 @@ def _job(r: Sequence[Any]) -> Job:
     )
 
 
-def _attempt(row: sqlite3.Row) -> Attempt:
-    return Attempt(
-        job_id=row["job_id"],
-        attempt=row["attempt"],
-        plugin=row["plugin"],
-        command=row["command"],
-        submitted_by=row["submitted_by"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-        outcome=row["outcome"],
-        status=row["status"],
-        response=_loads(row["response"]),
-        error=row["error"],
-        logs=_loads(row["logs"]) or [],
-        stderr=row["stderr"] or "",
-        exit_code=row["exit_code"],
-        duration_ms=row["duration_ms"],
-    )
-
-
-class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
-    """See `ductile.store.base.Store` for the contract of each method; lineage reads live in
-    `sqlite_reads.SqliteReads`."""
+class SqliteStore(SqliteSearch, StripReads, SqliteActions, SqliteBreakers):
+    """See `ductile.store.base.Store` for the contract of each method; the reads (jobs, pages,
+    counts, attempts, lineage) live in `sqlite_reads` (`SqliteSearch` and the shared `SqliteReads`)."""
 
     _to_job = staticmethod(_job)
 
@@ -432,89 +401,7 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
         with self._tx() as db:
             db.execute(Q["set_attempt_pid"], {"job_id": job_id, "attempt": attempt, "pid": pid})
 
-    # -- reads ------------------------------------------------------------------------------
-    def _page_rows(self, query: JobQuery, columns: str) -> list[tuple[Any, ...]]:
-        """Up to limit+1 rows (the extra one says whether a next page exists), newest first."""
-        where, params = _job_filters(query)
-        statuses = [s.value for s in query.statuses] or [None]
-        # One ordered, limited index range per status, merged: avoids sorting every match when
-        # several statuses are asked for at once.
-        parts = []
-        all_params: list[Any] = []
-        for status in statuses:
-            clauses = list(where)
-            part_params = list(params)
-            if status is not None:
-                clauses.append("status = ?")
-                part_params.append(status)
-            if query.after is not None:
-                clauses.append("(created_at, job_id) < (?, ?)")
-                part_params.extend(query.after)
-            sql_where = " AND ".join(clauses) or "1"
-            parts.append(
-                f"SELECT * FROM (SELECT {columns} FROM jobs WHERE {sql_where} "
-                f"ORDER BY created_at DESC, job_id DESC LIMIT ?)"
-            )
-            part_params.append(query.limit + 1)
-            all_params.extend(part_params)
-        sql = " UNION ALL ".join(parts)
-        if len(parts) > 1:
-            sql = f"SELECT * FROM ({sql}) ORDER BY created_at DESC, job_id DESC LIMIT ?"
-            all_params.append(query.limit + 1)
-        with self._lock:
-            cursor = self._db.cursor()
-            cursor.row_factory = None
-            return cursor.execute(sql, all_params).fetchall()
-
-    def _count(self, query: JobQuery) -> int:
-        if query.lineage:
-            # job_counts has no lineage columns; a parent's children (jobs_parent) and a pipeline's
-            # steps (jobs_pipeline_created) are index ranges, counted exactly row by row.
-            return self._count_rows(query, query.created_after, query.created_before)
-        clauses, params = _count_filters(query)
-        if query.created_after is None and query.created_before is None:
-            sql = "SELECT coalesce(sum(n), 0) FROM job_counts WHERE " + (" AND ".join(clauses) or "1")
-            return self._read(sql, params)[0][0]
-        # A time range: whole hours come from job_counts_hourly; only the partial hours at the
-        # edges are counted row by row, so the cost is bounded by an hour of jobs, not the range.
-        lo, hi = query.created_after, query.created_before
-        first_full = _hour_ceil(lo) if lo is not None else None  # first whole hour inside the range
-        end_full = hi[:13] if hi is not None else None  # the hour holding `hi`, itself partial
-        if first_full is not None and end_full is not None and first_full >= end_full:
-            return self._count_rows(query, lo, hi)
-        bucket = list(clauses)
-        bucket_params = list(params)
-        if first_full is not None:
-            bucket.append("hour >= ?")
-            bucket_params.append(first_full)
-        if end_full is not None:
-            bucket.append("hour < ?")
-            bucket_params.append(end_full)
-        sql = "SELECT coalesce(sum(n), 0) FROM job_counts_hourly WHERE " + " AND ".join(bucket)
-        total = self._read(sql, bucket_params)[0][0]
-        if lo is not None and first_full is not None and lo < _hour_start(first_full):
-            total += self._count_rows(query, lo, _hour_start(first_full))
-        if hi is not None and end_full is not None and _hour_start(end_full) < hi:
-            total += self._count_rows(query, _hour_start(end_full), hi)
-        return total
-
-    def _count_rows(self, query: JobQuery, lo: str | None, hi: str | None) -> int:
-        clauses, params = _count_filters(query)
-        _add_created_range(clauses, params, lo, hi)
-        return self._read("SELECT count(*) FROM jobs WHERE " + (" AND ".join(clauses) or "1"), params)[0][0]
-
-    def attempts(self, job_id: str) -> list[Attempt]:
-        return [_attempt(r) for r in self._read(Q["attempts_for_job"], {"job_id": job_id})]
-
-    def list_attempts(self, query: AttemptQuery) -> list[Attempt]:
-        where, params = _attempt_where(query)
-        sql = f"SELECT * FROM attempts WHERE {where} ORDER BY started_at DESC, job_id DESC, attempt DESC LIMIT ?"
-        return [_attempt(r) for r in self._read(sql, [*params, query.limit])]
-
-    def count_attempts(self, query: AttemptQuery) -> int:
-        where, params = _attempt_where(query)
-        return self._read(f"SELECT count(*) FROM attempts WHERE {where}", params)[0][0]
-
+    # -- change detection (the job, attempt and lineage reads are `sqlite_reads`) ----------
     def data_version(self) -> tuple[int, int]:
         """(`PRAGMA data_version`, `total_changes`) of the store's connection: the first changes
         when another connection commits (a CLI, another process), the second counts this
@@ -524,22 +411,6 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
                 return self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes
             except sqlite3.Error as exc:
                 raise classify(exc, self.path, "read") or exc from exc
-
-    def finished_counts(self, since: str) -> dict[str, int]:
-        """Jobs finished at or after `since`, by status (`GET /analytics/summary`)."""
-        sql = "SELECT status, count(*) FROM jobs WHERE completed_at >= ? GROUP BY status"
-        return {status: n for status, n in self._read(sql, (since,))}
-
-    def active_by_plugin(self) -> list[dict[str, Any]]:
-        """Queued and running jobs per plugin, with the oldest queued one (`GET /analytics/queue`)."""
-        sql = (
-            "SELECT plugin, sum(status = 'queued'), sum(status = 'running'), "
-            "min(CASE WHEN status = 'queued' THEN created_at END) "
-            "FROM jobs WHERE status IN ('queued', 'running') GROUP BY plugin ORDER BY plugin"
-        )
-        return [
-            {"plugin": p, "queued": q, "running": r, "oldest_queued_at": oldest} for p, q, r, oldest in self._read(sql)
-        ]
 
     # -- schedule state (its reads are `SqliteReads`) ---------------------------------------
     def put_schedule_state(self, state: ScheduleState) -> None:
@@ -566,138 +437,3 @@ class SqliteStore(SqliteReads, StripReads, SqliteActions, SqliteBreakers):
                         db.execute(Q["delete_orphan_roots"], {"instances": json.dumps(instances)})
                 removed += len(ids)
         return removed
-
-
-def _enqueue_in(
-    db: sqlite3.Connection,
-    job: NewJob,
-    now: datetime,
-    dedupe_since: datetime | None,
-    enforce_dedupe: bool,
-    schedule_state: ScheduleState | None,
-) -> EnqueueResult:
-    """One enqueue inside the caller's transaction: dedupe check, job row, first transition."""
-    if job.dedupe_key and enforce_dedupe:
-        key = {"dedupe_key": job.dedupe_key, "plugin": job.plugin, "command": job.command}
-        row = db.execute(Q["find_duplicate_active"], key).fetchone()
-        if row is None and dedupe_since is not None:
-            row = db.execute(Q["find_duplicate_succeeded"], {**key, "since": to_text(dedupe_since)}).fetchone()
-        if row is not None:
-            return EnqueueResult(job_id=row["job_id"], created=False, status=Status(row["status"]))
-    job_id = str(uuid.uuid4())
-    stamp = to_text(now)
-    db.execute(
-        Q["insert_job"],
-        {
-            "job_id": job_id,
-            "plugin": job.plugin,
-            "command": job.command,
-            "payload": _dumps(job.payload),
-            "max_attempts": job.max_attempts,
-            "submitted_by": job.submitted_by,
-            "dedupe_key": job.dedupe_key,
-            "created_at": stamp,
-            "parent_job_id": job.parent_job_id,
-            "context": _dumps(job.context),
-            "source_event_id": job.source_event_id,
-            "event_context_id": job.event_context_id,
-            "route_key": job.route_key,
-            "pipeline": job.pipeline,
-            "step_id": job.step_id,
-        },
-    )
-    if job.retry_of is not None:
-        db.execute(Q["set_retry_of"], {"retry_of": job.retry_of, "job_id": job_id})
-    db.execute(
-        Q["insert_transition"],
-        {
-            "job_id": job_id,
-            "from_status": None,
-            "to_status": "queued",
-            "reason": f"enqueued by {job.submitted_by}" + (f" (retry of {job.retry_of})" if job.retry_of else ""),
-            "at": stamp,
-        },
-    )
-    if schedule_state is not None:
-        db.execute(Q["put_schedule_state"], {**schedule_state.__dict__, "last_job_id": job_id})
-    return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
-
-
-def _job_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
-    """Equality filters plus the created_at range (statuses are added per query shape)."""
-    clauses, params = _equality_filters(query)
-    _add_created_range(clauses, params, query.created_after, query.created_before)
-    return clauses, params
-
-
-def _add_created_range(clauses: list[str], params: list[Any], lo: str | None, hi: str | None) -> None:
-    """created_at in [lo, hi); either end may be open."""
-    if lo is not None:
-        clauses.append("created_at >= ?")
-        params.append(lo)
-    if hi is not None:
-        clauses.append("created_at < ?")
-        params.append(hi)
-
-
-def _count_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
-    """The non-time filters, valid on jobs, job_counts and job_counts_hourly alike."""
-    clauses, params = _equality_filters(query)
-    if query.statuses:
-        clauses.append(f"status IN ({','.join('?' * len(query.statuses))})")
-        params.extend(s.value for s in query.statuses)
-    return clauses, params
-
-
-def _equality_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
-    """Exact-match filters; the lineage ones exist only on `jobs` (see `_count`)."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column in ("plugin", "command", "submitted_by", "parent_job_id", "pipeline"):
-        value = getattr(query, column)
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    return clauses, params
-
-
-def _hour_start(hour: str) -> str:
-    return hour + ":00:00.000000Z"
-
-
-def _hour_ceil(stamp: str) -> str:
-    """The first hour bucket (`YYYY-MM-DDTHH`) starting at or after `stamp` (store format)."""
-    if stamp[13:] == ":00:00.000000Z":
-        return stamp[:13]
-    try:
-        return to_text(from_text(stamp[:13] + ":00:00Z") + timedelta(hours=1))[:13]
-    except OverflowError:  # the last hour of year 9999: a bucket after every real one
-        return stamp[:11] + "24"
-
-
-def _attempt_where(query: AttemptQuery) -> tuple[str, list[Any]]:
-    """The WHERE clause (and its parameters) for an attempt search; shared by list and count."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column in ("job_id", "plugin", "command", "submitted_by"):
-        value = getattr(query, column)
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if query.statuses:
-        clauses.append(f"status IN ({','.join('?' * len(query.statuses))})")
-        params.extend(query.statuses)
-    if query.since:
-        clauses.append("started_at >= ?")
-        params.append(query.since)
-    if query.until:
-        clauses.append("started_at < ?")
-        params.append(query.until)
-    if query.text:
-        pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        clauses.append(
-            "(error LIKE ? ESCAPE '\\' OR logs LIKE ? ESCAPE '\\' OR stderr LIKE ? ESCAPE '\\' "
-            "OR response LIKE ? ESCAPE '\\')"
-        )
-        params.extend([pattern] * 4)
-    return " AND ".join(clauses) or "1", params

@@ -1,11 +1,12 @@
-"""Reads both stores make with the same named query and the same row shaping: single jobs,
-transitions, emitted events, counts, plugin and schedule state, and the lineage reads (job trees,
-children, event contexts).
+"""Reads both stores make with the same named query and the same row shaping (`SqliteReads`):
+single jobs, transitions, emitted events, counts, plugin and schedule state, and the lineage reads
+(job trees, children, event contexts); and the SQLite store's own composed reads (`SqliteSearch`):
+job pages and their exact totals, attempt searches, the analytics counts.
 
-A mixin of `SqliteStore` (and `PostgresStore`), kept apart so the write path in `sqlite.py` stays
-readable, and written once so the two backends cannot drift. The lineage reads are the inspection
-surfaces of pipelines (GET /job/{id}/tree, `ductile job inspect`, the monitor): plain reads
-through the store's lock, never writes.
+Mixins of `SqliteStore` (`SqliteReads` of `PostgresStore` too), kept apart so the write path in
+`sqlite.py` stays readable; the shared reads are written once so the two backends cannot drift.
+The lineage reads are the inspection surfaces of pipelines (GET /job/{id}/tree, `ductile job
+inspect`, the monitor): plain reads through the store's lock, never writes.
 """
 
 from __future__ import annotations
@@ -13,12 +14,21 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from ductile.jobs import Job, JobPage, JobQuery, ScheduleState, SummaryPage, Transition
+from ductile.jobs import Attempt, AttemptQuery, Job, JobPage, JobQuery, ScheduleState, SummaryPage, Transition
 from ductile.lifecycle import Status
 from ductile.store import queries, schedules
+from ductile.store.filters import (
+    _add_created_range,
+    _attempt_where,
+    _count_filters,
+    _hour_ceil,
+    _hour_start,
+    _job_filters,
+)
 from ductile.timeutil import from_text, to_text
 
 Q = queries.load("sqlite")
@@ -204,6 +214,114 @@ class SqliteReads:
         return runs, success[0][0] if success else None
 
 
+class SqliteSearch(SqliteReads):
+    """The SQLite store's reads composed from `filters` rather than named queries: job pages
+    (`_page_rows`) and their exact totals (`_count`), attempts, the analytics counts.
+    `PostgresReads` is the PostgreSQL counterpart (its own placeholders, aliases and hour
+    arithmetic). Needs `_read`, `_lock` and `_db` (the store's one connection) from the host."""
+
+    _lock: AbstractContextManager[Any]
+    _db: sqlite3.Connection
+
+    def _page_rows(self, query: JobQuery, columns: str) -> list[tuple[Any, ...]]:
+        """Up to limit+1 rows (the extra one says whether a next page exists), newest first."""
+        where, params = _job_filters(query)
+        statuses = [s.value for s in query.statuses] or [None]
+        # One ordered, limited index range per status, merged: avoids sorting every match when
+        # several statuses are asked for at once.
+        parts = []
+        all_params: list[Any] = []
+        for status in statuses:
+            clauses = list(where)
+            part_params = list(params)
+            if status is not None:
+                clauses.append("status = ?")
+                part_params.append(status)
+            if query.after is not None:
+                clauses.append("(created_at, job_id) < (?, ?)")
+                part_params.extend(query.after)
+            sql_where = " AND ".join(clauses) or "1"
+            parts.append(
+                f"SELECT * FROM (SELECT {columns} FROM jobs WHERE {sql_where} "
+                f"ORDER BY created_at DESC, job_id DESC LIMIT ?)"
+            )
+            part_params.append(query.limit + 1)
+            all_params.extend(part_params)
+        sql = " UNION ALL ".join(parts)
+        if len(parts) > 1:
+            sql = f"SELECT * FROM ({sql}) ORDER BY created_at DESC, job_id DESC LIMIT ?"
+            all_params.append(query.limit + 1)
+        with self._lock:
+            cursor = self._db.cursor()
+            cursor.row_factory = None
+            return cursor.execute(sql, all_params).fetchall()
+
+    def _count(self, query: JobQuery) -> int:
+        if query.lineage:
+            # job_counts has no lineage columns; a parent's children (jobs_parent) and a pipeline's
+            # steps (jobs_pipeline_created) are index ranges, counted exactly row by row.
+            return self._count_rows(query, query.created_after, query.created_before)
+        clauses, params = _count_filters(query)
+        if query.created_after is None and query.created_before is None:
+            sql = "SELECT coalesce(sum(n), 0) FROM job_counts WHERE " + (" AND ".join(clauses) or "1")
+            return self._read(sql, params)[0][0]
+        # A time range: whole hours come from job_counts_hourly; only the partial hours at the
+        # edges are counted row by row, so the cost is bounded by an hour of jobs, not the range.
+        lo, hi = query.created_after, query.created_before
+        first_full = _hour_ceil(lo) if lo is not None else None  # first whole hour inside the range
+        end_full = hi[:13] if hi is not None else None  # the hour holding `hi`, itself partial
+        if first_full is not None and end_full is not None and first_full >= end_full:
+            return self._count_rows(query, lo, hi)
+        bucket = list(clauses)
+        bucket_params = list(params)
+        if first_full is not None:
+            bucket.append("hour >= ?")
+            bucket_params.append(first_full)
+        if end_full is not None:
+            bucket.append("hour < ?")
+            bucket_params.append(end_full)
+        sql = "SELECT coalesce(sum(n), 0) FROM job_counts_hourly WHERE " + " AND ".join(bucket)
+        total = self._read(sql, bucket_params)[0][0]
+        if lo is not None and first_full is not None and lo < _hour_start(first_full):
+            total += self._count_rows(query, lo, _hour_start(first_full))
+        if hi is not None and end_full is not None and _hour_start(end_full) < hi:
+            total += self._count_rows(query, _hour_start(end_full), hi)
+        return total
+
+    def _count_rows(self, query: JobQuery, lo: str | None, hi: str | None) -> int:
+        clauses, params = _count_filters(query)
+        _add_created_range(clauses, params, lo, hi)
+        return self._read("SELECT count(*) FROM jobs WHERE " + (" AND ".join(clauses) or "1"), params)[0][0]
+
+    def attempts(self, job_id: str) -> list[Attempt]:
+        return [_attempt(r) for r in self._read(Q["attempts_for_job"], {"job_id": job_id})]
+
+    def list_attempts(self, query: AttemptQuery) -> list[Attempt]:
+        where, params = _attempt_where(query)
+        sql = f"SELECT * FROM attempts WHERE {where} ORDER BY started_at DESC, job_id DESC, attempt DESC LIMIT ?"
+        return [_attempt(r) for r in self._read(sql, [*params, query.limit])]
+
+    def count_attempts(self, query: AttemptQuery) -> int:
+        where, params = _attempt_where(query)
+        return self._read(f"SELECT count(*) FROM attempts WHERE {where}", params)[0][0]
+
+    def finished_counts(self, since: str) -> dict[str, int]:
+        """Jobs finished at or after `since`, by status (`GET /analytics/summary`)."""
+        sql = "SELECT status, count(*) FROM jobs WHERE completed_at >= ? GROUP BY status"
+        return {status: n for status, n in self._read(sql, (since,))}
+
+    def active_by_plugin(self) -> list[dict[str, Any]]:
+        """Queued and running jobs per plugin, with the oldest queued one (`GET /analytics/queue`)."""
+        sql = (
+            "SELECT plugin, sum(status = 'queued'), sum(status = 'running'), "
+            "min(CASE WHEN status = 'queued' THEN created_at END) "
+            "FROM jobs WHERE status IN ('queued', 'running') GROUP BY plugin ORDER BY plugin"
+        )
+        return [
+            {"plugin": p, "queued": q, "running": r, "oldest_queued_at": oldest} for p, q, r, oldest in self._read(sql)
+        ]
+
+
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -218,3 +336,23 @@ def _context(row: sqlite3.Row) -> dict[str, Any]:
         "accumulated": json.loads(row["accumulated"]),
         "created_at": row["created_at"],
     }
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    return Attempt(
+        job_id=row["job_id"],
+        attempt=row["attempt"],
+        plugin=row["plugin"],
+        command=row["command"],
+        submitted_by=row["submitted_by"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        outcome=row["outcome"],
+        status=row["status"],
+        response=_loads(row["response"]),
+        error=row["error"],
+        logs=_loads(row["logs"]) or [],
+        stderr=row["stderr"] or "",
+        exit_code=row["exit_code"],
+        duration_ms=row["duration_ms"],
+    )

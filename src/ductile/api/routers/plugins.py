@@ -21,7 +21,7 @@ from ductile.api import jsonio, schemas
 from ductile.api.app import ApiError
 from ductile.api.deps import bearer, require
 from ductile.api.schemas import errors, scoped
-from ductile.gateway import UnknownTarget
+from ductile.submission import UnknownTarget
 
 router = APIRouter(tags=["plugins"], dependencies=[Depends(bearer)])
 

@@ -1,7 +1,7 @@
 -- Named statements for the SQLite store. Each sits under `-- name: <name>`; the loader in
 -- store/queries.py turns this file into a dict. Statements returning jobs list the columns in
--- the order of _JOB_COLUMNS in sqlite_reads.py, read by position. Filters for listing are composed in sqlite.py
--- from the fragments at the bottom.
+-- the order of _JOB_COLUMNS in sqlite_reads.py, read by position. Filters for listing are composed in
+-- Python: store/filters.py, used by sqlite_reads.py.
 
 -- name: insert_job
 INSERT INTO jobs (job_id, plugin, command, payload, status, attempt, max_attempts, submitted_by,
