@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -362,6 +363,9 @@ class ApiConfig(_Model):
         return value if value > 0 else 10
 
     allowed_origins: list[str] = Field(default_factory=list)  # CORS, exact origins (Ductile's C9)
+    # Peers whose X-Forwarded-For / -Proto are believed (docs/CONFIG.md `api`); None = uvicorn's
+    # default, the FORWARDED_ALLOW_IPS variable or else 127.0.0.1.
+    trusted_proxies: list[str] | None = None
     mcp: ApiMcpConfig = Field(default_factory=ApiMcpConfig)
     ui: ApiUiConfig = Field(default_factory=ApiUiConfig)
 
@@ -371,6 +375,25 @@ class ApiConfig(_Model):
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError(f"invalid listen address {value!r} (accepted: host:port, e.g. 127.0.0.1:8080)")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        bad = []
+        for entry in value:
+            try:
+                if entry != "*":
+                    ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                bad.append(repr(entry))
+        if bad:
+            raise ValueError(
+                f"invalid trusted prox{'ies' if len(bad) > 1 else 'y'} {', '.join(bad)} (accepted: an IP address "
+                "such as 10.0.0.5, a network such as 10.0.0.0/8 or fd00::/8, or * for every peer)"
+            )
         return value
 
     @property

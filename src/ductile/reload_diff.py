@@ -37,6 +37,7 @@ RESTART_ONLY = (
     "api.max_url_bytes",
     "api.metrics.enabled",
     "api.allowed_origins",
+    "api.trusted_proxies",
     "api.mcp",
     "database.pool_size",
     "database.heartbeat",

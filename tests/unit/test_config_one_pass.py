@@ -108,3 +108,25 @@ def test_a_refused_plugin_is_reported_once_not_again_as_unknown(tmp_path):
     manifest = (broken / "manifest.yaml").resolve()
     found = problems(tmp_path, HEAD + "  broken: {}\n  alias:\n    uses: broken\n")
     assert found == [f"{manifest}: entrypoint 'run' is not an executable file (chmod +x it)"]
+
+
+def test_a_trusted_proxy_that_is_not_an_address_or_network_is_named(tmp_path):
+    found = problems(
+        tmp_path,
+        "api:\n  trusted_proxies: ['10.0.0.0/8', '::1', '*', 'proxy.local', '10.0.0.300']\n"
+        + HEAD
+        + "  svc:\n    config: {api_key: k}\n",
+    )
+    assert found == [
+        "api.trusted_proxies: invalid trusted proxies 'proxy.local', '10.0.0.300' (accepted: an IP address such as "
+        "10.0.0.5, "
+        "a network such as 10.0.0.0/8 or fd00::/8, or * for every peer)"
+    ]
+
+
+def test_trusted_proxies_unset_empty_or_listed_load(tmp_path):
+    from ductile.config import load_config
+
+    assert problems(tmp_path, "api:\n  trusted_proxies: []\n" + HEAD + "  svc:\n    config: {api_key: k}\n") == []
+    loaded = load_config(tmp_path / "config.yaml", env={})
+    assert loaded.config.api.trusted_proxies == []

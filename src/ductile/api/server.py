@@ -281,5 +281,10 @@ def make_server(app: Any, api: ApiConfig, limits: HttpLimits | None = None) -> u
         ws="none",
         timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]  # uvicorn takes a float here
         timeout_graceful_shutdown=2,
+        # Who may say, in X-Forwarded-For / -Proto, which client and scheme a request came from:
+        # the sign-in limit counts per client address and the session cookie is Secure over https.
+        # An empty list believes nobody (the headers are ignored).
+        proxy_headers=api.trusted_proxies != [],
+        forwarded_allow_ips=api.trusted_proxies or None,
     )
     return _Server(config)
