@@ -28,7 +28,7 @@ from ductile.store.breaker import Breakers
 from ductile.store.routing import Dialect, EntryJob, insert_entries
 from ductile.store.sqlite import _job
 from ductile.store.sqlite_actions import insert_bulk_action
-from ductile.store.sqlite_enqueue import _dumps
+from ductile.store.sqlite_enqueue import find_duplicate, insert_job
 from ductile.store.webhooks import Delivery, WebhookJob, enqueue_deliveries, enqueue_delivery
 from ductile.timeutil import to_text
 
@@ -124,12 +124,9 @@ class PgEnqueue:
     ) -> EnqueueResult:
         """One enqueue inside the caller's transaction (dedupe locks already held)."""
         if job.dedupe_key and enforce_dedupe:
-            key = {"dedupe_key": job.dedupe_key, "plugin": job.plugin, "command": job.command}
-            row = db.execute(Q["find_duplicate_active"], key).fetchone()
-            if row is None and dedupe_since is not None:
-                row = db.execute(Q["find_duplicate_succeeded"], {**key, "since": to_text(dedupe_since)}).fetchone()
-            if row is not None:
-                return EnqueueResult(job_id=row["job_id"], created=False, status=Status(row["status"]))
+            duplicate = find_duplicate(db, Q, job, dedupe_since)
+            if duplicate is not None:
+                return duplicate
         job_id = str(uuid.uuid4())
         stamp = to_text(now)
         if schedule_state is not None:
@@ -141,34 +138,7 @@ class PgEnqueue:
                 last = db.execute(Q["schedule_last_job"], where).fetchone()
                 log.warning("schedule row refused the fire (fired or paused by another node)", extra=where)
                 return EnqueueResult(job_id=last[0] if last else "", created=False, status=Status.QUEUED)
-        db.execute(
-            Q["insert_job"],
-            {
-                "job_id": job_id,
-                "plugin": job.plugin,
-                "command": job.command,
-                "payload": _dumps(job.payload),
-                "max_attempts": job.max_attempts,
-                "submitted_by": job.submitted_by,
-                "dedupe_key": job.dedupe_key,
-                "created_at": stamp,
-                "parent_job_id": job.parent_job_id,
-                "context": _dumps(job.context),
-                "source_event_id": job.source_event_id,
-                "event_context_id": job.event_context_id,
-                "route_key": job.route_key,
-                "pipeline": job.pipeline,
-                "step_id": job.step_id,
-            },
-        )
-        if job.retry_of is not None:
-            db.execute(Q["set_retry_of"], {"retry_of": job.retry_of, "job_id": job_id})
-        reason = f"enqueued by {job.submitted_by}" + (f" (retry of {job.retry_of})" if job.retry_of else "")
-        db.execute(
-            Q["insert_transition"],
-            {"job_id": job_id, "from_status": None, "to_status": "queued", "reason": reason, "at": stamp},
-        )
-        return EnqueueResult(job_id=job_id, created=True, status=Status.QUEUED)
+        return insert_job(db, Q, job, job_id, stamp)
 
     def cancel(self, job_id: str, *, reason: str, now: datetime) -> Job | None:
         with self.breakers.after_commit() as breaker, self._tx() as db:
