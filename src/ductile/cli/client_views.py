@@ -1,9 +1,10 @@
 """The bodies of the CLI commands that only talk to a gateway's HTTP API, free of Typer.
 
-`ductile job list|show|logs` (over the API) and `ductile schedule …` run this code both from
-their Typer commands (job_cmd.py, schedule_cmd.py) and from the start-up fast path (fast.py),
-which answers without importing Typer, pydantic or the gateway (bench/cli.py). One body for both
-is what keeps their output identical; tests/cli/test_cli_fast.py checks it.
+`ductile job list|show|logs` and `ductile system status` (over the API) and
+`ductile schedule …` run this code both from their Typer commands (job_cmd.py,
+system_cmd.py, schedule_cmd.py) and from the start-up fast path (fast.py), which answers without
+importing Typer, pydantic or the gateway (bench/cli.py). One body for both is what keeps their
+output identical; tests/cli/test_cli_fast.py checks it.
 """
 
 from __future__ import annotations
@@ -254,3 +255,22 @@ def schedule_list(p: dict[str, Any]) -> None:
         echo("no schedule entries")
     for entry in out["jobs"]:
         echo(schedule_line(entry) + f"  [{entry['mode']}, {entry['command']}]")
+
+
+# --- system status over the API -------------------------------------------------------------
+
+
+def system_status(p: dict[str, Any]) -> None:
+    """Health and schedules once; exit 1 when the gateway is unreachable or degraded, 2 when a
+    schedule is unhealthy (monitor/status.py). Typer resolves the URL (it may come from the
+    config); the fast path runs only when one was given."""
+    from ductile.monitor.status import exit_code, gather, render_text
+
+    report = gather(p["api_url"], target.token_from(p.get("token")))
+    if p.get("json_out"):
+        print_json(report)
+    else:
+        echo(render_text(report))
+    code = exit_code(report)
+    if code:
+        raise SystemExit(code)
