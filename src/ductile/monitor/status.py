@@ -13,7 +13,7 @@ import json
 from ductile.cli import http1
 from ductile.cli.api_client import ApiClient, ApiClientError
 from ductile.monitor.fmt import age, breaker_text, countdown, shown_status, span, spec_text
-from ductile.scheduler.health import UNHEALTHY
+from ductile.scheduler.health_states import UNHEALTHY
 from ductile.timeutil import utcnow
 
 TYPE_CHECKING = False  # not `typing`: on the CLI fast path
