@@ -62,9 +62,11 @@ class ApiClient:
     def post(self, path: str, body: Any = None, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._send("POST", path, body=body, params=params)
 
-    def _send(
+    def exchange(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
-    ) -> dict[str, Any]:
+    ) -> tuple[int, bytes]:
+        """Status and raw body of one request, for a caller that words every outcome itself
+        (`system status`): a failure to reach the server raises OSError or http1.ProtocolError."""
         clean = {k: _text(v) for k, v in (params or {}).items() if v is not None}
         target = self._prefix + path + (f"?{urlencode(clean)}" if clean else "")
         headers = dict(self._headers)
@@ -73,8 +75,13 @@ class ApiClient:
             data = json.dumps(body).encode() if body is not None else b""
             if body is not None:
                 headers["Content-Type"] = "application/json"
+        return self._exchange(method, target, headers, data)
+
+    def _send(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
+    ) -> dict[str, Any]:
         try:
-            status, raw = self._exchange(method, target, headers, data)
+            status, raw = self.exchange(method, path, params=params, body=body)
         except (OSError, http1.ProtocolError) as exc:
             raise ApiClientError(f"cannot reach the ductile API at {self.base_url}: {exc}") from None
         try:

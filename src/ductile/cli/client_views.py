@@ -1,9 +1,10 @@
 """The bodies of the CLI commands that only talk to a gateway's HTTP API, free of Typer.
 
-`ductile job list|show|logs` (over the API) and `ductile schedule …` run this code both from
-their Typer commands (job_cmd.py, schedule_cmd.py) and from the start-up fast path (fast.py),
-which answers without importing Typer, pydantic or the gateway (bench/cli.py). One body for both
-is what keeps their output identical; tests/cli/test_cli_fast.py checks it.
+`ductile job list|show|logs|retry|cancel` and `ductile system status` (over the API) and
+`ductile schedule …` run this code both from their Typer commands (job_cmd.py, job_actions.py,
+system_cmd.py, schedule_cmd.py) and from the start-up fast path (fast.py), which answers without
+importing Typer, pydantic or the gateway (bench/cli.py). One body for both is what keeps their
+output identical; tests/cli/test_cli_fast.py checks it.
 """
 
 from __future__ import annotations
@@ -254,3 +255,112 @@ def schedule_list(p: dict[str, Any]) -> None:
         echo("no schedule entries")
     for entry in out["jobs"]:
         echo(schedule_line(entry) + f"  [{entry['mode']}, {entry['command']}]")
+
+
+# --- job retry | cancel over the API: one job by id, or every job matching filters -----------
+
+BULK_FILTERS = ("plugin", "command", "status", "submitted_by", "pipeline", "created_after", "created_before")
+
+
+def job_filters(p: dict[str, Any]) -> dict[str, str]:
+    """The bulk filters given (the local `retry` uses them too); a job id with filters is an error."""
+    filters = {k: p[k] for k in BULK_FILTERS if p.get(k) is not None}
+    if p.get("job_id") is not None and filters:
+        fail("give a job id or filters, not both")
+    return filters
+
+
+def _bulk_params(filters: dict[str, str], p: dict[str, Any]) -> dict[str, str]:
+    """Without --yes a bulk action is the API's dry run."""
+    return {**filters, "dry_run": str(bool(p.get("dry_run")) or not p.get("yes")).lower()}
+
+
+def job_retry_api(p: dict[str, Any]) -> None:
+    filters = job_filters(p)
+    job_id = p.get("job_id")
+    try:
+        with ApiClient(p["api_url"], target.token_from(p.get("api_key"), p.get("token"))) as api:
+            if job_id is not None:
+                out = api.post(f"/job/{job_id}/retry")
+            else:
+                out = api.post("/jobs/retry", params=_bulk_params(filters, p))
+    except ApiClientError as exc:
+        fail(str(exc))
+    show_retry(out, job_id, bool(p.get("json_out")))
+
+
+def job_cancel_api(p: dict[str, Any]) -> None:
+    """Always over the API (the gateway owns the jobs' processes): Typer passes --config for the
+    config's own address when no URL is given; the fast path only runs with a URL."""
+    filters = job_filters(p)
+    job_id = p.get("job_id")
+    url = target.api_url(p.get("api_url"), p.get("config"))
+    try:
+        with ApiClient(url, target.token_from(p.get("api_key"), p.get("token"))) as api:
+            if job_id is not None:
+                out = api.post(f"/job/{job_id}/cancel")
+            else:
+                out = api.post("/jobs/cancel", params=_bulk_params(filters, p))
+    except ApiClientError as exc:
+        hint = " (is a gateway running? cancel needs one: it owns the job's processes)" if exc.status is None else ""
+        fail(f"{exc}{hint}")
+    if job_id is None:
+        show_bulk(out, bool(p.get("json_out")))
+    elif p.get("json_out"):
+        print_json(out)
+    else:
+        echo(f"{out['job_id']} {out['status']}: {out.get('last_error') or ''}")
+
+
+def show_retry(out: dict[str, Any], job_id: str | None, json_out: bool) -> None:
+    """A retry's answer, over the API or from the local database (job_actions.py)."""
+    if job_id is None:
+        show_bulk(out, json_out)
+    elif json_out:
+        print_json(out)
+    else:
+        again = " (already queued or running: not started twice)" if out.get("duplicate") else ""
+        echo(f"Queued job {out['job_id']}, a retry of {out['retry_of']}{again}")
+
+
+def show_bulk(out: dict[str, Any], json_out: bool) -> None:
+    if json_out:
+        print_json(out)
+        return
+    verb = {"retry": "retry", "cancel": "cancel"}[out["action"]]
+    if out["dry_run"]:
+        echo(
+            f"{out['matched']} job(s) match; a {verb} would act on {min(out['matched'], out['cap'])} (cap {out['cap']})"
+        )
+        for job in out["sample"]:
+            echo(f"  {job['job_id']}  {job['plugin']} {job['command']}  {job['status']}  {job['created_at']}")
+        if out["matched"]:
+            echo("re-run with --yes to act")
+        return
+    echo(
+        f"{out['action']}: {out['acted']} of {out['matched']} matching job(s) acted on"
+        + (f", {len(out['skipped'])} skipped" if out["skipped"] else "")
+        + (f", {out['remaining']} left over the cap (run again)" if out["remaining"] else "")
+        + f" (audit #{out['action_id']})"
+    )
+    for skip in out["skipped"]:
+        echo(f"  skipped {skip['job_id']}: {skip['reason']}")
+
+
+# --- system status over the API -------------------------------------------------------------
+
+
+def system_status(p: dict[str, Any]) -> None:
+    """Health and schedules once; exit 1 when the gateway is unreachable or degraded, 2 when a
+    schedule is unhealthy (monitor/status.py). Typer resolves the URL (it may come from the
+    config); the fast path runs only when one was given."""
+    from ductile.monitor.status import exit_code, gather, render_text
+
+    report = gather(p["api_url"], target.token_from(p.get("token")))
+    if p.get("json_out"):
+        print_json(report)
+    else:
+        echo(render_text(report))
+    code = exit_code(report)
+    if code:
+        raise SystemExit(code)

@@ -2,16 +2,18 @@
 
 Typer imports pydantic and builds a TypeAdapter per parameter when it parses, which costs several
 times the HTTP request a `ductile job list --api-url …` makes (bench/cli.py). So `main()` first
-offers argv to `parse()` here: a small parser that knows exactly the options of `job list|show|logs`
-and `schedule list|pause|resume|run`. When the argv is one it fully understands (every word a known
-option or the expected arguments, values in plain form, an API URL given by option or environment)
-the command runs the very same body as its Typer command (client_views.py). Anything else — `--help`,
-an unknown or malformed option, a missing value, no API URL (the local database), `--follow` —
-returns None and Typer handles it, so help texts and error messages are Typer's own.
+offers argv to `parse()` here: a small parser that knows exactly the options of
+`job list|show|logs|retry|cancel`, `schedule list|pause|resume|run` and `system status`. When the
+argv is one it fully understands (every word a known option or the expected arguments, values in
+plain form, an API URL given by option or environment) the command runs the very same body as its
+Typer command (client_views.py). Anything else — `--help`, an unknown or malformed option, a
+missing value, no API URL (the local database for `job …`, the config's own address for `cancel`
+and `system status`), `--follow` — returns None and Typer handles it, so help texts and error
+messages are Typer's own.
 
-The option tables below mirror the Typer declarations in job_cmd.py, schedule_cmd.py and
-common.py; tests/cli/test_cli_fast.py fails when they drift apart and checks that both paths give
-the same output and exit code for the same argv.
+The option tables below mirror the Typer declarations in job_cmd.py, job_actions.py,
+schedule_cmd.py, system_cmd.py and common.py; tests/cli/test_cli_fast.py fails when they drift
+apart and checks that both paths give the same output and exit code for the same argv.
 """
 
 from __future__ import annotations
@@ -49,6 +51,21 @@ _FILTERS = {
     "--created-before": ("until", STR),
     "--limit": ("limit", INT),
 }
+# `job retry|cancel` (job_actions.py): one job by id, or the jobs matching these filters
+_ACTION = {
+    "--plugin": ("plugin", STR),
+    "--command": ("command", STR),
+    "--status": ("status", STR),
+    "--submitted-by": ("submitted_by", STR),
+    "--pipeline": ("pipeline", STR),
+    "--created-after": ("created_after", STR),
+    "--created-before": ("created_before", STR),
+    "--dry-run": ("dry_run", FLAG),
+    "--yes": ("yes", FLAG),
+    "-y": ("yes", FLAG),
+    "--api-key": ("api_key", STR),
+    **_COMMON,
+}
 
 
 class Spec:
@@ -61,10 +78,12 @@ class Spec:
         arguments: tuple[str, ...] = (),
         defaults: dict[str, Any] | None = None,
         divert: tuple[str, ...] = (),
+        optional: tuple[str, ...] = (),
     ):
         self.run = run  # function of client_views taking the parsed values
         self.options = options
-        self.arguments = arguments
+        self.arguments = arguments  # required, in order
+        self.optional = optional  # positional arguments that may follow them (`job retry [JOB_ID]`)
         self.defaults = defaults or {}
         self.divert = divert  # flags that make the command do more than client_views: Typer runs it
 
@@ -93,6 +112,9 @@ SPECS: dict[tuple[str, str], Spec] = {
     ),
     ("schedule", "resume"): Spec("schedule_resume", dict(_COMMON), arguments=("plugin", "schedule_id")),
     ("schedule", "run"): Spec("schedule_run", dict(_COMMON), arguments=("plugin", "schedule_id")),
+    ("job", "retry"): Spec("job_retry_api", dict(_ACTION), optional=("job_id",)),
+    ("job", "cancel"): Spec("job_cancel_api", dict(_ACTION), optional=("job_id",)),
+    ("system", "status"): Spec("system_status", dict(_COMMON)),
 }
 
 
@@ -133,9 +155,10 @@ def parse(argv: list[str], env: Mapping[str, str]) -> tuple[Spec, dict[str, Any]
             values[dest] = int(attached)
         else:
             values[dest] = attached
-    if len(positional) != len(spec.arguments):
+    names = spec.arguments + spec.optional
+    if not len(spec.arguments) <= len(positional) <= len(names):
         return None
-    values.update(zip(spec.arguments, positional, strict=True))
+    values.update(zip(names, positional, strict=False))
     for dest, var in ENVVARS.items():
         if dest not in values and env.get(var):
             values[dest] = env[var]

@@ -1,9 +1,10 @@
 """`ductile job retry|cancel`: one job by id, or every job matching filters (bulk).
 
-Both talk to the gateway's API when one is named (`--api-url`, $DUCTILE_API_URL). `retry`
-also works without a gateway, on the local database, through the same rules as the API
-(`ductile.actions`); `cancel` always needs the gateway, which owns the job's processes. A bulk
-action without `--yes` only shows what it would do (the API's dry run).
+Both talk to the gateway's API when one is named (`--api-url`, $DUCTILE_API_URL), through the
+bodies in client_views.py that the start-up fast path (fast.py) runs too. `retry` also works
+without a gateway, on the local database, through the same rules as the API (`ductile.actions`);
+`cancel` always needs the gateway, which owns the job's processes. A bulk action without `--yes`
+only shows what it would do (the API's dry run).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ductile.cli.api_client import ApiClient, ApiClientError
-from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail, print_json
+from ductile.cli import client_views as views
+from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail
 
 JobIdArg = Annotated[str | None, typer.Argument(help="One job's id; omit it to act on every job matching the filters.")]
 ApiUrlOption = Annotated[str | None, typer.Option("--api-url", envvar="DUCTILE_API_URL", help="Gateway API base URL.")]
@@ -38,34 +39,6 @@ def register(app: typer.Typer) -> None:
     app.command("cancel")(cancel)
 
 
-def _filters(**given: str | None) -> dict[str, str]:
-    return {k: v for k, v in given.items() if v is not None}
-
-
-def _print_bulk(out: dict[str, Any], json_out: bool) -> None:
-    if json_out:
-        print_json(out)
-        return
-    verb = {"retry": "retry", "cancel": "cancel"}[out["action"]]
-    if out["dry_run"]:
-        typer.echo(
-            f"{out['matched']} job(s) match; a {verb} would act on {min(out['matched'], out['cap'])} (cap {out['cap']})"
-        )
-        for job in out["sample"]:
-            typer.echo(f"  {job['job_id']}  {job['plugin']} {job['command']}  {job['status']}  {job['created_at']}")
-        if out["matched"]:
-            typer.echo("re-run with --yes to act")
-        return
-    typer.echo(
-        f"{out['action']}: {out['acted']} of {out['matched']} matching job(s) acted on"
-        + (f", {len(out['skipped'])} skipped" if out["skipped"] else "")
-        + (f", {out['remaining']} left over the cap (run again)" if out["remaining"] else "")
-        + f" (audit #{out['action_id']})"
-    )
-    for skip in out["skipped"]:
-        typer.echo(f"  skipped {skip['job_id']}: {skip['reason']}")
-
-
 def retry(
     job_id: JobIdArg = None,
     plugin: Plugin = None,
@@ -84,42 +57,28 @@ def retry(
     json_out: JsonOption = False,
 ) -> None:
     """Run finished jobs again as new jobs linked by `retry_of` (the old jobs stay as they were)."""
-    filters = _filters(
-        plugin=plugin,
-        command=command,
-        status=status,
-        submitted_by=submitted_by,
-        pipeline=pipeline,
-        created_after=created_after,
-        created_before=created_before,
-    )
-    if job_id is not None and filters:
-        fail("give a job id or filters, not both")
-    if api_url:
-        from ductile.cli import target
-
-        try:
-            with ApiClient(api_url, target.token_from(api_key, token)) as client:
-                if job_id is not None:
-                    out = client.post(f"/job/{job_id}/retry")
-                else:
-                    out = client.post("/jobs/retry", params={**filters, "dry_run": str(dry_run or not yes).lower()})
-        except ApiClientError as exc:
-            fail(str(exc))
-        _print_one_or_bulk(out, job_id, json_out)
+    p = {
+        "job_id": job_id,
+        "plugin": plugin,
+        "command": command,
+        "status": status,
+        "submitted_by": submitted_by,
+        "pipeline": pipeline,
+        "created_after": created_after,
+        "created_before": created_before,
+        "dry_run": dry_run,
+        "yes": yes,
+        "api_url": api_url,
+        "token": token,
+        "api_key": api_key,
+        "json_out": json_out,
+    }
+    if api_url:  # the same body as the start-up fast path (fast.py)
+        views.job_retry_api(p)
         return
+    filters = views.job_filters(p)
     out = _retry_locally(job_id, filters, dry_run or not yes, config)
-    _print_one_or_bulk(out, job_id, json_out)
-
-
-def _print_one_or_bulk(out: dict[str, Any], job_id: str | None, json_out: bool) -> None:
-    if job_id is None:
-        _print_bulk(out, json_out)
-    elif json_out:
-        print_json(out)
-    else:
-        again = " (already queued or running: not started twice)" if out.get("duplicate") else ""
-        typer.echo(f"Queued job {out['job_id']}, a retry of {out['retry_of']}{again}")
+    views.show_retry(out, job_id, json_out)
 
 
 def _retry_locally(job_id: str | None, filters: dict[str, str], dry: bool, config: str | None) -> dict[str, Any]:
@@ -214,32 +173,22 @@ def cancel(
     json_out: JsonOption = False,
 ) -> None:
     """Cancel queued or running jobs through the gateway (running ones have their processes killed)."""
-    from ductile.cli import target
-
-    filters = _filters(
-        plugin=plugin,
-        command=command,
-        status=status,
-        submitted_by=submitted_by,
-        pipeline=pipeline,
-        created_after=created_after,
-        created_before=created_before,
+    views.job_cancel_api(  # the same body as the start-up fast path (fast.py), which needs a URL given
+        {
+            "job_id": job_id,
+            "plugin": plugin,
+            "command": command,
+            "status": status,
+            "submitted_by": submitted_by,
+            "pipeline": pipeline,
+            "created_after": created_after,
+            "created_before": created_before,
+            "dry_run": dry_run,
+            "yes": yes,
+            "api_url": api_url,
+            "token": token,
+            "api_key": api_key,
+            "config": config,
+            "json_out": json_out,
+        }
     )
-    if job_id is not None and filters:
-        fail("give a job id or filters, not both")
-    url = target.api_url(api_url, config)
-    try:
-        with ApiClient(url, target.token_from(api_key, token)) as client:
-            if job_id is not None:
-                job = client.post(f"/job/{job_id}/cancel")
-            else:
-                out = client.post("/jobs/cancel", params={**filters, "dry_run": str(dry_run or not yes).lower()})
-    except ApiClientError as exc:
-        hint = " (is a gateway running? cancel needs one: it owns the job's processes)" if exc.status is None else ""
-        fail(f"{exc}{hint}")
-    if job_id is None:
-        _print_bulk(out, json_out)
-    elif json_out:
-        print_json(job)
-    else:
-        typer.echo(f"{job['job_id']} {job['status']}: {job.get('last_error') or ''}")

@@ -11,7 +11,8 @@ import typer
 from ductile import logs
 from ductile.api.listen import ListenError
 from ductile.cli import breaker_cmd, db_cmd, system_reload, system_service, system_tools, target
-from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail, print_json
+from ductile.cli import client_views as views
+from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail
 from ductile.config import ConfigError
 from ductile.gateway import Gateway, prepare
 from ductile.lock import LockError
@@ -74,18 +75,8 @@ def status(
 ) -> None:
     """One-shot health + schedules summary over the API; exit 1 when the gateway is unreachable or
     degraded, 2 when a schedule is late, failing or stale (for cron and monitoring checks)."""
-    api_url = target.api_url(api_url, config)
-    token = target.token_from(token)
-    from ductile.monitor.status import exit_code, gather, render_text
-
-    report = asyncio.run(gather(api_url, token))
-    if json_out:
-        print_json(report)
-    else:
-        typer.echo(render_text(report))
-    code = exit_code(report)
-    if code:
-        raise typer.Exit(code)
+    # the same body as the start-up fast path (fast.py), which runs it when a URL is given
+    views.system_status({"api_url": target.api_url(api_url, config), "token": token, "json_out": json_out})
 
 
 @app.command("monitor")

@@ -1,10 +1,14 @@
-"""Pure formatting for the monitor: ages, durations, countdowns, status colours. No Textual here."""
+"""Pure formatting for the monitor and `system status`: ages, durations, countdowns, status colours,
+schedule specs. No Textual or Rich here: `system status` runs on the CLI fast path (cli/fast.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from ductile.timeutil import from_text
+
+TYPE_CHECKING = False  # not `typing`: on the CLI fast path (cli/fast.py)
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import Any
 
 STATUS_STYLE = {
     "queued": "yellow",
@@ -71,3 +75,39 @@ def duration(job: dict, now: datetime) -> str:
     if started and job.get("status") == "running":
         return span((now - started).total_seconds())
     return ""
+
+
+def spec_text(spec: dict[str, Any]) -> str:
+    if spec.get("every"):
+        text = f"every {spec['every']}"
+    elif spec.get("at"):
+        text = f"at {spec['at']}"
+    elif spec.get("after"):
+        text = f"after {spec['after']}"
+    else:
+        text = f"cron {spec.get('cron')} {spec.get('timezone', '')}"
+    if spec.get("only_between"):
+        text += f" {spec['only_between']}"
+    if spec.get("not_on"):
+        text += " not " + ",".join(DAYS[d] for d in spec["not_on"] if 0 <= d < 7)
+    if (spec.get("only_between") or spec.get("not_on")) and not spec.get("cron"):
+        text += f" {spec.get('timezone', 'UTC')}"
+    return f"{text} ±{spec['jitter']}" if spec.get("jitter") else text
+
+
+def breaker_text(breaker: dict[str, Any] | None) -> str:
+    """`closed`, `closed (1)` after a failure, `open (3)`, `half_open (3)`; `—` from an older gateway."""
+    if not breaker:
+        return "—"
+    count = breaker.get("failure_count") or 0
+    return f"{breaker.get('state', '?')} ({count})" if count else str(breaker.get("state", "?"))
+
+
+DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def shown_status(s: dict[str, Any]) -> str:
+    """The entry status (paused_manual, paused_invalid, exhausted) when it is not active, else what
+    the last fire did (waiting, running, skipped, disabled)."""
+    entry = s.get("entry_status")
+    return entry if entry and entry != "active" else s.get("status", "")

@@ -1,18 +1,41 @@
-"""`ductile system status`: the monitor's header and schedules, fetched once and printed."""
+"""`ductile system status`: the monitor's header and schedules, fetched once and printed.
+
+Synchronous and over the CLI's own ApiClient (not the monitor's httpx client): the command runs on
+the start-up fast path (cli/fast.py), which imports neither httpx nor Textual. It reads each answer
+as the monitor's client does: a 5xx or no answer at all is "unavailable", a 4xx is a refusal
+carrying the gateway's `error` text.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
-from ductile.monitor.client import ApiRefused, ApiUnavailable, MonitorClient
-from ductile.monitor.fmt import age, countdown, span
-from ductile.monitor.widgets.schedule_table import breaker_text, shown_status, spec_text
-from ductile.scheduler.health import UNHEALTHY
+from ductile.cli import http1
+from ductile.cli.api_client import ApiClient, ApiClientError
+from ductile.monitor.fmt import age, breaker_text, countdown, shown_status, span, spec_text
+from ductile.scheduler.health_states import UNHEALTHY
 from ductile.timeutil import utcnow
+
+TYPE_CHECKING = False  # not `typing`: on the CLI fast path
+if TYPE_CHECKING:
+    from typing import Any
 
 # `ductile system status` exit codes: 0 all well, 1 gateway unreachable or degraded, 2 the
 # gateway is fine but at least one schedule is late, failing or stale.
 EXIT_GATEWAY, EXIT_SCHEDULES = 1, 2
+TIMEOUT = 5.0  # seconds per request, as the monitor's client
+
+
+class Unavailable(Exception):
+    """No answer, or a server error."""
+
+
+class Refused(Exception):
+    """A 4xx: bad token, missing scope. `message` is the gateway's `error` text."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(f"{status}: {message}")
+        self.message = message
 
 
 def exit_code(report: dict[str, Any]) -> int:
@@ -21,30 +44,50 @@ def exit_code(report: dict[str, Any]) -> int:
     return EXIT_SCHEDULES if report.get("unhealthy") else 0
 
 
-async def gather(api_url: str, token: str | None) -> dict[str, Any]:
+def gather(api_url: str, token: str | None) -> dict[str, Any]:
     """`ok` is false when the gateway is unreachable or reports a status other than ok."""
-    client = MonitorClient(api_url, token)
     report: dict[str, Any] = {"api_url": api_url, "ok": False, "health": None, "schedules": None, "error": None}
     try:
-        report["health"] = health = await client.health()
-        report["ok"] = health.get("status") == "ok"
-        if not report["ok"]:
-            reason = health.get("reason")
-            report["error"] = f"gateway reports status {health.get('status')!r}" + (f": {reason}" if reason else "")
         try:
-            report["schedules"] = (await client.schedules())["schedules"]
-            report["unhealthy"] = [
-                f"{s['instance']}/{s['schedule_id']}"
-                for s in report["schedules"]
-                if (s.get("health") or {}).get("state") in UNHEALTHY
-            ]
-        except ApiRefused as exc:
-            report["schedules_error"] = exc.message if token else "no token given: schedules need jobs:ro"
-    except (ApiUnavailable, ApiRefused) as exc:
+            api = ApiClient(api_url, token, timeout=TIMEOUT)
+        except ApiClientError as exc:  # not an http(s) URL
+            raise Unavailable(str(exc)) from None
+        with api:
+            report["health"] = health = _get(api, "/healthz")
+            report["ok"] = health.get("status") == "ok"
+            if not report["ok"]:
+                reason = health.get("reason")
+                report["error"] = f"gateway reports status {health.get('status')!r}" + (f": {reason}" if reason else "")
+            try:
+                report["schedules"] = _get(api, "/schedules")["schedules"]
+                report["unhealthy"] = [
+                    f"{s['instance']}/{s['schedule_id']}"
+                    for s in report["schedules"]
+                    if (s.get("health") or {}).get("state") in UNHEALTHY
+                ]
+            except Refused as exc:
+                report["schedules_error"] = exc.message if token else "no token given: schedules need jobs:ro"
+    except (Unavailable, Refused) as exc:
         report["error"] = f"gateway unreachable: {exc}"
-    finally:
-        await client.aclose()
     return report
+
+
+def _get(api: ApiClient, path: str) -> Any:
+    try:
+        status, raw = api.exchange("GET", path)
+    except (OSError, http1.ProtocolError) as exc:
+        raise Unavailable(f"{api.base_url}: {exc.__class__.__name__}: {exc}") from None
+    if status >= 500:
+        raise Unavailable(f"{path}: HTTP {status}")
+    text = raw.decode("utf-8", "replace")
+    if status >= 400:
+        try:
+            decoded = json.loads(raw)
+        except ValueError:
+            decoded = None
+        message = decoded.get("error", text) if isinstance(decoded, dict) else text
+        raise Refused(status, str(message))
+    return json.loads(raw)
 
 
 def render_text(report: dict[str, Any]) -> str:

@@ -19,10 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ductile.scheduler.health_states import FAILING, LATE, OK, PAUSED, STALE, UNHEALTHY
 from ductile.timeutil import from_text
-
-OK, LATE, FAILING, STALE, PAUSED = "ok", "late", "failing", "stale", "paused"
-UNHEALTHY = frozenset({LATE, FAILING, STALE})
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from ductile.monitor.fmt import STATUS_STYLE, age, countdown
+from ductile.monitor.fmt import STATUS_STYLE, age, breaker_text, countdown, shown_status, spec_text
 
 # instance/schedule in one column: with health and breaker the table must still fit 120 columns
 COLUMNS = ("schedule", "command", "spec", "status", "health", "fired", "outcome", "breaker", "next due")
@@ -20,42 +20,6 @@ HEALTH_STYLE = {
     "paused": "dim",
 }
 BREAKER_STYLE = {"closed": "green", "open": "bold white on red", "half_open": "bold yellow"}
-
-
-def spec_text(spec: dict[str, Any]) -> str:
-    if spec.get("every"):
-        text = f"every {spec['every']}"
-    elif spec.get("at"):
-        text = f"at {spec['at']}"
-    elif spec.get("after"):
-        text = f"after {spec['after']}"
-    else:
-        text = f"cron {spec.get('cron')} {spec.get('timezone', '')}"
-    if spec.get("only_between"):
-        text += f" {spec['only_between']}"
-    if spec.get("not_on"):
-        text += " not " + ",".join(DAYS[d] for d in spec["not_on"] if 0 <= d < 7)
-    if (spec.get("only_between") or spec.get("not_on")) and not spec.get("cron"):
-        text += f" {spec.get('timezone', 'UTC')}"
-    return f"{text} ±{spec['jitter']}" if spec.get("jitter") else text
-
-
-def breaker_text(breaker: dict[str, Any] | None) -> str:
-    """`closed`, `closed (1)` after a failure, `open (3)`, `half_open (3)`; `—` from an older gateway."""
-    if not breaker:
-        return "—"
-    count = breaker.get("failure_count") or 0
-    return f"{breaker.get('state', '?')} ({count})" if count else str(breaker.get("state", "?"))
-
-
-DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def shown_status(s: dict[str, Any]) -> str:
-    """The entry status (paused_manual, paused_invalid, exhausted) when it is not active, else what
-    the last fire did (waiting, running, skipped, disabled)."""
-    entry = s.get("entry_status")
-    return entry if entry and entry != "active" else s.get("status", "")
 
 
 def _health_text(health: dict[str, Any] | None) -> Text:
