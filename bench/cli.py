@@ -1,5 +1,6 @@
-"""How fast the CLI answers: `ductile job list --api-url …` end to end beside `curl` for the same
-request, and `ductile --help`, against a real gateway on loopback.
+"""How fast the CLI answers: `ductile job list --api-url …` and `ductile system status --api-url …`
+end to end beside `curl` for the same request, and `ductile --help`, against a real gateway on
+loopback.
 
     .venv/bin/python bench/cli.py            # 30 runs of each, interleaved
     .venv/bin/python bench/cli.py --runs 10
@@ -86,6 +87,8 @@ def main() -> None:
                 "curl GET /jobs": ["curl", "-sf", "-H", f"Authorization: Bearer {TOKEN}", f"{url}/jobs?limit=20"],
                 "ductile job list --api-url": [DUCTILE, "job", "list", "--api-url", url, "--token", TOKEN],
                 "  same via Typer (ends in --)": [DUCTILE, "job", "list", "--api-url", url, "--token", TOKEN, "--"],
+                "ductile system status --api-url": [DUCTILE, "system", "status", "--api-url", url, "--token", TOKEN],
+                "  same via Typer (ends in --) ": [DUCTILE, "system", "status", "--api-url", url, "--token", TOKEN, "--"],
                 "ductile --help": [DUCTILE, "--help"],
                 "python -c pass": [sys.executable, "-c", "pass"],
             }
