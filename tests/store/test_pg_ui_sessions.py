@@ -5,6 +5,7 @@ sessions in memory); skips without a server, fails instead under CI=true (tests/
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -91,3 +92,14 @@ def test_the_book_on_the_real_store_keeps_no_session_id_in_clear(pg: Any) -> Non
     assert pg.ui_session_row(key_of(s.id)).last_seen.timestamp() == now + 61  # touched: > 60 s old
     assert book.get(s.id, now + 362) is None  # 301 s after the last written touch
     assert stored(pg) == []
+
+
+def test_the_pruner_deletes_idle_sessions_in_batches(pg: Any) -> None:
+    from ductile.upkeep import pruner
+
+    for i in range(5):
+        pg.ui_session_add(bytes([i]) * 32, b"d" * 32, f"c{i}", now=T0 + timedelta(minutes=i))
+    original = pg.prune_ui_sessions
+    pg.prune_ui_sessions = lambda cutoff: original(cutoff, batch=2)  # several batches
+    assert asyncio.run(pruner.prune_ui_sessions(pg, T0 + timedelta(minutes=3))) == 3
+    assert sorted(r[2] for r in stored(pg)) == ["c3", "c4"]
