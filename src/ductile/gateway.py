@@ -254,6 +254,14 @@ class Gateway:
             gates=[self.store.breaker_gate],
         )
 
+    def _ui_session_ttl(self) -> float | None:
+        """The idle limit of dashboard sessions kept in the database (PostgreSQL with the
+        dashboard on), for the pruner; None when sessions live in memory or there are none."""
+        api = self.config.api
+        if not (self.config.database.postgres and self.api_enabled and api.ui.enabled):
+            return None
+        return api.ui.session_ttl
+
     def close(self) -> None:
         if self.cluster is not None:
             self.cluster.leave()
@@ -294,6 +302,7 @@ class Gateway:
                         self.config.service.job_retention,
                         stop,
                         breaker_retention=self.config.service.breaker_transitions_retention,
+                        ui_session_ttl=self._ui_session_ttl(),
                     ),
                     name="pruner",
                 ),

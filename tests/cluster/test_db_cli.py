@@ -106,3 +106,19 @@ def test_db_migrate_and_system_nodes_on_postgresql(tmp_path: Path) -> None:
             assert [(n["node_id"], n["version"], n["running"]) for n in listed] == [("node-a", "9.9", 0)]
         finally:
             store.close()
+
+
+def test_db_copy_leaves_dashboard_sessions_behind(tmp_path: Path) -> None:
+    """`ui_sessions` (PostgreSQL only) is not a table `db copy` knows: sessions are ephemeral, so a
+    PostgreSQL → SQLite copy succeeds with a signed-in session present, and says nothing of it."""
+    with fresh_schema("copyback") as url:
+        src = open_store(url)
+        try:
+            src.enqueue(NewJob("p", "poll"), now=T0, dedupe_since=None)
+            src.ui_session_add(b"k" * 32, b"d" * 32, "csrf", now=T0)  # type: ignore[attr-defined]
+        finally:
+            src.close()
+        done = cli("db", "copy", "--from", url, "--to", f"sqlite:///{tmp_path / 'back.db'}", "--json")
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["tables"]["jobs"]["target"] == 1 and "ui_sessions" not in report["tables"]

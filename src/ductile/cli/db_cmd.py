@@ -5,6 +5,11 @@ transaction (under an advisory lock on PostgreSQL, so it is safe while other nod
 prints the schema version. `db copy` moves an installation from SQLite to PostgreSQL (or back):
 every table in dependency order, insertion order kept, then row counts compared table by table;
 the target must be empty. `system nodes` lists the gateways sharing the database.
+
+Not copied: what belongs to the running gateways rather than the installation — PostgreSQL's
+`nodes` (each node registers at start), the `stream_events` replay buffer, and the dashboard's
+`ui_sessions` (people sign in again; copying them would only carry sessions a stopped cluster
+could not serve). SQLite has none of these tables.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from ductile.store import StoreError, open_store
 
 app = typer.Typer(help="Migrate or copy the database.", no_args_is_help=True)
 
-# Tables in copy order, with the column that keeps their insertion order on the source.
+# Tables in copy order, with the column that keeps their insertion order on the source (the
+# PostgreSQL-only nodes, stream_events(+_cursor) and ui_sessions are deliberately absent: above).
 TABLES: list[tuple[str, str]] = [
     ("jobs", "seq"),
     ("attempts", "job_id, attempt"),

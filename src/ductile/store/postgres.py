@@ -38,6 +38,7 @@ from ductile.store.pg_enqueue import PgEnqueue
 from ductile.store.pg_errors import PgDamaged, classify, redact_url
 from ductile.store.pg_schedules import PgSchedules
 from ductile.store.pg_schema import migrate, row_factory
+from ductile.store.pg_ui_sessions import PgUiSessions
 from ductile.store.postgres_reads import PostgresReads
 from ductile.store.routing import Dialect
 from ductile.store.sqlite import _job
@@ -56,11 +57,21 @@ _CLAIM_SETTINGS = (
 )
 
 
-class PostgresStore(PgDispatch, PgCluster, PgEnqueue, PgSchedules, PostgresReads, StripReads, SqliteActions, SqliteBreakers):
+class PostgresStore(
+    PgDispatch,
+    PgCluster,
+    PgEnqueue,
+    PgSchedules,
+    PgUiSessions,
+    PostgresReads,
+    StripReads,
+    SqliteActions,
+    SqliteBreakers,
+):
     """See `ductile.store.base.Store` for the contract of each method; reads are in
     `postgres_reads.PostgresReads`, claims and finishes in `pg_dispatch.PgDispatch`, enqueues and
     cancels in `pg_enqueue.PgEnqueue`, node
-    bookkeeping in `pg_cluster.PgCluster`; retry links / bulk audit (`SqliteActions`) and the
+    bookkeeping in `pg_cluster.PgCluster`, dashboard sessions in `pg_ui_sessions.PgUiSessions`; retry links / bulk audit (`SqliteActions`) and the
     circuit breaker (`SqliteBreakers`) are the SQLite store's code run with this store's queries."""
 
     _q = Q

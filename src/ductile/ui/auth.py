@@ -11,6 +11,10 @@ Every POST under `/ui` carries the session's CSRF token (form field `csrf_token`
 `X-CSRF-Token`); the login form has its own pre-session CSRF cookie so nobody can log a victim in
 with the attacker's token. Pure decisions (`SessionBook.get` with `now`) are separate from the
 request edges (`ui_session`, `check_csrf`).
+
+Where sessions live depends on the store: on SQLite (one node) in this process's memory
+(`SessionBook`); on PostgreSQL in the database (`ui.shared_sessions.StoreSessionBook`), so every
+node of a cluster serves them. Both answer the `Book` interface; `install` picks one.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, quote
 
 from fastapi import Request
@@ -80,12 +84,30 @@ class UiSession:
         return self.principal.name
 
 
+class Book(Protocol):
+    """Where sessions are kept. `now` is in the book's own clock (`clock()`): monotonic seconds
+    in memory, wall-clock seconds in a shared database (nodes' monotonic clocks are unrelated)."""
+
+    ttl: float
+
+    def clock(self) -> float: ...
+
+    def create(self, digest: bytes, principal: Principal, now: float) -> UiSession: ...
+
+    def get(self, session_id: str | None, now: float, touch: bool = True) -> UiSession | None: ...
+
+    def drop(self, session_id: str | None) -> None: ...
+
+
 @dataclass
 class SessionBook:
     """In-memory sessions of this gateway process (a restart logs everyone out, by design)."""
 
     ttl: float
     sessions: OrderedDict[str, UiSession] = field(default_factory=OrderedDict)
+
+    def clock(self) -> float:
+        return time.monotonic()
 
     def create(self, digest: bytes, principal: Principal, now: float) -> UiSession:
         session = UiSession(
@@ -122,8 +144,16 @@ class SessionBook:
             self.sessions.pop(session_id, None)
 
 
-def book(request: Request) -> SessionBook:
+def book(request: Request) -> Book:
     return request.app.state.ui_sessions
+
+
+async def off_loop(request: Request, fn: Any, /, *args: Any) -> Any:
+    """`fn(*args)` (a book call) off the event loop when the store is PostgreSQL, where the book
+    waits on the database; inline on SQLite, whose book is a dict (store/offload.py)."""
+    from ductile.store.offload import off_loop as store_off_loop
+
+    return await store_off_loop(getattr(request.app.state.gateway, "store", None), fn, *args)
 
 
 def digest_of(token: str) -> bytes:
@@ -137,9 +167,11 @@ def _current_path(request: Request) -> str:
 
 def ui_session(request: Request) -> UiSession:
     """FastAPI dependency: the request's session, or `LoginRequired` (a redirect to /ui/login).
-    The principal is looked up again from the token digest, so a removed token logs out."""
+    The principal is looked up again from the token digest, so a removed token logs out.
+    A plain function: FastAPI runs it on its thread pool, so a shared book's query never blocks
+    the event loop (as the pages' own store reads run)."""
     sessions = book(request)
-    session = sessions.get(request.cookies.get(COOKIE), time.monotonic(), touch=not background(request))
+    session = sessions.get(request.cookies.get(COOKIE), sessions.clock(), touch=not background(request))
     if session is None:
         raise LoginRequired(_current_path(request) if request.method == "GET" else "/ui")
     principal = request.app.state.tokens.by_digest(session.digest)

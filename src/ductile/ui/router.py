@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.staticfiles import StaticFiles
 
 from ductile.api.app import ApiError
+from ductile.store import StoreError
 from ductile.ui import auth
 from ductile.ui.auth import CsrfRefused, LoginRequired, ScopeMissing, UiSession
 from ductile.ui.render import SECURITY_HEADERS, STATIC, page
@@ -62,7 +63,8 @@ def _login_page(request: Request, *, error: str | None = None, status: int = 200
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(request: Request, next: str = Query(default="/ui", max_length=2000)) -> Response:
-    session = auth.book(request).get(request.cookies.get(auth.COOKIE), time.monotonic())
+    sessions = auth.book(request)
+    session = await auth.off_loop(request, sessions.get, request.cookies.get(auth.COOKIE), sessions.clock())
     if session is not None:
         return RedirectResponse(auth.safe_next(next), status_code=303, headers=SECURITY_HEADERS)
     return _login_page(request, next_path=next)
@@ -112,8 +114,12 @@ async def login(request: Request) -> Response:
         return _login_page(request, error="That token is not valid on this gateway.", status=401, next_path=next_path)
     throttle.succeeded(client)
     sessions = auth.book(request)
-    sessions.drop(request.cookies.get(auth.COOKIE))  # a new id on every login (no session fixation)
-    session = sessions.create(digest, principal, time.monotonic())
+
+    def renew() -> UiSession:
+        sessions.drop(request.cookies.get(auth.COOKIE))  # a new id on every login (no session fixation)
+        return sessions.create(digest, principal, sessions.clock())
+
+    session = await auth.off_loop(request, renew)
     response = RedirectResponse(next_path, status_code=303, headers=SECURITY_HEADERS)
     auth.set_session_cookie(response, request, session)
     response.delete_cookie(auth.LOGIN_COOKIE, path=auth.COOKIE_PATH)
@@ -122,7 +128,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request, session: UiSession = Depends(auth.csrf_protected())) -> Response:
-    auth.book(request).drop(session.id)
+    await auth.off_loop(request, auth.book(request).drop, session.id)
     response = RedirectResponse("/ui/login", status_code=303, headers=SECURITY_HEADERS)
     auth.clear_session_cookie(response, request)
     return response
@@ -187,7 +193,7 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 async def _scope_missing(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ScopeMissing)
-    session = _session_or_none(request)
+    session = await _session_or_none(request)
     return page(
         request,
         session,
@@ -203,12 +209,23 @@ async def _scope_missing(request: Request, exc: Exception) -> Response:
 async def _csrf_refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CsrfRefused)
     return page(
-        request, _session_or_none(request), "error.html", title="Refused", status=403, message=f"Refused: {exc.reason}."
+        request,
+        await _session_or_none(request),
+        "error.html",
+        title="Refused",
+        status=403,
+        message=f"Refused: {exc.reason}.",
     )
 
 
-def _session_or_none(request: Request) -> UiSession | None:
-    return auth.book(request).get(request.cookies.get(auth.COOKIE), time.monotonic())
+async def _session_or_none(request: Request) -> UiSession | None:
+    """The session for an error page's header, if there is one; an unreachable store only costs
+    the header (the error page itself still answers)."""
+    sessions = auth.book(request)
+    try:
+        return await auth.off_loop(request, sessions.get, request.cookies.get(auth.COOKIE), sessions.clock())
+    except StoreError:
+        return None
 
 
 def install(app: FastAPI) -> None:
@@ -216,7 +233,8 @@ def install(app: FastAPI) -> None:
     config = app.state.gateway.config.api.ui
     if not config.enabled:
         return
-    app.state.ui_sessions = auth.SessionBook(ttl=config.session_ttl)
+    gateway = app.state.gateway
+    app.state.ui_sessions = _book(app, config.session_ttl)
     app.state.ui_login_throttle = LoginThrottle()
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(ScopeMissing, _scope_missing)
@@ -235,10 +253,24 @@ def install(app: FastAPI) -> None:
         if hasattr(module, "warm"):
             warmers.append(module.warm)
     app.mount("/ui/static", StaticFiles(directory=str(STATIC)), name="ui-static")
-    gateway = app.state.gateway
     # Off the event loop, once: the first visitor after a start then finds the data, templates
     # and caches ready instead of paying for all of them (pages define `warm(gateway)`).
     threading.Thread(target=_warm, args=(warmers, gateway), name="ui-warm", daemon=True).start()
+
+
+def _book(app: FastAPI, ttl: float) -> auth.Book:
+    """Sessions in this process's memory on SQLite (one node), in the database on PostgreSQL so
+    every node of the cluster serves them (ui/shared_sessions.py)."""
+    gateway = app.state.gateway
+    if not gateway.config.database.postgres:
+        return auth.SessionBook(ttl=ttl)
+    from ductile.ui.shared_sessions import StoreSessionBook
+
+    return StoreSessionBook(
+        ttl=ttl,
+        store=lambda: gateway.store,
+        principal_of=lambda digest: app.state.tokens.by_digest(digest),
+    )
 
 
 def _warm(warmers: list[Any], gateway: Any) -> None:

@@ -1,5 +1,7 @@
 """Delete finished jobs older than `service.job_retention` (per status), hourly, and the
-scheduler's skip records (store/strips.py) with the retention of a `skipped` job.
+scheduler's skip records (store/strips.py) with the retention of a `skipped` job; on PostgreSQL
+also the dashboard sessions idle past `api.ui.session_ttl` (store/pg_ui_sessions.py: a session
+nobody uses again is otherwise only removed by a later sign-in).
 
 Retention defaults to 30 days because "why did it fail last week" must stay answerable.
 """
@@ -28,10 +30,16 @@ def cutoffs(retention: dict[str, float], now: datetime) -> dict[str, datetime]:
 
 
 async def run(
-    store: Store, retention: dict[str, float], stop: asyncio.Event, *, breaker_retention: float | None = None
+    store: Store,
+    retention: dict[str, float],
+    stop: asyncio.Event,
+    *,
+    breaker_retention: float | None = None,
+    ui_session_ttl: float | None = None,
 ) -> None:
     """`breaker_retention` (seconds, `service.breaker_transitions_retention`): circuit breaker
-    transitions older than this go too; None keeps them."""
+    transitions older than this go too; None keeps them. `ui_session_ttl`: dashboard sessions in
+    the store idle longer than this go (None: sessions are not in the store)."""
     while not stop.is_set():
         try:
             limits = cutoffs(retention, utcnow())
@@ -39,6 +47,8 @@ async def run(
             await prune_schedule_skips(store, limits["skipped"])
             if breaker_retention is not None:
                 await prune_breaker_transitions(store, utcnow() - timedelta(seconds=breaker_retention))
+            if ui_session_ttl is not None:
+                await prune_ui_sessions(store, utcnow() - timedelta(seconds=ui_session_ttl))
         except Exception:
             log.exception("pruning failed; will try again")
         try:
@@ -50,6 +60,12 @@ async def run(
 async def prune_breaker_transitions(store: Store, cutoff: datetime) -> int:
     """Delete circuit breaker transitions created before `cutoff`, in batches; how many went."""
     return await _in_batches(store.prune_breaker_transitions, store, cutoff, "pruned circuit breaker transitions")
+
+
+async def prune_ui_sessions(store: Store, cutoff: datetime) -> int:
+    """Delete dashboard sessions last seen before `cutoff` (PostgreSQL store), in batches."""
+    delete = store.prune_ui_sessions  # type: ignore[attr-defined]  # PostgresStore only
+    return await _in_batches(delete, store, cutoff, "pruned idle dashboard sessions")
 
 
 async def prune_schedule_skips(store: Store, cutoff: datetime) -> int:

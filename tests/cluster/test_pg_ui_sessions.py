@@ -1,0 +1,124 @@
+"""Dashboard sessions on a PostgreSQL cluster, over real HTTP: two real gateway nodes on one schema
+(as behind a load balancer that switches nodes between requests). A sign-in on node A opens pages
+on node B with the same cookie, and use on either node keeps it alive; Sign out on B ends the
+session on A; a restart of a node keeps it; an idle session expires on both; the table holds the session id's SHA-256, never the id."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from cluster.pgrig import Cluster
+
+TOKEN = "ui-cluster-token-0123456789"
+TTL = 6  # seconds (api.ui.session_ttl): a use is written at least every 1.5 s (a quarter of it)
+
+
+def _ui_config(cluster: Cluster) -> dict[str, Any]:
+    config = cluster.config({})  # (its `api` argument is a bool: whether to listen)
+    config["api"]["ui"] = {"session_ttl": f"{TTL}s"}
+    config["api"]["auth"] = {"tokens": [{"name": "ops", "token": TOKEN, "scopes": ["*"]}]}
+    return config
+
+
+def _sign_in(node: Any) -> str:
+    """The session cookie from a sign-in through node's real login form."""
+    with httpx.Client(base_url=node.url, timeout=30) as client:
+        form = client.get("/ui/login")
+        nonce = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        done = client.post("/ui/login", data={"token": TOKEN, "csrf_token": nonce})
+        assert done.status_code == 303 and done.headers["location"] == "/ui", done.text
+        return done.cookies["ductile_ui"]
+
+
+def _open(node: Any, cookie: str, path: str = "/ui/plugins") -> httpx.Response:
+    return httpx.get(f"{node.url}{path}", cookies={"ductile_ui": cookie}, timeout=30, follow_redirects=False)
+
+
+def _key(cookie: str) -> bytes:
+    return hashlib.sha256(cookie.encode()).digest()
+
+
+def _ready(node: Any) -> bool:
+    try:
+        return httpx.get(f"{node.url}/healthz", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _use_until(node: Any, cookie: str, done: Callable[[], bool], timeout: float = 120.0) -> None:
+    """Open a page on `node` with `cookie` every second until `done()`: a person at work."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "gave up waiting"
+        assert _signed_in(_open(node, cookie))
+        time.sleep(1.0)
+
+
+def _signed_in(response: httpx.Response) -> bool:
+    if response.status_code == 303:
+        assert response.headers["location"].startswith("/ui/login"), response.headers
+        return False
+    assert response.status_code == 200, response.text[:500]
+    return True
+
+
+def test_a_session_made_on_one_node_is_served_and_ended_by_another(pg_cluster: Cluster) -> None:
+    a = pg_cluster.start(_ui_config(pg_cluster))
+    b = pg_cluster.start(_ui_config(pg_cluster))
+    cookie = _sign_in(a)
+    # the table holds the id's SHA-256 and the token's, neither secret itself
+    rows = pg_cluster.rows("SELECT session_hash, token_digest, csrf FROM ui_sessions")
+    assert [(bytes(r[0]), bytes(r[1])) for r in rows] == [(_key(cookie), hashlib.sha256(TOKEN.encode()).digest())]
+    dump = repr(pg_cluster.rows("SELECT * FROM ui_sessions"))
+    assert cookie not in dump and TOKEN not in dump
+
+    page = _open(b, cookie)  # the balancer switched nodes: B knows the session
+    assert _signed_in(page)
+    assert _signed_in(_open(a, cookie)) and _signed_in(_open(b, cookie, "/ui"))
+    # used on alternating nodes for longer than the idle limit: each node's touch counts on both
+    used_until = time.monotonic() + TTL * 1.5
+    while time.monotonic() < used_until:
+        for node in (a, b):
+            assert _signed_in(_open(node, cookie))
+            time.sleep(1.0)
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    assert csrf == rows[0][2]  # the same CSRF value on every node: a form from A posts to B
+
+    out = httpx.post(f"{b.url}/ui/logout", cookies={"ductile_ui": cookie}, data={"csrf_token": csrf}, timeout=30)
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+    assert not _signed_in(_open(a, cookie))  # Sign out on B ended it on A too
+    assert pg_cluster.rows("SELECT count(*) FROM ui_sessions") == [(0,)]
+
+    # a restart of the node that made it signs nobody out (the session is in the database)
+    # (used on B meanwhile: a start on a busy machine may take longer than the short idle limit)
+    kept = _sign_in(a)
+    assert a.proc is not None
+    a.proc.send_signal(signal.SIGTERM)
+    _use_until(b, kept, lambda: a.proc is not None and a.proc.poll() is not None)
+    a.start(wait=False)
+    _use_until(b, kept, lambda: _ready(a))
+    assert _signed_in(_open(a, kept))
+
+    # idle past api.ui.session_ttl: gone on both nodes (a page's live refreshes are not use)
+    idle = _sign_in(b)
+    assert _signed_in(_open(a, idle))
+    deadline = time.monotonic() + TTL + 1.5
+    while time.monotonic() < deadline:
+        refresh = httpx.get(
+            f"{a.url}/ui/fragment/overview",
+            cookies={"ductile_ui": idle},
+            headers={"X-Requested-With": "fetch"},
+            timeout=30,
+        )
+        assert refresh.status_code in (200, 401)
+        time.sleep(1.0)
+    assert not _signed_in(_open(b, idle)) and not _signed_in(_open(a, idle))
+    gone = pg_cluster.rows("SELECT count(*) FROM ui_sessions WHERE session_hash = %s", (_key(idle),))
+    assert gone == [(0,)]  # deleted when seen expired
