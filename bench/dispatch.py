@@ -529,7 +529,7 @@ def main() -> None:
     if "rss" not in sections:
         args.rss_history = 0
 
-    from ductile.config import _default_workers
+    from ductile.config_models import _default_workers
 
     default_workers = _default_workers()
     work = Path(tempfile.mkdtemp(prefix="ductile-bench-"))

@@ -386,7 +386,7 @@ def main() -> None:
     if args.quick:
         args.chains, args.fan_rounds, args.jobs, args.repeat = 10, 5, 300, 1
 
-    from ductile.config import _default_workers
+    from ductile.config_models import _default_workers
 
     work = Path(tempfile.mkdtemp(prefix="ductile-bench-pipelines-"))
     root = work / "plugins"
