@@ -27,7 +27,7 @@ from ductile.config_compat import KNOWN_SCOPES, derived_token_name
 from ductile.cron_fields import cron_problems
 from ductile.durations import format_duration, parse_duration
 from ductile.manifest import NAME_PATTERN
-from ductile.webhooks.config import WebhooksConfig
+from ductile.webhooks.config import ListenAddress, WebhooksConfig, valid_listen
 
 SCOPES = KNOWN_SCOPES  # Ductile's vocabulary; an unknown scope is a warning (config_compat), never an error
 ONE_SPEC = (
@@ -331,7 +331,7 @@ class ApiUiConfig(_Model):
     session_ttl: Duration = 12 * 3600.0  # a session idle this long ends (the token must be entered again)
 
 
-class ApiConfig(_Model):
+class ApiConfig(ListenAddress, _Model):
     enabled: bool = False
     listen: str = "127.0.0.1:8080"
     auth: ApiAuth = Field(default_factory=ApiAuth)
@@ -363,10 +363,7 @@ class ApiConfig(_Model):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"invalid listen address {value!r} (accepted: host:port, e.g. 127.0.0.1:8080)")
-        return value
+        return valid_listen(value, "127.0.0.1:8080")
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -386,14 +383,6 @@ class ApiConfig(_Model):
                 "such as 10.0.0.5, a network such as 10.0.0.0/8 or fd00::/8, or * for every peer)"
             )
         return value
-
-    @property
-    def host(self) -> str:
-        return self.listen.rpartition(":")[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
 
 
 class Config(_Model):

@@ -57,22 +57,7 @@ def retry(
     json_out: JsonOption = False,
 ) -> None:
     """Run finished jobs again as new jobs linked by `retry_of` (the old jobs stay as they were)."""
-    p = {
-        "job_id": job_id,
-        "plugin": plugin,
-        "command": command,
-        "status": status,
-        "submitted_by": submitted_by,
-        "pipeline": pipeline,
-        "created_after": created_after,
-        "created_before": created_before,
-        "dry_run": dry_run,
-        "yes": yes,
-        "api_url": api_url,
-        "token": token,
-        "api_key": api_key,
-        "json_out": json_out,
-    }
+    p = dict(locals())  # the parameters by name, as the fast path (fast.py) passes them
     if api_url:  # the same body as the start-up fast path (fast.py)
         views.job_retry_api(p)
         return
@@ -173,22 +158,5 @@ def cancel(
     json_out: JsonOption = False,
 ) -> None:
     """Cancel queued or running jobs through the gateway (running ones have their processes killed)."""
-    views.job_cancel_api(  # the same body as the start-up fast path (fast.py), which needs a URL given
-        {
-            "job_id": job_id,
-            "plugin": plugin,
-            "command": command,
-            "status": status,
-            "submitted_by": submitted_by,
-            "pipeline": pipeline,
-            "created_after": created_after,
-            "created_before": created_before,
-            "dry_run": dry_run,
-            "yes": yes,
-            "api_url": api_url,
-            "token": token,
-            "api_key": api_key,
-            "config": config,
-            "json_out": json_out,
-        }
-    )
+    # the parameters by name to the same body as the start-up fast path (fast.py), which needs a URL given
+    views.job_cancel_api(dict(locals()))

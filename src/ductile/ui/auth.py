@@ -76,6 +76,18 @@ class UiSession:
     created: float
     last_seen: float
 
+    @classmethod
+    def new(cls, digest: bytes, principal: Principal, now: float) -> UiSession:
+        """A fresh session: random id and CSRF token, created and last seen `now`."""
+        return cls(
+            id=secrets.token_urlsafe(32),
+            digest=digest,
+            principal=principal,
+            csrf=secrets.token_urlsafe(32),
+            created=now,
+            last_seen=now,
+        )
+
     def allows(self, scope: str) -> bool:
         return self.principal.allows(scope)
 
@@ -110,14 +122,7 @@ class SessionBook:
         return time.monotonic()
 
     def create(self, digest: bytes, principal: Principal, now: float) -> UiSession:
-        session = UiSession(
-            id=secrets.token_urlsafe(32),
-            digest=digest,
-            principal=principal,
-            csrf=secrets.token_urlsafe(32),
-            created=now,
-            last_seen=now,
-        )
+        session = UiSession.new(digest, principal, now)
         self.sessions[session.id] = session
         while len(self.sessions) > MAX_SESSIONS:
             self.sessions.popitem(last=False)

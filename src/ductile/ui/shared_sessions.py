@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,14 +83,7 @@ class StoreSessionBook:
         return time.time()
 
     def create(self, digest: bytes, principal: Principal, now: float) -> UiSession:
-        session = UiSession(
-            id=secrets.token_urlsafe(32),
-            digest=digest,
-            principal=principal,
-            csrf=secrets.token_urlsafe(32),
-            created=now,
-            last_seen=now,
-        )
+        session = UiSession.new(digest, principal, now)
         store = self.store()
         store.ui_session_add(key_of(session.id), digest, session.csrf, now=moment(now))
         try:  # bounded like the in-memory book; a failed trim must not fail the sign-in

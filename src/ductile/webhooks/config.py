@@ -65,11 +65,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def valid_listen(value: str) -> str:
+def valid_listen(value: str, example: str = DEFAULT_LISTEN) -> str:
+    """`host:port` with a port number (the API's `listen` runs it too, with its own example)."""
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"invalid listen address {value!r} (accepted: host:port, e.g. {DEFAULT_LISTEN})")
+        raise ValueError(f"invalid listen address {value!r} (accepted: host:port, e.g. {example})")
     return value
+
+
+class ListenAddress:
+    """`host` and `port` of a model's validated `listen` field (the API's and the webhook listener's)."""
+
+    listen: str
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
 
 
 class WebhookEndpoint(_Model):
@@ -100,7 +115,7 @@ class WebhookEndpoint(_Model):
         return value.strip() if isinstance(value, str) else value
 
 
-class WebhooksConfig(_Model):
+class WebhooksConfig(ListenAddress, _Model):
     listen: str = DEFAULT_LISTEN  # a second listener, started only when endpoints is non-empty
     endpoints: list[WebhookEndpoint] = Field(default_factory=list)
 
@@ -118,14 +133,6 @@ class WebhooksConfig(_Model):
     @classmethod
     def _listen(cls, value: str) -> str:
         return valid_listen(value)
-
-    @property
-    def host(self) -> str:
-        return self.listen.rpartition(":")[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.listen.rpartition(":")[2])
 
 
 # ---- what the gateway runs ----------------------------------------------------------------
