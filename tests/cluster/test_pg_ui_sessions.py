@@ -122,3 +122,33 @@ def test_a_session_made_on_one_node_is_served_and_ended_by_another(pg_cluster: C
     assert not _signed_in(_open(b, idle)) and not _signed_in(_open(a, idle))
     gone = pg_cluster.rows("SELECT count(*) FROM ui_sessions WHERE session_hash = %s", (_key(idle),))
     assert gone == [(0,)]  # deleted when seen expired
+
+
+def test_the_notice_after_an_action_on_one_node_is_shown_by_another(pg_cluster: Cluster, tmp_path: Any) -> None:
+    # The retry/cancel buttons POST, then redirect to the job's page: behind a balancer that
+    # GET may reach the other node, which must still show what the action did (ui/flash.py).
+    def with_tally() -> dict[str, Any]:
+        config = _ui_config(pg_cluster)  # each node its own port
+        config["plugins"] = {"tally": {"config": {"tally_dir": str(tmp_path / "tally")}}}
+        return config
+
+    a = pg_cluster.start(with_tally())
+    b = pg_cluster.start(with_tally())
+    posted = httpx.post(
+        f"{a.url}/plugin/tally/poll", json={"payload": {}}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+    )
+    assert posted.status_code == 202, posted.text
+    job = posted.json()["job_id"]
+    deadline = time.monotonic() + 60
+    while pg_cluster.rows("SELECT status FROM jobs WHERE job_id = %s", (job,)) != [("succeeded",)]:
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(0.2)
+    cookie = _sign_in(a)
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', _open(a, cookie).text).group(1)  # type: ignore[union-attr]
+    done = httpx.post(
+        f"{a.url}/ui/jobs/{job}/cancel", cookies={"ductile_ui": cookie}, data={"csrf_token": csrf}, timeout=30
+    )
+    assert done.status_code == 303 and done.headers["location"] == f"/ui/jobs/{job}"
+    notice = done.cookies["ductile_ui_flash"]
+    shown = httpx.get(f"{b.url}/ui/jobs/{job}", cookies={"ductile_ui": cookie, "ductile_ui_flash": notice}, timeout=30)
+    assert shown.status_code == 200 and "Not cancelled:" in shown.text  # node B shows node A's notice

@@ -4,13 +4,12 @@ events, its pipeline tree — and the retry and cancel buttons.
 The buttons are drawn only for tokens with `jobs:rw`, and the POST routes check that scope
 themselves (plus the session's CSRF token), so a read-only token posting anyway gets the 403 page.
 They call the very functions behind `POST /job/{id}/retry` and `POST /job/{id}/cancel`, then
-redirect back (post/redirect/get) with a one-time flash message kept server-side per session: a
-message in the URL could be forged by a link, this one cannot.
+redirect back (post/redirect/get) with a one-time notice in a cookie signed with the session's
+CSRF token (`ui/flash.py`): any node of a cluster can show it, and a link cannot forge it.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from fastapi import Depends, Request
@@ -19,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ductile.api.app import ApiError
 from ductile.api.routers.actions import retry_one_off_loop
 from ductile.api.routers.jobs import cancel_one
-from ductile.ui import job_view
+from ductile.ui import flash, job_view
 from ductile.ui.auth import UiSession, csrf_protected, needs
 from ductile.ui.pages import page_router
 from ductile.ui.render import SECURITY_HEADERS, fragment, page
@@ -27,30 +26,6 @@ from ductile.ui.render import SECURITY_HEADERS, fragment, page
 router = page_router()
 READ_SCOPE = "jobs:status:ro"
 ACT_SCOPE = "jobs:rw"
-MAX_FLASH_SESSIONS = 1000
-
-
-class Flash:
-    """One-time messages per session id, shown on the next page view. Bounded: the oldest
-    sessions' unread messages go first."""
-
-    def __init__(self, limit: int = MAX_FLASH_SESSIONS):
-        self.limit = limit
-        self.messages: OrderedDict[str, list[dict[str, str]]] = OrderedDict()
-
-    def push(self, session_id: str, level: str, text: str, link: str = "", link_text: str = "") -> None:
-        self.messages.setdefault(session_id, []).append(
-            {"level": level, "text": text, "link": link, "link_text": link_text}
-        )
-        self.messages.move_to_end(session_id)
-        while len(self.messages) > self.limit:
-            self.messages.popitem(last=False)
-
-    def pop(self, session_id: str) -> list[dict[str, str]]:
-        return self.messages.pop(session_id, [])
-
-
-FLASH = Flash()
 
 
 def _context(request: Request, session: UiSession, job_id: str) -> dict[str, Any] | None:
@@ -84,15 +59,17 @@ async def job_page(job_id: str, request: Request, session: UiSession = Depends(n
     if context is None:
         return _not_found(request, session, job_id)
     short = context["job"]["job_id"][:8]
-    return page(
+    response = page(
         request,
         session,
         "job_detail.html",
         title=f"Job {short}",
         active="/ui/jobs",
-        flash=FLASH.pop(session.id),
+        flash=flash.take(request, session),
         **context,
     )
+    flash.clear(response, request)
+    return response
 
 
 @router.get("/jobs/{job_id}/live", response_class=HTMLResponse)
@@ -104,8 +81,11 @@ async def job_live(job_id: str, request: Request, session: UiSession = Depends(n
     return fragment("job_detail_body.html", csrf=session.csrf, **context)
 
 
-def _back(job_id: str) -> Response:
-    return RedirectResponse(f"/ui/jobs/{job_id}", status_code=303, headers=SECURITY_HEADERS)
+def _back(request: Request, session: UiSession, job_id: str, *notice: str) -> Response:
+    """303 back to the job's page, which shows `notice` (level, text[, link, link text]) once."""
+    response = RedirectResponse(f"/ui/jobs/{job_id}", status_code=303, headers=SECURITY_HEADERS)
+    flash.push(response, request, session, *notice)
+    return response
 
 
 @router.post("/jobs/{job_id}/retry")
@@ -118,14 +98,13 @@ async def retry(
     except ApiError as exc:
         if exc.status == 404:
             return _not_found(request, session, job_id)
-        FLASH.push(session.id, "error", f"Not retried: {exc.message}.")
-        return _back(job_id)
+        return _back(request, session, job_id, "error", f"Not retried: {exc.message}.")
     new = body["job_id"]
     if body["duplicate"]:
-        FLASH.push(session.id, "info", "A retry of this job is already under way:", f"/ui/jobs/{new}", new)
-    else:
-        FLASH.push(session.id, "ok", "Retried as a new job:", f"/ui/jobs/{new}", new)
-    return _back(job_id)
+        return _back(
+            request, session, job_id, "info", "A retry of this job is already under way:", f"/ui/jobs/{new}", new
+        )
+    return _back(request, session, job_id, "ok", "Retried as a new job:", f"/ui/jobs/{new}", new)
 
 
 @router.post("/jobs/{job_id}/cancel")
@@ -138,10 +117,7 @@ async def cancel(
     except ApiError as exc:
         if exc.status == 404:
             return _not_found(request, session, job_id)
-        FLASH.push(session.id, "error", f"Not cancelled: {exc.message}.")
-        return _back(job_id)
+        return _back(request, session, job_id, "error", f"Not cancelled: {exc.message}.")
     if after["status"] == "dead":
-        FLASH.push(session.id, "ok", "Cancelled: the job is now dead.")
-    else:
-        FLASH.push(session.id, "info", f"The job ended as {after['status']} before it could be cancelled.")
-    return _back(job_id)
+        return _back(request, session, job_id, "ok", "Cancelled: the job is now dead.")
+    return _back(request, session, job_id, "info", f"The job ended as {after['status']} before it could be cancelled.")
