@@ -152,3 +152,26 @@ def test_the_notice_after_an_action_on_one_node_is_shown_by_another(pg_cluster: 
     notice = done.cookies["ductile_ui_flash"]
     shown = httpx.get(f"{b.url}/ui/jobs/{job}", cookies={"ductile_ui": cookie, "ductile_ui_flash": notice}, timeout=30)
     assert shown.status_code == 200 and "Not cancelled:" in shown.text  # node B shows node A's notice
+
+
+def test_failed_sign_ins_count_across_nodes(pg_cluster: Cluster) -> None:
+    # A guesser whose attempts a balancer spreads over two nodes still meets the limit of 5 a
+    # minute (ui/shared_throttle.py); another visitor is not affected. The proxy in front of the
+    # nodes is on loopback (trusted by default) and names the visitor in X-Forwarded-For.
+    a = pg_cluster.start(_ui_config(pg_cluster))
+    b = pg_cluster.start(_ui_config(pg_cluster))
+
+    def attempt(node: Any, token: str, visitor: str) -> httpx.Response:
+        headers = {"X-Forwarded-For": visitor}
+        with httpx.Client(base_url=node.url, timeout=30, headers=headers) as client:
+            form = client.get("/ui/login")
+            nonce = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+            return client.post("/ui/login", data={"token": token, "csrf_token": nonce})
+
+    for node in (a, b, a, b, a):
+        assert attempt(node, "not-the-token", "203.0.113.9").status_code == 401
+    refused = attempt(b, TOKEN, "203.0.113.9")  # the sixth try, on the node that saw only two
+    assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 60
+    assert attempt(a, TOKEN, "203.0.113.10").status_code == 303  # another visitor signs in
+    rows = pg_cluster.rows("SELECT client, count(*) FROM ui_login_failures GROUP BY client")
+    assert rows == [("203.0.113.9", 5)]

@@ -103,3 +103,25 @@ def test_the_pruner_deletes_idle_sessions_in_batches(pg: Any) -> None:
     pg.prune_ui_sessions = lambda cutoff: original(cutoff, batch=2)  # several batches
     assert asyncio.run(pruner.prune_ui_sessions(pg, T0 + timedelta(minutes=3))) == 3
     assert sorted(r[2] for r in stored(pg)) == ["c3", "c4"]
+
+
+def test_failed_sign_ins_are_counted_per_address_forgotten_on_success_and_pruned(pg: Any) -> None:
+    # migration 0113: the cluster-wide count behind ui/shared_throttle.py
+    assert 113 in {r[0] for r in pg._read("SELECT version FROM schema_version")}
+    for n in range(6):
+        pg.ui_login_failed("203.0.113.7", now=T0 + timedelta(seconds=n), window_start=T0 - timedelta(seconds=60))
+    pg.ui_login_failed("198.51.100.1", now=T0, window_start=T0 - timedelta(seconds=60))
+    latest = pg.ui_login_recent("203.0.113.7", since=T0 - timedelta(seconds=60), limit=5)
+    assert latest == [T0 + timedelta(seconds=n) for n in range(1, 6)]  # the latest five, oldest first
+    assert pg.ui_login_recent("203.0.113.7", since=T0 + timedelta(seconds=3), limit=5) == [
+        T0 + timedelta(seconds=4),
+        T0 + timedelta(seconds=5),
+    ]
+    # a failure a minute later drops the address's failures from before its window
+    later = T0 + timedelta(seconds=90)
+    pg.ui_login_failed("203.0.113.7", now=later, window_start=later - timedelta(seconds=60))
+    assert pg._read("SELECT count(*) FROM ui_login_failures WHERE client = '203.0.113.7'")[0][0] == 1  # 90 s only
+    pg.ui_login_forget("203.0.113.7")
+    assert pg.ui_login_recent("203.0.113.7", since=T0 - timedelta(seconds=60), limit=5) == []
+    assert pg.prune_ui_login_failures(T0 + timedelta(seconds=1)) == 1  # the other address's old one
+    assert pg._read("SELECT count(*) FROM ui_login_failures")[0][0] == 0

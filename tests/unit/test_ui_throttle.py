@@ -49,3 +49,13 @@ def test_memory_is_bounded_forgetting_the_address_idle_longest() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         LoginThrottle(limit=0)
+
+
+def test_the_shared_rule_waits_for_the_oldest_of_the_latest_limit_failures() -> None:
+    # the rule both throttles apply (the cluster's reads the latest `limit` rows, oldest first)
+    from ductile.ui.throttle import wait_for
+
+    assert wait_for([100.0, 110.0], limit=3, window=60.0, now=120.0) is None
+    assert wait_for([100.0, 110.0, 115.0], limit=3, window=60.0, now=120.0) == 40
+    assert wait_for([90.0, 100.0, 110.0, 115.0], limit=3, window=60.0, now=120.0) == 40  # 90 s is not among them
+    assert wait_for([100.0, 110.0, 115.0], limit=3, window=60.0, now=159.9) == 1  # never 0

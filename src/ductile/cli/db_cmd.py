@@ -8,7 +8,7 @@ the target must be empty. `system nodes` lists the gateways sharing the database
 
 Not copied: what belongs to the running gateways rather than the installation — PostgreSQL's
 `nodes` (each node registers at start), the `stream_events` replay buffer, and the dashboard's
-`ui_sessions` (people sign in again; copying them would only carry sessions a stopped cluster
+`ui_sessions` and `ui_login_failures` (people sign in again; copying them would only carry sessions a stopped cluster
 could not serve). SQLite has none of these tables.
 """
 
@@ -24,7 +24,7 @@ from ductile.store import StoreError, open_store
 app = typer.Typer(help="Migrate or copy the database.", no_args_is_help=True)
 
 # Tables in copy order, with the column that keeps their insertion order on the source (the
-# PostgreSQL-only nodes, stream_events(+_cursor) and ui_sessions are deliberately absent: above).
+# PostgreSQL-only nodes, stream_events(+_cursor), ui_sessions and ui_login_failures are deliberately absent: above).
 TABLES: list[tuple[str, str]] = [
     ("jobs", "seq"),
     ("attempts", "job_id, attempt"),

@@ -1,4 +1,5 @@
-"""Dashboard sessions in PostgreSQL (the `ui_sessions` table, migration 0112), so every node of a
+"""Dashboard sessions in PostgreSQL (the `ui_sessions` table, migration 0112) — and the failed
+sign-ins the login form counts (`ui_login_failures`, 0113) — so every node of a
 cluster serves the same sessions: a sign-in on one node opens pages on the others, and Sign out
 on any node ends the session everywhere. The rules (idle expiry, when to touch) are the book's
 (`ductile.ui.shared_sessions`); this mixin only stores rows.
@@ -71,3 +72,25 @@ class PgUiSessions:
         """Delete all but the `keep` most recently seen sessions; how many went."""
         with self._tx(durable=False) as db:
             return db.execute(Q["ui_sessions_cap"], {"keep": keep}).rowcount
+
+    # -- failed sign-ins (migration 0113): the cluster-wide count behind ui/shared_throttle.py --
+    def ui_login_recent(self, client: str, *, since: datetime, limit: int) -> list[datetime]:
+        """The address's latest `limit` failures after `since`, oldest first."""
+        rows = self._read(Q["ui_login_recent"], {"client": client, "since": to_text(since), "limit": limit})
+        return [from_text(r[0]) for r in reversed(rows)]
+
+    def ui_login_failed(self, client: str, *, now: datetime, window_start: datetime) -> None:
+        """Count one failure of `client`; its failures from before the window go at the same time."""
+        with self._tx(durable=False) as db:
+            db.execute(Q["ui_login_forget_before"], {"client": client, "cutoff": to_text(window_start)})
+            db.execute(Q["ui_login_failed"], {"client": client, "now": to_text(now)})
+
+    def ui_login_forget(self, client: str) -> None:
+        """A right token: the address starts afresh."""
+        with self._tx(durable=False) as db:
+            db.execute(Q["ui_login_forget"], {"client": client})
+
+    def prune_ui_login_failures(self, cutoff: datetime, batch: int = 1000) -> int:
+        """Delete up to `batch` failures recorded at or before `cutoff`; how many went."""
+        with self._tx(durable=False) as db:
+            return db.execute(Q["ui_login_expire"], {"cutoff": to_text(cutoff), "batch": batch}).rowcount

@@ -13,7 +13,6 @@ import importlib
 import logging
 import re
 import threading
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -89,7 +88,7 @@ async def login(request: Request) -> Response:
         )
     client = request.client.host if request.client is not None else "unknown"
     throttle: LoginThrottle = request.app.state.ui_login_throttle
-    wait = throttle.retry_after(client, time.monotonic())
+    wait = await auth.off_loop(request, throttle.retry_after, client, throttle.clock())
     if wait is not None:
         refused = _login_page(
             request,
@@ -108,11 +107,11 @@ async def login(request: Request) -> Response:
     digest = auth.digest_of(token)
     principal = request.app.state.tokens.by_digest(digest)
     if principal is None:
-        throttle.failed(client, time.monotonic())
-        if throttle.retry_after(client, time.monotonic()) is not None:
+        await auth.off_loop(request, throttle.failed, client, throttle.clock())
+        if await auth.off_loop(request, throttle.retry_after, client, throttle.clock()) is not None:
             log.warning("dashboard sign-ins refused for a while: too many failures", extra={"client": client})
         return _login_page(request, error="That token is not valid on this gateway.", status=401, next_path=next_path)
-    throttle.succeeded(client)
+    await auth.off_loop(request, throttle.succeeded, client)
     sessions = auth.book(request)
 
     def renew() -> UiSession:
@@ -235,7 +234,7 @@ def install(app: FastAPI) -> None:
         return
     gateway = app.state.gateway
     app.state.ui_sessions = _book(app, config.session_ttl)
-    app.state.ui_login_throttle = LoginThrottle()
+    app.state.ui_login_throttle = _throttle(app)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(ScopeMissing, _scope_missing)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
@@ -256,6 +255,17 @@ def install(app: FastAPI) -> None:
     # Off the event loop, once: the first visitor after a start then finds the data, templates
     # and caches ready instead of paying for all of them (pages define `warm(gateway)`).
     threading.Thread(target=_warm, args=(warmers, gateway), name="ui-warm", daemon=True).start()
+
+
+def _throttle(app: FastAPI) -> Any:
+    """Failed sign-ins counted in this process on SQLite (one node), in the database on
+    PostgreSQL so the limit holds however a balancer spreads the attempts (ui/shared_throttle.py)."""
+    gateway = app.state.gateway
+    if not gateway.config.database.postgres:
+        return LoginThrottle()
+    from ductile.ui.shared_throttle import StoreLoginThrottle
+
+    return StoreLoginThrottle(store=lambda: gateway.store)
 
 
 def _book(app: FastAPI, ttl: float) -> auth.Book:

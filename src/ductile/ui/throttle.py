@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict, deque
 
 LIMIT = 5  # failed sign-ins per address ...
@@ -32,13 +33,14 @@ class LoginThrottle:
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def clock(self) -> float:
+        """The `now` this throttle's times are in (the shared one counts in wall-clock seconds)."""
+        return time.monotonic()
+
     def retry_after(self, client: str, now: float) -> int | None:
         """Whole seconds `client` must wait before its next attempt is checked; None: go ahead."""
         with self._lock:
-            times = self._recent(client, now)
-            if times is None or len(times) < self.limit:
-                return None
-            return max(1, math.ceil(times[0] + self.window - now))
+            return wait_for(list(self._recent(client, now) or ()), self.limit, self.window, now)
 
     def failed(self, client: str, now: float) -> None:
         """Count one failed sign-in of `client`."""
@@ -70,3 +72,11 @@ class LoginThrottle:
             del self._failures[client]
             return None
         return times
+
+
+def wait_for(recent: list[float], limit: int, window: float, now: float) -> int | None:
+    """Whole seconds to wait given an address's latest failures (oldest first, inside the window);
+    None: go ahead. The rule both throttles (this one and the cluster's) apply. Pure."""
+    if len(recent) < limit:
+        return None
+    return max(1, math.ceil(recent[-limit] + window - now))

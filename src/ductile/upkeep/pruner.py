@@ -18,6 +18,7 @@ from ductile.lifecycle import TERMINAL
 from ductile.store import Store
 from ductile.store.offload import off_loop
 from ductile.timeutil import utcnow
+from ductile.ui.throttle import WINDOW as LOGIN_WINDOW
 
 log = logging.getLogger(__name__)
 INTERVAL = 3600.0
@@ -39,7 +40,8 @@ async def run(
 ) -> None:
     """`breaker_retention` (seconds, `service.breaker_transitions_retention`): circuit breaker
     transitions older than this go too; None keeps them. `ui_session_ttl`: dashboard sessions in
-    the store idle longer than this go (None: sessions are not in the store)."""
+    the store idle longer than this go, and failed sign-ins older than the login window (None:
+    neither is in the store)."""
     while not stop.is_set():
         try:
             limits = cutoffs(retention, utcnow())
@@ -49,6 +51,7 @@ async def run(
                 await prune_breaker_transitions(store, utcnow() - timedelta(seconds=breaker_retention))
             if ui_session_ttl is not None:
                 await prune_ui_sessions(store, utcnow() - timedelta(seconds=ui_session_ttl))
+                await prune_ui_login_failures(store, utcnow() - timedelta(seconds=LOGIN_WINDOW))
         except Exception:
             log.exception("pruning failed; will try again")
         try:
@@ -66,6 +69,12 @@ async def prune_ui_sessions(store: Store, cutoff: datetime) -> int:
     """Delete dashboard sessions last seen before `cutoff` (PostgreSQL store), in batches."""
     delete = store.prune_ui_sessions  # type: ignore[attr-defined]  # PostgresStore only
     return await _in_batches(delete, store, cutoff, "pruned idle dashboard sessions")
+
+
+async def prune_ui_login_failures(store: Store, cutoff: datetime) -> int:
+    """Delete failed dashboard sign-ins recorded before `cutoff` (PostgreSQL store), in batches."""
+    delete = store.prune_ui_login_failures  # type: ignore[attr-defined]  # PostgresStore only
+    return await _in_batches(delete, store, cutoff, "pruned old failed dashboard sign-ins")
 
 
 async def prune_schedule_skips(store: Store, cutoff: datetime) -> int:

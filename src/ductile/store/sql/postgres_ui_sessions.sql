@@ -31,3 +31,21 @@ DELETE FROM ui_sessions WHERE session_hash IN (
     SELECT session_hash FROM ui_sessions ORDER BY last_seen DESC, session_hash
     OFFSET %(keep)s FOR UPDATE SKIP LOCKED
 )
+
+-- Failed dashboard sign-ins per client address (migration 0113; ui/shared_throttle.py).
+-- name: ui_login_recent
+SELECT at FROM ui_login_failures WHERE client = %(client)s AND at > %(since)s ORDER BY at DESC LIMIT %(limit)s
+
+-- name: ui_login_failed
+INSERT INTO ui_login_failures (client, at) VALUES (%(client)s, %(now)s)
+
+-- name: ui_login_forget_before
+DELETE FROM ui_login_failures WHERE client = %(client)s AND at <= %(cutoff)s
+
+-- name: ui_login_forget
+DELETE FROM ui_login_failures WHERE client = %(client)s
+
+-- name: ui_login_expire
+DELETE FROM ui_login_failures WHERE ctid IN (
+    SELECT ctid FROM ui_login_failures WHERE at <= %(cutoff)s LIMIT %(batch)s FOR UPDATE SKIP LOCKED
+)
