@@ -100,19 +100,7 @@ def list_jobs(
     json_out: JsonOption = False,
 ) -> None:
     """Jobs, newest first, with the total number matching."""
-    p = {
-        "plugin": plugin,
-        "command": command,
-        "status": status,
-        "submitted_by": submitted_by,
-        "since": since,
-        "until": until,
-        "limit": limit,
-        "cursor": cursor,
-        "api_url": api_url,
-        "token": token,
-        "json_out": json_out,
-    }
+    p = dict(locals())  # the parameters by name, as the fast path (fast.py) passes them
     if api_url:  # the same body as the start-up fast path (fast.py)
         views.job_list_api(p)
         return
@@ -169,21 +157,7 @@ def logs(
     if follow:
         _follow(job_id, api_url, token, config, json_out)
         return
-    p = {
-        "job_id": job_id,
-        "plugin": plugin,
-        "command": command,
-        "status": status,
-        "submitted_by": submitted_by,
-        "since": since,
-        "until": until,
-        "query": query,
-        "limit": limit,
-        "include_result": include_result,
-        "api_url": api_url,
-        "token": token,
-        "json_out": json_out,
-    }
+    p = dict(locals())  # the parameters by name, as the fast path (fast.py) passes them
     if api_url:  # the same body as the start-up fast path (fast.py)
         views.job_logs_api(p)
         return
