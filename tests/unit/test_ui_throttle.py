@@ -12,7 +12,7 @@ def test_the_limit_refuses_until_the_oldest_failure_leaves_the_window() -> None:
     t = LoginThrottle(limit=3, window=60.0)
     for now in (0.0, 10.0, 20.0):
         assert t.retry_after("a", now) is None
-        t.failed("a", now)
+        assert t.failed("a", now) == (None if now < 20.0 else 40)  # the third reaches the limit
     assert t.retry_after("a", 20.5) == 40  # the failure at 0 leaves the window at 60
     assert t.retry_after("a", 59.2) == 1
     assert t.retry_after("a", 60.0) is None  # now two failures in the window: one more allowed

@@ -107,8 +107,7 @@ async def login(request: Request) -> Response:
     digest = auth.digest_of(token)
     principal = request.app.state.tokens.by_digest(digest)
     if principal is None:
-        await auth.off_loop(request, throttle.failed, client, throttle.clock())
-        if await auth.off_loop(request, throttle.retry_after, client, throttle.clock()) is not None:
+        if await auth.off_loop(request, throttle.failed, client, throttle.clock()) is not None:
             log.warning("dashboard sign-ins refused for a while: too many failures", extra={"client": client})
         return _login_page(request, error="That token is not valid on this gateway.", status=401, next_path=next_path)
     await auth.off_loop(request, throttle.succeeded, client)

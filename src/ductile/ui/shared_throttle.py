@@ -33,9 +33,10 @@ class StoreLoginThrottle:
         recent = self.store().ui_login_recent(client, since=moment - timedelta(seconds=self.window), limit=self.limit)
         return wait_for([t.timestamp() for t in recent], self.limit, self.window, now)
 
-    def failed(self, client: str, now: float) -> None:
+    def failed(self, client: str, now: float) -> int | None:
         moment = datetime.fromtimestamp(now, UTC)
         self.store().ui_login_failed(client, now=moment, window_start=moment - timedelta(seconds=self.window))
+        return self.retry_after(client, now)
 
     def succeeded(self, client: str) -> None:
         self.store().ui_login_forget(client)

@@ -42,8 +42,8 @@ class LoginThrottle:
         with self._lock:
             return wait_for(list(self._recent(client, now) or ()), self.limit, self.window, now)
 
-    def failed(self, client: str, now: float) -> None:
-        """Count one failed sign-in of `client`."""
+    def failed(self, client: str, now: float) -> int | None:
+        """Count one failed sign-in of `client`; the wait it now faces (None: not at the limit)."""
         with self._lock:
             times = self._recent(client, now)
             if times is None:
@@ -52,6 +52,7 @@ class LoginThrottle:
                     self._failures.popitem(last=False)  # the address idle longest
             times.append(now)
             self._failures.move_to_end(client)
+            return wait_for(list(times), self.limit, self.window, now)
 
     def succeeded(self, client: str) -> None:
         """A right token: the address starts afresh."""
