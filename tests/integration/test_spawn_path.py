@@ -9,6 +9,7 @@ short jobs ending at once (a burst of exits, each reaped through its pidfd).
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import os
 import textwrap
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import make_plugin, wait_for
 
+from ductile import fdwatch
 from ductile.executor import discard, run_plugin, spawn, supervise
 from ductile.lifecycle import Status
 from ductile.protocol import STDOUT_LIMIT
@@ -34,6 +36,14 @@ def script(tmp_path: Path, text: str, name: str = "run") -> Path:
 
 
 def open_fds() -> set[str]:
+    """This process's open fds, after closing what earlier tests on this worker left to close.
+
+    Garbage from an earlier test (a store, a loop) and the fd set of a loop closed mid-job are
+    closed here first, so they cannot close during the test and look like a change; the tests
+    then assert nothing new is open (a subset), which is what a leak would break.
+    """
+    gc.collect()
+    fdwatch._drop_closed_loops()
     return set(os.listdir("/proc/self/fd"))
 
 
@@ -67,7 +77,7 @@ async def test_a_plugin_that_never_reads_stdin_still_answers(tmp_path):
     run = await run_plugin(entry, b"x" * (1024 * 1024) + b"\n", cwd=tmp_path, env=ENV, timeout=20)
     assert run.exit_code == 0 and not run.timed_out
     assert run.stdout == b'{"status":"ok","result":"ignored my input"}\n'
-    assert open_fds() == before  # every pipe end closed, the pidfd too
+    assert open_fds() <= before  # every pipe end closed, the pidfd too
 
 
 async def test_a_plugin_flooding_stdout_keeps_the_first_10_mib_and_is_not_blocked(tmp_path):
@@ -110,7 +120,7 @@ async def test_a_timeout_during_a_large_write_kills_the_group(tmp_path):
     pids = [int(p) for p in pid_file.read_text().split()]
     assert len(pids) == 2
     wait_for(lambda: not any(alive(p) for p in pids), timeout=10, message="the plugin's group to be gone")
-    assert open_fds() == before
+    assert open_fds() <= before
 
 
 async def test_a_stderr_flood_keeps_the_tail(tmp_path):
@@ -179,7 +189,7 @@ async def test_200_short_jobs_ending_together_are_all_reaped_and_recorded(rig, t
     # Only the plugins' pids count: another test on the same xdist worker may leave its own child
     # (e.g. a subprocess it has not waited for yet) as a zombie of this process.
     assert set(zombies_of_this_process()) & {row[0] for row in pids} == set()
-    assert open_fds() == before
+    assert open_fds() <= before
 
 
 async def test_a_spawn_failure_is_recorded_with_the_attempt_and_no_pid(rig, tmp_path):
@@ -276,7 +286,6 @@ async def test_concurrent_children_share_one_fd_set_that_closes_when_the_last_on
     # Every child's pipes and pidfd sit in the loop's one epoll set (fdwatch.py): with several
     # children at once there is exactly one such set, each child's output stays its own, and
     # when the last child is done the set is closed — no fd outlives the jobs.
-    from ductile import fdwatch
 
     entry = script(
         tmp_path,
@@ -300,7 +309,7 @@ async def test_concurrent_children_share_one_fd_set_that_closes_when_the_last_on
         assert run.exit_code == 0 and run.stdout == b'{"status":"ok","result":"%d"}\n' % i
         assert run.stderr == f"err {i}\n"
     assert loop not in fdwatch._SETS
-    assert open_fds() == before
+    assert open_fds() <= before
 
 
 async def test_a_finished_job_publishes_succeeded_and_completed_with_the_same_fields(rig, tmp_path):
@@ -335,7 +344,6 @@ async def test_a_finished_job_publishes_succeeded_and_completed_with_the_same_fi
 async def test_the_dispatcher_holds_the_fd_set_open_while_it_runs_and_releases_it(rig, tmp_path):
     # With one worker every job's watch ends before the next one starts; the run loop's hold
     # keeps one set for all of them instead of making and closing one per job.
-    from ductile import fdwatch
 
     make_plugin(
         tmp_path / "plugins",
@@ -364,12 +372,11 @@ async def test_the_dispatcher_holds_the_fd_set_open_while_it_runs_and_releases_i
     await task
     await r.dispatcher.drain(5.0)
     assert loop not in fdwatch._SETS
-    assert open_fds() == before
+    assert open_fds() <= before
 
 
 async def test_without_epoll_each_fd_is_registered_with_the_loop_instead(tmp_path, monkeypatch):
     # Not Linux: fdwatch falls back to loop.add_reader per fd; output, caps and cleanup are the same.
-    from ductile import fdwatch
 
     monkeypatch.setattr(fdwatch, "_HAS_EPOLL", False)
     entry = script(
@@ -386,14 +393,13 @@ async def test_without_epoll_each_fd_is_registered_with_the_loop_instead(tmp_pat
     assert run.exit_code == 0 and run.stdout == b'{"status":"ok","result":"hello"}\n'
     assert run.stderr == "to stderr\n"
     assert asyncio.get_running_loop() not in fdwatch._SETS
-    assert open_fds() == before
+    assert open_fds() <= before
 
 
 def test_a_set_left_open_by_a_closed_loop_is_closed_when_the_next_set_is_made():
     # A loop torn down while a child's fds were still watched never reaches the last `remove`:
     # its epoll fd must not stay open for the life of the process (the CI failure of stop 18 was
     # such a set, left by an earlier test in the same worker).
-    from ductile import fdwatch
 
     if not fdwatch._HAS_EPOLL:
         pytest.skip("the per-loop epoll set exists only on Linux")
