@@ -4,6 +4,7 @@ worker runs it (finish job N, claim job N+1 in one transaction), without the gat
     .venv/bin/python bench/store_tx.py [--jobs 3000] [--repeat 5] [--before-src DIR]
     .venv/bin/python bench/store_tx.py --ablate     # what each trigger/index group costs
     .venv/bin/python bench/store_tx.py --batch 1,2,4  # k jobs' finish+claim in one transaction
+    .venv/bin/python bench/store_tx.py --explain      # CPU per statement, WAL frames per B-tree
 
 Each run is a fresh child process with a fresh database: `--jobs` jobs enqueued, then claimed
 and finished one by one; CPU = `time.thread_time()` over the finish_then_claim loop ÷ jobs (and the whole process's,
@@ -17,6 +18,12 @@ indexes; the two attempt indexes; all of them). Not a configuration anyone runs 
 those is read by some surface — but it bounds what schema work could still win. `--batch k`
 finishes and claims k jobs per transaction (what group commit across k concurrent workers could
 win at most: it ignores the wait for the k ends to coincide).
+
+`--explain` answers "where do the microseconds inside the transaction go": one child runs the
+loop with every `execute` on the store's connection timed (CPU, grouped by statement; trigger
+work counts in the statement that fired it), then reads the WAL of a run of 20 transactions
+after a truncating checkpoint and names the B-tree each written page belongs to (`dbstat`):
+every page a commit touches is one frame, i.e. two `pwrite` calls.
 """
 
 from __future__ import annotations
@@ -98,6 +105,76 @@ def child(jobs: int, ablate: str = "", batch: int = 1) -> dict[str, float]:
     return {"us_per_job": cpu * 1e6 / done, "process_us_per_job": process * 1e6 / done}
 
 
+class _Timed:
+    """Stands in for the store's connection: times each `execute` by its first words."""
+
+    def __init__(self, db, spent, count):
+        self._db, self._spent, self._count = db, spent, count
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+    def execute(self, sql, *args):
+        began = time.thread_time()
+        try:
+            return self._db.execute(sql, *args)
+        finally:
+            key = " ".join(sql.split()[:3])
+            self._spent[key] += time.thread_time() - began
+            self._count[key] += 1
+
+
+def explain(jobs: int) -> None:
+    import collections
+    import sqlite3
+    import struct
+    from datetime import UTC, datetime
+
+    from ductile.jobs import AttemptRecord, NewJob
+    from ductile.lifecycle import Decision, Status
+    from ductile.store import SqliteStore
+
+    directory = Path(tempfile.mkdtemp(prefix="ductile-storetx-"))
+    store = SqliteStore(directory / "x.db")
+    now = datetime.now(UTC)
+    for _ in range(jobs + 21):
+        store.enqueue(NewJob(plugin="benchsh", command="poll", submitted_by="api"), now=now, dedupe_since=None)
+    record = AttemptRecord("success", "-", "-", 3.0, response={"status": "ok", "result": "done"}, stderr="")
+    job = store.claim(now=now, start=lambda _job: 4242)
+
+    def step(job):
+        return store.finish_then_claim(
+            job, record, Decision(Status.SUCCEEDED), now=now, excluded_plugins=["hold"], start=lambda _j: 4242
+        )[1]
+
+    spent: collections.Counter[str] = collections.Counter()
+    count: collections.Counter[str] = collections.Counter()
+    plain = store._db
+    store._db = _Timed(plain, spent, count)
+    began = time.thread_time()
+    for _ in range(jobs):
+        job = step(job)
+    total = time.thread_time() - began
+    store._db = plain
+    print(f"finish_then_claim: {total * 1e6 / jobs:.1f} µs/job of CPU ({jobs} jobs, timing hooks included)")
+    for key, value in spent.most_common():
+        print(f"  {value * 1e6 / jobs:7.1f} µs  {count[key] / jobs:4.2f}/job  {key}")
+    print(f"  {(total - sum(spent.values())) * 1e6 / jobs:7.1f} µs  Python around the statements")
+    plain.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    runs = 20
+    for _ in range(runs):
+        job = step(job)
+    wal = (directory / "x.db-wal").read_bytes()
+    page_size = struct.unpack(">I", wal[8:12])[0]
+    pages = [struct.unpack(">I", wal[at : at + 4])[0] for at in range(32, len(wal) - 23, 24 + page_size)]
+    with contextlib.closing(sqlite3.connect(directory / "x.db")) as db:
+        owner = dict(db.execute("SELECT pageno, name FROM dbstat"))
+    store.close()
+    print(f"WAL frames per commit: {len(pages) / runs:.1f} (each one header and one page write)")
+    for name, n in collections.Counter(owner.get(p, f"page {p}") for p in pages).most_common():
+        print(f"  {n / runs:5.2f}  {name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -108,7 +185,11 @@ def main() -> None:
     parser.add_argument("--before-src")
     parser.add_argument("--ablate", action="store_true", help="one side per schema ablation (see above)")
     parser.add_argument("--batch", help="comma-separated k: one side per k jobs per transaction")
+    parser.add_argument("--explain", action="store_true", help="CPU per statement and WAL frames per B-tree")
     args = parser.parse_args()
+    if args.explain:
+        explain(args.jobs)
+        return
     if args.child:
         print(json.dumps(child(args.child, args.child_ablate, args.child_batch)))
         return
