@@ -40,17 +40,7 @@ def pause(
     json_out: JsonOption = False,
 ) -> None:
     """Stop an entry firing until it is resumed (kept across restarts; pausing twice is a no-op)."""
-    views.schedule_pause(
-        {
-            "plugin": plugin,
-            "schedule_id": schedule_id,
-            "reason": reason,
-            "api_url": api_url,
-            "token": token,
-            "config": config,
-            "json_out": json_out,
-        }
-    )
+    views.schedule_pause(dict(locals()))  # the parameters by name, as the fast path (fast.py) passes them
 
 
 @app.command("resume")
@@ -63,16 +53,7 @@ def resume(
     json_out: JsonOption = False,
 ) -> None:
     """Make a paused entry active again (it continues at its next slot)."""
-    views.schedule_resume(
-        {
-            "plugin": plugin,
-            "schedule_id": schedule_id,
-            "api_url": api_url,
-            "token": token,
-            "config": config,
-            "json_out": json_out,
-        }
-    )
+    views.schedule_resume(dict(locals()))  # the parameters by name, as the fast path (fast.py) passes them
 
 
 @app.command("run")
@@ -85,16 +66,7 @@ def run_now(
     json_out: JsonOption = False,
 ) -> None:
     """Queue one job for the entry now (also when paused; the next fire does not move)."""
-    views.schedule_run(
-        {
-            "plugin": plugin,
-            "schedule_id": schedule_id,
-            "api_url": api_url,
-            "token": token,
-            "config": config,
-            "json_out": json_out,
-        }
-    )
+    views.schedule_run(dict(locals()))  # the parameters by name, as the fast path (fast.py) passes them
 
 
 @app.command("list")
