@@ -1,5 +1,6 @@
 """The WHERE fragments of job and attempt searches (`GET /jobs`, `GET /job-logs`, their totals),
-shared by both stores so they filter and count identically.
+and the few whole statements built from them, shared by both stores so they filter and count
+identically.
 
 Each builder returns clauses joined by the caller and their parameters, with `?` placeholders
 only (values, LIKE patterns included, are parameters): SQLite runs them as they are,
@@ -10,6 +11,7 @@ Pure: no store, no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -20,17 +22,17 @@ from ductile.timeutil import from_text, to_text
 def _job_filters(query: JobQuery) -> tuple[list[str], list[Any]]:
     """Equality filters plus the created_at range (statuses are added per query shape)."""
     clauses, params = _equality_filters(query)
-    _add_created_range(clauses, params, query.created_after, query.created_before)
+    _add_range(clauses, params, "created_at", query.created_after, query.created_before)
     return clauses, params
 
 
-def _add_created_range(clauses: list[str], params: list[Any], lo: str | None, hi: str | None) -> None:
-    """created_at in [lo, hi); either end may be open."""
+def _add_range(clauses: list[str], params: list[Any], column: str, lo: str | None, hi: str | None) -> None:
+    """`column` in [lo, hi); either end may be open (created_at on jobs, hour on the hourly counts)."""
     if lo is not None:
-        clauses.append("created_at >= ?")
+        clauses.append(f"{column} >= ?")
         params.append(lo)
     if hi is not None:
-        clauses.append("created_at < ?")
+        clauses.append(f"{column} < ?")
         params.append(hi)
 
 
@@ -94,4 +96,45 @@ def _attempt_where(query: AttemptQuery) -> tuple[str, list[Any]]:
             "OR response LIKE ? ESCAPE '\\')"
         )
         params.extend([pattern] * 4)
-    return " AND ".join(clauses) or "1", params
+    return _where(clauses), params
+
+
+def _where(clauses: list[str]) -> str:
+    """The clauses joined; `TRUE` (both SQLite and PostgreSQL spell it) when there are none."""
+    return " AND ".join(clauses) or "TRUE"
+
+
+# Whole statements both stores run, in `?` placeholders (PostgreSQL converts them, `_pg`).
+
+
+def count_rows_sql(query: JobQuery, lo: str | None, hi: str | None) -> tuple[str, list[Any]]:
+    """The exact count, row by row, of the jobs matching `query`'s non-time filters with
+    created_at in [lo, hi): what the counter tables cannot answer (partial hours, lineage)."""
+    clauses, params = _count_filters(query)
+    _add_range(clauses, params, "created_at", lo, hi)
+    return "SELECT count(*) FROM jobs WHERE " + _where(clauses), params
+
+
+def attempts_sql(query: AttemptQuery) -> tuple[str, list[Any]]:
+    """One page of an attempt search, newest first."""
+    where, params = _attempt_where(query)
+    order = "ORDER BY started_at DESC, job_id DESC, attempt DESC"
+    return f"SELECT * FROM attempts WHERE {where} {order} LIMIT ?", [*params, query.limit]
+
+
+def attempts_count_sql(query: AttemptQuery) -> tuple[str, list[Any]]:
+    where, params = _attempt_where(query)
+    return f"SELECT count(*) FROM attempts WHERE {where}", params
+
+
+FINISHED_COUNTS_SQL = "SELECT status, count(*) FROM jobs WHERE completed_at >= ? GROUP BY status"
+ACTIVE_BY_PLUGIN_SQL = (
+    "SELECT plugin, count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'running'), "
+    "min(created_at) FILTER (WHERE status = 'queued') "
+    "FROM jobs WHERE status IN ('queued', 'running') GROUP BY plugin ORDER BY plugin"
+)
+
+
+def active_by_plugin(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """`ACTIVE_BY_PLUGIN_SQL`'s rows as `GET /analytics/queue` shows them."""
+    return [{"plugin": p, "queued": q, "running": r, "oldest_queued_at": oldest} for p, q, r, oldest in rows]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ductile.jobs import JobQuery
-from ductile.store.filters import _add_created_range, _count_filters, _hour_ceil, _hour_start
+from ductile.store.filters import _add_range, _count_filters, _hour_ceil, _hour_start, _where, count_rows_sql
 
 HALF_HOUR = "30:00.000000Z"  # minutes and seconds of a stamp (store format, from position 14)
 
@@ -69,26 +69,15 @@ def total_sql(query: JobQuery, lo: str | None, hi: str | None) -> tuple[str, lis
     `query`'s non-lineage filters with created_at in [lo, hi)."""
     range_plan = plan(lo, hi)
     if range_plan is None:
-        return _rows_sql(query, lo, hi)
+        return count_rows_sql(query, lo, hi)
     clauses, params = _count_filters(query)
     per_status = query.plugin is None and query.command is None and query.submitted_by is None
     table = "job_counts_hourly_status" if per_status else "job_counts_hourly"
-    if range_plan.first_hour is not None:
-        clauses.append("hour >= ?")
-        params.append(range_plan.first_hour)
-    if range_plan.end_hour is not None:
-        clauses.append("hour < ?")
-        params.append(range_plan.end_hour)
-    parts = [f"(SELECT coalesce(sum(n), 0) FROM {table} WHERE {' AND '.join(clauses) or 'TRUE'})"]
+    _add_range(clauses, params, "hour", range_plan.first_hour, range_plan.end_hour)
+    parts = [f"(SELECT coalesce(sum(n), 0) FROM {table} WHERE {_where(clauses)})"]
     for sign, ranges in (("+", range_plan.add), ("-", range_plan.subtract)):
         for start, end in ranges:
-            sql, part_params = _rows_sql(query, start, end)
+            sql, part_params = count_rows_sql(query, start, end)
             parts.append(f"{sign} ({sql})")
             params.extend(part_params)
     return "SELECT (" + " ".join(parts) + ")::bigint", params
-
-
-def _rows_sql(query: JobQuery, lo: str | None, hi: str | None) -> tuple[str, list[Any]]:
-    clauses, params = _count_filters(query)
-    _add_created_range(clauses, params, lo, hi)
-    return "SELECT count(*) FROM jobs WHERE " + (" AND ".join(clauses) or "TRUE"), params

@@ -15,7 +15,17 @@ from typing import Any
 
 from ductile.jobs import Attempt, AttemptQuery, JobQuery
 from ductile.store import pg_counts, queries
-from ductile.store.filters import _add_created_range, _attempt_where, _count_filters, _job_filters
+from ductile.store.filters import (
+    ACTIVE_BY_PLUGIN_SQL,
+    FINISHED_COUNTS_SQL,
+    _count_filters,
+    _job_filters,
+    _where,
+    active_by_plugin,
+    attempts_count_sql,
+    attempts_sql,
+    count_rows_sql,
+)
 from ductile.store.sqlite_reads import SqliteReads, _attempt
 
 Q = queries.load("postgres")
@@ -25,10 +35,6 @@ def _pg(sql: str) -> str:
     """A statement composed from the shared filter fragments, in psycopg's placeholder style.
     The fragments hold `?` only as placeholders (values, LIKE patterns included, are parameters)."""
     return sql.replace("?", "%s")
-
-
-def _where(clauses: list[str]) -> str:
-    return " AND ".join(clauses) or "TRUE"
 
 
 class PostgresReads(SqliteReads):
@@ -74,23 +80,19 @@ class PostgresReads(SqliteReads):
         return self._read(_pg(sql), params)[0][0]
 
     def _count_rows(self, query: JobQuery, lo: str | None, hi: str | None) -> int:
-        clauses, params = _count_filters(query)
-        _add_created_range(clauses, params, lo, hi)
-        return self._read(_pg("SELECT count(*) FROM jobs WHERE " + _where(clauses)), params)[0][0]
+        sql, params = count_rows_sql(query, lo, hi)
+        return self._read(_pg(sql), params)[0][0]
 
     def attempts(self, job_id: str) -> list[Attempt]:
         return [_attempt(r) for r in self._read(Q["attempts_for_job"], {"job_id": job_id})]
 
     def list_attempts(self, query: AttemptQuery) -> list[Attempt]:
-        where, params = _attempt_where(query)
-        where = "TRUE" if where == "1" else where
-        sql = f"SELECT * FROM attempts WHERE {where} ORDER BY started_at DESC, job_id DESC, attempt DESC LIMIT ?"
-        return [_attempt(r) for r in self._read(_pg(sql), [*params, query.limit])]
+        sql, params = attempts_sql(query)
+        return [_attempt(r) for r in self._read(_pg(sql), params)]
 
     def count_attempts(self, query: AttemptQuery) -> int:
-        where, params = _attempt_where(query)
-        where = "TRUE" if where == "1" else where
-        return self._read(_pg(f"SELECT count(*) FROM attempts WHERE {where}"), params)[0][0]
+        sql, params = attempts_count_sql(query)
+        return self._read(_pg(sql), params)[0][0]
 
     def data_version(self) -> None:
         """Not tracked on PostgreSQL (other nodes commit through their own connections): None,
@@ -98,15 +100,7 @@ class PostgresReads(SqliteReads):
         return None
 
     def finished_counts(self, since: str) -> dict[str, int]:
-        sql = "SELECT status, count(*) FROM jobs WHERE completed_at >= %s GROUP BY status"
-        return {status: n for status, n in self._read(sql, (since,))}
+        return dict(self._read(_pg(FINISHED_COUNTS_SQL), (since,)))
 
     def active_by_plugin(self) -> list[dict[str, Any]]:
-        sql = (
-            "SELECT plugin, count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'running'), "
-            "min(created_at) FILTER (WHERE status = 'queued') "
-            "FROM jobs WHERE status IN ('queued', 'running') GROUP BY plugin ORDER BY plugin"
-        )
-        return [
-            {"plugin": p, "queued": q, "running": r, "oldest_queued_at": oldest} for p, q, r, oldest in self._read(sql)
-        ]
+        return active_by_plugin(self._read(_pg(ACTIVE_BY_PLUGIN_SQL)))

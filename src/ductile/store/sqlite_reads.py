@@ -22,12 +22,18 @@ from ductile.jobs import Attempt, AttemptQuery, Job, JobPage, JobQuery, Schedule
 from ductile.lifecycle import Status
 from ductile.store import queries, schedules
 from ductile.store.filters import (
-    _add_created_range,
-    _attempt_where,
+    ACTIVE_BY_PLUGIN_SQL,
+    FINISHED_COUNTS_SQL,
+    _add_range,
     _count_filters,
     _hour_ceil,
     _hour_start,
     _job_filters,
+    _where,
+    active_by_plugin,
+    attempts_count_sql,
+    attempts_sql,
+    count_rows_sql,
 )
 from ductile.timeutil import from_text, to_text
 
@@ -240,7 +246,7 @@ class SqliteSearch(SqliteReads):
             if query.after is not None:
                 clauses.append("(created_at, job_id) < (?, ?)")
                 part_params.extend(query.after)
-            sql_where = " AND ".join(clauses) or "1"
+            sql_where = _where(clauses)
             parts.append(
                 f"SELECT * FROM (SELECT {columns} FROM jobs WHERE {sql_where} "
                 f"ORDER BY created_at DESC, job_id DESC LIMIT ?)"
@@ -263,7 +269,7 @@ class SqliteSearch(SqliteReads):
             return self._count_rows(query, query.created_after, query.created_before)
         clauses, params = _count_filters(query)
         if query.created_after is None and query.created_before is None:
-            sql = "SELECT coalesce(sum(n), 0) FROM job_counts WHERE " + (" AND ".join(clauses) or "1")
+            sql = "SELECT coalesce(sum(n), 0) FROM job_counts WHERE " + _where(clauses)
             return self._read(sql, params)[0][0]
         # A time range: whole hours come from job_counts_hourly; only the partial hours at the
         # edges are counted row by row, so the cost is bounded by an hour of jobs, not the range.
@@ -272,16 +278,9 @@ class SqliteSearch(SqliteReads):
         end_full = hi[:13] if hi is not None else None  # the hour holding `hi`, itself partial
         if first_full is not None and end_full is not None and first_full >= end_full:
             return self._count_rows(query, lo, hi)
-        bucket = list(clauses)
-        bucket_params = list(params)
-        if first_full is not None:
-            bucket.append("hour >= ?")
-            bucket_params.append(first_full)
-        if end_full is not None:
-            bucket.append("hour < ?")
-            bucket_params.append(end_full)
-        sql = "SELECT coalesce(sum(n), 0) FROM job_counts_hourly WHERE " + " AND ".join(bucket)
-        total = self._read(sql, bucket_params)[0][0]
+        _add_range(clauses, params, "hour", first_full, end_full)
+        sql = "SELECT coalesce(sum(n), 0) FROM job_counts_hourly WHERE " + " AND ".join(clauses)
+        total = self._read(sql, params)[0][0]
         if lo is not None and first_full is not None and lo < _hour_start(first_full):
             total += self._count_rows(query, lo, _hour_start(first_full))
         if hi is not None and end_full is not None and _hour_start(end_full) < hi:
@@ -289,37 +288,24 @@ class SqliteSearch(SqliteReads):
         return total
 
     def _count_rows(self, query: JobQuery, lo: str | None, hi: str | None) -> int:
-        clauses, params = _count_filters(query)
-        _add_created_range(clauses, params, lo, hi)
-        return self._read("SELECT count(*) FROM jobs WHERE " + (" AND ".join(clauses) or "1"), params)[0][0]
+        return self._read(*count_rows_sql(query, lo, hi))[0][0]
 
     def attempts(self, job_id: str) -> list[Attempt]:
         return [_attempt(r) for r in self._read(Q["attempts_for_job"], {"job_id": job_id})]
 
     def list_attempts(self, query: AttemptQuery) -> list[Attempt]:
-        where, params = _attempt_where(query)
-        sql = f"SELECT * FROM attempts WHERE {where} ORDER BY started_at DESC, job_id DESC, attempt DESC LIMIT ?"
-        return [_attempt(r) for r in self._read(sql, [*params, query.limit])]
+        return [_attempt(r) for r in self._read(*attempts_sql(query))]
 
     def count_attempts(self, query: AttemptQuery) -> int:
-        where, params = _attempt_where(query)
-        return self._read(f"SELECT count(*) FROM attempts WHERE {where}", params)[0][0]
+        return self._read(*attempts_count_sql(query))[0][0]
 
     def finished_counts(self, since: str) -> dict[str, int]:
         """Jobs finished at or after `since`, by status (`GET /analytics/summary`)."""
-        sql = "SELECT status, count(*) FROM jobs WHERE completed_at >= ? GROUP BY status"
-        return {status: n for status, n in self._read(sql, (since,))}
+        return dict(self._read(FINISHED_COUNTS_SQL, (since,)))
 
     def active_by_plugin(self) -> list[dict[str, Any]]:
         """Queued and running jobs per plugin, with the oldest queued one (`GET /analytics/queue`)."""
-        sql = (
-            "SELECT plugin, sum(status = 'queued'), sum(status = 'running'), "
-            "min(CASE WHEN status = 'queued' THEN created_at END) "
-            "FROM jobs WHERE status IN ('queued', 'running') GROUP BY plugin ORDER BY plugin"
-        )
-        return [
-            {"plugin": p, "queued": q, "running": r, "oldest_queued_at": oldest} for p, q, r, oldest in self._read(sql)
-        ]
+        return active_by_plugin(self._read(ACTIVE_BY_PLUGIN_SQL))
 
 
 def _loads(text: str | None) -> Any:
