@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/cpu_ab.py JOBS WORKERS NAME=SRC [NAME=SRC ...]   # ROUNDS=4 by default
     # e.g. bench/cpu_ab.py 600 2 main=/tmp/before-main/src head=src
+    PLUGIN=benchpy bench/cpu_ab.py 200 1 main=src   # the Python plugin (or benchidle) instead of bash
 
 Each round runs the `bench/dispatch.py` gateway child (bash plugin, `JOBS` jobs, `max_workers`
 `WORKERS`) once per tree with PYTHONPATH=SRC, in an order that reverses every round, and prints
@@ -28,6 +29,8 @@ sys.path.insert(0, str(HERE))
 import dispatch  # noqa: E402
 import dispatch_children  # noqa: E402
 
+PLUGIN = os.environ.get("PLUGIN", "benchsh")  # benchsh, benchpy or benchidle (bench/dispatch.py)
+
 
 def one(src: str, jobs: int, workers: int) -> tuple[float, float]:
     work = Path(tempfile.mkdtemp(prefix="ductile-ab-"))
@@ -35,8 +38,8 @@ def one(src: str, jobs: int, workers: int) -> tuple[float, float]:
         root = work / "plugins"
         dispatch.write_plugins(root)
         port = dispatch_children.free_port()
-        cfg = dispatch_children.write_gateway_config(work / "gw", root, "benchsh", workers, port)
-        spec = {"config": str(cfg), "jobs": jobs, "instance": "benchsh", "workers": workers, "port": port}
+        cfg = dispatch_children.write_gateway_config(work / "gw", root, PLUGIN, workers, port)
+        spec = {"config": str(cfg), "jobs": jobs, "instance": PLUGIN, "workers": workers, "port": port}
         env = dict(os.environ, PATH=dispatch.BENCH_PATH, PYTHONPATH=str(Path(src).resolve()))
         proc = subprocess.run(
             [sys.executable, str(HERE / "dispatch.py"), "--child", "gateway", json.dumps(spec)],

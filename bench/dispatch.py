@@ -82,7 +82,16 @@ request = json.loads(sys.stdin.readline())
 print(json.dumps({"status": "ok", "result": "done " + request["command"]}))
 """
 
-PLUGINS = {"benchsh": BASH_PLUGIN, "benchpy": PYTHON_PLUGIN}
+# The bash plugin with a 15 ms pause before it answers: the gateway idles between jobs as with
+# the Python plugin, while the child itself touches little memory (`bench/cpu_ab.py`, PLUGIN=).
+IDLE_PLUGIN = """\
+#!/usr/bin/env bash
+read -r _request
+sleep 0.015
+printf '%s\\n' '{"status":"ok","result":"done"}'
+"""
+
+PLUGINS = {"benchsh": BASH_PLUGIN, "benchpy": PYTHON_PLUGIN, "benchidle": IDLE_PLUGIN}
 
 
 # -- setup --------------------------------------------------------------------------------------
