@@ -11,8 +11,9 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# exit statuses (ductile.store.errors) that a restart cannot fix: a damaged database file.
-NO_RESTART_EXIT = (65,)
+# exit statuses (ductile.store.errors) that a restart cannot fix: a damaged database file (65),
+# a Python whose SQLite library is too old for the store (69).
+NO_RESTART_EXIT = (65, 69)
 STOP_MARGIN = 15.0  # seconds past drain_grace + kill_grace before systemd SIGKILLs what is left
 
 
@@ -68,7 +69,8 @@ def render(spec: UnitSpec) -> str:
     lines += [
         "Restart=on-failure",
         "RestartSec=5s",
-        "# Exit 65 means the database file is damaged: restarting cannot fix it, an operator must.",
+        "# Exit 65: the database file is damaged; 69: this Python's SQLite is too old. Restarting",
+        "# cannot fix either, an operator must.",
         f"RestartPreventExitStatus={' '.join(str(c) for c in NO_RESTART_EXIT)}",
         "# The event loop pings every WatchdogSec/2; a wedged loop is restarted.",
         "WatchdogSec=30s",

@@ -18,6 +18,8 @@ from ductile.store.base import StoreError
 
 EXIT_UNAVAILABLE = 1  # the gateway could not run; restarting later may work (systemd Restart=on-failure)
 EXIT_DAMAGED = 65  # EX_DATAERR: the database file itself is unusable; a restart will not help
+EXIT_UNSUPPORTED = 69  # EX_UNAVAILABLE: this Python's SQLite library cannot run the store
+MIN_SQLITE = (3, 35, 0)  # UPDATE … RETURNING (3.35); aggregate FILTER (3.30)
 
 # primary SQLite result code → (kind, what it means, what to do about it)
 _TRANSIENT = {
@@ -83,6 +85,31 @@ class StoreDamaged(StoreError):
     @property
     def reason(self) -> str:
         return f"the database file is unusable: {self.meaning}"
+
+
+def sqlite_too_old(version: tuple[int, int, int], text: str) -> str | None:
+    """Why the linked SQLite `version` cannot run the store, or None when it can. Checked when a
+    store opens, so an old library is named up front instead of by the first `RETURNING` that fails."""
+    if tuple(version) >= MIN_SQLITE:
+        return None
+    need = ".".join(map(str, MIN_SQLITE))
+    return (
+        f"this Python's sqlite3 module links SQLite {text}; ductile needs SQLite >= {need} "
+        "(UPDATE … RETURNING, aggregate FILTER). Use a Python built against a newer SQLite "
+        "(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)' shows the version), "
+        "or the PostgreSQL store (docs/DEPLOYMENT.md)"
+    )
+
+
+class SqliteTooOld(StoreError):
+    """The SQLite library this Python links is older than the store's SQL needs."""
+
+    retryable = False
+    exit_code = EXIT_UNSUPPORTED
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
 
 
 def classify(exc: BaseException, path: Path, operation: str) -> StoreError | None:

@@ -31,7 +31,7 @@ from ductile.lifecycle import Decision, Status
 from ductile.store import finishing, queries
 from ductile.store.base import SchemaTooNew, StoreError
 from ductile.store.breaker import SqliteBreakers
-from ductile.store.errors import StoreDamaged, StoreUnavailable, classify
+from ductile.store.errors import SqliteTooOld, StoreDamaged, StoreUnavailable, classify, sqlite_too_old
 from ductile.store.routing import EntryJob, Routing, insert_entries
 from ductile.store.sqlite_actions import SqliteActions, insert_bulk_action
 from ductile.store.sqlite_enqueue import _enqueue_in
@@ -93,6 +93,9 @@ class SqliteStore(SqliteSearch, StripReads, SqliteActions, SqliteBreakers):
     _to_job = staticmethod(_job)
 
     def __init__(self, path: Path, *, busy_timeout: float = 10.0):
+        too_old = sqlite_too_old(sqlite3.sqlite_version_info, sqlite3.sqlite_version)
+        if too_old is not None:
+            raise SqliteTooOld(too_old)
         self.path = path
         # Set while writes fail with a storage fault (disk full, I/O error, read-only, locked);
         # cleared by the next write that commits a change. The dispatcher pauses on it.
