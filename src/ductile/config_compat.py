@@ -320,27 +320,44 @@ def parse_dotenv(text: str) -> dict[str, str]:
     return values
 
 
+def _include_spec(root: Path) -> tuple[list[str], str | None]:
+    """The root file's `environment_vars.include` entries as written, or the problem with them."""
+    try:
+        data = yaml.safe_load(root.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return [], None  # the main reader reports it
+    spec = data.get("environment_vars") if isinstance(data, dict) else None
+    if spec is None:
+        return [], None
+    includes = spec.get("include") if isinstance(spec, dict) else None
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        return [], f"{root}: environment_vars: must be a mapping with include: [list of .env files]"
+    return includes, None
+
+
+def _include_path(root: Path, item: str) -> Path:
+    path = Path(os.path.expanduser(item))
+    return path if path.is_absolute() else root.parent / path
+
+
+def env_include_paths(root: Path) -> list[Path]:
+    """The files `environment_vars.include` names, resolved as the loader resolves them (for
+    `system backup --scope all`); a malformed key gives none (loading the config reports it)."""
+    return [_include_path(root, item) for item in _include_spec(root)[0]]
+
+
 def load_env_includes(root: Path, env: dict[str, str]) -> list[str]:
     """Add the root file's `environment_vars.include` files to `env` (never over a set variable).
 
     Read from the root file's own text, before substitution, because those files are what the
     substitution needs. Returns problems (`file: environment_vars.include: ...`).
     """
-    try:
-        data = yaml.safe_load(root.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return []  # the main reader reports it
-    spec = data.get("environment_vars") if isinstance(data, dict) else None
-    if spec is None:
-        return []
-    includes = spec.get("include") if isinstance(spec, dict) else None
-    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
-        return [f"{root}: environment_vars: must be a mapping with include: [list of .env files]"]
+    includes, problem = _include_spec(root)
+    if problem is not None:
+        return [problem]
     problems: list[str] = []
     for item in includes:
-        path = Path(os.path.expanduser(item))
-        if not path.is_absolute():
-            path = root.parent / path
+        path = _include_path(root, item)
         try:
             values = parse_dotenv(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import tarfile
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,41 +104,42 @@ def plugin_facts(
         )
 
 
-def _snapshot(loaded: LoadedConfig, target: Path) -> None:
-    """A consistent copy through SQLite's online backup API: safe while a gateway writes."""
-    source = sqlite3.connect(f"file:{loaded.db_path}?mode=ro", uri=True, timeout=10.0)
-    dest = sqlite3.connect(target)
-    try:
-        source.backup(dest)
-    finally:
-        dest.close()
-        source.close()
-
-
 def backup(
-    to: Annotated[str, typer.Option("--to", help="Target file: *.tar.gz (database + config files) or a .db file.")],
+    to: Annotated[
+        str, typer.Option("--to", help="Target file: *.tar.gz / *.tgz (an archive) or any other name (the database only).")
+    ],
+    scope: Annotated[
+        str | None,
+        typer.Option(
+            "--scope",
+            help="db | config | plugins | all, each holding the one before: the database; + the config files "
+            "(default for an archive); + the plugin roots; + the environment_vars files.",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Back up the database (online, consistent) and, for a .tar.gz target, the config files too."""
+    """Back up the database (online, consistent: a gateway may keep running) and, into a .tar.gz, the
+    config files, plugin roots and env files as --scope says, with a BACKUP_MANIFEST.txt. Never overwrites."""
+    from ductile import backup as backups
+
     loaded = config_or_exit(config)
-    if not loaded.db_path.exists():
-        fail(f"no database at {loaded.db_path} (has the gateway run yet?)")
     target = Path(to).expanduser().resolve()
-    if target.exists():
-        fail(f"{target} already exists (accepted: a new file name; a backup never overwrites)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.name.endswith((".tar.gz", ".tgz")):
-        _snapshot(loaded, target)
+    try:
+        chosen = backups.scope_for(target, scope)
+        planned = backups.plan(loaded, chosen)
+        manifest = backups.write(planned, target)
+    except backups.BackupError as exc:
+        fail(str(exc))
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"backup failed, nothing was written to {target}: {exc}")
+    included = manifest["included"]
+    assert isinstance(included, list)
+    if chosen == "db" and not target.name.endswith(backups.ARCHIVE_SUFFIXES):
         typer.echo(f"database backed up to {target}")
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        db_copy = Path(tmp) / loaded.db_path.name
-        _snapshot(loaded, db_copy)
-        with tarfile.open(target, "w:gz") as tar:
-            tar.add(db_copy, arcname=f"db/{loaded.db_path.name}")
-            for file in sorted({loaded.path, *loaded.origins.values()}):
-                tar.add(file, arcname=f"config/{file.name}")
-    typer.echo(f"database and {len({loaded.path, *loaded.origins.values()})} config file(s) backed up to {target}")
+    else:
+        typer.echo(f"{len(included)} file(s) backed up to {target} (scope {chosen}; list in {backups.MANIFEST})")
+    for warning in manifest.get("warnings", []) or []:  # type: ignore[union-attr]
+        typer.echo(f"warning: {warning}")
 
 
 def _checks(loaded: LoadedConfig) -> list[dict[str, Any]]:
