@@ -159,3 +159,20 @@ def test_on_postgresql_the_files_are_archived_and_the_database_is_left_to_pg_dum
     assert not any(name.startswith("db/") for name in names(archive))
     assert "plugins/plugins/work/run" in names(archive)
     assert manifest(archive)["source_db_sha256"] == ""
+
+
+def test_two_plugin_roots_of_the_same_name_stay_apart(tmp_path: Path) -> None:
+    first, second = tmp_path / "a" / "plugins", tmp_path / "b" / "plugins"
+    make_plugin(first, "work", PLUGIN)
+    make_plugin(second, "other", PLUGIN)
+    write_config(tmp_path / "gw", base_config([first, second], {"work": {}, "other": {}}))
+    assert cli("plugin", "run", "work", "--config", str(tmp_path / "gw")).returncode == 0
+    archive = tmp_path / "p.tgz"
+    assert cli("system", "backup", "--to", str(archive), "--scope", "plugins", "--config", str(tmp_path / "gw")).returncode == 0
+    listed = names(archive)
+    assert "plugins/plugins/work/run" in listed and "plugins/plugins-1/other/run" in listed
+    roots = manifest(archive)["plugin_roots"]
+    assert roots == [
+        {"archive_path": "plugins/plugins", "source_path": str(first)},
+        {"archive_path": "plugins/plugins-1", "source_path": str(second)},
+    ]
