@@ -15,15 +15,13 @@ carry the schema name so they never cross installations.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from datetime import datetime
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -40,11 +38,11 @@ from ductile.store.pg_schedules import PgSchedules
 from ductile.store.pg_schema import migrate, row_factory
 from ductile.store.pg_ui_sessions import PgUiSessions
 from ductile.store.postgres_reads import PostgresReads
+from ductile.store.pruning import Pruning
 from ductile.store.routing import Dialect
 from ductile.store.sqlite import _job
 from ductile.store.sqlite_actions import SqliteActions
 from ductile.store.strips import StripReads
-from ductile.timeutil import to_text
 
 log = logging.getLogger(__name__)
 Q = queries.load("postgres")
@@ -67,6 +65,7 @@ class PostgresStore(
     StripReads,
     SqliteActions,
     SqliteBreakers,
+    Pruning,
 ):
     """See `ductile.store.base.Store` for the contract of each method; reads are in
     `postgres_reads.PostgresReads`, claims and finishes in `pg_dispatch.PgDispatch`, enqueues and
@@ -194,22 +193,5 @@ class PostgresStore(
             db.execute(Q["set_attempt_pid"], {"job_id": job_id, "attempt": attempt, "pid": pid})
 
     # -- upkeep -----------------------------------------------------------------------------
-    def prune(self, cutoffs: dict[str, datetime], batch: int = 1000) -> int:
-        removed = 0
-        for status, cutoff in cutoffs.items():
-            with self._tx(durable=False) as db:
-                args = {"status": status, "cutoff": to_text(cutoff), "batch": batch}
-                pruned = db.execute(Q["prune_jobs"], args).fetchall()
-                ids = [r[0] for r in pruned]
-                if ids:
-                    blob = json.dumps(ids)
-                    db.execute(Q["delete_attempts"], {"ids": blob})
-                    db.execute(Q["delete_transitions"], {"ids": blob})
-                    db.execute(Q["delete_events"], {"ids": blob})
-                    contexts = [r[1] for r in pruned if r[1]]
-                    if contexts:
-                        gone = db.execute(Q["delete_contexts"], {"ids": json.dumps(contexts)}).fetchall()
-                        instances = sorted({r[0] for r in gone})
-                        db.execute(Q["delete_orphan_roots"], {"instances": json.dumps(instances)})
-                removed += len(ids)
-        return removed
+    def _prune_tx(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        return self._tx(durable=False)  # a prune lost to a crash is redone by the next round

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from ductile.store import finishing, queries
 from ductile.store.base import SchemaTooNew, StoreError
 from ductile.store.breaker import SqliteBreakers
 from ductile.store.errors import SqliteTooOld, StoreDamaged, StoreUnavailable, classify, sqlite_too_old
+from ductile.store.pruning import Pruning
 from ductile.store.routing import EntryJob, Routing, insert_entries
 from ductile.store.sqlite_actions import SqliteActions, insert_bulk_action
 from ductile.store.sqlite_enqueue import _enqueue_in
@@ -86,7 +87,7 @@ def _job(r: Sequence[Any]) -> Job:
     )
 
 
-class SqliteStore(SqliteSearch, StripReads, SqliteActions, SqliteBreakers):
+class SqliteStore(SqliteSearch, StripReads, SqliteActions, SqliteBreakers, Pruning):
     """See `ductile.store.base.Store` for the contract of each method; the reads (jobs, pages,
     counts, attempts, lineage) live in `sqlite_reads` (`SqliteSearch` and the shared `SqliteReads`)."""
 
@@ -421,22 +422,5 @@ class SqliteStore(SqliteSearch, StripReads, SqliteActions, SqliteBreakers):
             db.execute(Q["put_schedule_state"], state.__dict__)
 
     # -- upkeep -----------------------------------------------------------------------------
-    def prune(self, cutoffs: dict[str, datetime], batch: int = 1000) -> int:
-        removed = 0
-        for status, cutoff in cutoffs.items():
-            with self._tx() as db:
-                args = {"status": status, "cutoff": to_text(cutoff), "batch": batch}
-                pruned = db.execute(Q["prune_jobs"], args).fetchall()
-                ids = [r[0] for r in pruned]
-                if ids:
-                    blob = json.dumps(ids)
-                    db.execute(Q["delete_attempts"], {"ids": blob})
-                    db.execute(Q["delete_transitions"], {"ids": blob})
-                    db.execute(Q["delete_events"], {"ids": blob})
-                    contexts = [r[1] for r in pruned if r[1]]
-                    if contexts:
-                        gone = db.execute(Q["delete_contexts"], {"ids": json.dumps(contexts)}).fetchall()
-                        instances = sorted({r[0] for r in gone})
-                        db.execute(Q["delete_orphan_roots"], {"instances": json.dumps(instances)})
-                removed += len(ids)
-        return removed
+    def _prune_tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._tx()
