@@ -319,19 +319,11 @@ class Scheduler:
             )
             return None
         entry.last_job_id = result.job_id
-        log.info(
-            "job queued",
-            extra={
-                "job_id": result.job_id,
-                "plugin": entry.instance,
-                "command": spec.command,
-                "attempt": 1,
-                "status": "queued",
-                "submitted_by": SCHEDULER,
-                "schedule_id": spec.id,
-                "slot": to_text(slot) if slot else None,
-                "due_at": to_text(due_at) if due_at else None,
-            },
+        _log_queued(
+            result.job_id,
+            entry,
+            slot=to_text(slot) if slot else None,
+            due_at=to_text(due_at) if due_at else None,
         )
         self.hub.publish(
             "scheduler.fired",
@@ -459,19 +451,7 @@ class Scheduler:
             dedupe_since=None,
             enforce_dedupe=False,
         )
-        log.info(
-            "job queued",
-            extra={
-                "job_id": result.job_id,
-                "plugin": entry.instance,
-                "command": spec.command,
-                "attempt": 1,
-                "status": "queued",
-                "submitted_by": SCHEDULER,
-                "schedule_id": spec.id,
-                "requested_by": by,
-            },
-        )
+        _log_queued(result.job_id, entry, requested_by=by)
         self._scheduled(entry, result.job_id, schedule_id=spec.id, run_now=True, requested_by=by)
         return result.job_id
 
@@ -496,3 +476,21 @@ async def _first(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> No
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+def _log_queued(job_id: str, entry: Entry, **more: Any) -> None:
+    """The `job queued` line of a scheduler-made job (what `did it run` is answered from), with the
+    slot it fills or who asked for it."""
+    log.info(
+        "job queued",
+        extra={
+            "job_id": job_id,
+            "plugin": entry.instance,
+            "command": entry.spec.command,
+            "attempt": 1,
+            "status": "queued",
+            "submitted_by": SCHEDULER,
+            "schedule_id": entry.spec.id,
+            **more,
+        },
+    )
