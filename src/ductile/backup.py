@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import socket
 import sqlite3
 import tarfile
@@ -144,11 +145,36 @@ def write(result: Plan, target: Path) -> dict[str, object]:
                     tar.add(source, arcname=name, recursive=False)
                 _add_bytes(tar, MANIFEST, yaml.safe_dump(manifest, sort_keys=False).encode())
         partial.chmod(0o600)
-        try:
-            os.link(partial, target)  # fails instead of replacing a file made meanwhile
-        except FileExistsError:
-            raise BackupError(f"{target} already exists (accepted: a new file name; a backup never overwrites)")
+        with partial.open("rb") as done:
+            os.fsync(done.fileno())  # on disk before it is called a backup
+        _place(partial, target)
     return manifest
+
+
+def _place(partial: Path, target: Path) -> None:
+    """Put the finished file at `target`, never over one made meanwhile: a hard link where the
+    filesystem has them (all or nothing), else an exclusive create and a copy that is removed
+    again if it fails (vfat, some network shares)."""
+    exists = BackupError(f"{target} already exists (accepted: a new file name; a backup never overwrites)")
+    try:
+        os.link(partial, target)
+        return
+    except FileExistsError:
+        raise exists from None
+    except OSError:
+        pass  # no hard links here
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise exists from None
+    try:
+        with os.fdopen(fd, "wb") as out, partial.open("rb") as source:
+            shutil.copyfileobj(source, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
 
 
 def _manifest(result: Plan, digest: str) -> dict[str, object]:

@@ -176,3 +176,36 @@ def test_two_plugin_roots_of_the_same_name_stay_apart(tmp_path: Path) -> None:
         {"archive_path": "plugins/plugins", "source_path": str(first)},
         {"archive_path": "plugins/plugins-1", "source_path": str(second)},
     ]
+
+
+def test_without_hard_links_the_backup_is_copied_exclusively_and_removed_if_the_copy_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vfat and some network shares have no hard links: `_place` falls back to O_EXCL + copy."""
+    import errno
+    import shutil
+
+    from ductile import backup
+
+    def no_links(src: object, dst: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(backup.os, "link", no_links)
+    partial = tmp_path / "partial"
+    partial.write_bytes(b"archive bytes" * 1000)
+    target = tmp_path / "out.tar.gz"
+    backup._place(partial, target)
+    assert target.read_bytes() == partial.read_bytes()
+    assert target.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(backup.BackupError, match="already exists"):
+        backup._place(partial, target)
+    assert target.read_bytes() == partial.read_bytes()
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfileobj", disk_full)
+    second = tmp_path / "second.tar.gz"
+    with pytest.raises(OSError, match="No space left"):
+        backup._place(partial, second)
+    assert not second.exists()
