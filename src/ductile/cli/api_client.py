@@ -77,6 +77,16 @@ class ApiClient:
                 headers["Content-Type"] = "application/json"
         return self._exchange(method, target, headers, data)
 
+    def exchange_raw(
+        self, method: str, target: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, bytes]:
+        """One request as given (`ductile api`): `target` is path and query, `headers` go over
+        the client's own (Accept, User-Agent, Authorization). Failures to reach the server raise
+        OSError or http1.ProtocolError, as `exchange` does."""
+        given = {name.lower() for name in headers}
+        own = {name: value for name, value in self._headers.items() if name.lower() not in given}
+        return self._exchange(method, self._prefix + target, {**own, **headers}, body)
+
     def _send(
         self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
     ) -> dict[str, Any]:
