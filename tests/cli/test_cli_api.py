@@ -14,7 +14,7 @@ from conftest import ADMIN_TOKEN, DUCTILE, GatewayProcess, base_config, free_por
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ductile.cli.api_cmd import RequestError, build_request, field_value, fields_body, render
+from ductile.cli.api_request import RequestError, build_request, field_value, fields_body, render
 
 ECHO = """\
 #!/usr/bin/env python3
@@ -173,3 +173,89 @@ def test_a_gateway_that_is_not_there_is_named(tmp_path: Path) -> None:
     assert out.returncode == 1 and out.stderr.startswith(f"cannot reach the ductile API at {url}: ")
     bad = cli("/jobs", "--api-url", "ftp://127.0.0.1:1")
     assert bad.returncode == 1 and "invalid API URL 'ftp://127.0.0.1:1'" in bad.stderr
+
+
+# -- the start-up fast path (fast.py) answers `api` as the Typer command does -----------------
+
+
+def test_the_fast_path_table_matches_the_typer_command() -> None:
+    from typer.main import get_command
+
+    from ductile.cli import fast
+    from ductile.cli.main import build
+
+    command = get_command(build("api")).commands["api"]  # type: ignore[attr-defined]
+    spec = fast.SPECS[("api",)]
+    flags: dict[str, tuple[str, str]] = {}
+    arguments = []
+    for param in command.params:
+        if param.param_type_name == "argument":
+            arguments.append(param.name)
+            continue
+        if "--help" in param.opts:
+            continue
+        kind = fast.LIST if param.multiple else fast.STR
+        for opt in param.opts:
+            flags[opt] = (param.name, kind)
+        assert param.envvar == fast.ENVVARS.get(param.name), param.name
+    assert flags == spec.options
+    assert tuple(arguments) == spec.arguments
+
+
+FAST_ARGVS = [
+    ["api", "/healthz"],
+    ["api", "jobs?limit=1"],
+    ["api", "/job/no-such-job"],
+    ["api", "/plugin/echo/poll", "-f", "payload.a=1", "-f", "payload.b=x", "-H", "X-Note: fast one"],
+    ["api", "/plugin/echo/poll", "--field=payload.a=2", "--header=X-Note: fast two", "-X", "POST"],
+    ["api", "/plugin/nope/poll", "-b", '{"payload": {}}'],
+    ["api", "/x", "-b", "{}", "-f", "a=1"],  # refused before sending
+    ["api", "/events"],
+    ["api", "/jobs", "--token", "nope-nope"],
+]
+
+
+@pytest.mark.parametrize("argv", FAST_ARGVS, ids=lambda a: " ".join(a[1:])[:40])
+def test_the_fast_path_and_typer_give_the_same_answer(gw: GatewayProcess, argv: list[str]) -> None:
+    import contextlib
+    import io
+
+    from typer.testing import CliRunner
+
+    from ductile.cli import fast
+    from ductile.cli.main import build
+
+    env = {"DUCTILE_API_URL": gw.url, "DUCTILE_TOKEN": ADMIN_TOKEN, "DUCTILE_API_KEY": ""}
+    full = argv if "--token" in argv else [*argv, "--token", ADMIN_TOKEN]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = fast.run(full, env)
+    assert code is not None, "the fast path handed this argv to Typer"
+    typer_answer = CliRunner().invoke(build("api"), full, env=env)
+    fast_answer = (code, out.getvalue(), err.getvalue())
+    assert steady(fast_answer) == steady((typer_answer.exit_code, typer_answer.stdout, typer_answer.stderr))
+
+
+def steady(answer: tuple[int, str, str]) -> tuple[int, str, str]:
+    """Job ids and stamps differ between two calls; the rest must not."""
+    import re
+
+    code, out, err = answer
+    out = re.sub(r'"(job_id|created_at|ts|time|uptime_seconds|started_at)": [^,\n]+', r'"\1": X', out)
+    return code, out, err
+
+
+def test_a_fast_api_call_imports_neither_typer_nor_pydantic(gw: GatewayProcess) -> None:
+    probe = (
+        "import sys\n"
+        "from ductile.cli.main import main\n"
+        f"sys.argv = ['ductile', 'api', '/healthz', '--api-url', {gw.url!r}]\n"
+        "code = main()\n"
+        "heavy = sorted(m for m in ('typer', 'click', 'pydantic', 'httpx', 'asyncio') if m in sys.modules)\n"
+        "print('HEAVY', heavy, code)\n"
+    )
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY [] 0" in out.stdout, out.stdout

@@ -3,7 +3,7 @@
 Typer imports pydantic and builds a TypeAdapter per parameter when it parses, which costs several
 times the HTTP request a `ductile job list --api-url …` makes (bench/cli.py). So `main()` first
 offers argv to `parse()` here: a small parser that knows exactly the options of
-`job list|show|logs|retry|cancel`, `schedule list|pause|resume|run` and `system status`. When the
+`job list|show|logs|retry|cancel`, `schedule list|pause|resume|run`, `system status` and `api`. When the
 argv is one it fully understands (every word a known option or the expected arguments, values in
 plain form, an API URL given by option or environment) the command runs the very same body as its
 Typer command (client_views.py). Anything else — `--help`, an unknown or malformed option, a
@@ -12,8 +12,9 @@ and `system status`), `--follow` — returns None and Typer handles it, so help 
 messages are Typer's own.
 
 The option tables below mirror the Typer declarations in job_cmd.py, job_actions.py,
-schedule_cmd.py, system_cmd.py and common.py; tests/cli/test_cli_fast.py fails when they drift
-apart and checks that both paths give the same output and exit code for the same argv.
+schedule_cmd.py, system_cmd.py, api_cmd.py and common.py; tests/cli/test_cli_fast.py (and
+test_cli_api.py for `api`) fail when they drift apart and check that both paths give the same
+output and exit code for the same argv.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ TYPE_CHECKING = False  # not `typing`: this module is on every start-up's critic
 if TYPE_CHECKING:
     from typing import Any
 
-STR, INT, FLAG = "str", "int", "flag"
+STR, INT, FLAG, LIST = "str", "int", "flag", "list"  # LIST: repeatable, values collected in order
 # option dest → the environment variable Typer reads when the option is absent
 ENVVARS = {"api_url": "DUCTILE_API_URL", "token": "DUCTILE_TOKEN"}
 
@@ -79,8 +80,10 @@ class Spec:
         defaults: dict[str, Any] | None = None,
         divert: tuple[str, ...] = (),
         optional: tuple[str, ...] = (),
+        module: str = "ductile.cli.client_views",
     ):
-        self.run = run  # function of client_views taking the parsed values
+        self.run = run  # function of `module` taking the parsed values (an int it returns: the exit code)
+        self.module = module
         self.options = options
         self.arguments = arguments  # required, in order
         self.optional = optional  # positional arguments that may follow them (`job retry [JOB_ID]`)
@@ -118,13 +121,39 @@ SPECS: dict[tuple[str, str], Spec] = {
 }
 
 
+# `ductile api <endpoint>` (api_cmd.py): one word, its body in api_request.py, an exit code back
+SPECS[("api",)] = Spec(
+    "call",
+    {
+        "--method": ("method", STR),
+        "-X": ("method", STR),
+        "--field": ("field", LIST),
+        "-f": ("field", LIST),
+        "--header": ("header", LIST),
+        "-H": ("header", LIST),
+        "--body": ("body", STR),
+        "-b": ("body", STR),
+        "--api-url": ("api_url", STR),
+        "--api-key": ("api_key", STR),
+        "--token": ("token", STR),
+        "--config": ("config", STR),
+        "-c": ("config", STR),
+    },
+    arguments=("endpoint",),
+    module="ductile.cli.api_request",
+)
+
+
 def parse(argv: list[str], env: Mapping[str, str]) -> tuple[Spec, dict[str, Any]] | None:
     """The command and its values, or None when Typer should handle this argv."""
-    if len(argv) < 2 or (spec := SPECS.get((argv[0], argv[1]))) is None:
+    if argv and (spec := SPECS.get((argv[0],))) is not None:
+        words = argv[1:]
+    elif len(argv) >= 2 and (spec := SPECS.get((argv[0], argv[1]))) is not None:
+        words = argv[2:]
+    else:
         return None
     values: dict[str, Any] = {}
     positional: list[str] = []
-    words = argv[2:]
     i = 0
     while i < len(words):
         word = words[i]
@@ -145,11 +174,13 @@ def parse(argv: list[str], env: Mapping[str, str]) -> tuple[Spec, dict[str, Any]
             values[dest] = True
             continue
         if attached is None:
-            if i >= len(words) or words[i].startswith("-"):
-                return None  # a missing value (or one that looks like an option)
+            if i >= len(words) or (words[i].startswith("-") and words[i] != "-"):
+                return None  # a missing value (or one that looks like an option; `-` is stdin)
             attached = words[i]
             i += 1
-        if kind == INT:
+        if kind == LIST:
+            values.setdefault(dest, []).append(attached)
+        elif kind == INT:
             if not (attached.isascii() and attached.isdigit()):
                 return None
             values[dest] = int(attached)
@@ -173,10 +204,10 @@ def run(argv: list[str], env: Mapping[str, str]) -> int | None:
     if parsed is None:
         return None
     spec, values = parsed
-    from ductile.cli import client_views
+    from importlib import import_module
 
     try:
-        getattr(client_views, spec.run)(values)
+        code = getattr(import_module(spec.module), spec.run)(values)
     except KeyboardInterrupt:
         return 130  # as Typer
     except OSError as exc:
@@ -184,7 +215,7 @@ def run(argv: list[str], env: Mapping[str, str]) -> int | None:
             raise
         _quiet_stdout()  # `| head` closed the pipe: exit 1 without a traceback, as click does
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def _quiet_stdout() -> None:
