@@ -1,5 +1,5 @@
-"""How fast the CLI answers: `ductile job list --api-url …` and `ductile system status --api-url …`
-end to end beside `curl` for the same request, and `ductile --help`, against a real gateway on
+"""How fast the CLI answers: `ductile job list --api-url …`, `ductile system status --api-url …` and
+`ductile api /jobs …` end to end beside `curl` for the same request, and `ductile --help`, against a real gateway on
 loopback.
 
     .venv/bin/python bench/cli.py            # 30 runs of each, interleaved
@@ -89,6 +89,10 @@ def main() -> None:
                 "  same via Typer (ends in --)": [DUCTILE, "job", "list", "--api-url", url, "--token", TOKEN, "--"],
                 "ductile system status --api-url": [DUCTILE, "system", "status", "--api-url", url, "--token", TOKEN],
                 "  same via Typer (ends in --) ": [DUCTILE, "system", "status", "--api-url", url, "--token", TOKEN, "--"],
+                "ductile api /jobs?limit=20": [DUCTILE, "api", "/jobs?limit=20", "--api-url", url, "--token", TOKEN],
+                "  same via Typer (ends in --)  ": [
+                    DUCTILE, "api", "/jobs?limit=20", "--api-url", url, "--token", TOKEN, "--",
+                ],
                 "ductile --help": [DUCTILE, "--help"],
                 "python -c pass": [sys.executable, "-c", "pass"],
             }
