@@ -106,10 +106,13 @@ def plan(loaded: LoadedConfig, scope: str) -> Plan:
         out.excluded.append({"reason": f"scope {scope} < plugins", "items": ["plugin_roots"]})
     if level >= 3:
         used = {}
+        folders: dict[Path, str] = {}  # one archive folder per source folder
         for path in env_include_paths(loaded.path):
             if not path.is_file():
                 raise BackupError(f"environment_vars.include: {path} cannot be read (is it still there?)")
-            name = f"env/{_unique(path.parent.name or 'root', used)}/{path.name}"
+            if path.parent not in folders:
+                folders[path.parent] = _unique(path.parent.name or "root", used)
+            name = f"env/{folders[path.parent]}/{path.name}"
             out.env_files.append({"archive_path": name, "source_path": str(path)})
             out.files.append((path, name))
         if out.env_files:

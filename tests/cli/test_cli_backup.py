@@ -40,12 +40,15 @@ def setup(tmp_path: Path) -> Path:
     (roots / "work" / "link").symlink_to(roots / "work" / "helper.py")
     config_dir = tmp_path / "gw"
     config = base_config([roots], {"work": {}}, include=["extra/pipelines.yaml"])
-    config["environment_vars"] = {"include": ["../secrets/app.env"]}
+    config["environment_vars"] = {"include": ["../secrets/app.env", "../secrets/db.env", "../other/secrets/app.env"]}
     write_config(config_dir, config)
     (config_dir / "extra").mkdir()
     (config_dir / "extra" / "pipelines.yaml").write_text("pipelines: []\n")
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "app.env").write_text("TOKEN=s3cret\n")
+    (tmp_path / "secrets" / "db.env").write_text("DB_PASSWORD=s3cret\n")
+    (tmp_path / "other" / "secrets").mkdir(parents=True)
+    (tmp_path / "other" / "secrets" / "app.env").write_text("OTHER=1\n")
     out = cli("plugin", "run", "work", "--config", str(config_dir))
     assert out.returncode == 0, out.stderr
     return config_dir
@@ -66,7 +69,7 @@ def manifest(archive: Path) -> dict:
 DB = {"db/ductile.db"}
 CONFIG = DB | {"config/config.yaml", "config/extra/pipelines.yaml"}
 PLUGINS = CONFIG | {"plugins/plugins/work/manifest.yaml", "plugins/plugins/work/run", "plugins/plugins/work/helper.py"}
-ALL = PLUGINS | {"env/secrets/app.env"}
+ALL = PLUGINS | {"env/secrets/app.env", "env/secrets/db.env", "env/secrets-1/app.env"}  # two folders named secrets
 
 
 @pytest.mark.parametrize(
