@@ -58,6 +58,8 @@ def test_any_other_field_stays_the_string_given(text: str) -> None:
         (("http://evil.example/jobs", None, [], [], None), "endpoint: 'http://evil.example/jobs' is not accepted"),
         (("//evil.example/jobs", None, [], [], None), "(accepted: a path such as /jobs?status=failed)"),
         (("/events?types=job.completed", None, [], [], None), "follow it with `ductile events`"),
+        (("/jobs?plugin=a b", None, [], [], None), "holds a space or control character (accepted: encoded, e.g. %20)"),
+        (("/jobs\r\nX: y", None, [], [], None), "holds a space or control character"),
         (("/x", None, ["a=1"], [], "{}"), "--body and --field both give the body"),
         (("/x", "GE T", [], [], None), "--method: 'GE T' is not accepted"),
         (("/x", None, ["novalue"], [], None), "--field: 'novalue' is not accepted (accepted: key=value"),

@@ -75,6 +75,8 @@ def build_request(
     path = endpoint if endpoint.startswith("/") else "/" + endpoint
     if path.startswith("//") or "://" in endpoint:
         raise RequestError(f"endpoint: {endpoint!r} is not accepted (accepted: a path such as /jobs?status=failed)")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in path):
+        raise RequestError(f"endpoint: {endpoint!r} holds a space or control character (accepted: encoded, e.g. %20)")
     if path.split("?", 1)[0].rstrip("/") in STREAMS:
         raise RequestError(f"endpoint: {path} is an event stream that does not end; follow it with `ductile events`")
     if body is not None and fields:
