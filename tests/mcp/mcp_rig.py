@@ -29,6 +29,13 @@ EXPECTED_TOOLS = {  # what every MCP server lists, whatever its token
     "invoke_plugin",
     "run_pipeline",
     "retry_job",
+    "cancel_job",
+    "list_pipelines",
+    "pause_schedule",
+    "resume_schedule",
+    "run_schedule",
+    "list_breakers",
+    "reset_breaker",
 }
 
 ECHO = """\

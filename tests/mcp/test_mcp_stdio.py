@@ -214,3 +214,48 @@ async def test_gateway_down_tools_still_listed_calls_say_unreachable() -> None:
         assert {t.name for t in (await client.list_tools()).tools} == EXPECTED_TOOLS
         text = error_text(await client.call_tool("list_jobs", {}))
         assert "API unreachable" in text and url in text
+
+
+async def test_an_agent_operates_schedules_breakers_pipelines_and_cancels(gw: GatewayProcess) -> None:
+    """The operating tools, each against the real gateway through the stdio server."""
+    async with mcp_client(gw.url, ADMIN_TOKEN) as client:
+        paused = body(
+            await client.call_tool(
+                "pause_schedule", {"plugin": "echo", "schedule_id": "nightly", "reason": "agent maintenance"}
+            )
+        )
+        assert paused["status"] == "paused_manual" and paused["reason"] == "agent maintenance"
+        assert paused["paused_by"] == "admin" and paused["changed"] is True
+        listed = body(await client.call_tool("list_schedules", {}))
+        nightly = next(s for s in listed["schedules"] if s["schedule_id"] == "nightly")
+        assert nightly["entry_status"] == "paused_manual" and nightly["reason"] == "agent maintenance"
+
+        ran = body(await client.call_tool("run_schedule", {"plugin": "echo", "schedule_id": "nightly"}))
+        assert ran["status"] == "queued" and ran["schedule_id"] == "nightly"  # runs although paused
+        job = await wait_terminal(client, ran["job_id"])
+        assert job["status"] == "succeeded" and job["submitted_by"] == "scheduler"
+
+        resumed = body(await client.call_tool("resume_schedule", {"plugin": "echo", "schedule_id": "nightly"}))
+        assert resumed["status"] == "active" and resumed["changed"] is True
+
+        pipelines = body(await client.call_tool("list_pipelines", {}))
+        assert [p["name"] for p in pipelines["pipelines"]] == ["chain"]
+
+        breakers = body(await client.call_tool("list_breakers", {}))
+        echo = next(b for b in breakers["breakers"] if (b["plugin"], b["command"]) == ("echo", "poll"))
+        assert echo["state"] == "closed"
+        reset = body(await client.call_tool("reset_breaker", {"plugin": "echo", "command": "poll"}))
+        assert reset["state"] == "closed" and reset["previous_state"] == "closed"
+
+        late = error_text(await client.call_tool("cancel_job", {"job_id": ran["job_id"]}))
+        assert "409" in late and "already" in late  # it had ended: refused, as a tool error
+        missing = error_text(await client.call_tool("cancel_job", {"job_id": "no-such-job"}))
+        assert "404" in missing
+
+
+async def test_a_read_only_token_cannot_operate(gw: GatewayProcess) -> None:
+    async with mcp_client(gw.url, JOBS_TOKEN) as client:
+        text = error_text(await client.call_tool("pause_schedule", {"plugin": "echo", "schedule_id": "nightly"}))
+        assert "403" in text and "plugin:rw" in text
+        text = error_text(await client.call_tool("cancel_job", {"job_id": "whatever"}))
+        assert "403" in text and "jobs:rw" in text

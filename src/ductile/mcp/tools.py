@@ -104,6 +104,62 @@ TOOLS: tuple[ToolSpec, ...] = (
         read_only=False,
         scope="jobs:rw",
     ),
+    ToolSpec(
+        "cancel_job",
+        "post",
+        "/job/{job_id}/cancel",
+        "Cancel a queued or running job (a running plugin's whole process group is killed); it ends "
+        "as dead. Cancelling a job that has already ended is refused (409).",
+        read_only=False,
+        scope="jobs:rw",
+    ),
+    ToolSpec(
+        "list_pipelines",
+        "get",
+        "/pipelines",
+        "Every configured pipeline: trigger, steps, execution mode, and its last instance's status "
+        "and duration; start one with run_pipeline.",
+    ),
+    ToolSpec(
+        "pause_schedule",
+        "post",
+        "/schedules/{plugin}/{schedule_id}/pause",
+        "Stop a schedule entry firing until resumed (kept across restarts; pausing twice is a no-op); "
+        "`reason` is shown with the paused status.",
+        read_only=False,
+        scope="plugin:rw",
+    ),
+    ToolSpec(
+        "resume_schedule",
+        "post",
+        "/schedules/{plugin}/{schedule_id}/resume",
+        "Make a paused schedule entry fire again from its next slot.",
+        read_only=False,
+        scope="plugin:rw",
+    ),
+    ToolSpec(
+        "run_schedule",
+        "post",
+        "/schedules/{plugin}/{schedule_id}/run",
+        "Queue one job for a schedule entry now (also when paused); its next fire time does not move.",
+        read_only=False,
+        scope="plugin:rw",
+    ),
+    ToolSpec(
+        "list_breakers",
+        "get",
+        "/breakers",
+        "Every circuit breaker (scheduled plugin+command pairs): state (closed, open, half_open), "
+        "failure count, when it opened; an open breaker skips that schedule.",
+    ),
+    ToolSpec(
+        "reset_breaker",
+        "post",
+        "/breakers/{plugin}/{command}/reset",
+        "Close a circuit breaker by hand (after fixing what made the plugin fail); scheduled runs resume.",
+        read_only=False,
+        scope="plugin:rw",
+    ),
 )
 
 

@@ -210,6 +210,20 @@ def _entry_view(entry: Any, changed: bool) -> dict[str, Any]:
     }
 
 
+# What `_reason` accepts, stated for the OpenAPI document (and so for the MCP `pause_schedule` tool).
+PAUSE_BODY = {
+    "type": "object",
+    "properties": {
+        "reason": {
+            "type": "string",
+            "maxLength": 500,
+            "description": "Why it is paused; shown with the paused status (default: paused by <token name>).",
+        }
+    },
+    "additionalProperties": False,
+}
+
+
 async def _reason(request: Request, limit: int) -> str | None:
     """Optional body `{"reason": "..."}` (shown in /schedules as the pause reason)."""
     body = await jsonio.read_json(request, limit)
@@ -234,11 +248,15 @@ _ACTION_ERRORS = errors(400, 401, 403, 404, 409)
     summary="Pause a schedule entry (it stops firing until resumed; survives restarts)",
     response_model=None,
     responses=_ACTION_ERRORS,
-    openapi_extra=scoped(
-        "plugin:rw",
-        "Status becomes `paused_manual`, recorded with the token name and time. Pausing a paused entry "
-        'changes nothing (`changed: false`). Optional body `{"reason": "..."}`. An exhausted or invalid entry is a 409.',
-    ),
+    openapi_extra={
+        **scoped(
+            "plugin:rw",
+            "Status becomes `paused_manual`, recorded with the token name and time. Pausing a paused entry "
+            'changes nothing (`changed: false`). Optional body `{"reason": "..."}`. An exhausted or invalid entry '
+            "is a 409.",
+        ),
+        "requestBody": {"required": False, "content": {"application/json": {"schema": PAUSE_BODY}}},
+    },
 )
 async def pause(
     plugin: str, schedule_id: str, request: Request, who: Principal = Depends(require("plugin:rw"))
