@@ -19,6 +19,7 @@ CATALOG_TOKEN = "tok-mcp-catalog-only-0123456789"  # plugin:ro: the catalog, not
 JOBS_TOKEN = "tok-mcp-jobs-read-0123456789"  # jobs:ro: read jobs, may not invoke
 BUDGET = 4000  # --max-result-bytes for the servers under test
 EXPECTED_TOOLS = {  # what every MCP server lists, whatever its token
+    "gateway_health",
     "list_jobs",
     "get_job",
     "job_tree",

@@ -253,6 +253,13 @@ async def test_an_agent_operates_schedules_breakers_pipelines_and_cancels(gw: Ga
         assert "404" in missing
 
 
+async def test_health_needs_no_scope(gw: GatewayProcess) -> None:
+    async with mcp_client(gw.url, CATALOG_TOKEN) as client:
+        health = body(await client.call_tool("gateway_health", {}))
+    assert health["status"] == "ok" and health["max_workers"] == 2
+    assert {"queued", "running", "workers_busy", "plugins_circuit_open", "version"} <= set(health)
+
+
 async def test_a_read_only_token_cannot_operate(gw: GatewayProcess) -> None:
     async with mcp_client(gw.url, JOBS_TOKEN) as client:
         text = error_text(await client.call_tool("pause_schedule", {"plugin": "echo", "schedule_id": "nightly"}))

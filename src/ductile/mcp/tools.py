@@ -34,6 +34,14 @@ class ToolSpec:
 
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
+        "gateway_health",
+        "get",
+        "/healthz",
+        "Is the gateway up and how busy: status (ok or degraded, with the reason), queued and running "
+        "jobs, busy workers, open circuit breakers, uptime, version. Start here.",
+        scope="none (public)",
+    ),
+    ToolSpec(
         "list_jobs",
         "get",
         "/jobs",
