@@ -212,3 +212,16 @@ def test_without_hard_links_the_backup_is_copied_exclusively_and_removed_if_the_
     with pytest.raises(OSError, match="No space left"):
         backup._place(partial, second)
     assert not second.exists()
+
+
+def test_json_output_is_the_manifest_and_where_it_went(setup: Path, tmp_path: Path) -> None:
+    import json
+
+    archive = tmp_path / "j.tar.gz"
+    out = cli("system", "backup", "--to", str(archive), "--scope", "plugins", "--json", "--config", str(setup))
+    assert out.returncode == 0, out.stderr
+    body = json.loads(out.stdout)
+    assert body["target"] == str(archive) and body["bytes"] == archive.stat().st_size
+    assert body["scope"] == "plugins" and set(body["included"]) == PLUGINS
+    assert {k: v for k, v in body.items() if k not in ("target", "bytes")} == manifest(archive)
+

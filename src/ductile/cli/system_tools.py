@@ -117,6 +117,7 @@ def backup(
         ),
     ] = None,
     config: ConfigOption = None,
+    json_out: JsonOption = False,
 ) -> None:
     """Back up the database (online, consistent: a gateway may keep running) and, into a .tar.gz, the
     config files, plugin roots and env files as --scope says, with a BACKUP_MANIFEST.txt. Never overwrites."""
@@ -134,6 +135,9 @@ def backup(
         fail(f"backup failed, nothing was written to {target}: {exc}")
     included = manifest["included"]
     assert isinstance(included, list)
+    if json_out:  # the manifest, and where it went: for scripts and agents
+        print_json({"target": str(target), "bytes": target.stat().st_size, **manifest})
+        return
     if chosen == "db" and not target.name.endswith(backups.ARCHIVE_SUFFIXES):
         typer.echo(f"database backed up to {target}")
     else:
