@@ -108,6 +108,7 @@ def banner(tokens: dict[str, str], listen: str, config_dir: Path) -> str:
         f"  try:  curl -s -H 'Authorization: Bearer {readonly}' 'http://{listen}/jobs?limit=5'",
         f"        export DUCTILE_TOKEN={admin}; .venv/bin/ductile job list --api-url http://{listen}",
         f"        .venv/bin/ductile system monitor --api-url http://{listen} --token {readonly}",
+        f"        .venv/bin/ductile api '/jobs?status=failed' --api-url http://{listen} --token {readonly}",
         "",
     ]
     return "\n".join(lines)
