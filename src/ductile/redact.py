@@ -153,3 +153,18 @@ def redact_fields(record: dict[str, Any], fields: tuple[str, ...]) -> dict[str, 
     """`record` with the named plugin-provided fields redacted; the gateway's own fields (ids,
     times, `dedupe_key`) are left alone, since they are not secrets even when their names look so."""
     return {k: redact(v) if k in fields else v for k, v in record.items()}
+
+
+def redact_config(effective: dict[str, Any]) -> dict[str, Any]:
+    """A config (`Config.model_dump(mode="json")`) as `config show` and `GET /config/view` print it.
+    `api.auth` and its `tokens` have secret-like names, so the rule alone would print
+    `auth: '***'`; their entries are the gateway's own schema, so the rule is applied inside each
+    token instead: names and scopes stay visible, `token` and `token_sha256` are masked."""
+    out = redact(effective)
+    auth = effective.get("api", {}).get("auth")
+    if isinstance(auth, dict):
+        out["api"]["auth"] = {
+            k: [redact(t) for t in v] if k == "tokens" and isinstance(v, list) else redact(v, k)
+            for k, v in auth.items()
+        }
+    return out

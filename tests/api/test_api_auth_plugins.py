@@ -36,6 +36,7 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("POST", "/plugin/alpha/poll", INVOKE),
     ("POST", "/plugin/alpha/handle", {"plugin:rw"}),
     ("GET", "/nodes", {"system:ro", "system:rw"}),
+    ("GET", "/config/view", {"system:ro", "system:rw"}),
     ("POST", "/system/reload?dry_run=true", {"system:rw"}),  # a dry run: checks and diffs, changes nothing
 ]
 

@@ -36,6 +36,7 @@ EXPECTED_TOOLS = {  # what every MCP server lists, whatever its token
     "resume_schedule",
     "run_schedule",
     "list_breakers",
+    "get_config",
     "reset_breaker",
 }
 

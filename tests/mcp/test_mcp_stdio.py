@@ -253,6 +253,16 @@ async def test_an_agent_operates_schedules_breakers_pipelines_and_cancels(gw: Ga
         assert "404" in missing
 
 
+async def test_an_agent_reads_the_running_config_without_secrets(gw: GatewayProcess) -> None:
+    async with mcp_client(gw.url, ADMIN_TOKEN) as client:
+        config = body(await client.call_tool("get_config", {}))
+    assert config["plugins"]["echo"]["schedules"][0]["id"] == "nightly"
+    assert {t["name"]: t["token"] for t in config["api"]["auth"]["tokens"]}["admin"] == "***"
+    async with mcp_client(gw.url, JOBS_TOKEN) as client:
+        text = error_text(await client.call_tool("get_config", {}))
+    assert "403" in text and "system:ro" in text
+
+
 async def test_health_needs_no_scope(gw: GatewayProcess) -> None:
     async with mcp_client(gw.url, CATALOG_TOKEN) as client:
         health = body(await client.call_tool("gateway_health", {}))

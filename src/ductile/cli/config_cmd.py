@@ -11,7 +11,7 @@ import yaml
 from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json
 from ductile.config import ConfigError
 from ductile.gateway import prepare
-from ductile.redact import redact
+from ductile.redact import redact_config
 
 app = typer.Typer(help="Validate and inspect configuration.", no_args_is_help=True)
 
@@ -60,18 +60,8 @@ def show(config: ConfigOption = None, json_out: JsonOption = False) -> None:
 
 
 def shown(effective: dict[str, Any]) -> dict[str, Any]:
-    """The config through the redaction rule. `api.auth` and its `tokens` have secret-like names,
-    so the rule alone would print `auth: '***'`; their entries are the gateway's own schema, so the
-    rule is applied inside each token instead: names and scopes stay visible, `token` and
-    `token_sha256` are masked."""
-    out = redact(effective)
-    auth = effective.get("api", {}).get("auth")
-    if isinstance(auth, dict):
-        out["api"]["auth"] = {
-            k: [redact(t) for t in v] if k == "tokens" and isinstance(v, list) else redact(v, k)
-            for k, v in auth.items()
-        }
-    return out
+    """The config through the redaction rule (`ductile.redact.redact_config`, also `GET /config/view`)."""
+    return redact_config(effective)
 
 
 _MISSING = object()

@@ -154,6 +154,13 @@ TOOLS: tuple[ToolSpec, ...] = (
         scope="plugin:rw",
     ),
     ToolSpec(
+        "get_config",
+        "get",
+        "/config/view",
+        "The config the gateway runs now (merged, defaulted, after reloads), secrets shown as ***: "
+        "plugin config, schedules, retry and timeouts, pipelines, webhooks, token names and scopes.",
+    ),
+    ToolSpec(
         "list_breakers",
         "get",
         "/breakers",

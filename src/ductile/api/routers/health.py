@@ -90,6 +90,7 @@ ENDPOINTS = [
     {"method": "GET", "path": "/healthz", "scope": None, "what": "liveness, queue depth, version"},
     {"method": "GET", "path": "/openapi.json", "scope": None, "what": "OpenAPI document"},
     {"method": "GET", "path": "/metrics", "scope": "system:ro", "what": "Prometheus metrics"},
+    {"method": "GET", "path": "/config/view", "scope": "system:ro", "what": "effective config, secrets redacted"},
     {"method": "POST", "path": "/job/{job_id}/retry", "scope": "jobs:rw", "what": "run a finished job again"},
     {"method": "POST", "path": "/jobs/retry", "scope": "jobs:rw", "what": "retry every job matching filters"},
     {"method": "POST", "path": "/jobs/cancel", "scope": "jobs:rw", "what": "cancel every job matching filters"},

@@ -15,7 +15,7 @@ from ductile.api.auth import Principal
 from ductile.api.deps import bearer, gateway, require
 from ductile.api.routers.jobs import hide_event_payloads, lineage
 from ductile.api.schemas import errors, scoped
-from ductile.redact import redact, redact_text
+from ductile.redact import redact, redact_config, redact_text
 from ductile.store.offload import off_loop
 
 router = APIRouter(tags=["system"], dependencies=[Depends(bearer)])
@@ -94,3 +94,19 @@ def job_full_body(store: Any, job_id: str, can_see: bool) -> dict[str, Any]:
         body.pop("last_error")
         body["transitions"] = [{**t, "reason": None} for t in body["transitions"]]
     return body
+
+
+@router.get(
+    "/config/view",
+    summary="The running gateway's effective config, secrets redacted (Ductile's config view)",
+    responses=errors(401, 403),
+    openapi_extra=scoped(
+        "system:ro",
+        "The config the gateway runs now (after reloads; a key a reload could not change shows the running "
+        "value), merged and defaulted, as `ductile config show --json` prints it: values under secret-looking "
+        "keys are `***`, API tokens keep their names and scopes.",
+    ),
+    dependencies=[Depends(require("system:ro"))],
+)
+async def config_view(gw: Any = Depends(gateway)) -> dict[str, Any]:
+    return redact_config(gw.config.model_dump(mode="json"))
