@@ -72,6 +72,7 @@ ROUTES: list[tuple[str, str, int]] = [
     ("POST", "/jobs/cancel", 200),
     ("GET", "/bulk-actions", 200),
     ("GET", "/nodes", 200),
+    ("GET", "/config/view", 200),
     ("POST", "/system/reload", 200),
 ]
 BODY_ROUTES = {"/plugin/{plugin}/{command}", "/schedules/{plugin}/{schedule_id}/pause"}
