@@ -1,4 +1,4 @@
-"""`ductile system scheduler|plugin-facts|backup|selfcheck|stop|restart`: Ductile's operator tools.
+"""`ductile system scheduler|plugin-facts|backup|restore|selfcheck|stop|restart`: Ductile's operator tools (restore is ours).
 
 They read the database file directly with a read-only connection (safe beside a running gateway:
 WAL lets readers and the one writer proceed together), so they work whether or not a gateway runs.
@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
     app.command("scheduler")(scheduler)
     app.command("plugin-facts")(plugin_facts)
     app.command("backup")(backup)
+    app.command("restore")(restore)
     app.command("selfcheck")(selfcheck)
     app.command("stop", help="Not a command (Ductile compatibility): the service manager stops the gateway.")(stop)
     app.command("restart", help="Not a command (Ductile compatibility): the service manager restarts it.")(restart)
@@ -144,6 +145,45 @@ def backup(
         typer.echo(f"{len(included)} file(s) backed up to {target} (scope {chosen}; list in {backups.MANIFEST})")
     for warning in manifest.get("warnings", []) or []:  # type: ignore[union-attr]
         typer.echo(f"warning: {warning}")
+
+
+def restore(
+    source: Annotated[
+        str, typer.Option("--from", help="A backup archive (*.tar.gz from `system backup`) or a database file.")
+    ],
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Put a backup's database back: with no gateway running, checked (manifest SHA-256, integrity,
+    schema version), the database that was there moved aside with its -wal/-shm, never deleted."""
+    from ductile import restore as restoring
+    from ductile.lock import LockError
+    from ductile.timeutil import utcnow
+
+    loaded = config_or_exit(config)
+    if loaded.config.database.postgres:
+        fail("the database is PostgreSQL: restore it with pg_restore (docs/DEPLOYMENT.md)")
+    try:
+        done = restoring.restore(Path(source).expanduser().resolve(), loaded.db_path, utcnow())
+    except (restoring.RestoreError, LockError) as exc:
+        fail(str(exc))
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"restore failed, {loaded.db_path} was left as it was: {exc}")
+    if json_out:
+        print_json(
+            {
+                "database": str(done.database),
+                "from": str(done.source),
+                "schema_version": done.schema_version,
+                "jobs": done.jobs,
+                "replaced": [str(p) for p in done.replaced],
+            }
+        )
+        return
+    typer.echo(f"restored {done.database} from {done.source} (schema {done.schema_version}, {done.jobs} jobs)")
+    for aside in done.replaced:
+        typer.echo(f"  the file that was there is now {aside}")
+    typer.echo("start the gateway: jobs that were running when the backup was made are re-queued by crash recovery")
 
 
 def _checks(loaded: LoadedConfig) -> list[dict[str, Any]]:
