@@ -58,15 +58,25 @@ def restore(source: Path, database: Path, now: datetime) -> Restored:
             version, jobs = _check(staged, source)
             done = Restored(database, source, schema_version=version, jobs=jobs)
             stamp = now.strftime("%Y%m%dT%H%M%SZ")
-            for suffix in ("", *SIDECARS):
-                current = database.with_name(database.name + suffix)
-                if current.exists():
-                    aside = database.with_name(f"{database.name}.replaced-{stamp}{suffix}")
-                    if aside.exists():
-                        raise RestoreError(f"{aside} already exists; wait a second and run the restore again")
+            moves = [
+                (current, database.with_name(f"{database.name}.replaced-{stamp}{suffix}"))
+                for suffix in ("", *SIDECARS)
+                if (current := database.with_name(database.name + suffix)).exists()
+            ]
+            taken = [aside for _, aside in moves if aside.exists()]
+            if taken:
+                raise RestoreError(f"{taken[0]} already exists; wait a second and run the restore again")
+            moved: list[tuple[Path, Path]] = []
+            try:
+                for current, aside in moves:
                     current.rename(aside)
-                    done.replaced.append(aside)
-            os.rename(staged, database)
+                    moved.append((current, aside))
+                os.rename(staged, database)
+            except OSError:
+                for current, aside in reversed(moved):  # put back what was moved: as it was before
+                    aside.rename(current)
+                raise
+            done.replaced = [aside for _, aside in moves]
             _fsync_dir(database.parent)
             return done
         finally:

@@ -176,3 +176,28 @@ def test_a_missing_file_is_named(setup: tuple[Path, Path], tmp_path: Path) -> No
     config_dir, _ = setup
     out = cli("system", "restore", "--from", str(tmp_path / "nope.tar.gz"), "--config", str(config_dir))
     assert out.returncode == 1 and "is not a file (accepted: a backup archive or database file)" in out.stderr
+
+
+def test_if_the_last_rename_fails_everything_is_put_back(
+    setup: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one step that cannot be checked first: the database that was there goes back in place."""
+    import errno
+
+    from ductile import restore as restoring
+    from ductile.timeutil import utcnow
+
+    config_dir, archive = setup
+    db = config_dir / "data" / "ductile.db"
+    (db.parent / "ductile.db-wal").write_bytes(b"")
+    before = {p.name: p.stat().st_ino for p in db.parent.iterdir() if not p.name.endswith(".lock")}
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(restoring.os, "rename", refuse)
+    with pytest.raises(OSError, match="Input/output error"):
+        restoring.restore(archive, db, utcnow())
+    after = {p.name: p.stat().st_ino for p in db.parent.iterdir() if not p.name.endswith(".lock")}
+    assert after == before  # the same files, the same inodes, nothing staged left behind
+    assert jobs(db) == 2
