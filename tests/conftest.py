@@ -30,6 +30,20 @@ VENV_BIN = Path(sys.executable).parent
 DUCTILE = str(VENV_BIN / "ductile")
 ADMIN_TOKEN = "test-admin-token-0123456789"
 
+# A plugin that reads the request and answers ok: for tests about everything around the job.
+OK_PLUGIN = """\
+#!/usr/bin/env python3
+import json, sys
+json.load(sys.stdin)
+print(json.dumps({"status": "ok", "result": "done"}))
+"""
+
+
+def run_ductile(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The real `ductile` CLI as a user runs it: text output, this process's environment."""
+    return subprocess.run([DUCTILE, *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+
+
 # Plugins' `#!/usr/bin/env python3` must find the venv interpreter (fast), not a version-manager shim.
 os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 

@@ -4,26 +4,13 @@ database made by a real job, and the archive read back with `tarfile`."""
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
-import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DUCTILE, base_config, make_plugin, write_config
-
-PLUGIN = """\
-#!/usr/bin/env python3
-import json, sys
-json.load(sys.stdin)
-print(json.dumps({"status": "ok", "result": "done"}))
-"""
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([DUCTILE, *args], capture_output=True, text=True, timeout=60, env=os.environ.copy())
+from conftest import OK_PLUGIN, base_config, make_plugin, run_ductile, write_config
 
 
 @pytest.fixture
@@ -31,7 +18,7 @@ def setup(tmp_path: Path) -> Path:
     """A config dir with an include, an env file, one plugin root holding the artefacts a backup
     leaves out, and a database holding one job (queued by `plugin run` with no gateway running)."""
     roots = tmp_path / "plugins"
-    make_plugin(roots, "work", PLUGIN)
+    make_plugin(roots, "work", OK_PLUGIN)
     (roots / "work" / "helper.py").write_text("VALUE = 1\n")
     for junk in (".git/config", "__pycache__/run.cpython-311.pyc", "node_modules/m/index.js", ".venv/bin/python"):
         (roots / "work" / junk).parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +36,7 @@ def setup(tmp_path: Path) -> Path:
     (tmp_path / "secrets" / "db.env").write_text("DB_PASSWORD=s3cret\n")
     (tmp_path / "other" / "secrets").mkdir(parents=True)
     (tmp_path / "other" / "secrets" / "app.env").write_text("OTHER=1\n")
-    out = cli("plugin", "run", "work", "--config", str(config_dir))
+    out = run_ductile("plugin", "run", "work", "--config", str(config_dir))
     assert out.returncode == 0, out.stderr
     return config_dir
 
@@ -79,7 +66,7 @@ def test_each_scope_holds_the_one_before_and_says_so_in_its_manifest(
     setup: Path, tmp_path: Path, scope: str | None, expected: set[str]
 ) -> None:
     archive = tmp_path / "out" / "backup.tar.gz"
-    out = cli("system", "backup", "--to", str(archive), *(["--scope", scope] if scope else []), "--config", str(setup))
+    out = run_ductile("system", "backup", "--to", str(archive), *(["--scope", scope] if scope else []), "--config", str(setup))
     assert out.returncode == 0, out.stderr
     assert f"{len(expected)} file(s) backed up to {archive} (scope {scope or 'config'}" in out.stdout
     listed = names(archive)
@@ -106,7 +93,7 @@ def test_each_scope_holds_the_one_before_and_says_so_in_its_manifest(
 
 def test_a_plain_file_is_the_database_alone(setup: Path, tmp_path: Path) -> None:
     target = tmp_path / "copy.db"
-    out = cli("system", "backup", "--to", str(target), "--config", str(setup))
+    out = run_ductile("system", "backup", "--to", str(target), "--config", str(setup))
     assert out.returncode == 0 and out.stdout.strip() == f"database backed up to {target}"
     assert target.stat().st_mode & 0o777 == 0o600
     with sqlite3.connect(target) as db:
@@ -125,7 +112,7 @@ def test_a_plain_file_is_the_database_alone(setup: Path, tmp_path: Path) -> None
 def test_a_scope_that_cannot_be_honoured_is_refused_and_nothing_is_written(
     setup: Path, tmp_path: Path, target: str, scope: str, message: str
 ) -> None:
-    out = cli("system", "backup", "--to", str(tmp_path / target), "--scope", scope, "--config", str(setup))
+    out = run_ductile("system", "backup", "--to", str(tmp_path / target), "--scope", scope, "--config", str(setup))
     assert out.returncode == 1 and message in out.stderr, out.stderr
     assert not (tmp_path / target).exists()
 
@@ -133,7 +120,7 @@ def test_a_scope_that_cannot_be_honoured_is_refused_and_nothing_is_written(
 def test_an_existing_file_is_never_overwritten(setup: Path, tmp_path: Path) -> None:
     target = tmp_path / "kept.tar.gz"
     target.write_bytes(b"an older backup")
-    out = cli("system", "backup", "--to", str(target), "--scope", "all", "--config", str(setup))
+    out = run_ductile("system", "backup", "--to", str(target), "--scope", "all", "--config", str(setup))
     assert out.returncode == 1 and "already exists (accepted: a new file name" in out.stderr
     assert target.read_bytes() == b"an older backup"
 
@@ -141,7 +128,7 @@ def test_an_existing_file_is_never_overwritten(setup: Path, tmp_path: Path) -> N
 def test_an_unreadable_env_file_fails_the_backup_without_a_partial_archive(setup: Path, tmp_path: Path) -> None:
     (tmp_path / "secrets" / "app.env").unlink()
     target = tmp_path / "out.tar.gz"
-    out = cli("system", "backup", "--to", str(target), "--scope", "all", "--config", str(setup))
+    out = run_ductile("system", "backup", "--to", str(target), "--scope", "all", "--config", str(setup))
     assert out.returncode == 1, out.stderr
     assert "app.env" in out.stderr
     assert not target.exists()
@@ -150,13 +137,13 @@ def test_an_unreadable_env_file_fails_the_backup_without_a_partial_archive(setup
 
 def test_on_postgresql_the_files_are_archived_and_the_database_is_left_to_pg_dump(tmp_path: Path) -> None:
     roots = tmp_path / "plugins"
-    make_plugin(roots, "work", PLUGIN)
+    make_plugin(roots, "work", OK_PLUGIN)
     config = base_config([roots], {"work": {}}, database={"url": "postgresql://nobody@127.0.0.1:1/none"})
     write_config(tmp_path / "gw", config)
-    refused = cli("system", "backup", "--to", str(tmp_path / "db.tar.gz"), "--scope", "db", "--config", str(tmp_path / "gw"))
+    refused = run_ductile("system", "backup", "--to", str(tmp_path / "db.tar.gz"), "--scope", "db", "--config", str(tmp_path / "gw"))
     assert refused.returncode == 1 and "the database is PostgreSQL: back it up with pg_dump" in refused.stderr
     archive = tmp_path / "files.tar.gz"
-    out = cli("system", "backup", "--to", str(archive), "--scope", "plugins", "--config", str(tmp_path / "gw"))
+    out = run_ductile("system", "backup", "--to", str(archive), "--scope", "plugins", "--config", str(tmp_path / "gw"))
     assert out.returncode == 0, out.stderr
     assert "warning: the database is PostgreSQL and is not in this archive" in out.stdout
     assert not any(name.startswith("db/") for name in names(archive))
@@ -166,12 +153,12 @@ def test_on_postgresql_the_files_are_archived_and_the_database_is_left_to_pg_dum
 
 def test_two_plugin_roots_of_the_same_name_stay_apart(tmp_path: Path) -> None:
     first, second = tmp_path / "a" / "plugins", tmp_path / "b" / "plugins"
-    make_plugin(first, "work", PLUGIN)
-    make_plugin(second, "other", PLUGIN)
+    make_plugin(first, "work", OK_PLUGIN)
+    make_plugin(second, "other", OK_PLUGIN)
     write_config(tmp_path / "gw", base_config([first, second], {"work": {}, "other": {}}))
-    assert cli("plugin", "run", "work", "--config", str(tmp_path / "gw")).returncode == 0
+    assert run_ductile("plugin", "run", "work", "--config", str(tmp_path / "gw")).returncode == 0
     archive = tmp_path / "p.tgz"
-    assert cli("system", "backup", "--to", str(archive), "--scope", "plugins", "--config", str(tmp_path / "gw")).returncode == 0
+    assert run_ductile("system", "backup", "--to", str(archive), "--scope", "plugins", "--config", str(tmp_path / "gw")).returncode == 0
     listed = names(archive)
     assert "plugins/plugins/work/run" in listed and "plugins/plugins-1/other/run" in listed
     roots = manifest(archive)["plugin_roots"]
@@ -218,7 +205,7 @@ def test_json_output_is_the_manifest_and_where_it_went(setup: Path, tmp_path: Pa
     import json
 
     archive = tmp_path / "j.tar.gz"
-    out = cli("system", "backup", "--to", str(archive), "--scope", "plugins", "--json", "--config", str(setup))
+    out = run_ductile("system", "backup", "--to", str(archive), "--scope", "plugins", "--json", "--config", str(setup))
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
     assert body["target"] == str(archive) and body["bytes"] == archive.stat().st_size

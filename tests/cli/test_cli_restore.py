@@ -5,36 +5,23 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sqlite3
-import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import DUCTILE, GatewayProcess, base_config, free_port, make_plugin, write_config
-
-PLUGIN = """\
-#!/usr/bin/env python3
-import json, sys
-json.load(sys.stdin)
-print(json.dumps({"status": "ok", "result": "done"}))
-"""
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([DUCTILE, *args], capture_output=True, text=True, timeout=60, env=os.environ.copy())
+from conftest import OK_PLUGIN, GatewayProcess, base_config, free_port, make_plugin, run_ductile, write_config
 
 
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Path, Path]:
     """A config, its database with two jobs, and a backup archive of it."""
-    make_plugin(tmp_path / "plugins", "work", PLUGIN)
+    make_plugin(tmp_path / "plugins", "work", OK_PLUGIN)
     write_config(tmp_path / "gw", base_config([tmp_path / "plugins"], {"work": {}}))
     for _ in range(2):
-        assert cli("plugin", "run", "work", "--config", str(tmp_path / "gw")).returncode == 0
+        assert run_ductile("plugin", "run", "work", "--config", str(tmp_path / "gw")).returncode == 0
     archive = tmp_path / "backup.tar.gz"
-    made = cli("system", "backup", "--to", str(archive), "--config", str(tmp_path / "gw"))
+    made = run_ductile("system", "backup", "--to", str(archive), "--config", str(tmp_path / "gw"))
     assert made.returncode == 0, made.stderr
     return tmp_path / "gw", archive
 
@@ -47,9 +34,9 @@ def jobs(db: Path) -> int:
 def test_a_backup_comes_back_and_what_was_there_is_kept_with_its_wal(setup: tuple[Path, Path]) -> None:
     config_dir, archive = setup
     db = config_dir / "data" / "ductile.db"
-    assert cli("plugin", "run", "work", "--config", str(config_dir)).returncode == 0  # a third job, after the backup
+    assert run_ductile("plugin", "run", "work", "--config", str(config_dir)).returncode == 0  # a third job, after the backup
     (db.parent / "ductile.db-wal").write_bytes(b"a stale WAL that must not be replayed onto the backup")
-    out = cli("system", "restore", "--from", str(archive), "--config", str(config_dir), "--json")
+    out = run_ductile("system", "restore", "--from", str(archive), "--config", str(config_dir), "--json")
     assert out.returncode == 0, out.stderr
     done = json.loads(out.stdout)
     assert done["database"] == str(db) and done["jobs"] == 2 and done["schema_version"] > 0
@@ -60,7 +47,7 @@ def test_a_backup_comes_back_and_what_was_there_is_kept_with_its_wal(setup: tupl
     assert aside[1].read_bytes().startswith(b"a stale WAL")
     assert not (db.parent / "ductile.db-wal").exists()  # nothing stale next to the restored file
     assert jobs(db) == 2
-    listed = cli("job", "list", "--config", str(config_dir), "--json")
+    listed = run_ductile("job", "list", "--config", str(config_dir), "--json")
     assert listed.returncode == 0 and len(json.loads(listed.stdout)["jobs"]) == 2
     assert [p.name for p in db.parent.iterdir() if ".restoring" in p.name] == []
 
@@ -68,9 +55,9 @@ def test_a_backup_comes_back_and_what_was_there_is_kept_with_its_wal(setup: tupl
 def test_a_plain_database_file_is_restored_too(setup: tuple[Path, Path], tmp_path: Path) -> None:
     config_dir, _ = setup
     copy = tmp_path / "copy.db"
-    assert cli("system", "backup", "--to", str(copy), "--config", str(config_dir)).returncode == 0
+    assert run_ductile("system", "backup", "--to", str(copy), "--config", str(config_dir)).returncode == 0
     (config_dir / "data" / "ductile.db").unlink()
-    out = cli("system", "restore", "--from", str(copy), "--config", str(config_dir))
+    out = run_ductile("system", "restore", "--from", str(copy), "--config", str(config_dir))
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"restored {config_dir / 'data' / 'ductile.db'} from {copy} (schema ")
     assert jobs(config_dir / "data" / "ductile.db") == 2
@@ -78,15 +65,15 @@ def test_a_plain_database_file_is_restored_too(setup: tuple[Path, Path], tmp_pat
 
 
 def test_a_running_gateway_is_never_restored_under(tmp_path: Path) -> None:
-    make_plugin(tmp_path / "plugins", "work", PLUGIN)
+    make_plugin(tmp_path / "plugins", "work", OK_PLUGIN)
     port = free_port()
     write_config(tmp_path / "gw", base_config([tmp_path / "plugins"], {"work": {}}, port=port))
     gw = GatewayProcess(tmp_path / "gw", port=port).start()
     try:
         copy = tmp_path / "copy.db"
-        assert cli("system", "backup", "--to", str(copy), "--config", str(gw.config_dir)).returncode == 0
+        assert run_ductile("system", "backup", "--to", str(copy), "--config", str(gw.config_dir)).returncode == 0
         before = gw.db_path.stat().st_ino  # the gateway keeps writing it: the same file, not its bytes
-        out = cli("system", "restore", "--from", str(copy), "--config", str(gw.config_dir))
+        out = run_ductile("system", "restore", "--from", str(copy), "--config", str(gw.config_dir))
         assert out.returncode == 1
         assert "is in use by another gateway (pid" in out.stderr and "stop it first" in out.stderr
         assert gw.db_path.stat().st_ino == before
@@ -132,7 +119,7 @@ def test_a_damaged_or_foreign_archive_changes_nothing(
         return sorted(p.name for p in db.parent.iterdir() if not p.name.endswith(".lock"))
 
     before = files()
-    out = cli("system", "restore", "--from", str(bad), "--config", str(config_dir))
+    out = run_ductile("system", "restore", "--from", str(bad), "--config", str(config_dir))
     assert out.returncode == 1 and message in out.stderr, out.stderr
     assert files() == before
     assert jobs(db) == 2
@@ -155,7 +142,7 @@ def test_a_file_that_is_not_a_ductile_database_is_refused(
             conn.execute("CREATE TABLE notes (body TEXT)")
     else:
         other.write_bytes(content)
-    out = cli("system", "restore", "--from", str(other), "--config", str(config_dir))
+    out = run_ductile("system", "restore", "--from", str(other), "--config", str(config_dir))
     assert out.returncode == 1 and message in out.stderr, out.stderr
     assert jobs(config_dir / "data" / "ductile.db") == 2
 
@@ -163,18 +150,18 @@ def test_a_file_that_is_not_a_ductile_database_is_refused(
 def test_a_database_from_a_newer_ductile_is_refused(setup: tuple[Path, Path], tmp_path: Path) -> None:
     config_dir, _ = setup
     newer = tmp_path / "newer.db"
-    assert cli("system", "backup", "--to", str(newer), "--config", str(config_dir)).returncode == 0
+    assert run_ductile("system", "backup", "--to", str(newer), "--config", str(config_dir)).returncode == 0
     conn = sqlite3.connect(newer)  # left open: the change stays in newer.db-wal, and must still count
     with conn:
         conn.execute("INSERT INTO schema_version (version) VALUES (99999)")
-    out = cli("system", "restore", "--from", str(newer), "--config", str(config_dir))
+    out = run_ductile("system", "restore", "--from", str(newer), "--config", str(config_dir))
     conn.close()
     assert out.returncode == 1 and "schema version 99999 was made by a newer ductile" in out.stderr, out.stderr
 
 
 def test_a_missing_file_is_named(setup: tuple[Path, Path], tmp_path: Path) -> None:
     config_dir, _ = setup
-    out = cli("system", "restore", "--from", str(tmp_path / "nope.tar.gz"), "--config", str(config_dir))
+    out = run_ductile("system", "restore", "--from", str(tmp_path / "nope.tar.gz"), "--config", str(config_dir))
     assert out.returncode == 1 and "is not a file (accepted: a backup archive or database file)" in out.stderr
 
 
