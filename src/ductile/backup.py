@@ -55,10 +55,15 @@ class Plan:
     source_config_dir: str = ""
 
 
+def is_archive(path: Path) -> bool:
+    """A `.tar.gz`/`.tgz` name: an archive; any other name is a database file alone."""
+    return path.name.endswith(ARCHIVE_SUFFIXES)
+
+
 def scope_for(target: Path, scope: str | None) -> str:
     """The scope to use: `config` for an archive and `db` for a plain file unless given; a plain
     file can only hold the database."""
-    archive = target.name.endswith(ARCHIVE_SUFFIXES)
+    archive = is_archive(target)
     if scope is None:
         return "config" if archive else "db"
     chosen = scope.strip().lower()
@@ -127,18 +132,18 @@ def write(result: Plan, target: Path) -> dict[str, object]:
     existing file; returns the manifest. Built beside the target and linked into place at the end,
     so a failure (disk full, an unreadable file) leaves no partial backup."""
     if target.exists():
-        raise BackupError(f"{target} already exists (accepted: a new file name; a backup never overwrites)")
+        raise _exists(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
         work = Path(tmp)
         snapshot = work / "snapshot.db"
         digest = ""
         if result.database is not None:
-            _snapshot(result.database, snapshot)
+            snapshot_database(result.database, snapshot)
             digest = _sha256(snapshot)
         manifest = _manifest(result, digest)
         partial = work / "partial"
-        if result.scope == "db" and not target.name.endswith(ARCHIVE_SUFFIXES):
+        if not is_archive(target):  # scope_for allows only `db` here
             snapshot.rename(partial)
         else:
             with tarfile.open(partial, "w:gz") as tar:
@@ -158,18 +163,17 @@ def _place(partial: Path, target: Path) -> None:
     """Put the finished file at `target`, never over one made meanwhile: a hard link where the
     filesystem has them (all or nothing), else an exclusive create and a copy that is removed
     again if it fails (vfat, some network shares)."""
-    exists = BackupError(f"{target} already exists (accepted: a new file name; a backup never overwrites)")
     try:
         os.link(partial, target)
         return
     except FileExistsError:
-        raise exists from None
+        raise _exists(target) from None
     except OSError:
         pass  # no hard links here
     try:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise exists from None
+        raise _exists(target) from None
     try:
         with os.fdopen(fd, "wb") as out, partial.open("rb") as source:
             shutil.copyfileobj(source, out, 1 << 20)
@@ -203,8 +207,13 @@ def _manifest(result: Plan, digest: str) -> dict[str, object]:
     return manifest
 
 
-def _snapshot(database: Path, target: Path) -> None:
-    """A consistent copy through SQLite's online backup API: safe while a gateway writes."""
+def _exists(target: Path) -> BackupError:
+    return BackupError(f"{target} already exists (accepted: a new file name; a backup never overwrites)")
+
+
+def snapshot_database(database: Path, target: Path) -> None:
+    """A consistent copy through SQLite's online backup API: safe while a gateway writes, and it
+    reads through the `-wal` (a byte copy of the file alone would miss its latest commits)."""
     source = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10.0)
     dest = sqlite3.connect(target)
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from ductile.backup import ARCHIVE_SUFFIXES, MANIFEST
+from ductile.backup import MANIFEST, is_archive, snapshot_database
 from ductile.lock import DatabaseLock
 from ductile.store import queries
 
@@ -88,8 +88,11 @@ def restore(source: Path, database: Path, now: datetime) -> Restored:
 
 def _stage(source: Path, staged: Path) -> None:
     """The backup's database bytes at `staged`; for an archive, checked against its manifest."""
-    if not source.name.endswith(ARCHIVE_SUFFIXES):
-        _copy_database(source, staged)
+    if not is_archive(source):
+        try:
+            snapshot_database(source, staged)  # through SQLite: a `-wal` beside it counts
+        except sqlite3.DatabaseError as exc:
+            raise RestoreError(f"{source}: not an SQLite database ({exc})") from exc
         return
     try:
         with tarfile.open(source, "r:gz") as tar:
@@ -123,23 +126,6 @@ def _stage(source: Path, staged: Path) -> None:
             f"{source}: the database's SHA-256 is {digest.hexdigest()}, the manifest says {expected!r} "
             "(the archive is damaged or was changed); nothing was restored"
         )
-
-
-def _copy_database(source: Path, staged: Path) -> None:
-    """A plain database file, read through SQLite's backup API: a `-wal` beside it holds commits
-    that a byte copy of the file alone would lose."""
-    try:
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-        try:
-            dest = sqlite3.connect(staged)
-            try:
-                src.backup(dest)
-            finally:
-                dest.close()
-        finally:
-            src.close()
-    except sqlite3.DatabaseError as exc:
-        raise RestoreError(f"{source}: not an SQLite database ({exc})") from exc
 
 
 def _manifest(tar: tarfile.TarFile, source: Path) -> dict[str, object]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ductile.cli.config_cmd import shown
 from ductile.config import ConfigError, load_config, resolve_config_file
+from ductile.redact import redact_config
 
 
 def write(path: Path, text: str) -> Path:
@@ -172,7 +172,7 @@ def test_config_show_redaction_of_secret_looking_keys():
         },
         "api": {"auth": {"tokens": [{"name": "admin", "token": "t0123456789", "scopes": ["*"]}]}},
     }
-    out = shown(config)
+    out = redact_config(config)
     assert out["plugins"]["p"]["config"] == {
         "api_key": "***",
         "client_secret": "***",

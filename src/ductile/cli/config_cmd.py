@@ -52,16 +52,11 @@ def check(config: ConfigOption = None, json_out: JsonOption = False) -> None:
 def show(config: ConfigOption = None, json_out: JsonOption = False) -> None:
     """Print the effective (merged, defaulted) config with secrets redacted."""
     loaded = config_or_exit(config)
-    effective = shown(loaded.config.model_dump(mode="json"))
+    effective = redact_config(loaded.config.model_dump(mode="json"))
     if json_out:
         print_json(effective)
     else:
         typer.echo(yaml.safe_dump(effective, sort_keys=False).rstrip())
-
-
-def shown(effective: dict[str, Any]) -> dict[str, Any]:
-    """The config through the redaction rule (`ductile.redact.redact_config`, also `GET /config/view`)."""
-    return redact_config(effective)
 
 
 _MISSING = object()
@@ -99,7 +94,7 @@ def get(
     """One value of the effective config (secrets redacted); exit 1 when the path does not exist."""
     loaded = config_or_exit(config or config_dir)
     parts = _parts(path)
-    value = _walk(shown(loaded.config.model_dump(mode="json")), parts)
+    value = _walk(redact_config(loaded.config.model_dump(mode="json")), parts)
     if value is _MISSING:
         fail(f"config path {path!r} not found (accepted: a dot path such as service.max_workers, or plugin:<name>)")
     aliases = [parts, ["state", *parts[1:]]] if parts[:1] == ["database"] else [parts]  # Ductile's state:

@@ -139,7 +139,7 @@ def backup(
     if json_out:  # the manifest, and where it went: for scripts and agents
         print_json({"target": str(target), "bytes": target.stat().st_size, **manifest})
         return
-    if chosen == "db" and not target.name.endswith(backups.ARCHIVE_SUFFIXES):
+    if not backups.is_archive(target):
         typer.echo(f"database backed up to {target}")
     else:
         typer.echo(f"{len(included)} file(s) backed up to {target} (scope {chosen}; list in {backups.MANIFEST})")
