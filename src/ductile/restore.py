@@ -162,7 +162,9 @@ def _check(staged: Path, source: Path) -> tuple[int, int]:
             db.close()
     except sqlite3.DatabaseError as exc:
         raise RestoreError(f"{source}: not an SQLite database ({exc})") from exc
-    if version is None or version > latest:
+    if version is None:
+        raise RestoreError(f"{source}: not a ductile database (its schema_version table is empty)")
+    if version > latest:
         raise RestoreError(
             f"{source}: schema version {version} was made by a newer ductile (this one knows up to {latest}); "
             "restore it with that version"

@@ -130,17 +130,23 @@ def test_a_damaged_or_foreign_archive_changes_nothing(
     [
         (b"not a database at all" * 100, "not an SQLite database"),
         (None, "not a ductile database"),
+        ("empty-version", "not a ductile database (its schema_version table is empty)"),
     ],
 )
 def test_a_file_that_is_not_a_ductile_database_is_refused(
-    setup: tuple[Path, Path], tmp_path: Path, content: bytes | None, message: str
+    setup: tuple[Path, Path], tmp_path: Path, content: bytes | str | None, message: str
 ) -> None:
     config_dir, _ = setup
     other = tmp_path / "other.db"
-    if content is None:
+    if content == "empty-version":
+        with sqlite3.connect(other) as conn:
+            conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            conn.execute("CREATE TABLE jobs (job_id TEXT)")
+    elif content is None:
         with sqlite3.connect(other) as conn:
             conn.execute("CREATE TABLE notes (body TEXT)")
     else:
+        assert isinstance(content, bytes)
         other.write_bytes(content)
     out = run_ductile("system", "restore", "--from", str(other), "--config", str(config_dir))
     assert out.returncode == 1 and message in out.stderr, out.stderr
