@@ -2,12 +2,13 @@
 
 `check_config` is the single place problems are collected; `gateway.prepare` (so `system start`,
 `config check` and every command that needs plugins) reads from it. A new kind of check is one
-more `problems.extend(...)` there, running on the partial config like the others.
+more `report.add(kind, ...)` there, running on the partial config like the others.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,26 +29,37 @@ class ConfigReport:
     warnings: list[str] = field(default_factory=list)
     graph: Graph = EMPTY_GRAPH  # the compiled pipelines (empty while any pipeline has a problem)
     webhooks: Intake | None = None  # the webhook listener to run (None: no endpoints, or a problem)
+    # Which check found each problem or warning (config, discovery, plugins, pipelines, webhooks):
+    # the `name` of a check in GET /system/doctor.
+    kinds: dict[str, str] = field(default_factory=dict)
+
+    def add(self, kind: str, problems: Sequence[str], warnings: Sequence[str] = ()) -> None:
+        for text in problems:
+            self.problems.append(text)
+            self.kinds.setdefault(text, kind)
+        for text in warnings:
+            self.warnings.append(text)
+            self.kinds.setdefault(text, kind)
 
 
 def check_config(arg: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> ConfigReport:
     """Run every check, each on whatever the earlier ones left valid; return all problems at once."""
     env = dict(os.environ) if env is None else env  # with environment_vars.include added by read_config
     read = read_config(arg, env)
-    report = ConfigReport(loaded=read.loaded, problems=list(read.problems), warnings=list(read.warnings))
+    report = ConfigReport(loaded=read.loaded)
+    report.add("config", read.problems, read.warnings)
     loaded = read.loaded
     if loaded is None:
         return report
     report.discovery = discover(loaded.plugin_roots, allow_symlinks=loaded.config.service.allow_symlinks)
-    report.problems.extend(report.discovery.problems)
-    report.problems.extend(check_against_plugins(loaded, report.discovery))
+    report.add("discovery", report.discovery.problems, report.discovery.warnings)
+    report.add("plugins", check_against_plugins(loaded, report.discovery))
     report.graph, pipeline_problems, pipeline_warnings = check_pipelines(loaded)
-    report.problems.extend(pipeline_problems)
-    report.warnings.extend([*report.discovery.warnings, *pipeline_warnings])
+    report.add("pipelines", pipeline_problems, pipeline_warnings)
     webhooks = check_webhooks(loaded, env, report.discovery)
-    report.problems.extend(webhooks.problems)
+    report.add("webhooks", webhooks.problems)
     report.webhooks = webhooks.intake
-    # Further checks add their problems here.
+    # Further checks add their problems here: report.add(kind, problems, warnings).
     report.problems = list(dict.fromkeys(report.problems))
     return report
 

@@ -73,6 +73,9 @@ ROUTES: list[tuple[str, str, int]] = [
     ("GET", "/bulk-actions", 200),
     ("GET", "/nodes", 200),
     ("GET", "/config/view", 200),
+    ("GET", "/topology", 200),
+    ("GET", "/system/doctor", 200),
+    ("GET", "/system/selfcheck", 200),
     ("POST", "/system/reload", 200),
 ]
 BODY_ROUTES = {"/plugin/{plugin}/{command}", "/schedules/{plugin}/{schedule_id}/pause"}

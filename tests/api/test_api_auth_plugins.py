@@ -37,6 +37,9 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("POST", "/plugin/alpha/handle", {"plugin:rw"}),
     ("GET", "/nodes", {"system:ro", "system:rw"}),
     ("GET", "/config/view", {"system:ro", "system:rw"}),
+    ("GET", "/topology", {"system:ro", "system:rw"}),
+    ("GET", "/system/doctor", {"system:ro", "system:rw"}),
+    ("GET", "/system/selfcheck", {"system:ro", "system:rw"}),
     ("POST", "/system/reload?dry_run=true", {"system:rw"}),  # a dry run: checks and diffs, changes nothing
 ]
 

@@ -44,3 +44,10 @@ def test_only_well_formed_notices_linking_inside_the_dashboard_are_kept() -> Non
 @given(st.text(max_size=300), st.text(max_size=40))
 def test_no_cookie_value_makes_decoding_fail(value: str, key: str) -> None:
     assert isinstance(flash.decode(value, key), list)
+
+
+def test_a_signature_with_non_ascii_characters_is_refused_not_an_error() -> None:
+    # hmac.compare_digest raises TypeError on non-ASCII str: found by the property above
+    assert flash.decode("e30.é", KEY) == []
+    good = flash.encode([RETRIED], KEY)
+    assert flash.decode(good[:-1] + "ü", KEY) == []

@@ -17,9 +17,7 @@ import typer
 
 from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json
 from ductile.config import LoadedConfig
-from ductile.lifecycle import ALL_STATUSES, TERMINAL
 from ductile.lock import lock_holder
-from ductile.store import queries
 
 LIFECYCLE_MESSAGE = "ductile system {action} does not exist — the service manager owns the daemon lifecycle."
 
@@ -107,7 +105,8 @@ def plugin_facts(
 
 def backup(
     to: Annotated[
-        str, typer.Option("--to", help="Target file: *.tar.gz / *.tgz (an archive) or any other name (the database only).")
+        str,
+        typer.Option("--to", help="Target file: *.tar.gz / *.tgz (an archive) or any other name (the database only)."),
     ],
     scope: Annotated[
         str | None,
@@ -186,63 +185,23 @@ def restore(
     typer.echo("start the gateway: jobs that were running when the backup was made are re-queued by crash recovery")
 
 
-def _checks(loaded: LoadedConfig) -> list[dict[str, Any]]:
-    """Each check as {name, ok, detail}; read-only, so it may run beside a gateway."""
-    out: list[dict[str, Any]] = []
-    holder = lock_holder(loaded.db_path)
-    out.append(
-        {"name": "lock", "ok": True, "detail": f"held by gateway pid {holder}" if holder else "no gateway running"}
-    )
-    with _read_only(loaded) as db:
-        integrity = [r[0] for r in db.execute("PRAGMA integrity_check")]
-        out.append({"name": "integrity", "ok": integrity == ["ok"], "detail": "; ".join(integrity[:5])})
-        latest = queries.migrations()[-1][0]
-        try:
-            version = db.execute("SELECT max(version) FROM schema_version").fetchone()[0]
-        except sqlite3.Error as exc:
-            version, latest_text = None, f"unreadable ({exc})"
-        else:
-            latest_text = f"{version} (this ductile: {latest})"
-        out.append({"name": "schema", "ok": version == latest, "detail": latest_text})
-        placeholders = ",".join("?" * len(ALL_STATUSES))
-        bad_status = db.execute(f"SELECT count(*) FROM jobs WHERE status NOT IN ({placeholders})", ALL_STATUSES)
-        unknown = bad_status.fetchone()[0]
-        out.append({"name": "statuses", "ok": unknown == 0, "detail": f"{unknown} job(s) with an unknown status"})
-        terminal = tuple(s.value for s in TERMINAL)
-        marks = ",".join("?" * len(terminal))
-        open_done = db.execute(
-            f"SELECT count(*) FROM jobs WHERE status IN ({marks}) AND completed_at IS NULL", terminal
-        ).fetchone()[0]
-        out.append(
-            {
-                "name": "finished_jobs",
-                "ok": open_done == 0,
-                "detail": f"{open_done} finished job(s) without completed_at",
-            }
-        )
-        running = db.execute("SELECT count(*) FROM jobs WHERE status = 'running'").fetchone()[0]
-        orphans = running if not holder else 0
-        out.append(
-            {
-                "name": "running_jobs",
-                "ok": True,
-                "detail": f"{running} running"
-                + (f"; {orphans} left by a stopped gateway (recovered at its next start)" if orphans else ""),
-            }
-        )
-    return out
-
-
 def selfcheck(config: ConfigOption = None, json_out: JsonOption = False) -> None:
     """Database health: lock, PRAGMA integrity_check, schema version, queue invariants. Exit 1 on a failure."""
+    from ductile import selfcheck as checking
+
     loaded = config_or_exit(config)
-    checks = _checks(loaded)
-    ok = all(c["ok"] for c in checks)
+    postgres = loaded.config.database.url if loaded.config.database.postgres else None
+    try:
+        checks = checking.run(loaded.db_path, postgres, None if postgres else lock_holder(loaded.db_path))
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    ok = checking.passed(checks)
     if json_out:
-        print_json({"ok": ok, "database": str(loaded.db_path), "checks": checks})
+        print_json({"ok": ok, "database": "postgresql" if postgres else str(loaded.db_path), "checks": checks})
     else:
+        marks = {"ok": "ok  ", "fail": "FAIL", "warn": "warn", "skipped": "skip"}
         for c in checks:
-            typer.echo(f"{'ok  ' if c['ok'] else 'FAIL'}  {c['name']}: {c['detail']}")
+            typer.echo(f"{marks[c['status']]}  {c['name']}: {c['detail']}")
         typer.echo("selfcheck passed" if ok else "selfcheck FAILED")
     if not ok:
         raise typer.Exit(1)

@@ -48,7 +48,8 @@ def decode(value: str | None, key: str) -> list[dict[str, str]]:
     if not value or len(value) > 4096:
         return []
     payload, _, signature = value.rpartition(".")
-    if not payload or not hmac.compare_digest(signature, _sign(key, payload)):
+    # bytes, not str: compare_digest refuses non-ASCII str, and a cookie is whatever the client sent
+    if not payload or not hmac.compare_digest(signature.encode(), _sign(key, payload).encode()):
         return []
     try:
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

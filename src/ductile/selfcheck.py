@@ -1,0 +1,132 @@
+"""The database's health invariants, for `ductile system selfcheck` and `GET /system/selfcheck`.
+
+Every check is a read, so both may run beside a gateway (SQLite's WAL lets readers and the one
+writer proceed together; on PostgreSQL the session is read-only). One list of checks for both
+surfaces: a check added here shows in the CLI and the API alike.
+
+Each check is `{name, status, ok, detail}` with status `ok` | `fail` | `warn` | `skipped`; only
+`fail` makes the whole report fail (a check that could not apply, e.g. SQLite's integrity check
+on PostgreSQL, is `skipped`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ductile.lifecycle import ALL_STATUSES, TERMINAL
+from ductile.store import queries
+
+DEADLINE = 10.0  # seconds the API waits; a badge call must not hang on a huge integrity check
+
+
+class SelfcheckTimeout(TimeoutError):
+    pass
+
+
+def check(name: str, status: str, detail: str) -> dict[str, Any]:
+    return {"name": name, "status": status, "ok": status != "fail", "detail": detail}
+
+
+def passed(checks: list[dict[str, Any]]) -> bool:
+    return all(c["status"] != "fail" for c in checks)
+
+
+def _literals(values: tuple[str, ...]) -> str:
+    """Our own status names as SQL literals: constants, so no parameter style differs by driver."""
+    return ",".join(f"'{v}'" for v in values)
+
+
+def database_checks(db: Any, *, postgres: bool, holder: str | None) -> list[dict[str, Any]]:
+    """The checks on an open read-only connection (sqlite3 or psycopg: both have `execute`)."""
+    out: list[dict[str, Any]] = []
+    if postgres:
+        out.append(check("integrity", "skipped", "PostgreSQL verifies its own pages; use amcheck or pg_dump"))
+    else:
+        integrity = [r[0] for r in db.execute("PRAGMA integrity_check")]
+        out.append(check("integrity", "ok" if integrity == ["ok"] else "fail", "; ".join(integrity[:5])))
+    latest = queries.migrations("migrations_postgres" if postgres else "migrations")[-1][0]
+    try:
+        version = db.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+    except Exception as exc:  # sqlite3.Error or psycopg.Error: a database that is not ours
+        out.append(check("schema", "fail", f"unreadable ({exc})"))
+        if postgres:
+            db.rollback()
+    else:
+        out.append(check("schema", "ok" if version == latest else "fail", f"{version} (this ductile: {latest})"))
+    unknown = db.execute(f"SELECT count(*) FROM jobs WHERE status NOT IN ({_literals(ALL_STATUSES)})").fetchone()[0]
+    out.append(check("statuses", "ok" if unknown == 0 else "fail", f"{unknown} job(s) with an unknown status"))
+    terminal = tuple(s.value for s in TERMINAL)
+    open_done = db.execute(
+        f"SELECT count(*) FROM jobs WHERE status IN ({_literals(terminal)}) AND completed_at IS NULL"
+    ).fetchone()[0]
+    out.append(
+        check("finished_jobs", "ok" if open_done == 0 else "fail", f"{open_done} finished job(s) without completed_at")
+    )
+    running = db.execute("SELECT count(*) FROM jobs WHERE status = 'running'").fetchone()[0]
+    orphans = running if not holder and not postgres else 0
+    detail = f"{running} running" + (
+        f"; {orphans} left by a stopped gateway (recovered at its next start)" if orphans else ""
+    )
+    out.append(check("running_jobs", "ok", detail))
+    return out
+
+
+def run(
+    db_path: Path, postgres_url: str | None, holder: str | None, *, deadline: float | None = None
+) -> list[dict[str, Any]]:
+    """Open a read-only connection, run the checks, close it. With a deadline, a check still
+    running when it passes is interrupted (SQLite) or cancelled by the server (PostgreSQL) and
+    `SelfcheckTimeout` is raised — the connection is never left working behind the caller."""
+    if postgres_url:
+        lock = check("lock", "skipped", "PostgreSQL: nodes are listed by GET /nodes")
+        return [lock, *_on_postgres(postgres_url, deadline)]
+    lock = check("lock", "ok", f"held by gateway pid {holder}" if holder else "no gateway running")
+    if not db_path.exists():
+        raise FileNotFoundError(f"no database at {db_path} (has the gateway run yet?)")
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10.0, check_same_thread=False)
+    timer = _interrupter(db.interrupt, deadline)
+    try:
+        return [lock, *database_checks(db, postgres=False, holder=holder)]
+    except sqlite3.OperationalError as exc:
+        if timer is not None and timer.fired:
+            raise SelfcheckTimeout(f"selfcheck exceeded {deadline:g}s deadline") from exc
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+        db.close()
+
+
+def _on_postgres(url: str, deadline: float | None) -> list[dict[str, Any]]:
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=5) as db:
+        db.read_only = True
+        if deadline is not None:
+            db.execute(f"SET statement_timeout = {int(deadline * 1000)}")
+        try:
+            return database_checks(db, postgres=True, holder=None)
+        except psycopg.errors.QueryCanceled as exc:
+            raise SelfcheckTimeout(f"selfcheck exceeded {deadline:g}s deadline") from exc
+
+
+class _Timer(threading.Timer):
+    fired = False
+
+
+def _interrupter(interrupt: Callable[[], None], deadline: float | None) -> _Timer | None:
+    if deadline is None:
+        return None
+
+    def fire() -> None:
+        timer.fired = True
+        interrupt()
+
+    timer = _Timer(deadline, fire)
+    timer.daemon = True
+    timer.start()
+    return timer
