@@ -25,7 +25,12 @@ GROUPS = {
     "db": "ductile.cli.db_cmd",
 }
 # command → module with `register(app)` (single commands at the top level)
-COMMANDS = {"events": "ductile.cli.events_cmd", "mcp": "ductile.cli.mcp_cmd", "api": "ductile.cli.api_cmd"}
+COMMANDS = {
+    "events": "ductile.cli.events_cmd",
+    "mcp": "ductile.cli.mcp_cmd",
+    "api": "ductile.cli.api_cmd",
+    "skills": "ductile.cli.skills_cmd",
+}
 
 
 def build(only: str | None = None) -> typer.Typer:

@@ -10,7 +10,7 @@ import typer
 
 from ductile import logs
 from ductile.api.listen import ListenError
-from ductile.cli import breaker_cmd, db_cmd, system_reload, system_service, system_tools, target
+from ductile.cli import breaker_cmd, db_cmd, skills_cmd, system_reload, system_service, system_tools, target
 from ductile.cli import client_views as views
 from ductile.cli.common import ConfigOption, JsonOption, TokenOption, fail
 from ductile.config import ConfigError
@@ -26,6 +26,7 @@ system_service.register(app)
 breaker_cmd.register(app)
 db_cmd.register(app)  # ductile system nodes
 system_reload.register(app)  # ductile system reload
+skills_cmd.register(app)  # ductile system skills (Ductile's place for it; also `ductile skills`)
 
 
 @app.command("start")

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False  # not `typing`: the start-up fast path (fast.py) imports this module
+if TYPE_CHECKING:
+    from ductile.config import ApiConfig
+
 FALLBACK_URL = "http://127.0.0.1:8080"
 
 
@@ -20,8 +24,12 @@ def config_api_url(config: str | None) -> str | None:
     except ConfigError:
         return None
     api = loaded.config.api
-    if not api.enabled:
-        return None
+    return listen_url(api) if api.enabled else None
+
+
+def listen_url(api: ApiConfig) -> str:
+    """The base URL a client on this host uses for `api.listen`: a wildcard address is reached on
+    loopback, an IPv6 host is bracketed. Whether the API is enabled is the caller's question."""
     host = api.host if api.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{api.port}"

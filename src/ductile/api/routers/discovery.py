@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from ductile.api.app import ApiError
 from ductile.api.deps import bearer, require
 from ductile.api.schemas import errors, scoped
+from ductile.skills import skill_list, tier
 from ductile.store.offload import off_loop
 from ductile.timeutil import to_text, utcnow
 
@@ -34,36 +35,8 @@ DESCRIPTION = "Automation runtime AI agents can run, debug, and build for."
     dependencies=[Depends(require(None))],
 )
 async def skills(request: Request) -> dict[str, Any]:
-    registry = request.app.state.gateway.registry
-    out: list[dict[str, Any]] = []
-    for name, inst in sorted(registry.instances.items()):
-        for command in sorted(inst.plugin.manifest.commands, key=lambda c: c.name):
-            skill: dict[str, Any] = {"name": f"plugin.{name}.{command.name}", "kind": "plugin"}
-            if command.description:
-                skill["description"] = command.description
-            skill.update(
-                {
-                    "endpoint": f"/plugin/{name}/{command.name}",
-                    "tier": "WRITE" if command.type == "write" else "READ",
-                    "plugin": name,
-                    "command": command.name,
-                }
-            )
-            out.append(skill)
-    graph = request.app.state.gateway.graph
-    for name, pipeline in sorted(graph.pipelines.items()):
-        out.append(
-            {
-                "name": f"pipeline.{name}",
-                "kind": "pipeline",
-                "endpoint": f"/pipeline/{name}",
-                "pipeline": name,
-                "trigger": pipeline.on or pipeline.on_hook,
-                "execution_mode": pipeline.execution_mode,
-                "timeout_secs": int(pipeline.timeout),
-            }
-        )
-    return {"skills": out}
+    gateway = request.app.state.gateway
+    return {"skills": skill_list(gateway.registry, gateway.graph)}
 
 
 @router.get(
@@ -107,7 +80,7 @@ async def plugin_openapi(name: str, request: Request) -> dict[str, Any]:
             "post": {
                 "operationId": f"{name}_{command.name}".replace("-", "_"),
                 "summary": command.description or f"{name} {command.name}",
-                "x-ductile-tier": "WRITE" if command.type == "write" else "READ",
+                "x-ductile-tier": tier(command.type),
                 "requestBody": {"required": False, "content": {"application/json": {"schema": body_schema}}},
                 "responses": {
                     "202": {
