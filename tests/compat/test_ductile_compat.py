@@ -369,6 +369,10 @@ def l1_stop_restart(gw: GatewayProcess) -> None:
         assert out.stderr.strip() == (
             f"ductile system {action} does not exist — the service manager owns the daemon lifecycle."
         )
+    for args in (("relay",), ("relay", "send", "peer", "--event", "x.y")):  # accepted noun, not supported
+        out = cli(*args)
+        assert out.returncode == 1 and out.stdout == ""
+        assert out.stderr.startswith("ductile relay is not supported here") and "ductile api" in out.stderr
 
 
 def l2_version(gw: GatewayProcess) -> None:

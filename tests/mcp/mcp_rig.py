@@ -38,6 +38,9 @@ EXPECTED_TOOLS = {  # what every MCP server lists, whatever its token
     "list_breakers",
     "get_config",
     "reset_breaker",
+    "get_topology",
+    "check_config",
+    "check_database",
 }
 
 ECHO = """\

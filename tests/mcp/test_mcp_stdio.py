@@ -263,6 +263,20 @@ async def test_an_agent_reads_the_running_config_without_secrets(gw: GatewayProc
     assert "403" in text and "system:ro" in text
 
 
+async def test_an_agent_reads_the_wiring_and_checks_config_and_database(gw: GatewayProcess) -> None:
+    async with mcp_client(gw.url, ADMIN_TOKEN) as client:
+        topology = body(await client.call_tool("get_topology", {}))
+        doctor = body(await client.call_tool("check_config", {}))
+        selfcheck = body(await client.call_tool("check_database", {}))
+    assert "echo" in {p["name"] for p in topology["plugins"]} and "signals" in topology
+    assert doctor["ok"] is True and doctor["checks"] == []
+    assert selfcheck["ok"] is True and {c["name"] for c in selfcheck["checks"]} >= {"integrity", "schema"}
+    async with mcp_client(gw.url, JOBS_TOKEN) as client:
+        for tool in ("get_topology", "check_config", "check_database"):
+            text = error_text(await client.call_tool(tool, {}))
+            assert "403" in text and "system:ro" in text
+
+
 async def test_health_needs_no_scope(gw: GatewayProcess) -> None:
     async with mcp_client(gw.url, CATALOG_TOKEN) as client:
         health = body(await client.call_tool("gateway_health", {}))

@@ -30,6 +30,7 @@ COMMANDS = {
     "mcp": "ductile.cli.mcp_cmd",
     "api": "ductile.cli.api_cmd",
     "skills": "ductile.cli.skills_cmd",
+    "relay": "ductile.cli.relay_cmd",
 }
 
 

@@ -161,6 +161,28 @@ TOOLS: tuple[ToolSpec, ...] = (
         "plugin config, schedules, retry and timeouts, pipelines, webhooks, token names and scopes.",
     ),
     ToolSpec(
+        "get_topology",
+        "get",
+        "/topology",
+        "How the automation is wired: each plugin's declared outputs (events its commands emit) and "
+        "inputs (events pipelines route to it), and per event its producers and consumers. Use it to "
+        "answer 'what happens when X arrives' or 'who consumes what this plugin sends'.",
+    ),
+    ToolSpec(
+        "check_config",
+        "get",
+        "/system/doctor",
+        "`ductile config check` on the config files as they are on disk now (what a reload or restart "
+        "would meet): ok, and one check per problem (fail) or warning (warn) with the key path.",
+    ),
+    ToolSpec(
+        "check_database",
+        "get",
+        "/system/selfcheck",
+        "The database's health beside the running gateway: integrity, schema version, job status "
+        "invariants, running jobs. ok is false when any check fails.",
+    ),
+    ToolSpec(
         "list_breakers",
         "get",
         "/breakers",
