@@ -133,7 +133,7 @@ def _include_optional(app: FastAPI) -> None:
     import importlib
 
     # discovery before plugins: its GET /plugin/{name}/openapi.json must answer 405s with `Allow: GET`
-    routers = ("jobs", "lineage", "discovery", "plugins", "pipelines", "schedules", "events", "system", "breakers", "nodes", "reload")
+    routers = ("jobs", "lineage", "discovery", "plugins", "pipelines", "schedules", "events", "system", "breakers", "nodes", "reload", "stopwatch")
     for name in (*routers, "metrics", "actions"):
         try:
             module = importlib.import_module(f"ductile.api.routers.{name}")
