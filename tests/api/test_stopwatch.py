@@ -50,7 +50,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     # max_subs 3: of the objects fetch, token=…, parse count; the nameless one and "late" do not
     make_plugin(root / "plugins", "timer", TIMER, extra={"stopwatch": {"max_subs": 3}})
     port = free_port()
-    config = base_config([root / "plugins"], {"timer": {}, "idle": {"uses": "timer"}}, port=port)
+    config = base_config([root / "plugins"], {"timer": {}, "idle": {"uses": "timer"}, "off": {"uses": "timer", "enabled": False}}, port=port)
     config["pipelines"] = [
         {
             "name": "timed",
@@ -133,6 +133,8 @@ def test_subs_only_when_asked_and_allowed(gw: GatewayProcess) -> None:
 def test_a_configured_plugin_without_runs_has_no_steps(gw: GatewayProcess) -> None:
     answer = get(gw, "/stopwatch/idle", window="5m", include_subs="true")
     assert answer.status_code == 200 and answer.json()["steps"] == []
+    disabled = get(gw, "/stopwatch/off")  # configured, not running: its history (none), not a 404
+    assert disabled.status_code == 200 and disabled.json()["steps"] == []
 
 
 def test_bad_window_unknown_plugin_and_bad_flag(gw: GatewayProcess) -> None:
@@ -148,7 +150,7 @@ def test_bad_window_unknown_plugin_and_bad_flag(gw: GatewayProcess) -> None:
     assert flag.status_code == 400 and flag.json()["error"].startswith("include_subs:")
     missing = get(gw, "/stopwatch/ghost")
     assert missing.status_code == 404
-    assert missing.json()["error"] == "plugin not found: 'ghost' (known: idle, timer)"
+    assert missing.json()["error"] == "plugin not found: 'ghost' (known: idle, off, timer)"
 
 
 def test_scopes(gw: GatewayProcess) -> None:
