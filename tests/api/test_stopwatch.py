@@ -50,7 +50,11 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     # max_subs 3: of the objects fetch, token=…, parse count; the nameless one and "late" do not
     make_plugin(root / "plugins", "timer", TIMER, extra={"stopwatch": {"max_subs": 3}})
     port = free_port()
-    config = base_config([root / "plugins"], {"timer": {}, "idle": {"uses": "timer"}, "off": {"uses": "timer", "enabled": False}}, port=port)
+    config = base_config(
+        [root / "plugins"],
+        {"timer": {}, "idle": {"uses": "timer"}, "off": {"uses": "timer", "enabled": False}},
+        port=port,
+    )
     config["pipelines"] = [
         {
             "name": "timed",
