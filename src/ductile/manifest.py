@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ductile.config_yaml import parse_yaml
+from ductile.stopwatch import DEFAULT_MAX_SUBS, MAX_SUBS_RANGE
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,23 @@ class FactOutput(BaseModel):
     compatibility_view: str | None = None
 
 
+class StopwatchSpec(BaseModel):
+    """`stopwatch:` in a manifest (Ductile's): how many `ductile_stopwatch_subs` entries of one
+    response the stopwatch counts. Out of range refuses the plugin at load, as Ductile does, so
+    a typo cannot silently become the default."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    max_subs: int = DEFAULT_MAX_SUBS
+
+    @field_validator("max_subs", mode="before")
+    @classmethod
+    def _in_range(cls, value: Any) -> Any:
+        low, high = MAX_SUBS_RANGE
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"got {value!r} (accepted: an integer {low}..{high}; default {DEFAULT_MAX_SUBS})")
+        return value
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -80,6 +98,7 @@ class Manifest(BaseModel):
     concurrency_safe: bool = True
     config_keys: ConfigKeys = Field(default_factory=ConfigKeys)
     fact_outputs: list[FactOutput] = Field(default_factory=list)
+    stopwatch: StopwatchSpec = Field(default_factory=StopwatchSpec)
 
     @field_validator("version", mode="before")
     @classmethod

@@ -59,6 +59,7 @@ ROUTES: list[tuple[str, str, int]] = [
     ("GET", "/plugin/{name}/openapi.json", 200),
     ("GET", "/analytics/summary", 200),
     ("GET", "/analytics/queue", 200),
+    ("GET", "/stopwatch/{plugin}", 200),
     ("GET", "/breakers", 200),
     ("GET", "/breakers/{plugin}", 200),
     ("POST", "/breakers/{plugin}/{command}/reset", 200),
@@ -226,6 +227,8 @@ def test_sql_metacharacters_elsewhere_are_exact_4xx(gw: GatewayProcess, value: s
     error(httpx.post(f"{gw.url}/plugin/{segment}/poll", headers=AUTH), 400, "plugin not found")
     error(httpx.post(f"{gw.url}/plugin/alpha/{segment}", headers=AUTH), 400, "command not supported")
     error(httpx.get(f"{gw.url}/plugin-state", params={"plugin": value}, headers=AUTH), 404, "unknown plugin")
+    error(httpx.get(f"{gw.url}/stopwatch/{segment}", headers=AUTH), 404, "plugin not found")
+    error(httpx.get(f"{gw.url}/stopwatch/alpha", params={"window": value}, headers=AUTH), 400, "invalid window")
 
 
 TRAVERSAL = [

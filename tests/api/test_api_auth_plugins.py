@@ -27,6 +27,7 @@ MATRIX: list[tuple[str, str, set[str] | None]] = [
     ("GET", "/schedules", STATUS),
     ("GET", "/analytics/summary", STATUS),
     ("GET", "/analytics/queue", STATUS),
+    ("GET", "/stopwatch/alpha?include_subs=true", STATUS),
     ("GET", "/plugins", None),  # any valid token
     ("GET", "/skills", None),
     ("GET", "/.well-known/ai-plugin.json", None),

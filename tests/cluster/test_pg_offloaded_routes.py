@@ -1,6 +1,6 @@
 """The routes whose store calls run on the store's threads on PostgreSQL (store/offload.py) answer
 as on SQLite: a synchronous pipeline trigger (its enqueue, the tree it waits for and the body
-built from it), /metrics' queue counts, both schedule lists, and a bulk cancel."""
+built from it), the stopwatch, /metrics' queue counts, both schedule lists, and a bulk cancel."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ def test_pipeline_trigger_metrics_schedule_lists_and_bulk_cancel_on_postgresql(
         assert started.status_code == 200, started.text
         body = started.json()
         assert body["status"] == "succeeded" and [j["job_id"] for j in body["tree"]] == [body["job_id"]]
+        timed = client.get("/stopwatch/rec", params={"include_subs": "true", "window": "5m"})
+        assert timed.status_code == 200, timed.text
+        step = next(s for s in timed.json()["steps"] if s["step"] == "step_1")
+        assert step["sample_count"] == 1 and len(step["trend_p95_ms"]) == 60 and step["subs"] == []
         scrape = client.get("/metrics")
         assert scrape.status_code == 200, scrape.text
         assert 'ductile_jobs{status="succeeded"}' in scrape.text

@@ -463,6 +463,44 @@ def ours_job_retry_and_cancel(gw: GatewayProcess) -> None:
     assert late.returncode == 1 and "already failed" in late.stderr
 
 
+def stopwatch_route(gw: GatewayProcess) -> None:
+    """Ductile's GET /stopwatch/{p}: shape, default window, the window 400 and subs downgraded."""
+    run_job(gw, "echo")
+    with api(gw) as client:
+        body = client.get("/stopwatch/echo").json()
+        bad = client.get("/stopwatch/echo", params={"window": "2h"})
+    assert body["plugin"] == "echo" and body["window"] == "1h" and body["captured_at"].endswith("Z")
+    [step] = body["steps"]
+    assert step["step"] == "" and step["sample_count"] >= 1 and len(step["trend_p95_ms"]) == 60
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid window (use 5m, 1h, 24h, 7d, or 30d)"
+    with api(gw, "status-only-token-01") as client:  # jobs:status:ro without jobs:result:ro
+        downgraded = client.get("/stopwatch/echo", params={"include_subs": "true"})
+    assert downgraded.status_code == 200 and "subs" not in downgraded.json()["steps"][0]
+
+
+def stopwatch_cli(gw: GatewayProcess) -> None:
+    """`ductile stopwatch prune|prune-subs` with Ductile's flags and wording."""
+    dry = cli(
+        "stopwatch",
+        "prune-subs",
+        "--older-than",
+        "30d",
+        "--plugin",
+        "echo",
+        "--dry-run",
+        "--config",
+        str(gw.config_dir),
+    )
+    assert dry.returncode == 0 and dry.stdout.startswith("would clear subs on 0 job_stopwatch row(s) older than ")
+    assert dry.stdout.rstrip().endswith("(plugin=echo)")
+    out = cli("stopwatch", "prune", "--older-than", "1w", "--json", "--config", str(gw.config_dir))
+    body = json.loads(out.stdout)
+    assert body["action"] == "prune" and body["affected"] == 0 and body["dry_run"] is False
+    assert body["filters"] == {"plugin": None, "step": None, "status": None, "span": None}
+    missing = cli("stopwatch", "prune", "--config", str(gw.config_dir))
+    assert missing.returncode == 1 and "--older-than" in missing.stderr
+
+
 ROWS: dict[str, Callable[..., None]] = {
     "C1": c1_state_alias,
     "C2": c2_nameless_tokens,
@@ -496,6 +534,8 @@ ROWS: dict[str, Callable[..., None]] = {
     "L12": l12_selfcheck,
     "L13": l13_config_get,
     "ours-retry-cancel": ours_job_retry_and_cancel,
+    "stopwatch-route": stopwatch_route,
+    "stopwatch-cli": stopwatch_cli,
 }
 
 

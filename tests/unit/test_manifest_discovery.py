@@ -117,12 +117,29 @@ def test_one_bad_plugin_does_not_stop_the_others(tmp_path):
         ({"entrypoint": "/bin/sh"}, "entrypoint '/bin/sh' is absolute (must be relative to the plugin dir)"),
         ({"entrypoint": "../run"}, "entrypoint '../run' contains '..'"),
         ({"entrypoint": "missing.py"}, "entrypoint 'missing.py' does not exist"),
+        (
+            {"stopwatch": {"max_subs": 0}},
+            "invalid manifest: stopwatch.max_subs: Value error, got 0 (accepted: an integer 1..256; default 32)",
+        ),
+        (
+            {"stopwatch": {"max_subs": 257}},
+            "invalid manifest: stopwatch.max_subs: Value error, got 257 (accepted: an integer 1..256; default 32)",
+        ),
+        ({"stopwatch": {"max_subs": "8"}}, "invalid manifest: stopwatch.max_subs: Value error, got '8' (accepted"),
     ],
 )
 def test_manifest_refusals_name_the_file_and_reason(tmp_path, manifest, reason):
     plugin(tmp_path, manifest.pop("name", "p"), dirname="p", **manifest)
     problem = only_problem(tmp_path)
     assert problem.startswith(f"{tmp_path / 'p' / 'manifest.yaml'}: {reason}"), problem
+
+
+@pytest.mark.parametrize(
+    ("stopwatch", "max_subs"), [(None, 32), ({}, 32), ({"max_subs": 1}, 1), ({"max_subs": 256}, 256)]
+)
+def test_stopwatch_max_subs_defaults_to_32_and_accepts_1_to_256(tmp_path, stopwatch, max_subs):
+    plugin(tmp_path, "p", stopwatch=stopwatch)
+    assert discover([tmp_path]).plugins["p"].manifest.stopwatch.max_subs == max_subs
 
 
 def test_version_is_tolerated_when_absent(tmp_path):

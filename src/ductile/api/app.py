@@ -146,6 +146,7 @@ def _include_optional(app: FastAPI) -> None:
         "breakers",
         "nodes",
         "reload",
+        "stopwatch",
     )
     for name in (*routers, "metrics", "actions"):
         try:

@@ -41,6 +41,11 @@ def _one(params: QueryParams | Mapping[str, str], name: str) -> str | None:
     return values[0] if values else None
 
 
+def one(params: QueryParams | Mapping[str, str], name: str) -> str | None:
+    """The parameter's value as sent (None when absent); given twice is a BadParam."""
+    return _one(params, name)
+
+
 def text(params: QueryParams | Mapping[str, str], name: str) -> str | None:
     value = _one(params, name)
     if value is None:

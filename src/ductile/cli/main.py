@@ -23,6 +23,7 @@ GROUPS = {
     "schedule": "ductile.cli.schedule_cmd",
     "job": "ductile.cli.job_cmd",
     "db": "ductile.cli.db_cmd",
+    "stopwatch": "ductile.cli.stopwatch_cmd",
 }
 # command → module with `register(app)` (single commands at the top level)
 COMMANDS = {

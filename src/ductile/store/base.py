@@ -42,7 +42,9 @@ from ductile.store.webhooks import Delivery, WebhookJob
 
 if TYPE_CHECKING:
     from ductile.breaker.state import Change
+    from ductile.stopwatch import Sample
     from ductile.store.errors import StoreUnavailable
+    from ductile.store.stopwatch import StopwatchFilter
     from ductile.store.strips import History, HistoryRequest, Skip, SkipRequest
 
 STATE_LIMIT = 1024 * 1024
@@ -258,6 +260,21 @@ class Store(Protocol):
         oldest first; children are the jobs routing started from that event."""
 
     def status_counts(self) -> dict[str, int]: ...
+
+    # -- stopwatch (store/stopwatch.py: the attempts are the timing ledger; no table of its own) --
+    def stopwatch_samples(
+        self, plugin: str, since: datetime, until: datetime, *, max_subs: int | None, limit: int
+    ) -> tuple[list[Sample], bool]:
+        """The plugin's timed attempts started in [since, until], newest first, at most `limit`,
+        and whether there were more; with `max_subs`, each one's first `max_subs` sub-span objects
+        (JSON text). Safe to call from a worker thread: it never holds the writer's connection."""
+
+    def stopwatch_count(self, match: StopwatchFilter, limit: int) -> int:
+        """How many timed attempts `match` selects, counting at most `limit`."""
+
+    def stopwatch_clear_subs(self, match: StopwatchFilter, limit: int) -> int:
+        """Remove `ductile_stopwatch_subs` (or only the entries named `match.span`) from the stored
+        responses of the oldest `limit` attempts `match` selects, in one transaction; how many changed."""
 
     def count_active(self, plugin: str, command: str, dedupe_key: str) -> int: ...
 

@@ -42,6 +42,7 @@ from ductile.store.pruning import Pruning
 from ductile.store.routing import Dialect
 from ductile.store.sqlite import _job
 from ductile.store.sqlite_actions import SqliteActions
+from ductile.store.stopwatch import StopwatchReads
 from ductile.store.strips import StripReads
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class PostgresStore(
     PgUiSessions,
     PostgresReads,
     StripReads,
+    StopwatchReads,
     SqliteActions,
     SqliteBreakers,
     Pruning,

@@ -37,6 +37,7 @@ from ductile.store.routing import EntryJob, Routing, insert_entries
 from ductile.store.sqlite_actions import SqliteActions, insert_bulk_action
 from ductile.store.sqlite_enqueue import _enqueue_in
 from ductile.store.sqlite_reads import SqliteSearch
+from ductile.store.stopwatch import StopwatchReads
 from ductile.store.strips import StripReads
 from ductile.store.webhooks import Delivery, WebhookJob, enqueue_deliveries, enqueue_delivery
 from ductile.timeutil import to_text
@@ -87,7 +88,7 @@ def _job(r: Sequence[Any]) -> Job:
     )
 
 
-class SqliteStore(SqliteSearch, StripReads, SqliteActions, SqliteBreakers, Pruning):
+class SqliteStore(SqliteSearch, StripReads, StopwatchReads, SqliteActions, SqliteBreakers, Pruning):
     """See `ductile.store.base.Store` for the contract of each method; the reads (jobs, pages,
     counts, attempts, lineage) live in `sqlite_reads` (`SqliteSearch` and the shared `SqliteReads`)."""
 

@@ -136,6 +136,7 @@ ENDPOINTS = [
     {"method": "GET", "path": "/plugin/{name}/openapi.json", "scope": "any token", "what": "one plugin's API"},
     {"method": "GET", "path": "/analytics/summary", "scope": "jobs:status:ro", "what": "finished jobs, 24h"},
     {"method": "GET", "path": "/analytics/queue", "scope": "jobs:status:ro", "what": "queued/running by plugin"},
+    {"method": "GET", "path": "/stopwatch/{plugin}", "scope": "jobs:status:ro", "what": "latency percentiles"},
     {"method": "GET", "path": "/schedules", "scope": "jobs:status:ro", "what": "every schedule and its next due time"},
     {"method": "POST", "path": "/schedules/{plugin}/{schedule_id}/pause", "scope": "plugin:rw", "what": "pause"},
     {"method": "POST", "path": "/schedules/{plugin}/{schedule_id}/resume", "scope": "plugin:rw", "what": "resume"},
