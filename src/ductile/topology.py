@@ -5,6 +5,9 @@ manifests *declare* (`commands[].values.emit[].event`); consumers are what the c
 *route* to each step (see `routed_inputs`). A plugin a route names but the
 registry does not hold (disabled, or its plugin not found) is listed with `active: false` so the
 picture shows the gap instead of hiding it.
+
+`routing_pipelines` and `plugin_wiring` serve the dashboard's plugin page (its Wiring section):
+they read the same walk and the same document, so the page and `GET /topology` cannot disagree.
 """
 
 from __future__ import annotations
@@ -119,6 +122,72 @@ def topology(manifests: Mapping[str, Manifest], graph: Graph, version: str, capt
         for s in sorted({*producers, *consumers})
     ]
     return {"version": version, "captured_at": captured_at, "plugins": plugins, "signals": signals}
+
+
+def routing_pipelines(graph: Graph, manifests: Mapping[str, Manifest]) -> dict[tuple[str, str], list[str]]:
+    """(plugin, signal) -> the sorted names of the pipelines that route `signal` to a step of
+    `plugin`. The same walk as `topology`'s inputs (`routed_inputs`), kept out of the document so
+    `GET /topology` keeps Ductile's shape; the dashboard uses it to say *which* pipeline routes."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for signal, dispatch in routed_inputs(graph, manifests):
+        found.setdefault((dispatch.plugin, signal), set()).add(dispatch.pipeline)
+    return {key: sorted(names) for key, names in sorted(found.items())}
+
+
+def plugin_wiring(
+    doc: Mapping[str, Any], name: str, routes: Mapping[tuple[str, str], list[str]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """One plugin's slice of a `topology` document, grouped by event for its page.
+
+    `receives`: each event routed to the plugin, with the plugins declaring it (`producers`, each
+    with the commands that emit it) and the pipelines routing it (from `routes`, may be empty).
+    `sends`: each event the plugin declares, with its emitting commands and the plugins it is
+    routed to (`consumers`, each with the pipelines doing it). A plugin is `active` when the
+    document lists it as running: only those have a page to link to. `implicit` marks the
+    silent-step event, which no manifest declares because the router sends it."""
+    routes = routes or {}
+    signals = {s["name"]: s for s in doc.get("signals", ())}
+    active = {p["name"] for p in doc.get("plugins", ()) if p.get("active")}
+    entry = next((p for p in doc.get("plugins", ()) if p["name"] == name), {})
+
+    def by_plugin(ends: Iterable[Mapping[str, str]], routed: str | None = None) -> list[dict[str, Any]]:
+        """Ends grouped by plugin; with `routed` (a signal), each with the pipelines routing it there."""
+        grouped: dict[str, set[str]] = {}
+        for end in ends:
+            grouped.setdefault(end["plugin"], set()).add(end["command"])
+        out = []
+        for plugin, commands in sorted(grouped.items()):
+            item: dict[str, Any] = {"plugin": plugin, "commands": sorted(commands), "active": plugin in active}
+            if routed is not None:
+                item["pipelines"] = list(routes.get((plugin, routed), ()))
+            out.append(item)
+        return out
+
+    def commands_by_signal(edges: Iterable[Mapping[str, str]]) -> dict[str, list[str]]:
+        grouped: dict[str, set[str]] = {}
+        for edge in edges:
+            grouped.setdefault(edge["signal"], set()).add(edge["command"])
+        return {signal: sorted(commands) for signal, commands in sorted(grouped.items())}
+
+    receives = [
+        {
+            "signal": signal,
+            "commands": commands,
+            "producers": by_plugin(signals.get(signal, {}).get("producers", ())),
+            "pipelines": list(routes.get((name, signal), ())),
+            "implicit": signal == STEP_SUCCEEDED,
+        }
+        for signal, commands in commands_by_signal(entry.get("inputs", ())).items()
+    ]
+    sends = [
+        {
+            "signal": signal,
+            "commands": commands,
+            "consumers": by_plugin(signals.get(signal, {}).get("consumers", ()), routed=signal),
+        }
+        for signal, commands in commands_by_signal(entry.get("outputs", ())).items()
+    ]
+    return {"receives": receives, "sends": sends}
 
 
 def _edges(pairs: Iterable[Edge]) -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ deadline (5 s and 10 s) and answer 504 when it passes instead of holding the cal
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends
 
@@ -17,6 +17,10 @@ from ductile.api.app import ApiError
 from ductile.api.deps import bearer, gateway, require
 from ductile.api.schemas import errors, scoped
 from ductile.timeutil import to_text, utcnow
+
+if TYPE_CHECKING:
+    from ductile.manifest import Manifest
+    from ductile.pipelines.compile import Graph
 
 router = APIRouter(tags=["system"], dependencies=[Depends(bearer), Depends(require("system:ro"))])
 
@@ -42,8 +46,15 @@ REPORT = (
 async def topology(gw: Any = Depends(gateway)) -> dict[str, Any]:
     from ductile.topology import topology as build
 
-    manifests = {name: inst.plugin.manifest for name, inst in gw.registry.instances.items()}
-    return build(manifests, gw.graph, gw.version, to_text(utcnow()))
+    manifests, graph = topology_sources(gw)
+    return build(manifests, graph, gw.version, to_text(utcnow()))
+
+
+def topology_sources(gw: Any) -> tuple[dict[str, Manifest], Graph]:
+    """What the topology is built from: each running instance's manifest and the compiled graph,
+    each read once (a reload swaps them). The dashboard's plugin page reads them here too, so its
+    Wiring section and `GET /topology` come from the same inputs by the same rule."""
+    return {name: inst.plugin.manifest for name, inst in gw.registry.instances.items()}, gw.graph
 
 
 @router.get(

@@ -7,6 +7,12 @@ The manifest view is `api.routers.plugins.describe` (the API's own dict), and co
 through `ductile.redact` like every other read surface, because plugins keep credentials there.
 Schemas are shown twice on purpose: a field table people can scan, and the exact JSON for
 whoever writes a payload.
+
+The Wiring section (who sends this plugin events, who receives its events) is a slice of
+`GET /topology`, built from the same inputs by the same rule (`topology_sources`,
+`ductile.topology`). It shows how the whole automation is wired — other plugins and pipelines,
+not only this manifest — so it needs `system:ro` like `GET /topology`; without it the page says
+so and holds none of that data.
 """
 
 from __future__ import annotations
@@ -18,8 +24,11 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
+from ductile.api.routers.diagnostics import topology_sources
 from ductile.api.routers.plugins import describe, summary
 from ductile.redact import redact
+from ductile.timeutil import to_text, utcnow
+from ductile.topology import plugin_wiring, routing_pipelines, topology
 from ductile.ui.auth import UiSession, needs
 from ductile.ui.pages import page_router
 from ductile.ui.render import page
@@ -27,6 +36,7 @@ from ductile.ui.render import page
 router = page_router()
 
 SCOPE = "plugin:catalog:ro"
+WIRING_SCOPE = "system:ro"  # the scope of GET /topology, whose data the Wiring section shows
 MAX_JSON_CHARS = 64 * 1024  # a state blob past this is cut in the page (the API has it whole)
 MAX_SCHEMA_DEPTH = 4  # nested object properties listed this deep; the full JSON is beside them
 
@@ -147,6 +157,13 @@ def instance_settings(inst: Any) -> dict[str, Any]:
     }
 
 
+def wiring(gw: Any, name: str) -> dict[str, list[dict[str, Any]]]:
+    """`name`'s Receives and Sends, from the whole topology the API would return right now."""
+    manifests, graph = topology_sources(gw)
+    doc = topology(manifests, graph, gw.version, to_text(utcnow()))
+    return plugin_wiring(doc, name, routing_pipelines(graph, manifests))
+
+
 @router.get("/plugins", response_class=HTMLResponse)
 async def plugins(request: Request, session: UiSession = Depends(needs(SCOPE))) -> HTMLResponse:
     gw = request.app.state.gateway
@@ -203,4 +220,6 @@ async def plugin(name: str, request: Request, session: UiSession = Depends(needs
         settings=pretty(instance_settings(inst)),
         config_empty=not inst.spec.config,
         state=pretty(state) if state else None,
+        wiring=wiring(gw, name) if session.allows(WIRING_SCOPE) else None,
+        wiring_scope=WIRING_SCOPE,
     )
