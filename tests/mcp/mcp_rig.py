@@ -41,6 +41,7 @@ EXPECTED_TOOLS = {  # what every MCP server lists, whatever its token
     "get_topology",
     "check_config",
     "check_database",
+    "plugin_latency",
 }
 
 ECHO = """\

@@ -277,6 +277,20 @@ async def test_an_agent_reads_the_wiring_and_checks_config_and_database(gw: Gate
             assert "403" in text and "system:ro" in text
 
 
+async def test_an_agent_reads_a_plugins_latency(gw: GatewayProcess) -> None:
+    async with mcp_client(gw.url, ADMIN_TOKEN) as client:
+        queued = body(
+            await client.call_tool("invoke_plugin", {"plugin": "echo", "command": "poll", "payload": {"n": 1}})
+        )
+        assert (await wait_terminal(client, queued["job_id"]))["status"] == "succeeded"
+        latency = body(await client.call_tool("plugin_latency", {"plugin": "echo", "window": "1h"}))
+        assert latency["plugin"] == "echo" and latency["window"] == "1h"
+        direct = [s for s in latency["steps"] if s["step"] == ""]
+        assert direct and direct[0]["sample_count"] >= 1 and len(direct[0]["trend_p95_ms"]) == 60
+        text = error_text(await client.call_tool("plugin_latency", {"plugin": "nope"}))
+        assert "404" in text and "plugin not found" in text
+
+
 async def test_health_needs_no_scope(gw: GatewayProcess) -> None:
     async with mcp_client(gw.url, CATALOG_TOKEN) as client:
         health = body(await client.call_tool("gateway_health", {}))

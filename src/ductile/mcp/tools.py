@@ -161,6 +161,13 @@ TOOLS: tuple[ToolSpec, ...] = (
         "plugin config, schedules, retry and timeouts, pipelines, webhooks, token names and scopes.",
     ),
     ToolSpec(
+        "plugin_latency",
+        "get",
+        "/stopwatch/{plugin}",
+        "How long one plugin's runs take: per pipeline step, the count and p50/p95/p99 in ms over a "
+        "window (5m, 1h, 24h, 7d, 30d) and a 60-slice p95 trend. Use it for 'is it slower than usual'.",
+    ),
+    ToolSpec(
         "get_topology",
         "get",
         "/topology",
