@@ -88,17 +88,20 @@ def run(
     if not db_path.exists():
         raise FileNotFoundError(f"no database at {db_path} (has the gateway run yet?)")
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10.0, check_same_thread=False)
-    timer = _interrupter(db.interrupt, deadline)
+    watchdog = _Watchdog(db.interrupt, deadline) if deadline is not None else None
     try:
-        return [lock, *database_checks(db, postgres=False, holder=holder)]
+        checks = [lock, *database_checks(db, postgres=False, holder=holder)]
     except sqlite3.OperationalError as exc:
-        if timer is not None and timer.fired:
+        if watchdog is not None and watchdog.fired:
             raise SelfcheckTimeout(f"selfcheck exceeded {deadline:g}s deadline") from exc
         raise
     finally:
-        if timer is not None:
-            timer.cancel()
+        if watchdog is not None:
+            watchdog.stop()
         db.close()
+    if watchdog is not None and watchdog.fired:  # finished, but after the caller's deadline
+        raise SelfcheckTimeout(f"selfcheck exceeded {deadline:g}s deadline")
+    return checks
 
 
 def _on_postgres(url: str, deadline: float | None) -> list[dict[str, Any]]:
@@ -114,19 +117,28 @@ def _on_postgres(url: str, deadline: float | None) -> list[dict[str, Any]]:
             raise SelfcheckTimeout(f"selfcheck exceeded {deadline:g}s deadline") from exc
 
 
-class _Timer(threading.Timer):
-    fired = False
+class _Watchdog:
+    """Interrupts the connection once the deadline passes, and again every few milliseconds until
+    stopped: `interrupt()` only stops a statement that is running at that moment, so one call
+    landing between two statements would let the next one run to its end."""
 
+    def __init__(self, interrupt: Callable[[], None], deadline: float):
+        self.fired = False
+        self._done = threading.Event()
+        self._interrupt = interrupt
+        self._deadline = deadline
+        self._thread = threading.Thread(target=self._watch, name="selfcheck-deadline", daemon=True)
+        self._thread.start()
 
-def _interrupter(interrupt: Callable[[], None], deadline: float | None) -> _Timer | None:
-    if deadline is None:
-        return None
+    def _watch(self) -> None:
+        if self._done.wait(self._deadline):
+            return
+        self.fired = True
+        while not self._done.is_set():
+            self._interrupt()
+            self._done.wait(0.005)
 
-    def fire() -> None:
-        timer.fired = True
-        interrupt()
-
-    timer = _Timer(deadline, fire)
-    timer.daemon = True
-    timer.start()
-    return timer
+    def stop(self) -> None:
+        """Before the connection closes: no interrupt may reach a closed connection."""
+        self._done.set()
+        self._thread.join()
