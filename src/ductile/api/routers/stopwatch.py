@@ -13,7 +13,8 @@ pass the one redaction rule like any other plugin output.
 The read can be large (a 30d window on a busy plugin), so it never runs on the event loop: on
 PostgreSQL through the store's executor (`off_loop`), on SQLite on a worker thread with its own
 connection (never the dispatcher's). At most two run at once per gateway, and each reads at most
-`MAX_SAMPLES` samples, the newest (`truncated: true` when there were more).
+`MAX_SAMPLES` samples, the newest (`truncated: true` when there were more). The dashboard's
+Latency section (ui/latency.py) reads through the same `read_stopwatch`, under the same limit.
 """
 
 from __future__ import annotations
@@ -115,18 +116,81 @@ async def stopwatch(
         include_subs = params.flag(request.query_params, "include_subs")
     except (ValueError, params.BadParam) as exc:
         raise ApiError(400, str(exc))
-    instance = gw.registry.get(plugin)  # a disabled instance is configured but has no manifest loaded
-    max_subs = instance.plugin.manifest.stopwatch.max_subs if instance is not None else sw.DEFAULT_MAX_SUBS
     shown = include_subs and principal.allows("jobs:result:ro")
-    semaphore = getattr(request.app.state, "stopwatch_reads", None)
+    body = await read_stopwatch(request.app.state, gw.store, plugin, name, shown, max_subs_of(gw, plugin))
+    return JSONResponse(body)  # no `wait`: always an answer
+
+
+def max_subs_of(gw: Any, plugin: str) -> int:
+    """The manifest's `stopwatch.max_subs`; a disabled instance is configured but has no manifest
+    loaded, so it gets the default."""
+    instance = gw.registry.get(plugin)
+    return instance.plugin.manifest.stopwatch.max_subs if instance is not None else sw.DEFAULT_MAX_SUBS
+
+
+def read_limit(state: Any) -> asyncio.Semaphore:
+    """The gateway's one limit on stopwatch reads (`CONCURRENT_READS`), kept on `app.state` so the
+    API route and the dashboard's Latency section share it: two reads at once in all, not per caller."""
+    semaphore = getattr(state, "stopwatch_reads", None)
     if semaphore is None:
-        semaphore = request.app.state.stopwatch_reads = asyncio.Semaphore(CONCURRENT_READS)
-    async with semaphore:
-        if blocking(gw.store):
-            body = await off_loop(gw.store, stopwatch_body, gw.store, plugin, name, shown, max_subs)
-        else:
-            body = await asyncio.to_thread(stopwatch_body, gw.store, plugin, name, shown, max_subs)
-    return JSONResponse(body)
+        semaphore = state.stopwatch_reads = asyncio.Semaphore(CONCURRENT_READS)
+    return semaphore
+
+
+# Reads started with `wait`: held here until they finish, so one its caller stopped waiting for
+# (or whose request was cancelled) is not garbage-collected mid-read.
+_running: set[asyncio.Future[Any]] = set()
+
+
+async def read_stopwatch(
+    state: Any, store: Any, plugin: str, window: str, with_subs: bool, max_subs: int, *, wait: float | None = None
+) -> dict[str, Any] | None:
+    """`stopwatch_body(...)` under the gateway's read limit, never on the event loop: the one
+    way both `GET /stopwatch/{plugin}` and the dashboard read the stopwatch.
+
+    With `wait` (seconds) the caller gets None instead of waiting longer, for a page that must
+    not hang on a 30d read: a read still waiting for a slot is dropped; one already running
+    finishes in the background and keeps its slot until then, so the limit stays true (a worker
+    thread cannot be stopped midway, and releasing its slot early would let reads pile up)."""
+    semaphore = read_limit(state)
+    if wait is None:
+        async with semaphore:
+            return await _read(store, plugin, window, with_subs, max_subs)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    try:
+        async with asyncio.timeout(wait):
+            await semaphore.acquire()
+    except TimeoutError:
+        return None
+    try:
+        task = asyncio.ensure_future(_read(store, plugin, window, with_subs, max_subs))
+    except BaseException:
+        semaphore.release()
+        raise
+    task.add_done_callback(lambda _: semaphore.release())
+    _running.add(task)
+    task.add_done_callback(_forget)
+    try:
+        async with asyncio.timeout(max(0.0, deadline - loop.time())):
+            return await asyncio.shield(task)
+    except TimeoutError:
+        return None
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    """Drop a finished read, retrieving its error so asyncio does not log one nobody awaited."""
+    _running.discard(task)
+    if not task.cancelled():
+        task.exception()
+
+
+async def _read(store: Any, plugin: str, window: str, with_subs: bool, max_subs: int) -> dict[str, Any]:
+    """The read off the event loop: on PostgreSQL through the store's executor, on SQLite on a
+    worker thread (its own connection, never the dispatcher's)."""
+    if blocking(store):
+        return await off_loop(store, stopwatch_body, store, plugin, window, with_subs, max_subs)
+    return await asyncio.to_thread(stopwatch_body, store, plugin, window, with_subs, max_subs)
 
 
 def stopwatch_body(store: Any, plugin: str, window: str, with_subs: bool, max_subs: int) -> dict[str, Any]:

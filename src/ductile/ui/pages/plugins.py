@@ -13,6 +13,9 @@ The Wiring section (who sends this plugin events, who receives its events) is a 
 `ductile.topology`). It shows how the whole automation is wired — other plugins and pipelines,
 not only this manifest — so it needs `system:ro` like `GET /topology`; without it the page says
 so and holds none of that data.
+
+The Latency section (ui/latency.py) is `GET /stopwatch/{plugin}` read through the API's own
+function and limit; it needs `jobs:status:ro` like that route.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ductile.redact import redact
 from ductile.timeutil import to_text, utcnow
 from ductile.topology import plugin_wiring, routing_pipelines, topology
 from ductile.ui.auth import UiSession, needs
+from ductile.ui.latency import latency_section
 from ductile.ui.pages import page_router
 from ductile.ui.render import page
 
@@ -207,12 +211,15 @@ async def plugin(name: str, request: Request, session: UiSession = Depends(needs
     ]
     schedules = [{**s, "every": every_label(s["every_seconds"])} for s in detail["schedules"]]
     state = redact(gw.store.get_state(name))
+    latency = await latency_section(request, session, name)
     return page(
         request,
         session,
         "plugin.html",
         title=f"Plugin {name}",
+        status=400 if latency["error"] else 200,
         active="/ui/plugins",
+        latency=latency,
         plugin=detail,
         commands=commands,
         schedules=schedules,
