@@ -9,7 +9,10 @@ instance's 1 s timeout, `slow` jobs end `timed_out`), anything else succeeds at 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +140,17 @@ def login(page: Any, gw: GatewayProcess, role: str = "admin") -> Any:
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/ui/login" not in url)
     return page
+
+
+@contextmanager
+def signed_in_client(gw: GatewayProcess, token: str) -> Iterator[httpx.Client]:
+    """No browser: an HTTP client signed in through the login form (its session cookie), for
+    tests of what the server-rendered HTML itself holds."""
+    with httpx.Client(base_url=gw.url, timeout=10) as client:
+        form = client.get("/ui/login")
+        nonce = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        assert client.post("/ui/login", data={"token": token, "csrf_token": nonce}).status_code == 303
+        yield client
 
 
 def axe_problems(page: Any) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -219,15 +218,6 @@ def test_phone_width_has_no_horizontal_scroll(signed_in: Any) -> None:
 # --- server-rendered, no browser: the page's numbers are the API's ------------------------------
 
 
-@contextmanager
-def session(gw: GatewayProcess, token: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gw.url, timeout=10) as client:
-        form = client.get("/ui/login")
-        nonce = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
-        assert client.post("/ui/login", data={"token": token, "csrf_token": nonce}).status_code == 303
-        yield client
-
-
 ROW = re.compile(
     r'<tr data-step="(?P<step>[^"]*)">.*?data-col="count">(?P<count>\d+)<.*?data-col="p50">(?P<p50>\d+)<'
     r'.*?data-col="p95">(?P<p95>\d+)<.*?data-col="p99">(?P<p99>\d+)<.*?data-trend="(?P<trend>[\d,]+)"',
@@ -251,7 +241,7 @@ def page_steps(html: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("window", ["1h", "24h", "30d"])
 def test_html_numbers_equal_get_stopwatch(latency_gateway: GatewayProcess, window: str) -> None:
-    with session(latency_gateway, ADMIN_TOKEN) as client:
+    with rig.signed_in_client(latency_gateway, ADMIN_TOKEN) as client:
         for _ in range(3):  # a slice boundary may pass between the two reads: then read both again
             html = client.get(f"/ui/plugins/timed?window={window}").text
             body = api(latency_gateway, "timed", window)
@@ -265,13 +255,13 @@ def test_html_numbers_equal_get_stopwatch(latency_gateway: GatewayProcess, windo
 def test_html_never_holds_sub_spans_even_for_admin(latency_gateway: GatewayProcess) -> None:
     with_subs = api(latency_gateway, "timed", "24h", include_subs="true")
     assert with_subs["steps"][0]["subs"][0]["name"] == "subspan-only-in-the-api"  # they exist
-    with session(latency_gateway, ADMIN_TOKEN) as client:
+    with rig.signed_in_client(latency_gateway, ADMIN_TOKEN) as client:
         html = client.get("/ui/plugins/timed?include_subs=true").text
     assert "subspan-only-in-the-api" not in html
 
 
 def test_html_without_jobs_status_ro_holds_no_latency(latency_gateway: GatewayProcess) -> None:
-    with session(latency_gateway, CATALOG_ONLY) as client:
+    with rig.signed_in_client(latency_gateway, CATALOG_ONLY) as client:
         response = client.get("/ui/plugins/timed")
         twice = client.get("/ui/plugins/timed?window=1h&window=5m")
     assert response.status_code == 200

@@ -6,9 +6,7 @@ the same checks over plain HTTP (server-rendered, no script needed)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -142,16 +140,6 @@ def test_phone_width_has_no_horizontal_scroll(signed_in: Any, path: str) -> None
 # --- server-rendered, no browser: what the HTML itself says ------------------------------------
 
 
-@contextmanager
-def session(gw: GatewayProcess, token: str) -> Iterator[httpx.Client]:
-    """A client signed in through the login form (its session cookie), no browser."""
-    with httpx.Client(base_url=gw.url, timeout=10) as client:
-        form = client.get("/ui/login")
-        nonce = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
-        assert client.post("/ui/login", data={"token": token, "csrf_token": nonce}).status_code == 303
-        yield client
-
-
 def wiring_html(page: str) -> str:
     return page.split('<section aria-labelledby="wiring-h" id="wiring">', 1)[1].split("</section>", 1)[0]
 
@@ -163,7 +151,7 @@ def test_html_wiring_matches_get_topology(wiring_gateway: GatewayProcess) -> Non
     signal = next(s for s in api["signals"] if s["name"] == "a.done")
     assert signal["producers"] == [{"plugin": "alpha", "command": "finish"}]
     assert signal["consumers"] == [{"plugin": "bravo", "command": "handle"}]
-    with session(wiring_gateway, ADMIN_TOKEN) as client:
+    with rig.signed_in_client(wiring_gateway, ADMIN_TOKEN) as client:
         alpha = wiring_html(client.get("/ui/plugins/alpha").text)
         bravo = wiring_html(client.get("/ui/plugins/bravo").text)
     assert '<a href="/ui/plugins/bravo">bravo</a>' in alpha and '<a href="/ui/pipelines/after-alpha">' in alpha
@@ -172,18 +160,18 @@ def test_html_wiring_matches_get_topology(wiring_gateway: GatewayProcess) -> Non
 
 
 def test_html_without_system_ro_holds_no_wiring(wiring_gateway: GatewayProcess) -> None:
-    with session(wiring_gateway, rig.TOKENS["catalog"][0]) as client:
+    with rig.signed_in_client(wiring_gateway, rig.TOKENS["catalog"][0]) as client:
         response = client.get("/ui/plugins/alpha")
     assert response.status_code == 200
     section = wiring_html(response.text)
     assert 'id="wiring-note"' in section and "<code>system:ro</code>" in section
     assert "bravo" not in response.text and "a.done" not in response.text and "after-alpha" not in response.text
-    with session(wiring_gateway, AUDITOR) as client:
+    with rig.signed_in_client(wiring_gateway, AUDITOR) as client:
         assert '<a href="/ui/plugins/bravo">bravo</a>' in wiring_html(client.get("/ui/plugins/alpha").text)
 
 
 def test_html_escapes_a_hostile_event_name(wiring_gateway: GatewayProcess) -> None:
-    with session(wiring_gateway, ADMIN_TOKEN) as client:
+    with rig.signed_in_client(wiring_gateway, ADMIN_TOKEN) as client:
         response = client.get("/ui/plugins/odd")
     assert response.status_code == 200
     section = wiring_html(response.text)
