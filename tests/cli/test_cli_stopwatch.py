@@ -142,21 +142,16 @@ def test_prune_deletes_nothing_and_says_why(config_dir: Path) -> None:
     before = responses(config_dir)
     dry = stopwatch(config_dir, "prune", "--older-than", "2w", "--dry-run")
     assert dry.returncode == 0 and dry.stdout.startswith("would delete 0 job_stopwatch row(s)")
+    assert dry.stdout.splitlines()[1].startswith("0 run(s) match; nothing is deleted")
     counted = stopwatch(config_dir, "prune", "--older-than", "1w", "--dry-run", "--json")
     body = json.loads(counted.stdout)
-    assert body["affected"] == 5 and body["dry_run"] is True and body["action"] == "prune"
-    assert (
-        json.loads(
-            stopwatch(config_dir, "prune", "--older-than", "1w", "--dry-run", "--status", "err", "--json").stdout
-        )["affected"]
-        == 1
-    )
-    assert (
-        json.loads(stopwatch(config_dir, "prune", "--older-than", "1w", "--dry-run", "--limit", "2", "--json").stdout)[
-            "affected"
-        ]
-        == 2
-    )
+    # the dry run predicts the real run (0), and counts what a Ductile prune would have taken
+    assert body["affected"] == 0 and body["matching"] == 5 and body["dry_run"] is True
+    assert body["action"] == "prune" and "job_retention" in body["note"]
+    by_status = stopwatch(config_dir, "prune", "--older-than", "1w", "--dry-run", "--status", "err", "--json")
+    assert json.loads(by_status.stdout)["matching"] == 1
+    limited = stopwatch(config_dir, "prune", "--older-than", "1w", "--dry-run", "--limit", "2", "--json")
+    assert json.loads(limited.stdout)["matching"] == 2
     real = stopwatch(config_dir, "prune", "--older-than", "1w")
     assert real.returncode == 0
     first, note = real.stdout.splitlines()
@@ -164,6 +159,7 @@ def test_prune_deletes_nothing_and_says_why(config_dir: Path) -> None:
     assert "job history" in note and "service.job_retention" in note
     as_json = json.loads(stopwatch(config_dir, "prune", "--older-than", "1w", "--plugin", "p", "--json").stdout)
     assert as_json["affected"] == 0 and as_json["filters"]["plugin"] == "p" and "job_retention" in as_json["note"]
+    assert "matching" not in as_json
     assert responses(config_dir) == before
 
 

@@ -4,7 +4,8 @@ Ductile keeps timings in a table of their own (`job_stopwatch`) and `prune` dele
 are the job history's attempts (store/stopwatch.py), which also hold each run's result, logs and
 error: deleting them would delete job history. So `prune` deletes nothing and says that
 `service.job_retention` prunes timings together with their jobs; `--dry-run` still counts the
-rows a Ductile prune would have taken. `prune-subs` does change data: it removes the
+rows a Ductile prune would have taken, as `matching`, while `affected` stays 0 as in the real run (a
+dry run predicts the real run, which deletes nothing). `prune-subs` does change data: it removes the
 `ductile_stopwatch_subs` key (or, with `--span`, the entries of one name) from matching stored
 responses, at most `--limit` of them, oldest first, in one transaction.
 
@@ -108,19 +109,21 @@ def _run(
         store = open_store(loaded.store_target)
     except StoreError as exc:
         fail(str(exc), getattr(exc, "exit_code", 1))
+    matching: int | None = None
     try:
-        if dry_run:
-            affected = store.stopwatch_count(match, limit)
-        elif action == "prune-subs":
-            affected = store.stopwatch_clear_subs(match, limit)
-        else:
+        if action == "prune":
             affected = 0
+            matching = store.stopwatch_count(match, limit) if dry_run else None
+        elif dry_run:
+            affected = store.stopwatch_count(match, limit)
+        else:
+            affected = store.stopwatch_clear_subs(match, limit)
     except StoreError as exc:
         fail(str(exc), getattr(exc, "exit_code", 1))
     finally:
         store.close()
     filters = {"plugin": plugin, "step": step, "status": status, "span": span}
-    report(action, dry_run, affected, cutoff, filters, json_out)
+    report(action, dry_run, affected, cutoff, filters, json_out, matching)
 
 
 def _cutoff(older_than: str | None) -> datetime:
@@ -141,10 +144,17 @@ def _cutoff(older_than: str | None) -> datetime:
 
 
 def report(
-    action: str, dry_run: bool, affected: int, cutoff: datetime, filters: dict[str, Any], json_out: bool
+    action: str,
+    dry_run: bool,
+    affected: int,
+    cutoff: datetime,
+    filters: dict[str, Any],
+    json_out: bool,
+    matching: int | None = None,
 ) -> None:
     """Ductile's wording (`deleted N job_stopwatch row(s) older than T (plugin=x, …)`), with
-    "would delete" / "would clear subs on" for a dry run; JSON with the same facts."""
+    "would delete" / "would clear subs on" for a dry run; JSON with the same facts. `matching`
+    (a `prune` dry run): how many runs a Ductile prune would have taken."""
     older = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")
     if json_out:
         body: dict[str, Any] = {
@@ -154,6 +164,8 @@ def report(
             "older_than": older,
             "filters": filters,
         }
+        if matching is not None:
+            body["matching"] = matching
         if action == "prune":
             body["note"] = RETENTION_NOTE
         print_json(body)
@@ -165,5 +177,7 @@ def report(
     else:
         verb = "would clear subs on" if dry_run else "cleared subs on"
     typer.echo(f"{verb} {affected} job_stopwatch row(s) older than {older}{suffix}")
-    if action == "prune":
+    if matching is not None:
+        typer.echo(f"{matching} run(s) match; {RETENTION_NOTE}")
+    elif action == "prune":
         typer.echo(RETENTION_NOTE)
