@@ -67,18 +67,8 @@ def admin_page(ui_page: Any, ui_gateway: Any) -> Any:
 
 @pytest.fixture
 def login_as(browser: Any, ui_gateway: Any) -> Iterator[Callable[..., Any]]:
-    contexts: list[Any] = []
-
-    def make(role: str, **context_options: Any) -> Any:
-        options = {"base_url": ui_gateway.url, "viewport": {"width": 1280, "height": 900}, **context_options}
-        context = browser.new_context(**options)
-        context.set_default_timeout(20_000)
-        contexts.append(context)
-        return rig.login(context.new_page(), ui_gateway, role)
-
-    yield make
-    for context in contexts:
-        context.close()
+    with rig.browser_pages(browser, ui_gateway) as make:
+        yield make
 
 
 @pytest.fixture

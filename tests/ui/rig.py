@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -133,13 +133,35 @@ def job_status(gw: GatewayProcess, job_id: str) -> str:
     return response.json()["status"]
 
 
-def login(page: Any, gw: GatewayProcess, role: str = "admin") -> Any:
-    """Sign `page` in through the real form with the role's token; returns the page."""
+def login(page: Any, gw: GatewayProcess, role: str = "admin", token: str | None = None) -> Any:
+    """Sign `page` in through the real form with the role's token (or `token`); returns the page."""
     page.goto(f"{gw.url}/ui/login")
-    page.get_by_label("API token").fill(TOKENS[role][0])
+    page.get_by_label("API token").fill(token or TOKENS[role][0])
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda url: "/ui/login" not in url)
     return page
+
+
+@contextmanager
+def browser_pages(
+    browser: Any, gw: GatewayProcess, tokens: dict[str, str] | None = None
+) -> Iterator[Callable[..., Any]]:
+    """`make(role="admin", **context_options)`: a page of a new browser context, signed in on `gw`
+    through the form with the role's token (`tokens` adds roles of a test's own); every context
+    is closed at the end. Options go to `browser.new_context` (`viewport`, `color_scheme`, ...)."""
+    contexts: list[Any] = []
+
+    def make(role: str = "admin", **options: Any) -> Any:
+        context = browser.new_context(**{"base_url": gw.url, "viewport": {"width": 1280, "height": 900}, **options})
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        return login(context.new_page(), gw, role, (tokens or {}).get(role))
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()
 
 
 @contextmanager

@@ -45,17 +45,9 @@ def run(flow: Any) -> str:
 
 @pytest.fixture
 def signed_in(browser: Any, flow: Any) -> Iterator[Callable[..., Any]]:
-    contexts: list[Any] = []
-
-    def make(role: str = "admin", **options: Any) -> Any:
-        context = browser.new_context(**{"base_url": flow.url, "viewport": {"width": 1280, "height": 900}, **options})
-        context.set_default_timeout(20_000)
-        contexts.append(context)
-        return rig.login(context.new_page(), flow, role)
-
-    yield make
-    for context in contexts:
-        context.close()
+    """`signed_in(role, **context_options)`: a page of a new context, signed in on `flow`."""
+    with rig.browser_pages(browser, flow) as make:
+        yield make
 
 
 def test_pipelines_page_draws_the_compiled_graph(signed_in: Any) -> None:

@@ -82,24 +82,8 @@ def api(gw: GatewayProcess, plugin: str, window: str, **extra: str) -> dict[str,
 
 @pytest.fixture
 def signed_in(browser: Any, latency_gateway: GatewayProcess) -> Iterator[Any]:
-    contexts: list[Any] = []
-
-    def make(role: str = "admin", width: int = 1280, height: int = 900, **options: Any) -> Any:
-        context = browser.new_context(
-            base_url=latency_gateway.url, viewport={"width": width, "height": height}, **options
-        )
-        context.set_default_timeout(20_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto("/ui/login")
-        page.get_by_label("API token").fill(TOKENS.get(role) or rig.TOKENS[role][0])
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(lambda url: "/ui/login" not in url)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
+    with rig.browser_pages(browser, latency_gateway, TOKENS) as make:
+        yield make
 
 
 def cell(row: Any, column: str) -> int:
@@ -209,7 +193,7 @@ def test_no_serious_accessibility_violations(signed_in: Any, scheme: str, role: 
 
 
 def test_phone_width_has_no_horizontal_scroll(signed_in: Any) -> None:
-    page = signed_in(width=390, height=844, is_mobile=True, has_touch=True, color_scheme="dark")
+    page = signed_in(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, color_scheme="dark")
     page.goto("/ui/plugins/timed")
     assert page.locator("#latency-table").is_visible()
     assert rig.no_horizontal_scroll(page)

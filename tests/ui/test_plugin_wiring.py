@@ -45,24 +45,8 @@ def wiring_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway
 
 @pytest.fixture
 def signed_in(browser: Any, wiring_gateway: GatewayProcess) -> Iterator[Any]:
-    contexts: list[Any] = []
-
-    def make(role: str = "admin", width: int = 1280, height: int = 900, **options: Any) -> Any:
-        context = browser.new_context(
-            base_url=wiring_gateway.url, viewport={"width": width, "height": height}, **options
-        )
-        context.set_default_timeout(20_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto("/ui/login")
-        page.get_by_label("API token").fill(AUDITOR if role == "auditor" else rig.TOKENS[role][0])
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(lambda url: "/ui/login" not in url)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
+    with rig.browser_pages(browser, wiring_gateway, {"auditor": AUDITOR}) as make:
+        yield make
 
 
 def test_admin_sees_what_alpha_sends_and_follows_it_to_bravo(signed_in: Any) -> None:
@@ -131,7 +115,7 @@ def test_no_serious_accessibility_violations(signed_in: Any, scheme: str, role: 
 
 @pytest.mark.parametrize("path", ["/ui/plugins/alpha", "/ui/plugins/bravo", "/ui/plugins/odd"])
 def test_phone_width_has_no_horizontal_scroll(signed_in: Any, path: str) -> None:
-    page = signed_in(width=390, height=844, is_mobile=True, has_touch=True, color_scheme="dark")
+    page = signed_in(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, color_scheme="dark")
     page.goto(path)
     assert page.locator("#wiring").is_visible()
     assert rig.no_horizontal_scroll(page)
