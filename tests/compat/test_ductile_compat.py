@@ -369,10 +369,16 @@ def l1_stop_restart(gw: GatewayProcess) -> None:
         assert out.stderr.strip() == (
             f"ductile system {action} does not exist — the service manager owns the daemon lifecycle."
         )
-    for args in (("relay",), ("relay", "send", "peer", "--event", "x.y")):  # accepted noun, not supported
+    unsupported = {  # accepted nouns, not offered: one line naming what to use instead
+        ("relay",): "ductile api",
+        ("relay", "send", "peer", "--event", "x.y"): "ductile api",
+        ("vault", "init"): "secret_ref: env:NAME",
+        ("secrets", "keygen", "--out", "k"): "${VAR}",
+    }
+    for args, instead in unsupported.items():
         out = cli(*args)
         assert out.returncode == 1 and out.stdout == ""
-        assert out.stderr.startswith("ductile relay is not supported here") and "ductile api" in out.stderr
+        assert out.stderr.startswith(f"ductile {args[0]} is not supported here") and instead in out.stderr
 
 
 def l2_version(gw: GatewayProcess) -> None:

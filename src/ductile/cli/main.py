@@ -31,7 +31,9 @@ COMMANDS = {
     "mcp": "ductile.cli.mcp_cmd",
     "api": "ductile.cli.api_cmd",
     "skills": "ductile.cli.skills_cmd",
-    "relay": "ductile.cli.relay_cmd",
+    "relay": "ductile.cli.unsupported_cmd",
+    "vault": "ductile.cli.unsupported_cmd",
+    "secrets": "ductile.cli.unsupported_cmd",
 }
 
 
@@ -55,8 +57,10 @@ def build(only: str | None = None) -> typer.Typer:
     for name, module in GROUPS.items():
         if only in (None, name):
             app.add_typer(importlib.import_module(module).app, name=name)
+    registered: set[str] = set()  # a module may register several commands (unsupported_cmd)
     for name, module in COMMANDS.items():
-        if only in (None, name):
+        if only in (None, name) and module not in registered:
+            registered.add(module)
             importlib.import_module(module).register(app)
     return app
 
