@@ -15,10 +15,14 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ductile.lifecycle import ALL_STATUSES, TERMINAL
+from ductile.lock import lock_holder
 from ductile.store import queries
+
+if TYPE_CHECKING:
+    from ductile.config import LoadedConfig
 
 DEADLINE = 10.0  # seconds the API waits; a badge call must not hang on a huge integrity check
 
@@ -73,6 +77,16 @@ def database_checks(db: Any, *, postgres: bool, holder: str | None) -> list[dict
     )
     out.append(check("running_jobs", "ok", detail))
     return out
+
+
+def run_for(loaded: LoadedConfig, *, deadline: float | None = None) -> list[dict[str, Any]]:
+    """`run` on the database a config names — the one way the CLI and `GET /system/selfcheck`
+    pick the target: PostgreSQL when the config's store is a URL, else the SQLite file and
+    whoever holds its lock."""
+    target = loaded.store_target
+    if isinstance(target, str):
+        return run(loaded.db_path, target, None, deadline=deadline)
+    return run(loaded.db_path, None, lock_holder(loaded.db_path), deadline=deadline)
 
 
 def run(

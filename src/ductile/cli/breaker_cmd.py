@@ -16,7 +16,7 @@ import typer
 
 from ductile.cli import target
 from ductile.cli.api_client import ApiClient, ApiClientError
-from ductile.cli.common import ConfigOption, JsonOption, TokenOption, config_or_exit, fail, print_json
+from ductile.cli.common import ConfigOption, JsonOption, TokenOption, config_or_exit, fail, print_json, require_database
 from ductile.durations import format_duration
 from ductile.store import StoreError, open_store
 from ductile.timeutil import utcnow
@@ -46,8 +46,7 @@ def _local(config: str | None, plugin: str, work: Callable[[Any], Any]) -> Any:
     loaded = config_or_exit(config)
     if plugin not in loaded.config.plugins:
         fail(f"Unknown plugin: {plugin}")
-    if not loaded.config.database.postgres and not loaded.db_path.exists():
-        fail(f"no database at {loaded.db_path} (has the gateway run yet?)")  # never create one to read
+    require_database(loaded)
     try:
         store = open_store(loaded.store_target)
     except StoreError as exc:

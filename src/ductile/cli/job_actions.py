@@ -69,14 +69,13 @@ def retry(
 def _retry_locally(job_id: str | None, filters: dict[str, str], dry: bool, config: str | None) -> dict[str, Any]:
     """The API's retry rules on the local database (a running gateway picks the jobs up)."""
     from ductile import actions
-    from ductile.cli.common import setup_or_exit
+    from ductile.cli.common import require_database, setup_or_exit
     from ductile.jobs import BulkAction
     from ductile.store import open_store
     from ductile.timeutil import add_seconds, utcnow
 
     setup = setup_or_exit(config)
-    if not setup.loaded.config.database.postgres and not setup.loaded.db_path.exists():
-        fail(f"no database at {setup.loaded.db_path} (has the gateway run yet?)")
+    require_database(setup.loaded)
     store = open_store(setup.loaded.store_target)
     try:
         if job_id is not None:

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json
+from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json, require_database
 
 app = typer.Typer(
     help="Ductile's stopwatch maintenance: sub-span clean-up (timings live in the job history).",
@@ -102,8 +102,7 @@ def _run(
     if limit < 1:
         fail(f"--limit: {limit} is not accepted (accepted: an integer of at least 1; default 5000)")
     loaded = config_or_exit(config)
-    if not loaded.config.database.postgres and not loaded.db_path.exists():
-        fail(f"no database at {loaded.db_path} (has the gateway run yet?)")  # never create one to prune
+    require_database(loaded)
     match = StopwatchFilter(cutoff, plugin, step, status, subs=action == "prune-subs", span=span)
     try:
         store = open_store(loaded.store_target)

@@ -17,7 +17,6 @@ import typer
 
 from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json
 from ductile.config import LoadedConfig
-from ductile.lock import lock_holder
 
 LIFECYCLE_MESSAGE = "ductile system {action} does not exist — the service manager owns the daemon lifecycle."
 
@@ -190,13 +189,13 @@ def selfcheck(config: ConfigOption = None, json_out: JsonOption = False) -> None
     from ductile import selfcheck as checking
 
     loaded = config_or_exit(config)
-    postgres = loaded.config.database.url if loaded.config.database.postgres else None
     try:
-        checks = checking.run(loaded.db_path, postgres, None if postgres else lock_holder(loaded.db_path))
+        checks = checking.run_for(loaded)
     except FileNotFoundError as exc:
         fail(str(exc))
     ok = checking.passed(checks)
     if json_out:
+        postgres = isinstance(loaded.store_target, str)
         print_json({"ok": ok, "database": "postgresql" if postgres else str(loaded.db_path), "checks": checks})
     else:
         marks = {"ok": "ok  ", "fail": "FAIL", "warn": "warn", "skipped": "skip"}

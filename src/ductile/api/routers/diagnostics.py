@@ -91,13 +91,9 @@ async def doctor(gw: Any = Depends(gateway)) -> dict[str, Any]:
 )
 async def selfcheck(gw: Any = Depends(gateway)) -> dict[str, Any]:
     from ductile import selfcheck as checking
-    from ductile.lock import lock_holder
 
-    loaded = gw.setup.loaded
-    postgres = loaded.config.database.url if loaded.config.database.postgres else None
-    holder = None if postgres else lock_holder(loaded.db_path)
     try:
-        checks = await asyncio.to_thread(checking.run, loaded.db_path, postgres, holder, deadline=checking.DEADLINE)
+        checks = await asyncio.to_thread(checking.run_for, gw.setup.loaded, deadline=checking.DEADLINE)
     except checking.SelfcheckTimeout as exc:
         raise ApiError(504, str(exc)) from None
     return {"ok": checking.passed(checks), "captured_at": to_text(utcnow()), "checks": checks}
