@@ -20,6 +20,7 @@ from ductile.pipelines.compile import STEP_SUCCEEDED, SWITCH_FALSE, SWITCH_TRUE,
 
 Edge = tuple[str, str]  # (signal, command)
 End = tuple[str, str]  # (plugin, command)
+Routed = list[tuple[str, Dispatch]]  # (signal, the dispatch it reaches): routed_inputs' answer
 
 
 def declared_emits(manifest: Manifest) -> list[Edge]:
@@ -37,7 +38,7 @@ def declared_emits(manifest: Manifest) -> list[Edge]:
     return out
 
 
-def routed_inputs(graph: Graph, manifests: Mapping[str, Manifest]) -> list[tuple[str, Dispatch]]:
+def routed_inputs(graph: Graph, manifests: Mapping[str, Manifest]) -> Routed:
     """(signal, dispatch) for every uses step of every pipeline and each event that can reach it.
 
     What reaches a step: the pipeline's trigger when the step is an entry (and whatever reaches a
@@ -90,10 +91,18 @@ def routed_inputs(graph: Graph, manifests: Mapping[str, Manifest]) -> list[tuple
     return found
 
 
-def topology(manifests: Mapping[str, Manifest], graph: Graph, version: str, captured_at: str) -> dict[str, Any]:
+def topology(
+    manifests: Mapping[str, Manifest],
+    graph: Graph,
+    version: str,
+    captured_at: str,
+    *,
+    routed: Routed | None = None,
+) -> dict[str, Any]:
     """The whole graph, every list sorted so two calls on the same config give the same bytes.
 
-    `manifests` maps each running instance to its plugin's manifest."""
+    `manifests` maps each running instance to its plugin's manifest; `routed` is
+    `routed_inputs(graph, manifests)` when the caller already walked it."""
     outputs: dict[str, set[Edge]] = {}
     inputs: dict[str, set[Edge]] = {}
     producers: dict[str, set[End]] = {}
@@ -102,7 +111,7 @@ def topology(manifests: Mapping[str, Manifest], graph: Graph, version: str, capt
         for event, command in declared_emits(manifest):
             outputs.setdefault(instance, set()).add((event, command))
             producers.setdefault(event, set()).add((instance, command))
-    for signal, d in routed_inputs(graph, manifests):
+    for signal, d in routed_inputs(graph, manifests) if routed is None else routed:
         inputs.setdefault(d.plugin, set()).add((signal, d.command))
         consumers.setdefault(signal, set()).add((d.plugin, d.command))
     plugins = []
@@ -124,14 +133,24 @@ def topology(manifests: Mapping[str, Manifest], graph: Graph, version: str, capt
     return {"version": version, "captured_at": captured_at, "plugins": plugins, "signals": signals}
 
 
-def routing_pipelines(graph: Graph, manifests: Mapping[str, Manifest]) -> dict[tuple[str, str], list[str]]:
+def routing_pipelines(
+    graph: Graph, manifests: Mapping[str, Manifest], *, routed: Routed | None = None
+) -> dict[tuple[str, str], list[str]]:
     """(plugin, signal) -> the sorted names of the pipelines that route `signal` to a step of
     `plugin`. The same walk as `topology`'s inputs (`routed_inputs`), kept out of the document so
     `GET /topology` keeps Ductile's shape; the dashboard uses it to say *which* pipeline routes."""
     found: dict[tuple[str, str], set[str]] = {}
-    for signal, dispatch in routed_inputs(graph, manifests):
+    for signal, dispatch in routed_inputs(graph, manifests) if routed is None else routed:
         found.setdefault((dispatch.plugin, signal), set()).add(dispatch.pipeline)
     return {key: sorted(names) for key, names in sorted(found.items())}
+
+
+def wiring_of(manifests: Mapping[str, Manifest], graph: Graph, name: str) -> dict[str, list[dict[str, Any]]]:
+    """One plugin's Receives and Sends (its dashboard page): the topology and the routing
+    pipelines from one walk of the graph."""
+    routed = routed_inputs(graph, manifests)
+    doc = topology(manifests, graph, "", "", routed=routed)
+    return plugin_wiring(doc, name, routing_pipelines(graph, manifests, routed=routed))
 
 
 def plugin_wiring(

@@ -8,7 +8,7 @@ from typing import Any
 
 from ductile.manifest import Manifest
 from ductile.pipelines.compile import compile_pipelines
-from ductile.topology import plugin_wiring, routing_pipelines, topology
+from ductile.topology import plugin_wiring, routing_pipelines, topology, wiring_of
 
 
 def manifest(name: str, emits: dict[str, list[str]] | None = None) -> Manifest:
@@ -105,3 +105,22 @@ def test_a_plugin_the_registry_does_not_run_is_not_active() -> None:
     }
     [sent] = plugin_wiring(doc, "a")["sends"]
     assert sent["consumers"] == [{"plugin": "gone", "commands": ["handle"], "active": False, "pipelines": []}]
+
+
+def test_wiring_of_is_the_slice_of_the_topology_from_one_walk(tmp_path: Path) -> None:
+    manifests = {
+        "a": manifest("a", {"poll": ["a.done"]}),
+        "b": manifest("b", {"handle": ["b.done"]}),
+        "c": manifest("c"),
+    }
+    pipelines = [
+        {"name": "first", "on": "a.done", "steps": [{"uses": "b"}, {"uses": "c"}]},
+        {"name": "then", "on": "b.done", "steps": [{"uses": "c"}]},
+    ]
+    graph, report = compile_pipelines([(tmp_path / "p.yaml", pipelines)], set(manifests))
+    assert not report.problems, report.problems
+    doc, routes = topology(manifests, graph, "0", "now"), routing_pipelines(graph, manifests)
+    for name in manifests:
+        assert wiring_of(manifests, graph, name) == plugin_wiring(doc, name, routes)
+    c = wiring_of(manifests, graph, "c")
+    assert [(r["signal"], r["pipelines"]) for r in c["receives"]] == [("b.done", ["first", "then"])]

@@ -30,8 +30,7 @@ from fastapi.responses import HTMLResponse
 from ductile.api.routers.diagnostics import topology_sources
 from ductile.api.routers.plugins import describe, summary
 from ductile.redact import redact
-from ductile.timeutil import to_text, utcnow
-from ductile.topology import plugin_wiring, routing_pipelines, topology
+from ductile.topology import wiring_of
 from ductile.ui.auth import UiSession, needs
 from ductile.ui.latency import latency_section
 from ductile.ui.pages import page_router
@@ -163,9 +162,7 @@ def instance_settings(inst: Any) -> dict[str, Any]:
 
 def wiring(gw: Any, name: str) -> dict[str, list[dict[str, Any]]]:
     """`name`'s Receives and Sends, from the whole topology the API would return right now."""
-    manifests, graph = topology_sources(gw)
-    doc = topology(manifests, graph, gw.version, to_text(utcnow()))
-    return plugin_wiring(doc, name, routing_pipelines(graph, manifests))
+    return wiring_of(*topology_sources(gw), name)
 
 
 @router.get("/plugins", response_class=HTMLResponse)
