@@ -28,6 +28,7 @@ PIPELINES = [
         "steps": [{"uses": "notifier", "if": {"path": "payload.level", "op": "eq", "value": "high"}}, {"call": "tail"}],
     },
     {"name": "tail", "on": "never.sent", "steps": [{"uses": "archiver"}, {"id": "last", "uses": "notifier"}]},
+    {"name": "parked", "on": "summary.ready", "steps": [{"uses": "dormant"}]},  # to a disabled instance
 ]
 
 
@@ -39,7 +40,13 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     make_plugin(root / "plugins", "notifier", OK_PLUGIN)
     make_plugin(root / "plugins", "archiver", OK_PLUGIN)
     port = free_port()
-    plugins = {"fetcher": {}, "summariser": {}, "notifier": {}, "archiver": {}}
+    plugins = {
+        "fetcher": {},
+        "summariser": {},
+        "notifier": {},
+        "archiver": {},
+        "dormant": {"uses": "notifier", "enabled": False},
+    }
     config = base_config([root / "plugins"], plugins, port=port, pipelines=PIPELINES)
     config["api"]["auth"]["tokens"] += [
         {"name": "reader", "token": READER, "scopes": ["system:ro"]},
@@ -63,7 +70,14 @@ def test_topology_links_declared_emits_to_routed_steps(gw: GatewayProcess) -> No
     body = answer.json()
     assert set(body) == {"version", "captured_at", "plugins", "signals"} and body["captured_at"].endswith("Z")
     plugins = {p["name"]: p for p in body["plugins"]}
-    assert [p["name"] for p in body["plugins"]] == ["archiver", "fetcher", "notifier", "summariser"]
+    assert [p["name"] for p in body["plugins"]] == ["archiver", "dormant", "fetcher", "notifier", "summariser"]
+    # a disabled instance a pipeline routes to: listed, not active, no manifest version
+    assert plugins.pop("dormant") == {
+        "name": "dormant",
+        "active": False,
+        "inputs": [{"signal": "summary.ready", "command": "handle"}],
+        "outputs": [],
+    }
     assert all(p["active"] and p["version"] == "0.0.1" for p in plugins.values())
     assert plugins["fetcher"]["outputs"] == [
         {"signal": "feed.error", "command": "poll"},
@@ -94,7 +108,10 @@ def test_topology_links_declared_emits_to_routed_steps(gw: GatewayProcess) -> No
         "producers": [{"plugin": "fetcher", "command": "poll"}],
         "consumers": [{"plugin": "summariser", "command": "handle"}],
     }
-    assert signals["summary.ready"]["consumers"] == [{"plugin": "notifier", "command": "handle"}]
+    assert signals["summary.ready"]["consumers"] == [
+        {"plugin": "dormant", "command": "handle"},
+        {"plugin": "notifier", "command": "handle"},
+    ]
     assert "ductile.switch.true" not in signals and "core.switch" not in plugins
     assert get(gw, "/topology").json()["plugins"] == body["plugins"]  # deterministic
 
