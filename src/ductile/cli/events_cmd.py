@@ -62,9 +62,14 @@ async def follow(
     types: str | None,
     on_event: Callable[[Any], Awaitable[bool]],
     note: Callable[[str], None],
+    on_open: Callable[[], Awaitable[bool]] | None = None,
 ) -> int:
     """Stream events into `on_event` (return True to stop) until it stops or the API refuses;
-    reconnect with backoff on every disconnect. Exit status: 0, or 1 when refused."""
+    reconnect with backoff on every disconnect. Exit status: 0, or 1 when refused.
+
+    `on_open` runs each time the stream is open (the gateway subscribes before it sends
+    `stream.open`), so a caller that read some state before connecting can read it again and
+    not wait forever for an event that happened in between."""
     from ductile.monitor.client import ApiRefused, ApiUnavailable, MonitorClient
 
     client = MonitorClient(url, token)
@@ -78,6 +83,8 @@ async def follow(
                     if event.type == "stream.open":
                         resumed = f"; resuming after event {last_id}" if last_id is not None else ""
                         note(f"connected to {url}{resumed}")
+                        if on_open is not None and await on_open():
+                            return 0
                         continue
                     if event.type in ("stream.gap", "stream.lagged"):
                         note(f"{event.type}: {event.data.get('reason', '')}")
@@ -175,7 +182,9 @@ def follow_job_logs(url: str, token: str | None, job_id: str, show: Callable[[di
     async def run() -> int:
         if await catch_up():
             return 0
-        return await follow(url, token, types="job.", on_event=on_event, note=_note)
+        # catch up again once subscribed: the job may have ended between the read above and the
+        # stream opening, and its last event would then never arrive
+        return await follow(url, token, types="job.", on_event=on_event, note=_note, on_open=catch_up)
 
     try:
         code = asyncio.run(run())
@@ -190,4 +199,3 @@ def follow_job_logs(url: str, token: str | None, job_id: str, show: Callable[[di
 
 def register(app: typer.Typer) -> None:
     app.command("events")(events)
-
