@@ -89,8 +89,8 @@ def plan(loaded: LoadedConfig, scope: str) -> Plan:
                 "--scope config, plugins or all archive the files around it"
             )
         out.warnings.append("the database is PostgreSQL and is not in this archive: back it up with pg_dump")
-    elif not loaded.db_path.exists():
-        raise BackupError(f"no database at {loaded.db_path} (has the gateway run yet?)")
+    elif loaded.missing_database:
+        raise BackupError(loaded.missing_database)
     if level >= 1:
         out.source_config_dir = str(loaded.directory)
         for source in sorted({loaded.path, *loaded.origins.values()}):

@@ -85,6 +85,11 @@ class ConfigError(Exception):
         self.partial = partial
 
 
+def no_database(path: Path) -> str:
+    """The one wording for "this SQLite file does not exist yet" (CLI, backup, selfcheck)."""
+    return f"no database at {path} (has the gateway run yet?)"
+
+
 @dataclass
 class LoadedConfig:
     config: Config
@@ -116,6 +121,14 @@ class LoadedConfig:
         if url and not self.config.database.postgres:
             return self.resolve(url.removeprefix("sqlite:///").removeprefix("sqlite://"))
         return self.resolve(self.config.database.path)
+
+    @property
+    def missing_database(self) -> str | None:
+        """Why a command that reads the local database cannot run, or None. Commands never open a
+        missing SQLite file: that would create an empty database and answer as if nothing ran."""
+        if self.config.database.postgres or self.db_path.exists():
+            return None
+        return no_database(self.db_path)
 
     @property
     def store_target(self) -> str | Path:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ductile.config import no_database
 from ductile.lifecycle import ALL_STATUSES, TERMINAL
 from ductile.lock import lock_holder
 from ductile.store import queries
@@ -100,7 +101,7 @@ def run(
         return [lock, *_on_postgres(postgres_url, deadline)]
     lock = check("lock", "ok", f"held by gateway pid {holder}" if holder else "no gateway running")
     if not db_path.exists():
-        raise FileNotFoundError(f"no database at {db_path} (has the gateway run yet?)")
+        raise FileNotFoundError(no_database(db_path))
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10.0, check_same_thread=False)
     watchdog = _Watchdog(db.interrupt, deadline) if deadline is not None else None
     try:

@@ -28,11 +28,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def require_database(loaded: LoadedConfig) -> None:
+def require_database(loaded: LoadedConfig, *, prefix: str = "", hint: str = "") -> None:
     """Commands that read or change the local SQLite database never create one: opening a store
     on a missing file would make an empty database and answer as if nothing had ever run."""
-    if not loaded.config.database.postgres and not loaded.db_path.exists():
-        fail(f"no database at {loaded.db_path} (has the gateway run yet?)")
+    missing = loaded.missing_database
+    if missing:
+        fail(prefix + missing + hint)
 
 
 def print_json(value: Any) -> None:

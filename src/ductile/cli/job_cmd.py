@@ -16,7 +16,7 @@ import typer
 
 from ductile.cli import client_views as views
 from ductile.cli import job_actions, job_inspect
-from ductile.cli.common import ConfigOption, JsonOption, TokenOption, config_or_exit, fail
+from ductile.cli.common import ConfigOption, JsonOption, TokenOption, config_or_exit, fail, require_database
 
 app = typer.Typer(help="List and inspect jobs (over the API, or the local database).", no_args_is_help=True)
 
@@ -65,8 +65,7 @@ def _local(config: str | None) -> Iterator[Any]:
 
     try:
         loaded = config_or_exit(config, hint="(or pass --api-url to ask a running gateway)")
-        if not loaded.config.database.postgres and not loaded.db_path.exists():
-            fail(f"no database at {loaded.db_path} (has the gateway run yet? or pass --api-url)")
+        require_database(loaded, hint=" Or pass --api-url to ask a running gateway.")
         store = open_store(loaded.store_target)
         try:
             yield _Local(store)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json
+from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json, require_database
 from ductile.jobs import Attempt, Job
 from ductile.redact import redact
 
@@ -184,8 +184,7 @@ def inspect(
     from ductile.store import open_store
 
     loaded = config_or_exit(config)
-    if not loaded.config.database.postgres and not loaded.db_path.exists():
-        fail(f"Inspect failed: no database at {loaded.db_path} (has the gateway run yet?)")
+    require_database(loaded, prefix="Inspect failed: ")
     store = open_store(loaded.store_target)
     try:
         report = inspect_report(store, job_id)

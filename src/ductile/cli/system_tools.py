@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ductile.cli.common import ConfigOption, JsonOption, config_or_exit, fail, print_json
-from ductile.config import LoadedConfig
+from ductile.config import LoadedConfig, no_database
 
 LIFECYCLE_MESSAGE = "ductile system {action} does not exist — the service manager owns the daemon lifecycle."
 
@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 def _read_only(loaded: LoadedConfig) -> Iterator[sqlite3.Connection]:
     path = loaded.db_path
     if not path.exists():
-        fail(f"no database at {path} (has the gateway run yet?)")
+        fail(no_database(path))
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
     db.row_factory = sqlite3.Row
     try:
