@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import sqlite3
 import tarfile
 from pathlib import Path
@@ -13,17 +14,26 @@ import pytest
 from conftest import OK_PLUGIN, GatewayProcess, base_config, free_port, make_plugin, run_ductile, write_config
 
 
-@pytest.fixture
-def setup(tmp_path: Path) -> tuple[Path, Path]:
-    """A config, its database with two jobs, and a backup archive of it."""
-    make_plugin(tmp_path / "plugins", "work", OK_PLUGIN)
-    write_config(tmp_path / "gw", base_config([tmp_path / "plugins"], {"work": {}}))
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Made once per module (three CLI runs): a config, its database with two jobs, a backup."""
+    root = tmp_path_factory.mktemp("restore")
+    make_plugin(root / "plugins", "work", OK_PLUGIN)
+    write_config(root / "gw", base_config([root / "plugins"], {"work": {}}))
     for _ in range(2):
-        assert run_ductile("plugin", "run", "work", "--config", str(tmp_path / "gw")).returncode == 0
-    archive = tmp_path / "backup.tar.gz"
-    made = run_ductile("system", "backup", "--to", str(archive), "--config", str(tmp_path / "gw"))
+        assert run_ductile("plugin", "run", "work", "--config", str(root / "gw")).returncode == 0
+    made = run_ductile("system", "backup", "--to", str(root / "backup.tar.gz"), "--config", str(root / "gw"))
     assert made.returncode == 0, made.stderr
-    return tmp_path / "gw", archive
+    return root
+
+
+@pytest.fixture
+def setup(made: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Each test's own copy of the config (its plugin root stays shared, read-only), its database
+    with two jobs, and the backup archive of it."""
+    shutil.copytree(made / "gw", tmp_path / "gw")
+    shutil.copy2(made / "backup.tar.gz", tmp_path / "backup.tar.gz")
+    return tmp_path / "gw", tmp_path / "backup.tar.gz"
 
 
 def jobs(db: Path) -> int:
