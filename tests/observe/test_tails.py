@@ -92,6 +92,8 @@ def test_events_tail_filters_by_plugin_and_stops_after_count(tmp_path, gateway_f
     ids = [enqueue(gw.url, ADMIN_TOKEN, "quick", "poll") for _ in range(2)]
     code, out, err = tail.finish()
     assert code == 0, err
+    # only its own notes on stderr: no "error occurred during closing of asynchronous generator"
+    assert err and all(note.startswith("ductile events: ") for note in err.splitlines()), err
     events = [json.loads(line) for line in out.splitlines()]
     assert len(events) == 4 and all(e["data"]["plugin"] == "quick" for e in events)
     assert all(e["type"].startswith("job.") and isinstance(e["id"], int) for e in events)
@@ -110,6 +112,7 @@ def test_events_tail_survives_a_gateway_restart(tmp_path, gateway_factory):
     second = enqueue(gw.url, ADMIN_TOKEN, "quick", "poll")
     code, out, err = tail.finish()
     assert code == 0, err
+    assert all(note.startswith("ductile events: ") for note in err.splitlines()), err
     lines = out.splitlines()
     assert len(lines) == 2 and first in lines[0] and second in lines[1], out
     assert "reconnecting" in err and "resuming after event" in err

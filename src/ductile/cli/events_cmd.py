@@ -11,6 +11,7 @@ stream is complete.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -78,23 +79,27 @@ async def follow(
     try:
         while True:
             try:
-                async for event in client.events(last_id, types=types):
-                    pause = RECONNECT_FIRST
-                    if event.type == "stream.open":
-                        resumed = f"; resuming after event {last_id}" if last_id is not None else ""
-                        note(f"connected to {url}{resumed}")
-                        if on_open is not None and await on_open():
+                # aclosing: a `return` below must close the stream here, in this task; left to
+                # asyncio.run's shutdown, the nested generators were closed out of order and
+                # Python printed "an error occurred during closing of asynchronous generator".
+                async with contextlib.aclosing(client.events(last_id, types=types)) as stream:
+                    async for event in stream:
+                        pause = RECONNECT_FIRST
+                        if event.type == "stream.open":
+                            resumed = f"; resuming after event {last_id}" if last_id is not None else ""
+                            note(f"connected to {url}{resumed}")
+                            if on_open is not None and await on_open():
+                                return 0
+                            continue
+                        if event.type in ("stream.gap", "stream.lagged"):
+                            note(f"{event.type}: {event.data.get('reason', '')}")
+                            if event.type == "stream.gap" and "restarted" in str(event.data.get("reason", "")):
+                                last_id = None
+                            continue
+                        if event.id is not None:
+                            last_id = event.id
+                        if await on_event(event):
                             return 0
-                        continue
-                    if event.type in ("stream.gap", "stream.lagged"):
-                        note(f"{event.type}: {event.data.get('reason', '')}")
-                        if event.type == "stream.gap" and "restarted" in str(event.data.get("reason", "")):
-                            last_id = None
-                        continue
-                    if event.id is not None:
-                        last_id = event.id
-                    if await on_event(event):
-                        return 0
                 note("the stream ended (gateway stopping?); reconnecting")
             except ApiRefused as exc:
                 note(f"the API refused the stream: {exc.message} (HTTP {exc.status})")

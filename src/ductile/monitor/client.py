@@ -6,6 +6,7 @@ host that can reach the API. Reconnecting is the caller's loop; `events()` just 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -141,10 +142,12 @@ class MonitorClient:
     async def events(
         self, last_id: int | None = None, *, read_timeout: float = 60.0, types: str | None = None
     ) -> AsyncIterator[SseEvent]:
-        """Yield events one by one until the stream ends (see `event_batches`)."""
-        async for batch in self.event_batches(last_id, read_timeout=read_timeout, types=types):
-            for event in batch:
-                yield event
+        """Yield events one by one until the stream ends (see `event_batches`). Closing this
+        generator closes the stream's own at once (aclosing), not later from the loop's shutdown."""
+        async with contextlib.aclosing(self.event_batches(last_id, read_timeout=read_timeout, types=types)) as batches:
+            async for batch in batches:
+                for event in batch:
+                    yield event
 
     async def event_batches(
         self, last_id: int | None = None, *, read_timeout: float = 60.0, types: str | None = None
