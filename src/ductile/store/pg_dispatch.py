@@ -155,10 +155,10 @@ class PgDispatch:
         reason = finishing.transition_reason(job, record, decision)
         if cursor.rowcount != 1:
             raise StoreError(f"job {job.job_id} was not {job.status.value} when finishing attempt {job.attempt}")
+        ended = _job(cursor.fetchone())  # the row as updated (RETURNING): nothing below changes it
         finishing.record_end(db, Q, job, decision, reason, stamp, events)
         if not decision.retrying:
             breaker.job_ended(db, job, decision.status, now)
         if decision.retrying or (routing is not None and (routing.children or routing.hooks)):
             self._notify(db)
-        row = db.execute(Q["get_job"], {"job_id": job.job_id}).fetchone()
-        return _job(row)
+        return ended
