@@ -77,7 +77,6 @@ class Dispatcher(AttemptRunner, Recorder):
         self._paused: StoreUnavailable | None = None  # claims paused on this storage fault
         self._next_probe = 0.0
         self._fatal: StoreDamaged | None = None  # the database file proved unusable: stop the gateway
-        self._started: Started | None = None  # set by `_start` during the claim in progress
         # instance → why its jobs cannot run: removed by a config reload (ductile.reload)
         self.removed: dict[str, str] = {}
         self._filling = False  # a `_fill` is claiming (see there)
@@ -207,7 +206,7 @@ class Dispatcher(AttemptRunner, Recorder):
     async def _fill_round(self) -> None:
         while self._claiming and self._paused is None and len(self.running) < self.max_workers:
             excluded = self._excluded()
-            self._started = None
+            box: list[Started] = []  # what `_start` did, if the claim called it
             now = self.clock()
             try:
                 job = await off_loop(
@@ -215,12 +214,11 @@ class Dispatcher(AttemptRunner, Recorder):
                     self.store.claim,
                     now=now,
                     excluded_plugins=excluded,
-                    start=functools.partial(self._start, now=now),
+                    start=functools.partial(self._start, now=now, box=box),
                 )
             except BaseException as exc:
-                if self._started is not None and self._started.child is not None:
-                    discard(self._started.child)  # spawned, but the claim did not commit
-                self._started = None
+                if box and box[0].child is not None:
+                    discard(box[0].child)  # spawned, but the claim did not commit
                 if isinstance(exc, StoreDamaged):
                     self._fatal = exc
                     self.wake()
@@ -229,7 +227,7 @@ class Dispatcher(AttemptRunner, Recorder):
                     self._pause(exc)
                     return
                 raise
-            started, self._started = self._started, None
+            started = box[0] if box else None
             if job is None:
                 return
             self._launch(job, started)

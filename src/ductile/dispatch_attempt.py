@@ -4,7 +4,8 @@ judge what it answered (`_run_job`) into an `Ended`, which `dispatch_record.py` 
 
 A mixin of `Dispatcher` rather than free functions: every step reads the dispatcher's registry,
 store, routing settings, clock and environment, and the claim hands the `Started` back through
-`self._started` (the store calls `start` inside its transaction and only returns the job).
+a per-claim list (the store calls `start` inside its transaction and only returns the job; on
+PostgreSQL two claims may run at once on the store's threads, so no attribute is shared).
 """
 
 from __future__ import annotations
@@ -73,14 +74,14 @@ class AttemptRunner:
     kill_grace: float
     clock: Callable[[], datetime]
     removed: dict[str, str]
-    _started: Started | None
 
-    def _start(self, job: Job, now: datetime) -> int | None:
+    def _start(self, job: Job, now: datetime, box: list[Started]) -> int | None:
         """Inside the claim's transaction: build the request and spawn the plugin; the pid goes
         into the attempt row in the same commit. Never raises (that would roll the claim back
-        and the job would be claimed again and again): a failure is kept for `_run_job`."""
+        and the job would be claimed again and again): a failure is kept for `_run_job`. What
+        it did goes into `box`, the calling claim's own list."""
         started = Started(spawned=now)
-        self._started = started
+        box.append(started)
         try:
             if job.plugin == SWITCH_PLUGIN:
                 return None

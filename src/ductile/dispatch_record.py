@@ -74,7 +74,6 @@ class Recorder:
     _claiming: bool
     _paused: StoreUnavailable | None
     _fatal: StoreDamaged | None
-    _started: Started | None
 
     def _decide(self, job: Job, verdict: Verdict, instance: Instance | None) -> Decision:
         backoff = instance.spec.retry.backoff_base if instance else 30.0
@@ -183,10 +182,12 @@ class Recorder:
         try:
             while True:
                 try:
-                    # finish + next claim in one transaction where store calls run inline (SQLite); on a
-                    # store whose calls run on threads (PostgreSQL) fills stay serialized by `_fill`
+                    # finish + next claim in one transaction where store calls run inline (SQLite).
+                    # Not on PostgreSQL: one transaction then moves four job_counts rows (running-,
+                    # succeeded+, queued-, running+) and concurrent ones deadlock on them (tried
+                    # 2026-11-30: the 3-node test hit `deadlock detected`); fills stay serialized by `_fill`
                     if refill is not None and not failures and not blocking(self.store) and self._may_refill():
-                        done = self._finish_and_claim(job, record, decision, change, routing, refill)
+                        done = await self._finish_and_claim(job, record, decision, change, routing, refill)
                     else:
                         done = await off_loop(
                             self.store,
@@ -240,7 +241,7 @@ class Recorder:
             self._claiming and self._paused is None and self._fatal is None and len(self.running) - 1 < self.max_workers
         )
 
-    def _finish_and_claim(
+    async def _finish_and_claim(
         self,
         job: Job,
         record: AttemptRecord,
@@ -253,10 +254,12 @@ class Recorder:
         in the finish's own transaction, one commit instead of two. The new job's task starts in
         `_execute`'s cleanup, after this job's events. A spawned child whose claim did not commit
         is killed here; the caller retries the finish alone."""
-        self._started = None
+        box: list[Started] = []
         now = self.clock()
         try:
-            done, claimed = self.store.finish_then_claim(
+            done, claimed = await off_loop(
+                self.store,
+                self.store.finish_then_claim,
                 job,
                 record,
                 decision,
@@ -264,15 +267,13 @@ class Recorder:
                 state_change=change,
                 routing=routing,
                 excluded_plugins=self._excluded(freeing=job.plugin),
-                start=functools.partial(self._start, now=now),
+                start=functools.partial(self._start, now=now, box=box),
             )
         except BaseException:
-            if self._started is not None and self._started.child is not None:
-                discard(self._started.child)
-            self._started = None
+            if box and box[0].child is not None:
+                discard(box[0].child)
             raise
-        started, self._started = self._started, None
-        refill.claimed, refill.job, refill.started = True, claimed, started
+        refill.claimed, refill.job, refill.started = True, claimed, box[0] if box else None
         return done
 
     def _emit(self, kind: str, job: Job, **extra: Any) -> dict[str, Any]:

@@ -33,7 +33,8 @@ CLAIM_TRIES = 16  # candidates one claim looks at before giving up until the nex
 
 
 class PgDispatch:
-    """Needs `_tx`, `_notify`, `key`, `node_id`, `claim_limits` and `breakers` from `PostgresStore`."""
+    """Needs `_tx`, `_notify`, `key`, `node_id`, `claim_limits`, `breakers` and `_claiming`
+    from `PostgresStore`."""
 
     _tx: Callable[..., AbstractContextManager[Db]]
     _notify: Callable[[Db], None]
@@ -41,6 +42,7 @@ class PgDispatch:
     node_id: str
     claim_limits: Mapping[str, int]
     breakers: Breakers
+    _claiming: Any  # threading.local with `conn`: see PostgresStore.__init__
 
     def claim(
         self, *, now: datetime, excluded_plugins: Collection[str] = (), start: Callable[[Job], int | None] | None = None
@@ -84,7 +86,11 @@ class PgDispatch:
             if row is None:  # a job with its dedupe key started meanwhile
                 passed.append(job_id)
                 continue
-            return finishing.start_attempt(db, Q, _job(row), stamp, start, self.node_id)
+            self._claiming.conn = db  # `start` reads state and contexts in this transaction
+            try:
+                return finishing.start_attempt(db, Q, _job(row), stamp, start, self.node_id)
+            finally:
+                self._claiming.conn = None
         return None
 
     def finish(
@@ -115,16 +121,15 @@ class PgDispatch:
         excluded_plugins: Collection[str] = (),
         start: Callable[[Job], int | None] | None = None,
     ) -> tuple[Job, Job | None]:
-        """One transaction when nothing this finish wrote must be visible to `start`, which reads
-        plugin state and event contexts through other pooled connections: with a state change, or
-        jobs routed from this one, the finish commits first and the claim is its own transaction."""
+        """One transaction: `start` reads the plugin state and event contexts in it (`_claiming`),
+        so it sees the state this finish merged and the contexts of jobs it routed. The
+        dispatcher does not call this on PostgreSQL (dispatch_record: concurrent ones deadlock on
+        the job_counts rows they move in different orders); the store contract tests do."""
         if routing is not None:
             routing.reset()
         with self.breakers.after_commit() as breaker, self._tx(durable=False, queue_scan=True) as db:
             done = self._finish_in(db, breaker, job, record, decision, now, state_change, None, routing)
-            if state_change is None and (routing is None or not (routing.children or routing.hooks)):
-                return done, self._claim_in(db, now, excluded_plugins, start)
-        return done, self.claim(now=now, excluded_plugins=excluded_plugins, start=start)
+            return done, self._claim_in(db, now, excluded_plugins, start)
 
     def _finish_in(
         self,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,10 @@ _CLAIM_SETTINGS = (
 )
 
 
+class _Claiming(threading.local):
+    conn: psycopg.Connection[Any] | None = None
+
+
 class PostgresStore(
     PgDispatch,
     PgCluster,
@@ -88,6 +93,10 @@ class PostgresStore(
         self.claim_limits: Mapping[str, int] = {}
         self.node_id = node_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.notify_enabled = True
+        # The claim transaction's connection while its `start` builds the request on this thread
+        # (pg_dispatch._claim_in): the state and context reads run in it — they see what the
+        # same transaction's finish wrote, and a claim never needs a second pooled connection.
+        self._claiming = _Claiming()
         # Where the gateway's event loop runs this store's calls (store/offload.py): one thread
         # fewer than the pool has connections, so the heartbeat thread always finds one even
         # while every worker waits on a lock. Threads start on first use (the CLI uses none).
@@ -154,6 +163,9 @@ class PostgresStore(
 
     def _read(self, sql: str, params: Any = ()) -> list[Any]:
         try:
+            claiming = self._claiming.conn  # set only while a claim's `start` runs on this thread
+            if claiming is not None:
+                return claiming.execute(sql, params).fetchall()
             with self._pool.connection() as conn:
                 return conn.execute(sql, params).fetchall()
         except Exception as exc:
