@@ -4,8 +4,8 @@ judge what it answered (`_run_job`) into an `Ended`, which `dispatch_record.py` 
 
 A mixin of `Dispatcher` rather than free functions: every step reads the dispatcher's registry,
 store, routing settings, clock and environment, and the claim hands the `Started` back through
-a per-claim list (the store calls `start` inside its transaction and only returns the job; on
-PostgreSQL two claims may run at once on the store's threads, so no attribute is shared).
+a list each claim passes in (the store calls `start` inside its transaction and only returns
+the job): nothing is shared between claims, whichever thread runs them.
 """
 
 from __future__ import annotations
