@@ -142,7 +142,7 @@ VALUES = {
 }
 # `job retry|cancel --yes` is left out: acting changes what the next example sees (test_cli_fast_actions.py)
 FLAGS = ["--json", "--include-result", "--follow", "-f", "--dry-run"]
-ARGS = {"job_id": ["no-such-job"], "plugin": ["alpha", "nope"], "schedule_id": ["nope", "missing"]}
+ARGS = {"job_id": ["no-such-job"], "job": ["no-such-job"], "plugin": ["alpha", "nope"], "schedule_id": ["nope", "missing"]}
 NOISE = ["--bogus", "--help", "--", "-", "--json=yes", "extra", "-x"]
 
 
@@ -221,6 +221,7 @@ def steady_status(answer: tuple[int, str, str]) -> tuple[int, str, str]:
         ["job", "list", "--status", "failed", "--json"],
         ["job", "list", "--limit", "007", "--since=2020-01-02T00:00:01Z"],
         ["job", "logs", "--plugin", "alpha", "--include-result"],
+        ["job", "logs", "no-such-job", "--json"],
         ["job", "show", "no-such-job"],
         ["schedule", "list"],
         ["schedule", "list", "--json"],
@@ -251,7 +252,7 @@ def test_seeded_jobs_and_a_real_job_show_identically(gw: Any) -> None:
         with gw.client() as api:
             if api.get(f"/job/{job_id}").json()["status"] == "succeeded":
                 break
-    for argv in (["job", "show", job_id], ["job", "show", job_id, "--json"], ["job", "logs", "--job-id", job_id]):
+    for argv in (["job", "show", job_id], ["job", "show", job_id, "--json"], ["job", "logs", "--job-id", job_id], ["job", "logs", job_id]):
         full = [*argv, "--api-url", gw.url, "--token", ADMIN_TOKEN]
         answer = via_fast(full, {})
         assert answer is not None and answer[0] == 0, answer
@@ -289,6 +290,8 @@ def test_schedule_pause_and_resume_on_the_fast_path(gw: Any) -> None:
         ["job", "show"],
         ["job", "show", "a", "b"],
         ["job", "logs", "--job-id", "j", "--follow"],
+        ["job", "logs", "j", "--job-id", "k"],
+        ["job", "logs", "j", "--job-id", "j"],
         ["job", "list", "--", "x"],
         ["job", "inspect", "j"],
         ["schedule", "pause", "alpha"],

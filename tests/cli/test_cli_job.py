@@ -116,3 +116,17 @@ def test_logs(live: Any, history: Any, mode: str) -> None:  # noqa: F811
     assert body["count"] == 1 and body["attempts"][0]["result"]["result"]["payload"] == {"hello": "cli"}
     text = run("job", "logs", "--plugin", "alpha", "--status", "ok", *where)
     assert text.exit_code == 0 and "alpha:poll" in text.stdout and "attempt record(s)" in text.stdout
+
+
+@pytest.mark.parametrize("mode", ["api", "local"])
+def test_logs_takes_the_job_id_as_an_argument_too(live: Any, history: Any, mode: str) -> None:  # noqa: F811
+    where = api_args(live) if mode == "api" else ["--config", str(live.config_dir)]
+    by_option = run("job", "logs", "--job-id", history["done"], "--json", *where)
+    by_argument = run("job", "logs", history["done"], "--json", *where)
+    assert by_argument.exit_code == 0, by_argument.output
+    assert json.loads(by_argument.stdout) == json.loads(by_option.stdout)
+    assert json.loads(by_argument.stdout)["count"] == 1
+    same = run("job", "logs", history["done"], "--job-id", history["done"], "--json", *where)
+    assert json.loads(same.stdout) == json.loads(by_option.stdout)
+    both = run("job", "logs", history["done"], "--job-id", history["ids"][0], *where)
+    assert both.exit_code == 1 and "two job ids" in both.output and history["ids"][0] in both.output

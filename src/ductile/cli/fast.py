@@ -81,6 +81,7 @@ class Spec:
         divert: tuple[str, ...] = (),
         optional: tuple[str, ...] = (),
         module: str = "ductile.cli.client_views",
+        same_as: dict[str, str] | None = None,
     ):
         self.run = run  # function of `module` taking the parsed values (an int it returns: the exit code)
         self.module = module
@@ -89,6 +90,7 @@ class Spec:
         self.optional = optional  # positional arguments that may follow them (`job retry [JOB_ID]`)
         self.defaults = defaults or {}
         self.divert = divert  # flags that make the command do more than client_views: Typer runs it
+        self.same_as = same_as or {}  # a positional argument that is another name for an option
 
 
 SPECS: dict[tuple[str, str], Spec] = {
@@ -108,6 +110,8 @@ SPECS: dict[tuple[str, str], Spec] = {
         },
         defaults={"limit": 50},
         divert=("follow",),
+        optional=("job",),
+        same_as={"job": "job_id"},  # `job logs JOB_ID` = `job logs --job-id JOB_ID`
     ),
     ("schedule", "list"): Spec("schedule_list", dict(_COMMON)),
     ("schedule", "pause"): Spec(
@@ -190,6 +194,11 @@ def parse(argv: list[str], env: Mapping[str, str]) -> tuple[Spec, dict[str, Any]
     if not len(spec.arguments) <= len(positional) <= len(names):
         return None
     values.update(zip(names, positional, strict=False))
+    for alias, dest in spec.same_as.items():
+        if alias in values:
+            if dest in values:
+                return None  # given both as the argument and as the option: Typer's command says so
+            values[dest] = values.pop(alias)
     for dest, var in ENVVARS.items():
         if dest not in values and env.get(var):
             values[dest] = env[var]

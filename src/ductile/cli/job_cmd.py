@@ -128,6 +128,9 @@ def show(
 
 @app.command("logs")
 def logs(
+    job: Annotated[
+        str | None, typer.Argument(help="Only this job (the same as --job-id).", show_default=False)
+    ] = None,
     job_id: Annotated[str | None, typer.Option("--job-id", help="Only this job.")] = None,
     plugin: PluginFilter = None,
     command: CommandFilter = None,
@@ -145,7 +148,7 @@ def logs(
     limit: LimitOption = 50,
     include_result: Annotated[bool, typer.Option("--include-result", help="Include each plugin response.")] = False,
     follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="With --job-id: print attempts as they end until the job finishes.")
+        bool, typer.Option("--follow", "-f", help="With a job id: print attempts as they end until the job finishes.")
     ] = False,
     api_url: ApiUrlOption = None,
     token: TokenOption = None,
@@ -153,6 +156,11 @@ def logs(
     json_out: JsonOption = False,
 ) -> None:
     """Attempt records, newest first: outcome, error and plugin log lines."""
+    if job is not None:
+        if job_id is not None and job_id != job:
+            fail(f"two job ids: {job!r} and --job-id {job_id!r}; give one (as the argument or with --job-id)")
+        job_id = job
+    del job  # `p` below is the options by name
     if follow:
         _follow(job_id, api_url, token, config, json_out)
         return
@@ -184,7 +192,7 @@ def _follow(job_id: str | None, api_url: str | None, token: str | None, config: 
     from ductile.cli import events_cmd, target
 
     if job_id is None:
-        fail("--follow needs --job-id (the job to follow)")
+        fail("--follow needs --job-id (the job to follow: job logs JOB_ID --follow)")
     url = target.api_url(api_url, config)
 
     def show(record: dict[str, Any]) -> None:
