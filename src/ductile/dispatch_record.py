@@ -187,7 +187,7 @@ class Recorder:
                     # succeeded+, queued-, running+) and concurrent ones deadlock on them (tried
                     # 2026-11-30: the 3-node test hit `deadlock detected`); fills stay serialized by `_fill`
                     if refill is not None and not failures and not blocking(self.store) and self._may_refill():
-                        done = await self._finish_and_claim(job, record, decision, change, routing, refill)
+                        done = self._finish_and_claim(job, record, decision, change, routing, refill)
                     else:
                         done = await off_loop(
                             self.store,
@@ -241,7 +241,7 @@ class Recorder:
             self._claiming and self._paused is None and self._fatal is None and len(self.running) - 1 < self.max_workers
         )
 
-    async def _finish_and_claim(
+    def _finish_and_claim(
         self,
         job: Job,
         record: AttemptRecord,
@@ -253,13 +253,12 @@ class Recorder:
         """`store.finish_then_claim`: the freed slot's next job is claimed (and its plugin spawned)
         in the finish's own transaction, one commit instead of two. The new job's task starts in
         `_execute`'s cleanup, after this job's events. A spawned child whose claim did not commit
-        is killed here; the caller retries the finish alone."""
+        is killed here; the caller retries the finish alone. Called inline, so only for a store
+        whose calls run inline (SQLite; see the gate in `_finish_until_recorded`)."""
         box: list[Started] = []
         now = self.clock()
         try:
-            done, claimed = await off_loop(
-                self.store,
-                self.store.finish_then_claim,
+            done, claimed = self.store.finish_then_claim(
                 job,
                 record,
                 decision,
